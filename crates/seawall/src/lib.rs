@@ -1,0 +1,1 @@
+//! seawall: composable async resilience decorators.
