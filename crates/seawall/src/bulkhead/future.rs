@@ -1,0 +1,130 @@
+//! The bulkhead's future.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use pin_project_lite::pin_project;
+use tokio::sync::{AcquireError, SemaphorePermit};
+
+use super::{BulkheadPermit, Shared};
+use crate::Error;
+use crate::clock::Sleep;
+use crate::policy::{CallContext, Operation, StageFuture};
+
+/// Waiting for a permit is tokio's `acquire`, whose future type cannot be named; it is boxed.
+/// Only a call that actually waits pays this allocation.
+type Acquire<'p> =
+    Pin<Box<dyn Future<Output = Result<SemaphorePermit<'p>, AcquireError>> + Send + 'p>>;
+
+pin_project! {
+    /// A call limited by a [`Bulkhead`](super::Bulkhead).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it while waiting leaves the queue (giving back anything already granted);
+    /// dropping it while running returns the permit. The operation never starts without a
+    /// permit.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct BulkheadFuture<'p, F> {
+        shared: &'p Shared,
+        #[pin]
+        inner: F,
+        #[pin]
+        state: State<'p>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<'p> {
+        Acquire,
+        Waiting { acquire: Acquire<'p>, #[pin] deadline: Sleep },
+        Running { permit: BulkheadPermit<'p> },
+        Done,
+    }
+}
+
+impl<'p, F> BulkheadFuture<'p, F> {
+    pub(crate) fn new(shared: &'p Shared, inner: F) -> Self {
+        Self {
+            shared,
+            inner,
+            state: State::Acquire,
+        }
+    }
+}
+
+impl<O, F> StageFuture<O> for BulkheadFuture<'_, F>
+where
+    O: Operation,
+    F: StageFuture<O>,
+{
+    fn poll_stage(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        call: &mut CallContext<'_, O>,
+    ) -> Poll<Result<O::Output, Error<O::Error>>> {
+        let mut this = self.project();
+        let shared: &Shared = this.shared;
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Acquire => {
+                    if let Ok(permit) = shared.semaphore().try_acquire() {
+                        let permit = BulkheadPermit::new(shared, permit);
+                        this.state.set(State::Running { permit });
+                        continue;
+                    }
+                    let max_wait = shared.max_wait();
+                    if max_wait.is_zero() {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(shared.rejected().into()));
+                    }
+                    let acquire: Acquire<'_> = Box::pin(shared.semaphore().acquire());
+                    let deadline = shared.clock().sleep(max_wait);
+                    this.state.set(State::Waiting { acquire, deadline });
+                }
+                StateProj::Waiting { acquire, deadline } => {
+                    match acquire.as_mut().poll(cx) {
+                        Poll::Ready(Ok(permit)) => {
+                            let permit = BulkheadPermit::new(shared, permit);
+                            this.state.set(State::Running { permit });
+                        }
+                        // The semaphore is never closed; treat it as full all the same.
+                        Poll::Ready(Err(_)) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(shared.rejected().into()));
+                        }
+                        Poll::Pending => {
+                            ready!(deadline.poll(cx));
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(shared.rejected().into()));
+                        }
+                    }
+                }
+                StateProj::Running { .. } => {
+                    let output = ready!(this.inner.as_mut().poll_stage(cx, call));
+                    // Give the permit back as soon as the call is done.
+                    this.state.set(State::Done);
+                    return Poll::Ready(output);
+                }
+                StateProj::Done => panic!("a seawall bulkhead future was polled after completion"),
+            }
+        }
+    }
+}
+
+impl<F> fmt::Debug for BulkheadFuture<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Acquire => "acquire",
+            State::Waiting { .. } => "waiting",
+            State::Running { .. } => "running",
+            State::Done => "done",
+        };
+        f.debug_struct("BulkheadFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,409 @@
+//! Bulkhead: a limit on concurrent calls, so one slow dependency cannot take every task,
+//! connection or thread the service has.
+//!
+//! A call takes a permit before its operation starts and gives it back when it finishes **or
+//! when its future is dropped** (cancelled, timed out by an outer timeout, or lost in a
+//! `select!`). When no permit is free the call waits up to `max_wait` (default zero: reject at
+//! once, Resilience4j's default) and then fails with
+//! [`ErrorKind::BulkheadFull`](crate::ErrorKind::BulkheadFull) without running the operation.
+//!
+//! Waiting calls are served first come, first served (a `tokio::sync::Semaphore` underneath).
+//! The limit can change at run time: growing takes effect at once, shrinking as permits come
+//! back.
+
+pub mod error;
+pub mod future;
+#[cfg(feature = "tower")]
+mod layer;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::clock::{Clock, duration_to_nanos};
+use crate::config::ConfigError;
+use crate::event::{Event, Listeners};
+use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+
+pub use self::error::BulkheadFull;
+pub use self::future::BulkheadFuture;
+#[cfg(feature = "tower")]
+pub use self::layer::{BulkheadLayer, BulkheadMode, BulkheadResponseFuture, BulkheadService};
+
+/// Limits how many calls run at once.
+///
+/// # Examples
+///
+/// At most one PG call in flight; a second is rejected at once, without running:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use seawall::Bulkhead;
+/// use tokio::sync::Notify;
+///
+/// let bulkhead = Bulkhead::builder().name("pg").max_concurrent_calls(1).build().unwrap();
+/// let done = Arc::new(Notify::new());
+///
+/// let slow = tokio::spawn({
+///     let (bulkhead, done) = (bulkhead.clone(), done.clone());
+///     async move {
+///         bulkhead
+///             .call(|| {
+///                 let done = done.clone();
+///                 async move { done.notified().await; Ok::<_, std::io::Error>("slow") }
+///             })
+///             .await
+///     }
+/// });
+/// tokio::task::yield_now().await; // let the slow call take the permit
+/// assert_eq!(bulkhead.available_permits(), 0);
+///
+/// let rejected = bulkhead.call(|| async { Ok::<_, std::io::Error>("fast") }).await;
+/// assert!(rejected.unwrap_err().is_bulkhead_full());
+///
+/// done.notify_one();
+/// assert_eq!(slow.await.unwrap().unwrap(), "slow");
+/// assert_eq!(bulkhead.available_permits(), 1);
+/// # }
+/// ```
+///
+/// # Clone
+///
+/// Clones share the permits: a bulkhead limits every call made through any of its clones.
+#[derive(Clone)]
+pub struct Bulkhead {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    name: Arc<str>,
+    semaphore: Arc<Semaphore>,
+    max: AtomicUsize,
+    /// Permits still to retire after a shrink: returning permits are forgotten until it is 0.
+    debt: AtomicUsize,
+    max_wait_nanos: AtomicU64,
+    clock: Clock,
+    listeners: Listeners<BulkheadEvent>,
+}
+
+impl Shared {
+    #[cfg(feature = "tower")]
+    pub(crate) fn semaphore_arc(&self) -> &Arc<Semaphore> {
+        &self.semaphore
+    }
+
+    pub(crate) fn semaphore(&self) -> &Semaphore {
+        &self.semaphore
+    }
+
+    pub(crate) fn max_wait(&self) -> Duration {
+        Duration::from_nanos(self.max_wait_nanos.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn rejected(&self) -> BulkheadFull {
+        self.listeners.emit(|| BulkheadEvent::Rejected {
+            name: self.name.clone(),
+        });
+        BulkheadFull::new(self.name.clone())
+    }
+
+    /// Takes one unit of shrink debt, if any is left: the caller then retires its permit.
+    pub(crate) fn take_debt(&self) -> bool {
+        // Relaxed is enough: the debt only counts; the semaphore orders the permits themselves.
+        self.debt.load(Ordering::Relaxed) > 0
+            && self
+                .debt
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1))
+                .is_ok()
+    }
+}
+
+// ===== impl Bulkhead =====
+
+impl Bulkhead {
+    /// The most permits a bulkhead can have (tokio's semaphore limit, about 2⁶¹).
+    pub const MAX_CONCURRENT_CALLS: usize = Semaphore::MAX_PERMITS;
+
+    /// A bulkhead of `max_concurrent_calls` permits that rejects at once when full.
+    ///
+    /// # Panics
+    ///
+    /// If `max_concurrent_calls` exceeds [`Bulkhead::MAX_CONCURRENT_CALLS`]; use
+    /// [`Bulkhead::builder`] to get an error instead.
+    #[track_caller]
+    pub fn new(max_concurrent_calls: usize) -> Self {
+        match Self::builder()
+            .max_concurrent_calls(max_concurrent_calls)
+            .build()
+        {
+            Ok(bulkhead) => bulkhead,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Starts configuring a bulkhead (defaults: 25 permits, no waiting, as in Resilience4j).
+    pub fn builder() -> BulkheadBuilder {
+        BulkheadBuilder {
+            name: Arc::from("bulkhead"),
+            max_concurrent_calls: 25,
+            max_wait: Duration::ZERO,
+            clock: None,
+        }
+    }
+
+    /// The instance name (used in events and metrics).
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The configured limit.
+    pub fn max_concurrent_calls(&self) -> usize {
+        self.shared.max.load(Ordering::Acquire)
+    }
+
+    /// Permits free right now (0 while a shrink is still retiring permits).
+    pub fn available_permits(&self) -> usize {
+        let debt = self.shared.debt.load(Ordering::Relaxed);
+        self.shared
+            .semaphore
+            .available_permits()
+            .saturating_sub(debt)
+    }
+
+    /// How long a call waits for a permit before it is rejected.
+    pub fn max_wait(&self) -> Duration {
+        self.shared.max_wait()
+    }
+
+    /// Changes the maximum wait for calls that start waiting from now on.
+    pub fn set_max_wait(&self, max_wait: Duration) {
+        self.shared
+            .max_wait_nanos
+            .store(duration_to_nanos(max_wait), Ordering::Relaxed);
+    }
+
+    /// Changes the limit. Growing frees permits at once (waiting calls proceed); shrinking
+    /// retires free permits at once and busy ones as they come back — calls in flight are
+    /// never interrupted.
+    ///
+    /// # Errors
+    ///
+    /// A limit above [`Bulkhead::MAX_CONCURRENT_CALLS`].
+    pub fn set_max_concurrent_calls(&self, max_concurrent_calls: usize) -> Result<(), ConfigError> {
+        validate_max(max_concurrent_calls)?;
+        let shared = &*self.shared;
+        let old = shared.max.swap(max_concurrent_calls, Ordering::AcqRel);
+        if max_concurrent_calls > old {
+            let mut grow = max_concurrent_calls - old;
+            // Cancel outstanding shrink debt before adding permits.
+            while grow > 0 {
+                let debt = shared.debt.load(Ordering::Relaxed);
+                if debt == 0 {
+                    break;
+                }
+                let paid = debt.min(grow);
+                if shared
+                    .debt
+                    .compare_exchange(debt, debt - paid, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    grow -= paid;
+                }
+            }
+            shared.semaphore.add_permits(grow);
+        } else if max_concurrent_calls < old {
+            let shrink = old - max_concurrent_calls;
+            let retired = shared.semaphore.forget_permits(shrink);
+            shared.debt.fetch_add(shrink - retired, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Registers a listener for this bulkhead's events (shared by clones).
+    pub fn on_event(&self, listener: impl Fn(&BulkheadEvent) + Send + Sync + 'static) {
+        self.shared.listeners.add(listener);
+    }
+
+    /// Takes a permit if one is free, without waiting. The permit is returned when dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`BulkheadFull`] when no permit is free.
+    pub fn try_acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadFull> {
+        match self.shared.semaphore.try_acquire() {
+            Ok(permit) => Ok(BulkheadPermit::new(&self.shared, permit)),
+            Err(_) => Err(self.shared.rejected()),
+        }
+    }
+
+    #[cfg(feature = "tower")]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl fmt::Debug for Bulkhead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulkhead")
+            .field("name", &self.shared.name)
+            .field("max_concurrent_calls", &self.max_concurrent_calls())
+            .field("available_permits", &self.available_permits())
+            .field("max_wait", &self.max_wait())
+            .finish()
+    }
+}
+
+impl Sealed for Bulkhead {}
+
+impl<T, E> Decorate<T, E> for Bulkhead {
+    type Future<'p, S, O>
+        = BulkheadFuture<'p, S::Future<'p, O>>
+    where
+        S: Stage<T, E> + 'p,
+        O: Operation<Output = T, Error = E>;
+
+    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
+    where
+        S: Stage<T, E>,
+        O: Operation<Output = T, Error = E>,
+    {
+        BulkheadFuture::new(&self.shared, inner.start())
+    }
+}
+
+impl_single_stage!(impl[] Bulkhead);
+
+fn validate_max(max_concurrent_calls: usize) -> Result<(), ConfigError> {
+    if max_concurrent_calls > Bulkhead::MAX_CONCURRENT_CALLS {
+        return Err(ConfigError::new(
+            "max_concurrent_calls",
+            format!(
+                "must be <= {}, got {max_concurrent_calls}",
+                Bulkhead::MAX_CONCURRENT_CALLS
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Configures a [`Bulkhead`].
+#[derive(Debug)]
+pub struct BulkheadBuilder {
+    name: Arc<str>,
+    max_concurrent_calls: usize,
+    max_wait: Duration,
+    clock: Option<Clock>,
+}
+
+impl BulkheadBuilder {
+    /// The instance name (default `"bulkhead"`).
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// How many calls may run at once (default 25; 0 rejects everything).
+    pub fn max_concurrent_calls(mut self, max_concurrent_calls: usize) -> Self {
+        self.max_concurrent_calls = max_concurrent_calls;
+        self
+    }
+
+    /// How long a call may wait for a permit (default zero: reject at once).
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// The clock for the maximum wait (default: tokio's).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Validates and builds the bulkhead.
+    ///
+    /// # Errors
+    ///
+    /// A limit above [`Bulkhead::MAX_CONCURRENT_CALLS`].
+    pub fn build(self) -> Result<Bulkhead, ConfigError> {
+        validate_max(self.max_concurrent_calls)?;
+        Ok(Bulkhead {
+            shared: Arc::new(Shared {
+                name: self.name,
+                semaphore: Arc::new(Semaphore::new(self.max_concurrent_calls)),
+                max: AtomicUsize::new(self.max_concurrent_calls),
+                debt: AtomicUsize::new(0),
+                max_wait_nanos: AtomicU64::new(duration_to_nanos(self.max_wait)),
+                clock: self.clock.unwrap_or_default(),
+                listeners: Listeners::new(),
+            }),
+        })
+    }
+}
+
+/// A bulkhead permit: the right to run one call. Dropping it gives the permit back (or
+/// retires it, while a shrink is in progress).
+#[must_use = "the permit is released as soon as it is dropped"]
+#[clippy::has_significant_drop]
+pub struct BulkheadPermit<'a> {
+    shared: &'a Shared,
+    permit: Option<SemaphorePermit<'a>>,
+}
+
+impl<'a> BulkheadPermit<'a> {
+    pub(crate) fn new(shared: &'a Shared, permit: SemaphorePermit<'a>) -> Self {
+        Self {
+            shared,
+            permit: Some(permit),
+        }
+    }
+}
+
+impl Drop for BulkheadPermit<'_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take()
+            && self.shared.take_debt()
+        {
+            permit.forget();
+        }
+    }
+}
+
+impl fmt::Debug for BulkheadPermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadPermit")
+            .field("bulkhead", &self.shared.name)
+            .finish()
+    }
+}
+
+/// What a [`Bulkhead`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BulkheadEvent {
+    /// A call found no free permit (within the maximum wait) and was rejected.
+    Rejected {
+        /// The bulkhead's name.
+        name: Arc<str>,
+    },
+}
+
+impl Event for BulkheadEvent {
+    #[cfg(feature = "tracing")]
+    fn trace(&self) {
+        match self {
+            Self::Rejected { name } => {
+                tracing::debug!(target: "seawall::bulkhead", name = %name, "bulkhead full, call rejected");
+            }
+        }
+    }
+}

@@ -1,0 +1,835 @@
+//! Retry: run a failed operation again, with backoff, jitter, limits and a shared budget.
+//!
+//! A [`Retry`] makes at most `max_attempts` attempts (counting the first). Between attempts it
+//! waits for its [`Backoff`] — or for the wait the error itself asks for (an HTTP `Retry-After`,
+//! a rate limiter's next slot), which overrides the backoff. It stops early when
+//!
+//! - the error is not retryable (by default everything is retried except a circuit breaker's
+//!   rejection: retrying into an open breaker only burns attempts);
+//! - the next wait would pass the maximum elapsed time;
+//! - the shared [`RetryBudget`] is drained (gRPC retry throttling), so that in an outage a fleet
+//!   of callers does not multiply the load on the failing service.
+//!
+//! When it gives up on an error, that last error is returned — its kind unchanged, so
+//! `is_timeout()` still answers for a timed-out last attempt — annotated with the attempt count
+//! and the reason ([`Error::gave_up`](crate::Error::gave_up)). Results can be retried too
+//! ([`Retry::retry_on_result`]); when every attempt's result was rejected, the last result is
+//! returned, or [`ErrorKind::RetriesExhausted`] with
+//! `fail_after_max_attempts`.
+//!
+//! The operation can read the attempt number ([`Policy::call_with_attempt`](crate::Policy::call_with_attempt)),
+//! e.g. to log it; an idempotency key must stay the *same* across attempts.
+
+pub mod backoff;
+pub mod budget;
+pub mod future;
+#[cfg(feature = "tower")]
+mod layer;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use crate::Error;
+use crate::clock::{Clock, duration_to_nanos};
+use crate::config::ConfigError;
+use crate::error::{ErrorKind, GaveUp, RetriesExhausted};
+use crate::event::{Event, Listeners};
+use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+
+pub use self::backoff::{Backoff, Jitter, RandomSource, SplitMix64};
+pub use self::budget::RetryBudget;
+pub use self::future::RetryFuture;
+#[cfg(feature = "tower")]
+pub use self::layer::{RetryLayer, RetryResponseFuture, RetryService};
+
+/// Decides which failures and results a [`Retry`] retries, and how long an error asks to wait.
+///
+/// Built up with [`Retry::retry_if`], [`Retry::retry_error_if`], [`Retry::retry_on_result`]
+/// and [`Retry::retry_after_hint`]; implement it for a named type when the policy's type must
+/// be written out.
+pub trait RetryClassifier<T, E> {
+    /// Whether to retry after this error.
+    fn should_retry(&self, error: &Error<E>) -> bool;
+
+    /// Whether to retry after this successful result (default: never).
+    fn should_retry_result(&self, value: &T) -> bool {
+        let _ = value;
+        false
+    }
+
+    /// How long this error asks to wait before the next attempt, overriding the backoff
+    /// (default: the error's own hint, [`Error::retry_after`]).
+    fn retry_after(&self, error: &Error<E>) -> Option<Duration> {
+        error.retry_after()
+    }
+}
+
+/// Retries every error except a circuit breaker's rejection (and a nested retry's exhausted
+/// result); never retries a result.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultClassifier;
+
+impl<T, E> RetryClassifier<T, E> for DefaultClassifier {
+    fn should_retry(&self, error: &Error<E>) -> bool {
+        !matches!(
+            error.kind(),
+            ErrorKind::CircuitOpen | ErrorKind::RetriesExhausted
+        )
+    }
+}
+
+/// Retries the operation's own errors that match a predicate; seawall's errors as before.
+#[derive(Clone, Copy)]
+pub struct RetryIf<C, F> {
+    base: C,
+    predicate: F,
+}
+
+impl<T, E, C, F> RetryClassifier<T, E> for RetryIf<C, F>
+where
+    C: RetryClassifier<T, E>,
+    F: Fn(&E) -> bool,
+{
+    fn should_retry(&self, error: &Error<E>) -> bool {
+        match error.inner() {
+            Some(inner) => (self.predicate)(inner),
+            None => self.base.should_retry(error),
+        }
+    }
+
+    fn should_retry_result(&self, value: &T) -> bool {
+        self.base.should_retry_result(value)
+    }
+
+    fn retry_after(&self, error: &Error<E>) -> Option<Duration> {
+        self.base.retry_after(error)
+    }
+}
+
+/// Decides on every error, seawall's included, with one predicate.
+#[derive(Clone, Copy)]
+pub struct RetryErrorIf<C, F> {
+    base: C,
+    predicate: F,
+}
+
+impl<T, E, C, F> RetryClassifier<T, E> for RetryErrorIf<C, F>
+where
+    C: RetryClassifier<T, E>,
+    F: Fn(&Error<E>) -> bool,
+{
+    fn should_retry(&self, error: &Error<E>) -> bool {
+        (self.predicate)(error)
+    }
+
+    fn should_retry_result(&self, value: &T) -> bool {
+        self.base.should_retry_result(value)
+    }
+
+    fn retry_after(&self, error: &Error<E>) -> Option<Duration> {
+        self.base.retry_after(error)
+    }
+}
+
+/// Retries successful results that match a predicate.
+#[derive(Clone, Copy)]
+pub struct RetryOnResult<C, F> {
+    base: C,
+    predicate: F,
+}
+
+impl<T, E, C, F> RetryClassifier<T, E> for RetryOnResult<C, F>
+where
+    C: RetryClassifier<T, E>,
+    F: Fn(&T) -> bool,
+{
+    fn should_retry(&self, error: &Error<E>) -> bool {
+        self.base.should_retry(error)
+    }
+
+    fn should_retry_result(&self, value: &T) -> bool {
+        (self.predicate)(value)
+    }
+
+    fn retry_after(&self, error: &Error<E>) -> Option<Duration> {
+        self.base.retry_after(error)
+    }
+}
+
+/// Reads a wait hint (such as HTTP `Retry-After`) from the operation's own errors.
+#[derive(Clone, Copy)]
+pub struct RetryAfterHint<C, F> {
+    base: C,
+    hint: F,
+}
+
+impl<T, E, C, F> RetryClassifier<T, E> for RetryAfterHint<C, F>
+where
+    C: RetryClassifier<T, E>,
+    F: Fn(&E) -> Option<Duration>,
+{
+    fn should_retry(&self, error: &Error<E>) -> bool {
+        self.base.should_retry(error)
+    }
+
+    fn should_retry_result(&self, value: &T) -> bool {
+        self.base.should_retry_result(value)
+    }
+
+    fn retry_after(&self, error: &Error<E>) -> Option<Duration> {
+        error
+            .inner()
+            .and_then(&self.hint)
+            .or_else(|| self.base.retry_after(error))
+    }
+}
+
+macro_rules! opaque_debug {
+    ($($name:ident),*) => {$(
+        impl<C: fmt::Debug, F> fmt::Debug for $name<C, F> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).field("base", &self.base).finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+opaque_debug!(RetryIf, RetryErrorIf, RetryOnResult, RetryAfterHint);
+
+/// Runs an operation again after a retryable failure.
+///
+/// # Examples
+///
+/// Retry a payment-status query on 5xx and timeouts, three attempts, 100 ms × 2ⁿ with full
+/// jitter, honouring the server's `Retry-After`:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use seawall::{Backoff, Retry};
+///
+/// #[derive(Debug)]
+/// enum QueryError { Server(u16, Option<Duration>), NotFound }
+///
+/// impl std::fmt::Display for QueryError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         write!(f, "{self:?}")
+///     }
+/// }
+///
+/// impl std::error::Error for QueryError {}
+///
+/// let retry = Retry::builder()
+///     .name("pg-query")
+///     .max_attempts(3)
+///     .backoff(Backoff::exponential(Duration::from_millis(100)).full_jitter())
+///     .build()?
+///     .retry_if(|e: &QueryError| matches!(e, QueryError::Server(500.., _)))
+///     .retry_after_hint(|e: &QueryError| match e {
+///         QueryError::Server(_, hint) => *hint,
+///         QueryError::NotFound => None,
+///     });
+///
+/// let mut calls = 0;
+/// let status = retry
+///     .call(|| {
+///         calls += 1;
+///         let attempt = calls;
+///         async move {
+///             if attempt < 3 { Err(QueryError::Server(503, None)) } else { Ok("SUCCESS") }
+///         }
+///     })
+///     .await?;
+/// assert_eq!((status, calls), ("SUCCESS", 3));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Clone
+///
+/// Clones share their configuration, budget, random source, listeners and metrics.
+pub struct Retry<C = DefaultClassifier> {
+    shared: Arc<Shared>,
+    classifier: C,
+}
+
+impl<C: Clone> Clone for Retry<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    name: Arc<str>,
+    max_attempts: AtomicU32,
+    /// 0 = no limit.
+    max_elapsed_nanos: AtomicU64,
+    fail_after_max_attempts: AtomicBool,
+    backoff: RwLock<Backoff>,
+    budget: Option<RetryBudget>,
+    random: Arc<dyn RandomSource>,
+    clock: Clock,
+    listeners: Listeners<RetryEvent>,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    successful_without_retry: AtomicU64,
+    successful_with_retry: AtomicU64,
+    failed_without_retry: AtomicU64,
+    failed_with_retry: AtomicU64,
+}
+
+/// What follows a finished attempt.
+pub(crate) enum Next<T, E> {
+    /// The call is over: return this.
+    Return(Result<T, Error<E>>),
+    /// Wait this long, then make the next attempt.
+    RetryAfter(Duration),
+}
+
+/// What to do after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Wait this long, then make the next attempt.
+    RetryAfter(Duration),
+    /// Stop and return the last outcome.
+    GiveUp(GaveUp),
+}
+
+impl Shared {
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn max_elapsed(&self) -> Option<Duration> {
+        match self.max_elapsed_nanos.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    fn fail_after_max_attempts(&self) -> bool {
+        self.fail_after_max_attempts.load(Ordering::Relaxed)
+    }
+
+    /// Judges the outcome of attempt `attempt` (1-based): return it, or retry after a wait.
+    /// Books metrics, the budget and events. `previous` is the last wait (updated when
+    /// retrying); `elapsed` is the time since the first attempt started, read only when a
+    /// maximum elapsed time is set. Shared by the native future and the tower service.
+    pub(crate) fn judge<T, E, C: RetryClassifier<T, E>>(
+        &self,
+        classifier: &C,
+        attempt: u32,
+        output: Result<T, Error<E>>,
+        previous: &mut Option<Duration>,
+        elapsed: impl FnOnce() -> Duration,
+    ) -> Next<T, E> {
+        let (hint, cause) = match &output {
+            Ok(value) if classifier.should_retry_result(value) => (None, None),
+            Ok(_) => {
+                self.finished(attempt, true);
+                return Next::Return(output);
+            }
+            Err(error) if classifier.should_retry(error) => {
+                (classifier.retry_after(error), Some(error.kind()))
+            }
+            Err(_) => {
+                self.finished(attempt, false);
+                return Next::Return(output.map_err(|error| error.with_retry_trace(attempt, None)));
+            }
+        };
+        match self.after_failure(attempt, hint, previous, elapsed) {
+            Verdict::RetryAfter(delay) => {
+                self.emit(|name| RetryEvent::Retrying {
+                    name,
+                    attempt,
+                    delay,
+                    cause,
+                });
+                Next::RetryAfter(delay)
+            }
+            Verdict::GiveUp(reason) => {
+                self.emit(|name| RetryEvent::GaveUp {
+                    name,
+                    attempts: attempt,
+                    reason,
+                    cause,
+                });
+                self.finished(attempt, false);
+                let outcome = match output {
+                    Ok(_) if self.fail_after_max_attempts() => Err(Error::from(
+                        RetriesExhausted::new(self.name.clone(), attempt),
+                    )),
+                    other => other,
+                };
+                Next::Return(outcome.map_err(|error| error.with_retry_trace(attempt, Some(reason))))
+            }
+        }
+    }
+
+    /// Decides what follows a retryable failure of attempt `attempt` (1-based). `hint` is the
+    /// error's own wait request.
+    fn after_failure(
+        &self,
+        attempt: u32,
+        hint: Option<Duration>,
+        previous: &mut Option<Duration>,
+        elapsed: impl FnOnce() -> Duration,
+    ) -> Verdict {
+        if let Some(budget) = &self.budget {
+            budget.record_failure();
+        }
+        if attempt >= self.max_attempts.load(Ordering::Relaxed) {
+            return Verdict::GiveUp(GaveUp::MaxAttempts);
+        }
+        if self.budget.as_ref().is_some_and(|b| !b.allows_retry()) {
+            return Verdict::GiveUp(GaveUp::BudgetExhausted);
+        }
+        let delay = hint.unwrap_or_else(|| {
+            let backoff = *self.backoff.read().unwrap_or_else(PoisonError::into_inner);
+            backoff.delay(attempt, *previous, &*self.random)
+        });
+        if let Some(max) = self.max_elapsed()
+            && elapsed().saturating_add(delay) > max
+        {
+            return Verdict::GiveUp(GaveUp::MaxElapsed);
+        }
+        *previous = Some(delay);
+        Verdict::RetryAfter(delay)
+    }
+
+    /// Books a finished call.
+    fn finished(&self, attempts: u32, success: bool) {
+        if success && let Some(budget) = &self.budget {
+            budget.record_success();
+        }
+        let counter = match (success, attempts > 1) {
+            (true, false) => &self.counters.successful_without_retry,
+            (true, true) => &self.counters.successful_with_retry,
+            (false, false) => &self.counters.failed_without_retry,
+            (false, true) => &self.counters.failed_with_retry,
+        };
+        // Relaxed: counters are read as statistics only.
+        counter.fetch_add(1, Ordering::Relaxed);
+        if attempts > 1 && success {
+            self.listeners.emit(|| RetryEvent::Succeeded {
+                name: self.name.clone(),
+                attempts,
+            });
+        }
+    }
+
+    fn emit(&self, make: impl FnOnce(Arc<str>) -> RetryEvent) {
+        self.listeners.emit(|| make(self.name.clone()));
+    }
+}
+
+// ===== impl Retry =====
+
+impl Retry {
+    /// Starts configuring a retry.
+    pub fn builder() -> RetryBuilder {
+        RetryBuilder::default()
+    }
+}
+
+impl<C> Retry<C> {
+    /// The instance name (used in events and metrics).
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The maximum number of attempts, counting the first.
+    pub fn max_attempts(&self) -> u32 {
+        self.shared.max_attempts.load(Ordering::Relaxed)
+    }
+
+    /// The backoff.
+    pub fn backoff(&self) -> Backoff {
+        *self
+            .shared
+            .backoff
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The maximum time from the first attempt's start to the start of the last retry.
+    pub fn max_elapsed(&self) -> Option<Duration> {
+        self.shared.max_elapsed()
+    }
+
+    /// The shared budget, if any.
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.shared.budget.as_ref()
+    }
+
+    /// Changes the maximum attempts for calls deciding from now on (shared by clones).
+    ///
+    /// # Errors
+    ///
+    /// Zero attempts.
+    pub fn set_max_attempts(&self, max_attempts: u32) -> Result<(), ConfigError> {
+        validate_max_attempts(max_attempts)?;
+        self.shared
+            .max_attempts
+            .store(max_attempts, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Changes the backoff for waits computed from now on (shared by clones).
+    ///
+    /// # Errors
+    ///
+    /// As [`Backoff::validate`].
+    pub fn set_backoff(&self, backoff: Backoff) -> Result<(), ConfigError> {
+        backoff.validate()?;
+        *self
+            .shared
+            .backoff
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = backoff;
+        Ok(())
+    }
+
+    /// Changes the maximum elapsed time (shared by clones).
+    pub fn set_max_elapsed(&self, max_elapsed: Option<Duration>) {
+        self.shared.max_elapsed_nanos.store(
+            max_elapsed.map_or(0, |d| duration_to_nanos(d).max(1)),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Counts of finished calls.
+    pub fn metrics(&self) -> RetryMetrics {
+        let counters = &self.shared.counters;
+        RetryMetrics {
+            successful_without_retry: counters.successful_without_retry.load(Ordering::Relaxed),
+            successful_with_retry: counters.successful_with_retry.load(Ordering::Relaxed),
+            failed_without_retry: counters.failed_without_retry.load(Ordering::Relaxed),
+            failed_with_retry: counters.failed_with_retry.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Registers a listener for this retry's events (shared by clones).
+    pub fn on_event(&self, listener: impl Fn(&RetryEvent) + Send + Sync + 'static) {
+        self.shared.listeners.add(listener);
+    }
+
+    /// Retries the operation's own errors only when `predicate` says so (seawall's errors keep
+    /// the previous rule: everything but an open circuit).
+    pub fn retry_if<E, F>(self, predicate: F) -> Retry<RetryIf<C, F>>
+    where
+        F: Fn(&E) -> bool,
+    {
+        self.map_classifier(|base| RetryIf { base, predicate })
+    }
+
+    /// Decides on every error, seawall's included, with `predicate`.
+    pub fn retry_error_if<E, F>(self, predicate: F) -> Retry<RetryErrorIf<C, F>>
+    where
+        F: Fn(&Error<E>) -> bool,
+    {
+        self.map_classifier(|base| RetryErrorIf { base, predicate })
+    }
+
+    /// Also retries successful results for which `predicate` is true (e.g. a `PENDING`
+    /// status while polling).
+    pub fn retry_on_result<T, F>(self, predicate: F) -> Retry<RetryOnResult<C, F>>
+    where
+        F: Fn(&T) -> bool,
+    {
+        self.map_classifier(|base| RetryOnResult { base, predicate })
+    }
+
+    /// Reads how long the operation's own error asks to wait (e.g. an HTTP `Retry-After`);
+    /// the hint replaces the backoff for that wait.
+    pub fn retry_after_hint<E, F>(self, hint: F) -> Retry<RetryAfterHint<C, F>>
+    where
+        F: Fn(&E) -> Option<Duration>,
+    {
+        self.map_classifier(|base| RetryAfterHint { base, hint })
+    }
+
+    /// Replaces the classifier.
+    pub fn with_classifier<D>(self, classifier: D) -> Retry<D> {
+        Retry {
+            shared: self.shared,
+            classifier,
+        }
+    }
+
+    fn map_classifier<D>(self, f: impl FnOnce(C) -> D) -> Retry<D> {
+        Retry {
+            shared: self.shared,
+            classifier: f(self.classifier),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn classifier(&self) -> &C {
+        &self.classifier
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for Retry<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("name", &self.shared.name)
+            .field("max_attempts", &self.max_attempts())
+            .field("backoff", &self.backoff())
+            .field("max_elapsed", &self.max_elapsed())
+            .field("budget", &self.shared.budget)
+            .field("classifier", &self.classifier)
+            .finish()
+    }
+}
+
+impl<C> Sealed for Retry<C> {}
+
+impl<T, E, C> Decorate<T, E> for Retry<C>
+where
+    C: RetryClassifier<T, E>,
+{
+    type Future<'p, S, O>
+        = RetryFuture<'p, C, S, S::Future<'p, O>>
+    where
+        Self: 'p,
+        S: Stage<T, E> + 'p,
+        O: Operation<Output = T, Error = E>;
+
+    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
+    where
+        S: Stage<T, E>,
+        O: Operation<Output = T, Error = E>,
+    {
+        RetryFuture::new(self, inner)
+    }
+}
+
+impl_single_stage!(impl[C] Retry<C> where C: RetryClassifier<T, E>);
+
+fn validate_max_attempts(max_attempts: u32) -> Result<(), ConfigError> {
+    if max_attempts == 0 {
+        return Err(ConfigError::new(
+            "max_attempts",
+            "must be >= 1 (it counts the first call), got 0",
+        ));
+    }
+    Ok(())
+}
+
+/// Configures a [`Retry`].
+#[derive(Debug)]
+pub struct RetryBuilder {
+    name: Arc<str>,
+    max_attempts: u32,
+    backoff: Backoff,
+    max_elapsed: Option<Duration>,
+    fail_after_max_attempts: bool,
+    budget: Option<RetryBudget>,
+    random: Option<Arc<dyn RandomSource>>,
+    clock: Option<Clock>,
+}
+
+impl Default for RetryBuilder {
+    fn default() -> Self {
+        Self {
+            name: Arc::from("retry"),
+            max_attempts: 3,
+            backoff: Backoff::default(),
+            max_elapsed: None,
+            fail_after_max_attempts: false,
+            budget: None,
+            random: None,
+            clock: None,
+        }
+    }
+}
+
+impl RetryBuilder {
+    /// The instance name (default `"retry"`).
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The maximum number of attempts, **counting the first call** (default 3, as in
+    /// Resilience4j). 1 disables retrying.
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// The wait before each retry (default: [`Backoff::default`], exponential from 500 ms with
+    /// full jitter, capped at 30 s).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Retry at once, with no wait.
+    pub fn no_backoff(self) -> Self {
+        self.backoff(Backoff::none())
+    }
+
+    /// Stop retrying when the next wait would end more than `max_elapsed` after the first
+    /// attempt started.
+    pub fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
+        self.max_elapsed = Some(max_elapsed);
+        self
+    }
+
+    /// When the results of all attempts were rejected by `retry_on_result`: return an error
+    /// ([`ErrorKind::RetriesExhausted`]) instead of the last
+    /// result (default false, as in Resilience4j).
+    pub fn fail_after_max_attempts(mut self, fail: bool) -> Self {
+        self.fail_after_max_attempts = fail;
+        self
+    }
+
+    /// Throttle retries with a budget shared by every retry holding a clone of it.
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The random source for jitter (default: [`SplitMix64::from_entropy`]).
+    pub fn random(mut self, random: impl RandomSource + 'static) -> Self {
+        self.random = Some(Arc::new(random));
+        self
+    }
+
+    /// A seeded random source, for reproducible jitter.
+    pub fn seed(self, seed: u64) -> Self {
+        self.random(SplitMix64::seeded(seed))
+    }
+
+    /// The clock for waits and the elapsed-time limit (default: tokio's).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Validates and builds the retry.
+    ///
+    /// # Errors
+    ///
+    /// `max_attempts` of zero, an invalid backoff, or a zero `max_elapsed`.
+    pub fn build(self) -> Result<Retry, ConfigError> {
+        validate_max_attempts(self.max_attempts)?;
+        self.backoff.validate()?;
+        if self.max_elapsed == Some(Duration::ZERO) {
+            return Err(ConfigError::new("max_elapsed", "must be > 0 when set"));
+        }
+        Ok(Retry {
+            shared: Arc::new(Shared {
+                name: self.name,
+                max_attempts: AtomicU32::new(self.max_attempts),
+                max_elapsed_nanos: AtomicU64::new(
+                    self.max_elapsed.map_or(0, |d| duration_to_nanos(d).max(1)),
+                ),
+                fail_after_max_attempts: AtomicBool::new(self.fail_after_max_attempts),
+                backoff: RwLock::new(self.backoff),
+                budget: self.budget,
+                random: self
+                    .random
+                    .unwrap_or_else(|| Arc::new(SplitMix64::from_entropy())),
+                clock: self.clock.unwrap_or_default(),
+                listeners: Listeners::new(),
+                counters: Counters::default(),
+            }),
+            classifier: DefaultClassifier,
+        })
+    }
+}
+
+/// Counts of calls a [`Retry`] finished (Resilience4j's four retry counters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetryMetrics {
+    /// Succeeded on the first attempt.
+    pub successful_without_retry: u64,
+    /// Succeeded after at least one retry.
+    pub successful_with_retry: u64,
+    /// Failed after a single attempt (not retryable, or retrying was refused).
+    pub failed_without_retry: u64,
+    /// Failed after at least one retry.
+    pub failed_with_retry: u64,
+}
+
+/// What a [`Retry`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryEvent {
+    /// Attempt `attempt` failed and the next starts after `delay`.
+    Retrying {
+        /// The retry's name.
+        name: Arc<str>,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// The wait before the next attempt.
+        delay: Duration,
+        /// What failed (`None`: a result was rejected).
+        cause: Option<ErrorKind>,
+    },
+    /// The retry stopped retrying and returned the last outcome.
+    GaveUp {
+        /// The retry's name.
+        name: Arc<str>,
+        /// Attempts made.
+        attempts: u32,
+        /// Why it stopped.
+        reason: GaveUp,
+        /// What failed last (`None`: a result was rejected).
+        cause: Option<ErrorKind>,
+    },
+    /// A call succeeded after at least one retry.
+    Succeeded {
+        /// The retry's name.
+        name: Arc<str>,
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+impl Event for RetryEvent {
+    #[cfg(feature = "tracing")]
+    fn trace(&self) {
+        match self {
+            Self::Retrying {
+                name,
+                attempt,
+                delay,
+                cause,
+            } => tracing::debug!(
+                target: "seawall::retry",
+                name = %name, attempt, delay = ?delay, cause = ?cause,
+                "attempt failed, retrying"
+            ),
+            Self::GaveUp {
+                name,
+                attempts,
+                reason,
+                cause,
+            } => tracing::warn!(
+                target: "seawall::retry",
+                name = %name, attempts, reason = reason.as_str(), cause = ?cause,
+                "giving up"
+            ),
+            Self::Succeeded { name, attempts } => tracing::debug!(
+                target: "seawall::retry",
+                name = %name, attempts,
+                "succeeded after retrying"
+            ),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Timeout: bound how long a call may take, and cancel it when the time is up.
+//!
+//! When the deadline passes, the operation's future is **dropped** — the work is cancelled, not
+//! left running in the background (the most common complaint about Resilience4j's time limiter).
+//!
+//! Where the timeout sits in a [`Policy`](crate::Policy) decides what it bounds:
+//!
+//! - **inside a retry** (`.retry(..).timeout(..)`): each attempt gets the full timeout, and a
+//!   timed-out attempt is retried like any other failure;
+//! - **outside a retry** (`.timeout(..).retry(..)`): the timeout bounds the whole retry loop,
+//!   waits included — the caller's total latency budget.
+//!
+//! Both at once is the usual production shape: a per-attempt timeout from the callee's latency
+//! profile, and a total timeout from the caller's.
+//!
+//! The timer is armed only when the operation does not complete on its first poll, so a call
+//! that is ready at once reads no clock and registers no timer.
+
+pub mod error;
+pub mod future;
+#[cfg(feature = "tower")]
+mod layer;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::clock::{Clock, duration_to_nanos};
+use crate::event::{Event, Listeners};
+use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+
+pub use self::error::Elapsed;
+pub use self::future::TimeoutFuture;
+#[cfg(feature = "tower")]
+pub use self::layer::{TimeoutLayer, TimeoutResponseFuture, TimeoutService};
+
+/// Bounds the time a call may take.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use seawall::Timeout;
+///
+/// let timeout = Timeout::new(Duration::from_millis(100));
+/// let err = timeout
+///     .call(|| async {
+///         tokio::time::sleep(Duration::from_secs(5)).await;
+///         Ok::<_, std::io::Error>("too late")
+///     })
+///     .await
+///     .unwrap_err();
+/// assert!(err.is_timeout());
+/// # }
+/// ```
+///
+/// # Clone
+///
+/// Clones share the duration (a [`set_duration`](Timeout::set_duration) applies to all of them)
+/// and the listeners.
+#[derive(Clone)]
+pub struct Timeout {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    name: Arc<str>,
+    duration_nanos: AtomicU64,
+    clock: Clock,
+    listeners: Listeners<TimeoutEvent>,
+}
+
+impl Shared {
+    pub(crate) fn duration(&self) -> Duration {
+        Duration::from_nanos(self.duration_nanos.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn timed_out(&self, after: Duration) {
+        self.listeners.emit(|| TimeoutEvent::TimedOut {
+            name: self.name.clone(),
+            after,
+        });
+    }
+}
+
+// ===== impl Timeout =====
+
+impl Timeout {
+    /// A timeout of `duration` on tokio's clock, named `"timeout"`.
+    pub fn new(duration: Duration) -> Self {
+        Self::builder(duration).build()
+    }
+
+    /// Starts configuring a timeout of `duration`.
+    pub fn builder(duration: Duration) -> TimeoutBuilder {
+        TimeoutBuilder {
+            name: Arc::from("timeout"),
+            duration,
+            clock: None,
+        }
+    }
+
+    /// The instance name (used in events and metrics).
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The current duration.
+    pub fn duration(&self) -> Duration {
+        self.shared.duration()
+    }
+
+    /// Changes the duration for calls that start their timer from now on.
+    pub fn set_duration(&self, duration: Duration) {
+        self.shared
+            .duration_nanos
+            .store(duration_to_nanos(duration), Ordering::Relaxed);
+    }
+
+    /// Registers a listener for this timeout's events (shared by clones).
+    pub fn on_event(&self, listener: impl Fn(&TimeoutEvent) + Send + Sync + 'static) {
+        self.shared.listeners.add(listener);
+    }
+
+    #[cfg(feature = "tower")]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl fmt::Debug for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("name", &self.shared.name)
+            .field("duration", &self.duration())
+            .finish()
+    }
+}
+
+impl From<Duration> for Timeout {
+    fn from(duration: Duration) -> Self {
+        Self::new(duration)
+    }
+}
+
+impl Sealed for Timeout {}
+
+impl<T, E> Decorate<T, E> for Timeout {
+    type Future<'p, S, O>
+        = TimeoutFuture<'p, S::Future<'p, O>>
+    where
+        S: Stage<T, E> + 'p,
+        O: Operation<Output = T, Error = E>;
+
+    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
+    where
+        S: Stage<T, E>,
+        O: Operation<Output = T, Error = E>,
+    {
+        TimeoutFuture::new(&self.shared, inner.start())
+    }
+}
+
+impl_single_stage!(impl[] Timeout);
+
+/// Configures a [`Timeout`].
+#[derive(Debug)]
+pub struct TimeoutBuilder {
+    name: Arc<str>,
+    duration: Duration,
+    clock: Option<Clock>,
+}
+
+impl TimeoutBuilder {
+    /// The instance name (default `"timeout"`).
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The clock to time calls with (default: tokio's).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Builds the timeout. Any duration is valid: zero means "fail unless ready at once".
+    pub fn build(self) -> Timeout {
+        Timeout {
+            shared: Arc::new(Shared {
+                name: self.name,
+                duration_nanos: AtomicU64::new(duration_to_nanos(self.duration)),
+                clock: self.clock.unwrap_or_default(),
+                listeners: Listeners::new(),
+            }),
+        }
+    }
+}
+
+/// What a [`Timeout`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutEvent {
+    /// A call ran past its timeout and was cancelled.
+    TimedOut {
+        /// The timeout's name.
+        name: Arc<str>,
+        /// The timeout that elapsed.
+        after: Duration,
+    },
+}
+
+impl Event for TimeoutEvent {
+    #[cfg(feature = "tracing")]
+    fn trace(&self) {
+        match self {
+            Self::TimedOut { name, after } => {
+                tracing::debug!(target: "seawall::timeout", name = %name, after = ?after, "call timed out");
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! A warm policy makes no heap allocation per call on the happy path.
+//!
+//! `allocation-counter` installs a counting global allocator that counts per thread, so other
+//! tests running in parallel do not disturb the figures.
+
+use std::future::{Future, ready};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use seawall::{Backoff, Bulkhead, Error, ErrorKind, Fallback, Policy, Retry, RetryBudget, Timeout};
+
+#[derive(Debug)]
+struct Failure;
+
+/// Polls one call of `policy` around a ready operation to completion, with a no-op waker.
+fn one_call<F: Future<Output = Result<u64, Error<Failure>>>>(call: F) -> u64 {
+    let mut call = pin!(call);
+    let mut cx = Context::from_waker(Waker::noop());
+    match call.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(value)) => value,
+        other => panic!("a ready operation must complete on the first poll: {other:?}"),
+    }
+}
+
+#[test]
+fn a_warm_timeout_retry_bulkhead_fallback_policy_allocates_nothing_per_call() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let policy = Policy::builder()
+        .fallback(Fallback::value(0u64).when_kind([ErrorKind::CircuitOpen]))
+        .timeout(Timeout::new(Duration::from_secs(10)))
+        .retry(
+            Retry::builder()
+                .max_attempts(3)
+                .backoff(Backoff::exponential(Duration::from_millis(10)).full_jitter())
+                .budget(RetryBudget::new(10.0, 0.1).unwrap())
+                .build()
+                .unwrap()
+                .retry_if(|_: &Failure| true),
+        )
+        .bulkhead(Bulkhead::new(8))
+        .timeout(Timeout::new(Duration::from_secs(1)))
+        .build();
+
+    // Warm up: anything lazily initialised happens here.
+    for _ in 0..16 {
+        one_call(policy.call(|| ready(Ok::<u64, Failure>(1))));
+    }
+
+    const CALLS: u64 = 10_000;
+    let mut sum = 0;
+    let allocations = allocation_counter::measure(|| {
+        for n in 0..CALLS {
+            sum += one_call(policy.call(|| ready(Ok::<u64, Failure>(n))));
+        }
+    });
+    assert_eq!(sum, CALLS * (CALLS - 1) / 2, "every call ran");
+    assert_eq!(
+        allocations.count_total, 0,
+        "{} allocations over {CALLS} calls",
+        allocations.count_total
+    );
+}
+
+#[test]
+fn the_counter_does_see_allocations() {
+    // Guards against a vacuous zero: the counting allocator is installed and counting.
+    let allocations = allocation_counter::measure(|| {
+        std::hint::black_box(Box::new(7u64));
+    });
+    assert_eq!(allocations.count_total, 1);
+}

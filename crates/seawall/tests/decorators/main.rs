@@ -1,0 +1,10 @@
+//! Behaviour of the core decorators and their composition, on tokio's paused clock.
+
+mod support;
+
+mod bulkhead;
+mod composition;
+mod fallback;
+mod retry;
+mod timeout;
+mod tower;

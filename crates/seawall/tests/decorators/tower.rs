@@ -1,0 +1,181 @@
+//! The tower layers follow tower's `poll_ready` contract and return downcastable markers.
+#![cfg(feature = "tower")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use seawall::bulkhead::{BulkheadLayer, BulkheadMode};
+use seawall::error::{BulkheadFull, CircuitOpen, Elapsed};
+use seawall::fallback::FallbackLayer;
+use seawall::retry::RetryLayer;
+use seawall::timeout::TimeoutLayer;
+use seawall::{BoxError, Bulkhead, Retry, Timeout};
+use tokio_test::assert_ready_ok;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+use crate::support::ms;
+
+#[tokio::test(start_paused = true)]
+async fn the_timeout_layer_returns_a_downcastable_elapsed() {
+    let service = TimeoutLayer::new(Timeout::new(ms(20))).layer(service_fn(|_: ()| async {
+        std::future::pending::<()>().await;
+        Ok::<_, BoxError>("late")
+    }));
+    let err = service.oneshot(()).await.unwrap_err();
+    assert_eq!(err.downcast_ref::<Elapsed>().unwrap().after(), ms(20));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_bulkhead_layer_is_ready_but_rejects_in_call_without_calling_inner() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let bulkhead = Bulkhead::builder()
+        .name("db")
+        .max_concurrent_calls(1)
+        .build()
+        .unwrap();
+    let inner = service_fn(move |_: ()| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, BoxError>(()) }
+    });
+    let mut first = BulkheadLayer::new(bulkhead.clone()).layer(inner.clone());
+    let mut second = BulkheadLayer::new(bulkhead.clone()).layer(inner);
+
+    // The first service takes the only permit in poll_ready and holds it until its call ends.
+    first.ready().await.unwrap();
+    assert_eq!(bulkhead.available_permits(), 0);
+
+    let mut ready = tokio_test::task::spawn(second.ready());
+    assert!(
+        ready.poll().is_ready(),
+        "a full bulkhead never reports an error from poll_ready"
+    );
+    drop(ready);
+    let err = second.call(()).await.unwrap_err();
+    assert_eq!(err.downcast_ref::<BulkheadFull>().unwrap().name(), "db");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+    let response = first.call(());
+    assert_eq!(
+        bulkhead.available_permits(),
+        0,
+        "the response future holds the permit"
+    );
+    response.await.unwrap();
+    assert_eq!(bulkhead.available_permits(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backpressure_bulkhead_layer_stays_pending_until_a_permit_frees() {
+    let bulkhead = Bulkhead::new(1);
+    let inner = service_fn(|_: ()| async { Ok::<_, BoxError>(()) });
+    let layer = BulkheadLayer::new(bulkhead.clone()).mode(BulkheadMode::Backpressure);
+    let mut holder = layer.layer(inner);
+    let mut waiter = layer.layer(inner);
+    holder.ready().await.unwrap();
+
+    let mut task = tokio_test::task::spawn(());
+    task.enter(|cx, _| assert!(waiter.poll_ready(cx).is_pending()));
+    drop(holder);
+    assert!(task.is_woken());
+    task.enter(|cx, _| assert!(waiter.poll_ready(cx).is_ready()));
+    waiter.call(()).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reject_mode_bulkhead_layer_waits_up_to_max_wait_in_poll_ready() {
+    let bulkhead = Bulkhead::builder()
+        .max_concurrent_calls(1)
+        .max_wait(ms(50))
+        .build()
+        .unwrap();
+    let inner = service_fn(|_: ()| async { Ok::<_, BoxError>(()) });
+    let layer = BulkheadLayer::new(bulkhead.clone());
+    let mut holder = layer.layer(inner);
+    let mut waiter = layer.layer(inner);
+    holder.ready().await.unwrap();
+
+    let clock = seawall::Clock::tokio();
+    let before = clock.now();
+    waiter.ready().await.unwrap();
+    assert_eq!(clock.now() - before, ms(50));
+    assert!(waiter.call(()).await.unwrap_err().is::<BulkheadFull>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_layer_retries_failures_and_not_an_inner_open_circuit() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let flaky = service_fn(move |request: u32| {
+        let attempt = counted.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if attempt < 3 {
+                Err::<u32, BoxError>("transient".into())
+            } else {
+                Ok(request * 2)
+            }
+        }
+    });
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .backoff(seawall::Backoff::constant(ms(5)))
+        .build()
+        .unwrap();
+    let service = RetryLayer::new(retry.clone()).layer(flaky);
+    assert_eq!(service.oneshot(21).await.unwrap(), 42);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(retry.metrics().successful_with_retry, 1);
+
+    let rejections = Arc::new(AtomicUsize::new(0));
+    let counted = rejections.clone();
+    let open = service_fn(move |_: u32| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { Err::<u32, BoxError>(Box::new(CircuitOpen::new("pg".into(), None))) }
+    });
+    let err = RetryLayer::new(retry)
+        .layer(open)
+        .oneshot(1)
+        .await
+        .unwrap_err();
+    assert!(err.is::<CircuitOpen>());
+    assert_eq!(
+        rejections.load(Ordering::SeqCst),
+        1,
+        "an open circuit is not retried"
+    );
+}
+
+#[tokio::test]
+async fn the_fallback_layer_answers_for_a_failed_call() {
+    let failing = service_fn(|_: ()| async {
+        Err::<&str, BoxError>(Box::new(CircuitOpen::new("pg".into(), None)))
+    });
+    let service = FallbackLayer::new(|error: BoxError| {
+        if error.is::<CircuitOpen>() {
+            Ok("try again later")
+        } else {
+            Err(error)
+        }
+    })
+    .layer(failing);
+    assert_eq!(service.oneshot(()).await.unwrap(), "try again later");
+}
+
+#[tokio::test(start_paused = true)]
+async fn layers_stack_with_tower_service_builder() {
+    let service = tower::ServiceBuilder::new()
+        .layer(RetryLayer::new(
+            Retry::builder()
+                .max_attempts(2)
+                .no_backoff()
+                .build()
+                .unwrap(),
+        ))
+        .layer(TimeoutLayer::new(Timeout::new(ms(10))))
+        .layer(BulkheadLayer::new(Bulkhead::new(4)))
+        .service(service_fn(|x: u8| async move { Ok::<_, BoxError>(x + 1) }));
+    let mut service = service;
+    let mut task = tokio_test::task::spawn(());
+    task.enter(|cx, _| assert_ready_ok!(service.poll_ready(cx)));
+    assert_eq!(service.call(1).await.unwrap(), 2);
+}
