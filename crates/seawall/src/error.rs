@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::bulkhead::error::BulkheadFull;
+pub use crate::circuit_breaker::error::{CircuitOpen, IllegalTransition};
 pub use crate::timeout::error::Elapsed;
 
 /// The error of a call made through a seawall decorator or [`Policy`](crate::Policy).
@@ -406,51 +407,6 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     }
 }
 
-/// A circuit breaker did not permit the call.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CircuitOpen {
-    name: Arc<str>,
-    retry_after: Option<Duration>,
-}
-
-impl CircuitOpen {
-    /// A marker for the breaker `name`; `retry_after` is the rest of its open wait, if known.
-    pub fn new(name: Arc<str>, retry_after: Option<Duration>) -> Self {
-        Self { name, retry_after }
-    }
-
-    /// The breaker's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The rest of the breaker's open wait, if known.
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
-    }
-}
-
-impl fmt::Debug for CircuitOpen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CircuitOpen")
-            .field("name", &self.name)
-            .field("retry_after", &self.retry_after)
-            .finish()
-    }
-}
-
-impl fmt::Display for CircuitOpen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "circuit breaker '{}' does not permit further calls",
-            self.name
-        )
-    }
-}
-
-impl std::error::Error for CircuitOpen {}
-
 /// A rate limiter did not permit the call.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RateLimited {
@@ -545,6 +501,7 @@ impl std::error::Error for RetriesExhausted {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::circuit_breaker::State;
     use std::error::Error as _;
 
     #[derive(Debug, PartialEq)]
@@ -583,12 +540,13 @@ mod tests {
 
     #[test]
     fn marker_errors_keep_their_predicates_and_hints() {
-        let open: Error<Boom> = CircuitOpen::new("pg".into(), Some(Duration::from_secs(4))).into();
+        let open: Error<Boom> =
+            CircuitOpen::new("pg".into(), State::Open, Some(Duration::from_secs(4))).into();
         assert!(open.is_circuit_open());
         assert_eq!(open.retry_after(), Some(Duration::from_secs(4)));
         assert_eq!(
             open.to_string(),
-            "circuit breaker 'pg' does not permit further calls"
+            "circuit breaker 'pg' is OPEN and does not permit further calls"
         );
         assert_eq!(open.as_circuit_open().unwrap().name(), "pg");
         assert!(open.inner().is_none());
@@ -611,7 +569,7 @@ mod tests {
 
     #[test]
     fn box_errors_round_trip_through_the_flat_error() {
-        let open: crate::BoxError = Box::new(CircuitOpen::new("pg".into(), None));
+        let open: crate::BoxError = Box::new(CircuitOpen::new("pg".into(), State::Open, None));
         let err = Error::from_box_error(open);
         assert!(err.is_circuit_open());
         let io: crate::BoxError = Box::new(std::io::Error::other("reset"));

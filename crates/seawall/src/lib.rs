@@ -93,6 +93,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bulkhead;
+pub mod circuit_breaker;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -103,6 +104,7 @@ pub mod retry;
 pub mod timeout;
 
 pub use crate::bulkhead::Bulkhead;
+pub use crate::circuit_breaker::CircuitBreaker;
 pub use crate::clock::Clock;
 pub use crate::config::ConfigError;
 pub use crate::error::{Error, ErrorKind, GaveUp};

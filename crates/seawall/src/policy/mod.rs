@@ -511,6 +511,14 @@ impl<S> PolicyBuilder<S> {
         self.layer(retry)
     }
 
+    /// Adds a circuit breaker inside those already added.
+    pub fn circuit_breaker<C>(self, breaker: crate::CircuitBreaker<C>) -> PolicyBuilder<S::Output>
+    where
+        S: Push<crate::CircuitBreaker<C>>,
+    {
+        self.layer(breaker)
+    }
+
     /// Adds a bulkhead inside those already added.
     pub fn bulkhead(self, bulkhead: crate::Bulkhead) -> PolicyBuilder<S::Output>
     where

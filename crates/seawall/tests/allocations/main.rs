@@ -67,6 +67,49 @@ fn a_warm_timeout_retry_bulkhead_fallback_policy_allocates_nothing_per_call() {
 }
 
 #[test]
+fn a_closed_breaker_allocates_nothing_per_call_with_either_window_and_slow_call_tracking() {
+    use seawall::circuit_breaker::{CircuitBreaker, SlidingWindow};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let windows = [
+        SlidingWindow::count(100),
+        SlidingWindow::time(Duration::from_secs(10)),
+        SlidingWindow::time_with_buckets(Duration::from_secs(1), Duration::from_millis(10)),
+    ];
+    for window in windows {
+        let breaker = CircuitBreaker::builder()
+            .sliding_window(window)
+            .minimum_number_of_calls(10)
+            .slow_call_duration_threshold(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        let policy = Policy::builder().circuit_breaker(breaker.clone()).build();
+        for _ in 0..16 {
+            one_call(policy.call(|| ready(Ok::<u64, Failure>(1))));
+        }
+        const CALLS: u64 = 10_000;
+        let allocations = allocation_counter::measure(|| {
+            for n in 0..CALLS {
+                one_call(policy.call(|| ready(Ok::<u64, Failure>(n))));
+            }
+        });
+        assert_eq!(
+            allocations.count_total, 0,
+            "{window:?}: {} allocations",
+            allocations.count_total
+        );
+        assert!(
+            breaker.metrics().buffered_calls > 0,
+            "{window:?}: calls were recorded"
+        );
+    }
+}
+
+#[test]
 fn the_counter_does_see_allocations() {
     // Guards against a vacuous zero: the counting allocator is installed and counting.
     let allocations = allocation_counter::measure(|| {

@@ -3,6 +3,7 @@
 mod support;
 
 mod bulkhead;
+mod circuit_breaker;
 mod composition;
 mod fallback;
 mod retry;

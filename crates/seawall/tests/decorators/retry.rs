@@ -323,7 +323,9 @@ async fn an_open_circuit_is_not_retried_by_default() {
     let policy = Policy::builder()
         .retry(retry(5, Backoff::none()))
         .fallback(Fallback::new(|_: Error<Failure>| {
-            Err::<(), _>(CircuitOpen::new("pg".into(), None).into())
+            Err::<(), _>(
+                CircuitOpen::new("pg".into(), seawall::circuit_breaker::State::Open, None).into(),
+            )
         }))
         .build();
     let log = AttemptLog::new();

@@ -130,7 +130,13 @@ async fn the_retry_layer_retries_failures_and_not_an_inner_open_circuit() {
     let counted = rejections.clone();
     let open = service_fn(move |_: u32| {
         counted.fetch_add(1, Ordering::SeqCst);
-        async { Err::<u32, BoxError>(Box::new(CircuitOpen::new("pg".into(), None))) }
+        async {
+            Err::<u32, BoxError>(Box::new(CircuitOpen::new(
+                "pg".into(),
+                seawall::circuit_breaker::State::Open,
+                None,
+            )))
+        }
     });
     let err = RetryLayer::new(retry)
         .layer(open)
@@ -148,7 +154,11 @@ async fn the_retry_layer_retries_failures_and_not_an_inner_open_circuit() {
 #[tokio::test]
 async fn the_fallback_layer_answers_for_a_failed_call() {
     let failing = service_fn(|_: ()| async {
-        Err::<&str, BoxError>(Box::new(CircuitOpen::new("pg".into(), None)))
+        Err::<&str, BoxError>(Box::new(CircuitOpen::new(
+            "pg".into(),
+            seawall::circuit_breaker::State::Open,
+            None,
+        )))
     });
     let service = FallbackLayer::new(|error: BoxError| {
         if error.is::<CircuitOpen>() {
@@ -178,4 +188,72 @@ async fn layers_stack_with_tower_service_builder() {
     let mut task = tokio_test::task::spawn(());
     task.enter(|cx, _| assert_ready_ok!(service.poll_ready(cx)));
     assert_eq!(service.call(1).await.unwrap(), 2);
+}
+
+mod circuit_breaker {
+    use super::*;
+    use seawall::circuit_breaker::{
+        CircuitBreaker, CircuitBreakerLayer, CircuitBreakerMode, SlidingWindow, State,
+    };
+
+    fn breaker() -> CircuitBreaker {
+        CircuitBreaker::builder()
+            .name("pg")
+            .sliding_window(SlidingWindow::count(2))
+            .minimum_number_of_calls(2)
+            .wait_in_open(ms(100))
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_breaker_layer_rejects_in_call_without_polling_the_inner_service() {
+        let breaker = breaker();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let inner = service_fn(move |_: ()| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), BoxError>("500".into()) }
+        });
+        let mut service = CircuitBreakerLayer::new(breaker.clone()).layer(inner);
+        for _ in 0..2 {
+            assert!(service.ready().await.unwrap().call(()).await.is_err());
+        }
+        assert_eq!(breaker.state(), State::Open);
+        let err = service.ready().await.unwrap().call(()).await.unwrap_err();
+        assert_eq!(err.downcast_ref::<CircuitOpen>().unwrap().name(), "pg");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_inner_timeout_marker_counts_as_a_failure() {
+        let breaker = breaker();
+        let service = tower::ServiceBuilder::new()
+            .layer(CircuitBreakerLayer::new(breaker.clone()))
+            .layer(TimeoutLayer::new(Timeout::new(ms(10))))
+            .service(service_fn(|_: ()| async {
+                std::future::pending::<()>().await;
+                Ok::<(), BoxError>(())
+            }));
+        for _ in 0..2 {
+            let err = service.clone().oneshot(()).await.unwrap_err();
+            assert!(err.is::<Elapsed>());
+        }
+        assert_eq!(breaker.state(), State::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backpressure_breaker_layer_waits_for_the_open_wait_then_probes() {
+        let breaker = breaker();
+        breaker.transition_to_open().unwrap();
+        let mut service = CircuitBreakerLayer::new(breaker.clone())
+            .mode(CircuitBreakerMode::Backpressure)
+            .layer(service_fn(|_: ()| async { Ok::<_, BoxError>("ok") }));
+        let clock = seawall::Clock::tokio();
+        let before = clock.now();
+        service.ready().await.unwrap();
+        assert!(clock.now() - before > ms(100));
+        assert_eq!(breaker.state(), State::HalfOpen);
+        assert_eq!(service.call(()).await.unwrap(), "ok");
+    }
 }

@@ -1,0 +1,365 @@
+//! Lock-free sliding windows for the closed state: O(1) per call and per snapshot, fixed
+//! memory whatever the traffic.
+//!
+//! A **count window** is a ring of one-byte outcomes. Recording claims the next slot with one
+//! `fetch_add`, swaps the new outcome in, and adjusts the running totals only by the
+//! difference from the outcome it evicted — in the steady state (a success replacing a
+//! success) that is nothing at all.
+//!
+//! A **time window** is a ring of buckets, each the totals of one bucket-width of time, plus
+//! running totals. The first caller to see a new bucket period advances the window one bucket
+//! at a time (a CAS on the head epoch), subtracting each expired bucket from the totals; after
+//! a long idle the whole window is cleared at once. This is Resilience4j's partial-aggregation
+//! design, lock-free.
+//!
+//! Totals are kept in separate atomics. Under concurrent recording a snapshot may mix the
+//! effect of calls in flight by one or two; sequentially it is exact (the model-based tests
+//! check that).
+
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+use super::config::SlidingWindow;
+use super::core::{Counts, split};
+use crate::clock::{Instant, duration_to_nanos};
+
+/// Window totals. Each field is a wrapping counter read as a signed number and clamped, so a
+/// subtraction that lands before its matching addition cannot underflow a snapshot.
+#[derive(Debug, Default)]
+pub(crate) struct AtomicCounts {
+    calls: AtomicU64,
+    failures: AtomicU64,
+    slow: AtomicU64,
+    slow_failures: AtomicU64,
+}
+
+// Relaxed throughout: totals are statistics; the breaker's state and generation (published
+// through an `ArcSwap`) order everything that must be ordered.
+impl AtomicCounts {
+    pub(crate) fn add(&self, code: u8) {
+        let (calls, failures, slow, slow_failures) = split(code);
+        bump(&self.calls, calls);
+        bump(&self.failures, failures);
+        bump(&self.slow, slow);
+        bump(&self.slow_failures, slow_failures);
+    }
+
+    pub(crate) fn add_counts(&self, counts: &Counts) {
+        bump(&self.calls, counts.calls);
+        bump(&self.failures, counts.failures);
+        bump(&self.slow, counts.slow);
+        bump(&self.slow_failures, counts.slow_failures);
+    }
+
+    fn sub(&self, counts: &Counts) {
+        drop_by(&self.calls, counts.calls);
+        drop_by(&self.failures, counts.failures);
+        drop_by(&self.slow, counts.slow);
+        drop_by(&self.slow_failures, counts.slow_failures);
+    }
+
+    /// Replaces an evicted outcome with a new one, touching only the fields that change.
+    fn replace(&self, old: u8, new: u8) {
+        let (oc, of, os, osf) = split(old);
+        let (nc, nf, ns, nsf) = split(new);
+        adjust(&self.calls, oc, nc);
+        adjust(&self.failures, of, nf);
+        adjust(&self.slow, os, ns);
+        adjust(&self.slow_failures, osf, nsf);
+    }
+
+    pub(crate) fn load(&self) -> Counts {
+        let read = |field: &AtomicU64| (field.load(Ordering::Relaxed) as i64).max(0) as u64;
+        let calls = read(&self.calls);
+        let failures = read(&self.failures).min(calls);
+        let slow = read(&self.slow).min(calls);
+        Counts {
+            calls,
+            failures,
+            slow,
+            slow_failures: read(&self.slow_failures).min(failures).min(slow),
+        }
+    }
+
+    fn take(&self) -> Counts {
+        let take = |field: &AtomicU64| field.swap(0, Ordering::Relaxed);
+        Counts {
+            calls: take(&self.calls),
+            failures: take(&self.failures),
+            slow: take(&self.slow),
+            slow_failures: take(&self.slow_failures),
+        }
+    }
+}
+
+#[inline]
+fn bump(field: &AtomicU64, by: u64) {
+    if by != 0 {
+        field.fetch_add(by, Ordering::Relaxed);
+    }
+}
+
+#[inline]
+fn drop_by(field: &AtomicU64, by: u64) {
+    if by != 0 {
+        field.fetch_sub(by, Ordering::Relaxed);
+    }
+}
+
+#[inline]
+fn adjust(field: &AtomicU64, old: u64, new: u64) {
+    if new > old {
+        field.fetch_add(new - old, Ordering::Relaxed);
+    } else if old > new {
+        field.fetch_sub(old - new, Ordering::Relaxed);
+    }
+}
+
+/// The closed state's window.
+#[derive(Debug)]
+pub(crate) enum Window {
+    Count(CountWindow),
+    Time(TimeWindow),
+}
+
+impl Window {
+    pub(crate) fn new(window: SlidingWindow, now: Instant) -> Self {
+        match window {
+            SlidingWindow::Count(size) => Self::Count(CountWindow::new(size)),
+            SlidingWindow::Time { size, bucket } => Self::Time(TimeWindow::new(size, bucket, now)),
+        }
+    }
+
+    /// Records one outcome; `now` is read only by a time window.
+    #[inline]
+    pub(crate) fn record(&self, code: u8, now: impl FnOnce() -> Instant) {
+        match self {
+            Self::Count(window) => window.record(code),
+            Self::Time(window) => window.record(code, now()),
+        }
+    }
+
+    /// The totals; `now` is read only by a time window.
+    #[inline]
+    pub(crate) fn counts(&self, now: impl FnOnce() -> Instant) -> Counts {
+        match self {
+            Self::Count(window) => window.totals.load(),
+            Self::Time(window) => window.counts(now()),
+        }
+    }
+}
+
+/// The last `size` outcomes.
+#[derive(Debug)]
+pub(crate) struct CountWindow {
+    size: u32,
+    /// `u64::MAX / size + 1`: Lemire's constant for a division-free `% size`.
+    modulus: u64,
+    head: AtomicU32,
+    slots: Box<[AtomicU8]>,
+    totals: AtomicCounts,
+}
+
+impl CountWindow {
+    fn new(size: u32) -> Self {
+        let size = size.max(1);
+        Self {
+            size,
+            modulus: (u64::MAX / u64::from(size)).wrapping_add(1),
+            head: AtomicU32::new(0),
+            slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
+            totals: AtomicCounts::default(),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, sequence: u32) -> usize {
+        let low = self.modulus.wrapping_mul(u64::from(sequence));
+        ((u128::from(low) * u128::from(self.size)) >> 64) as usize
+    }
+
+    #[inline]
+    fn record(&self, code: u8) {
+        // The counter wraps after 2³² calls; the ring then skips at most one slot, once.
+        let sequence = self.head.fetch_add(1, Ordering::Relaxed);
+        let old = self.slots[self.slot(sequence)].swap(code, Ordering::Relaxed);
+        if old != code {
+            self.totals.replace(old, code);
+        }
+    }
+}
+
+/// The outcomes of the last `buckets × bucket_nanos`.
+#[derive(Debug)]
+pub(crate) struct TimeWindow {
+    bucket_nanos: u64,
+    buckets: u64,
+    /// The latest bucket period the window has been advanced to.
+    head: AtomicU64,
+    ring: Box<[AtomicCounts]>,
+    totals: AtomicCounts,
+}
+
+impl TimeWindow {
+    fn new(size: std::time::Duration, bucket: std::time::Duration, now: Instant) -> Self {
+        let bucket_nanos = duration_to_nanos(bucket).max(1);
+        let buckets = SlidingWindow::bucket_count(size, bucket).max(1);
+        Self {
+            bucket_nanos,
+            buckets,
+            head: AtomicU64::new(now.as_nanos() / bucket_nanos),
+            ring: (0..buckets).map(|_| AtomicCounts::default()).collect(),
+            totals: AtomicCounts::default(),
+        }
+    }
+
+    fn index(&self, epoch: u64) -> usize {
+        (epoch % self.buckets) as usize
+    }
+
+    /// Moves the window forward to bucket period `epoch`, expiring what left it.
+    fn advance(&self, epoch: u64) {
+        loop {
+            let head = self.head.load(Ordering::Acquire);
+            if epoch <= head {
+                return;
+            }
+            if epoch - head >= self.buckets {
+                // Idle for a whole window or more: everything has expired.
+                if self
+                    .head
+                    .compare_exchange(head, epoch, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    for bucket in self.ring.iter() {
+                        self.totals.sub(&bucket.take());
+                    }
+                    return;
+                }
+            } else if self
+                .head
+                .compare_exchange(head, head + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                // The winner retires the bucket that period `head + 1` reuses.
+                let expired = self.ring[self.index(head + 1)].take();
+                self.totals.sub(&expired);
+            }
+        }
+    }
+
+    fn record(&self, code: u8, now: Instant) {
+        let epoch = now.as_nanos() / self.bucket_nanos;
+        self.advance(epoch);
+        // A record from a period that already left the window (a caller stalled for a whole
+        // window) is dropped rather than counted in a newer bucket.
+        if self.head.load(Ordering::Acquire).saturating_sub(epoch) >= self.buckets {
+            return;
+        }
+        self.ring[self.index(epoch)].add(code);
+        self.totals.add(code);
+    }
+
+    fn counts(&self, now: Instant) -> Counts {
+        self.advance(now.as_nanos() / self.bucket_nanos);
+        self.totals.load()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::circuit_breaker::core::code;
+    use std::time::Duration;
+
+    #[test]
+    fn lemire_modulo_matches_the_remainder() {
+        for size in [1u32, 2, 3, 7, 10, 100, 1000, 65_537] {
+            let window = CountWindow::new(size);
+            for sequence in [0u32, 1, 2, 99, 100, 101, 12_345, u32::MAX - 1, u32::MAX] {
+                assert_eq!(
+                    window.slot(sequence),
+                    (sequence % size) as usize,
+                    "{sequence} % {size}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_count_window_evicts_the_oldest_outcome() {
+        let window = CountWindow::new(3);
+        window.record(code(true, false));
+        window.record(code(false, true));
+        window.record(code(false, false));
+        assert_eq!(
+            window.totals.load(),
+            Counts {
+                calls: 3,
+                failures: 1,
+                slow: 1,
+                slow_failures: 0
+            }
+        );
+        window.record(code(false, false)); // evicts the failure
+        assert_eq!(
+            window.totals.load(),
+            Counts {
+                calls: 3,
+                failures: 0,
+                slow: 1,
+                slow_failures: 0
+            }
+        );
+        window.record(code(true, true)); // evicts the slow success
+        assert_eq!(
+            window.totals.load(),
+            Counts {
+                calls: 3,
+                failures: 1,
+                slow: 1,
+                slow_failures: 1
+            }
+        );
+    }
+
+    #[test]
+    fn time_buckets_expire_exactly_at_the_window_edge() {
+        let second = Duration::from_secs(1);
+        let window = TimeWindow::new(3 * second, second, Instant::ZERO);
+        let at = |ms: u64| Instant::from_nanos(ms * 1_000_000);
+        window.record(code(true, false), at(0));
+        window.record(code(false, false), at(1_500));
+        assert_eq!(window.counts(at(2_999)).calls, 2);
+        // Period 3 starts: period 0 leaves the window.
+        assert_eq!(
+            window.counts(at(3_000)),
+            Counts {
+                calls: 1,
+                failures: 0,
+                slow: 0,
+                slow_failures: 0
+            }
+        );
+        assert_eq!(window.counts(at(4_999)).calls, 0);
+    }
+
+    #[test]
+    fn a_long_idle_read_sees_an_empty_time_window() {
+        let window = TimeWindow::new(
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            Instant::ZERO,
+        );
+        for ms in 0..100 {
+            window.record(
+                code(ms % 2 == 0, false),
+                Instant::from_nanos(ms * 10_000_000),
+            );
+        }
+        assert_eq!(window.counts(Instant::from_nanos(999_000_000)).calls, 100);
+        let hours_later = Instant::from_nanos(3 * 3_600 * 1_000_000_000);
+        assert_eq!(window.counts(hours_later), Counts::default());
+        window.record(code(true, false), hours_later);
+        assert_eq!(window.counts(hours_later).failures, 1);
+    }
+}
