@@ -57,7 +57,10 @@ async fn missing_user_header_is_rejected_before_the_body_is_parsed() {
         a.json(),
         fail_envelope("Bad Request", messages::USER_HEADER_REQUIRED)
     );
-    for path in ["/api/v1/payments/20250816:TR:abcdef", "/api/v1/payments?orderId=000123"] {
+    for path in [
+        "/api/v1/payments/20250816:TR:abcdef",
+        "/api/v1/payments?orderId=000123",
+    ] {
         let a = pg.get(path, None, &[]).await;
         assert_eq!(a.status, 400, "{path}");
         assert_eq!(
@@ -124,9 +127,16 @@ async fn every_validation_rule_answers_400_with_its_exact_message_and_creates_no
     for (request, message) in cases {
         let started = now();
         let a = pg.post_raw(Some(USER), request.clone(), &[]).await.unwrap();
-        assert!(started.elapsed() < Duration::from_secs(2), "no latency before a 400: {request}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "no latency before a 400: {request}"
+        );
         assert_eq!(a.status, 400, "{request}");
-        assert_eq!(a.json(), fail_envelope("Bad Request", &message), "{request}");
+        assert_eq!(
+            a.json(),
+            fail_envelope("Bad Request", &message),
+            "{request}"
+        );
     }
     assert!(pg.handle.ledger().is_empty());
     assert_eq!(pg.handle.stats().payments_created, 0);
@@ -154,7 +164,9 @@ async fn the_detail_echoes_the_full_card_and_omits_reason_while_pending() {
             "transactionKey": key, "orderId": "000123", "cardType": "SAMSUNG",
             "cardNo": CARD, "amount": 5000, "status": "PENDING" } })
     );
-    pg.handle.force_complete(&key, Outcome::LimitExceeded).unwrap();
+    pg.handle
+        .force_complete(&key, Outcome::LimitExceeded)
+        .unwrap();
     let a = pg.detail(&key, &[]).await;
     assert_eq!(a.json()["data"]["status"], "FAILED");
     assert_eq!(a.json()["data"]["reason"], messages::REASON_LIMIT_EXCEEDED);
@@ -165,12 +177,19 @@ async fn reads_are_scoped_by_user() {
     let pg = spawn(instant()).await;
     let key = pg.pay_ok(&body("000123", CARD, CANON_CALLBACK), &[]).await;
     let a = pg
-        .get(&format!("/api/v1/payments/{key}"), Some("someone-else"), &[])
+        .get(
+            &format!("/api/v1/payments/{key}"),
+            Some("someone-else"),
+            &[],
+        )
         .await;
     assert_eq!(a.status, 404);
     assert_eq!(
         a.json(),
-        fail_envelope("Not Found", &format!("(transactionKey: {key}) 결제건이 존재하지 않습니다."))
+        fail_envelope(
+            "Not Found",
+            &format!("(transactionKey: {key}) 결제건이 존재하지 않습니다.")
+        )
     );
     let a = pg
         .get("/api/v1/payments?orderId=000123", Some("someone-else"), &[])
@@ -198,7 +217,10 @@ async fn an_order_without_transactions_is_404_not_an_empty_list() {
     assert_eq!(a.status, 404);
     assert_eq!(
         a.json(),
-        fail_envelope("Not Found", "(orderId: 999999) 에 해당하는 결제건이 존재하지 않습니다.")
+        fail_envelope(
+            "Not Found",
+            "(orderId: 999999) 에 해당하는 결제건이 존재하지 않습니다."
+        )
     );
 }
 
@@ -249,7 +271,10 @@ async fn one_raw_unsigned_callback_reports_the_terminal_state() {
     let receiver = Receiver::start().await;
     let pg = spawn(instant()).await;
     let key = pg
-        .pay_ok(&body("000123", CARD, &receiver.url()), &[("X-Sim-Fault", "approve")])
+        .pay_ok(
+            &body("000123", CARD, &receiver.url()),
+            &[("X-Sim-Fault", "approve")],
+        )
         .await;
     let got = receiver.wait_for(1).await;
     assert_eq!(
@@ -263,7 +288,8 @@ async fn one_raw_unsigned_callback_reports_the_terminal_state() {
     // Exactly one: the callback counter settles at one attempt.
     assert!(
         pg.handle
-            .wait_until(Duration::from_secs(1), |h| h.stats().callbacks_delivered == 1)
+            .wait_until(Duration::from_secs(1), |h| h.stats().callbacks_delivered
+                == 1)
             .await
     );
     assert_eq!(pg.handle.stats().callbacks_attempted, 1);
@@ -272,12 +298,22 @@ async fn one_raw_unsigned_callback_reports_the_terminal_state() {
 #[tokio::test]
 async fn terminal_states_are_final() {
     let pg = spawn(instant().processing_latency(Latency::fixed(Duration::from_millis(200)))).await;
-    let key = pg.pay_ok(&body("000123", CARD, CANON_CALLBACK), &[("X-Sim-Fault", "approve")]).await;
-    pg.handle.force_complete(&key, Outcome::InvalidCard).unwrap();
+    let key = pg
+        .pay_ok(
+            &body("000123", CARD, CANON_CALLBACK),
+            &[("X-Sim-Fault", "approve")],
+        )
+        .await;
+    pg.handle
+        .force_complete(&key, Outcome::InvalidCard)
+        .unwrap();
     assert!(pg.handle.force_complete(&key, Outcome::Success).is_err());
     // The scheduled processing (approve) finds it terminal and leaves it alone.
     let later = pg.detail(&key, &[]).await;
-    assert_eq!(later.json()["data"]["reason"], messages::REASON_INVALID_CARD);
+    assert_eq!(
+        later.json()["data"]["reason"],
+        messages::REASON_INVALID_CARD
+    );
     let settled = pg
         .handle
         .wait_until(Duration::from_millis(600), |h| {
@@ -295,7 +331,10 @@ async fn the_canonical_defaults_wait_100_to_500_ms_and_process_within_1_to_5_s()
     // Act
     let started = now();
     let key = pg
-        .pay_ok(&body("000123", CARD, &receiver.url()), &[("X-Sim-Fault", "none")])
+        .pay_ok(
+            &body("000123", CARD, &receiver.url()),
+            &[("X-Sim-Fault", "none")],
+        )
         .await;
     let latency = started.elapsed();
     let tx = pg
@@ -326,7 +365,10 @@ async fn a_client_timeout_does_not_stop_the_creation() {
     assert!(result.unwrap_err().is_timeout());
     assert!(
         pg.handle
-            .wait_until(Duration::from_secs(3), |h| h.ledger().count_for_order("000123") == 1)
+            .wait_until(Duration::from_secs(3), |h| h
+                .ledger()
+                .count_for_order("000123")
+                == 1)
             .await
     );
 }

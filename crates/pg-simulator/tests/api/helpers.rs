@@ -132,7 +132,12 @@ impl TestPg {
         a.key()
     }
 
-    pub(crate) async fn get(&self, path: &str, user: Option<&str>, headers: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        user: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut rb = self.client.get(self.url(path));
         if let Some(u) = user {
             rb = rb.header("X-USER-ID", u);
@@ -149,8 +154,12 @@ impl TestPg {
     }
 
     pub(crate) async fn by_order(&self, order: &str, headers: &[(&str, &str)]) -> Answer {
-        self.get(&format!("/api/v1/payments?orderId={order}"), Some(USER), headers)
-            .await
+        self.get(
+            &format!("/api/v1/payments?orderId={order}"),
+            Some(USER),
+            headers,
+        )
+        .await
     }
 
     pub(crate) async fn wait_terminal(&self, key: &str) -> pg_simulator::Transaction {
@@ -197,7 +206,11 @@ pub(crate) struct Receiver {
     addr: std::net::SocketAddr,
 }
 
-async fn receive(State(state): State<Arc<ReceiverState>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(state): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let next = state.script.lock().unwrap().pop_front().unwrap_or(200);
     let count = {
         let mut r = state.received.lock().unwrap();
