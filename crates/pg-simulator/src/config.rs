@@ -811,6 +811,12 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_lists_the_canonical_defaults() {
+        let c = SimConfig::from_toml_str(include_str!("../sim.example.toml")).unwrap();
+        assert_eq!(c, SimConfig::canonical());
+    }
+
+    #[test]
     fn invalid_values_are_rejected_with_their_field() {
         let err = SimConfig::from_toml_str("[request]\nfail_rate = 1.5").unwrap_err();
         assert_eq!(err.field(), "request.fail_rate");
