@@ -1,0 +1,863 @@
+//! Builder, listeners and the handle: how a simulator is started, observed, perturbed and
+//! stopped.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::api::{self, AbortConnection};
+use crate::callback;
+use crate::clock;
+use crate::config::{CallbackRetry, ConfigError, FaultConfig, Latency, SimConfig};
+use crate::fault::{Fault, FaultContext, FaultRecord, Trigger};
+use crate::key::{KeyGenerator, RandomKeys};
+use crate::ledger::{LedgerSnapshot, Transaction, TransitionError};
+use crate::model::{CardType, Outcome};
+use crate::rng::entropy_seed;
+use crate::state::Shared;
+use crate::stats::{Stats, StatsSnapshot};
+
+/// Entry point: `Simulator::builder()...spawn().await`.
+#[derive(Debug)]
+pub struct Simulator(());
+
+impl Simulator {
+    /// A builder starting from the canonical gateway on an ephemeral loopback port (the binary
+    /// uses 8082).
+    pub fn builder() -> SimulatorBuilder {
+        let mut config = SimConfig::canonical();
+        config.server.port = 0;
+        config.control.port = 0;
+        SimulatorBuilder { config, keys: None }
+    }
+}
+
+/// Configures and starts a simulator. Every method changes one knob of [`SimConfig`].
+#[derive(Debug)]
+#[must_use]
+pub struct SimulatorBuilder {
+    config: SimConfig,
+    keys: Option<Arc<dyn KeyGenerator>>,
+}
+
+impl SimulatorBuilder {
+    /// Replaces the whole config (e.g. [`SimConfig::instant`] or one read from a file).
+    pub fn config(mut self, config: SimConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Interface of the payment API.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.config.server.host = host.into();
+        self
+    }
+
+    /// Port of the payment API (0 = any free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.config.server.port = port;
+        self
+    }
+
+    /// Seed of every random decision (and of the key generator).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = Some(seed);
+        self
+    }
+
+    /// Latency of payment requests.
+    pub fn latency(mut self, latency: Latency) -> Self {
+        self.config.request.latency = latency;
+        self
+    }
+
+    /// Latency of queries.
+    pub fn query_latency(mut self, latency: Latency) -> Self {
+        self.config.query.latency = latency;
+        self
+    }
+
+    /// Probability of the canonical pre-create 500.
+    pub fn request_fail_rate(mut self, rate: f64) -> Self {
+        self.config.request.fail_rate = rate;
+        self
+    }
+
+    /// Uniform processing delay range.
+    pub fn processing_delay(mut self, range: RangeInclusive<Duration>) -> Self {
+        self.config.processing.delay = Latency::uniform(range);
+        self
+    }
+
+    /// Processing delay as any distribution.
+    pub fn processing_latency(mut self, delay: Latency) -> Self {
+        self.config.processing.delay = delay;
+        self
+    }
+
+    /// Transactions processed (and callbacks sent) at once.
+    pub fn processing_concurrency(mut self, permits: usize) -> Self {
+        self.config.processing.concurrency = permits;
+        self
+    }
+
+    /// Relative outcome weights (success, limit exceeded, invalid card).
+    pub fn outcome_weights(mut self, success: u32, limit_exceeded: u32, invalid_card: u32) -> Self {
+        self.config.processing.outcomes = crate::config::OutcomeWeights {
+            success,
+            limit_exceeded,
+            invalid_card,
+        };
+        self
+    }
+
+    /// The required `callbackUrl` prefix.
+    pub fn callback_url_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.callback.url_prefix = prefix.into();
+        self
+    }
+
+    /// Accept any `http://` loopback callback URL (tests with receivers on random ports).
+    pub fn allow_any_loopback_callback(mut self) -> Self {
+        self.config.callback.allow_any_loopback = true;
+        self
+    }
+
+    /// Timeout of one callback attempt (canonical: none).
+    pub fn callback_timeout(mut self, timeout: Duration) -> Self {
+        self.config.callback.timeout = Some(timeout);
+        self
+    }
+
+    /// Adds a signing secret; several secrets produce several `v1=` entries (rotation).
+    pub fn callback_secret(mut self, secret: impl Into<String>) -> Self {
+        self.config.callback.secrets.push(secret.into());
+        self
+    }
+
+    /// Callback redelivery policy.
+    pub fn callback_retry(mut self, retry: CallbackRetry) -> Self {
+        self.config.callback.retry = retry;
+        self
+    }
+
+    /// The `Idempotency-Key` extension.
+    pub fn idempotency(mut self, enabled: bool) -> Self {
+        self.config.idempotency.enabled = enabled;
+        self
+    }
+
+    /// The cancel endpoint extension.
+    pub fn cancel_endpoint(mut self, enabled: bool) -> Self {
+        self.config.extensions.cancel = enabled;
+        self
+    }
+
+    /// One transaction per (user, order): later POSTs return the first transaction.
+    pub fn one_tx_per_order(mut self, enabled: bool) -> Self {
+        self.config.extensions.one_tx_per_order = enabled;
+        self
+    }
+
+    /// Mask card numbers in query responses and callbacks.
+    pub fn mask_pan_in_responses(mut self, enabled: bool) -> Self {
+        self.config.mask_pan_in_responses = enabled;
+        self
+    }
+
+    /// Most transactions kept in memory.
+    pub fn ledger_retention(mut self, max_transactions: usize) -> Self {
+        self.config.ledger.retention = max_transactions;
+        self
+    }
+
+    /// Probability of `fault` per payment request.
+    pub fn fault_rate(mut self, fault: Fault, rate: f64) -> Self {
+        self.config.faults.rates.insert(fault, rate);
+        self
+    }
+
+    /// Probability of `fault` per query.
+    pub fn query_fault_rate(mut self, fault: Fault, rate: f64) -> Self {
+        self.config.faults.query_rates.insert(fault, rate);
+        self
+    }
+
+    /// Probability of a pre-create 500 for one card type (F19).
+    pub fn card_outage(mut self, card_type: CardType, rate: f64) -> Self {
+        self.config.faults.card_outages.insert(card_type, rate);
+        self
+    }
+
+    /// Replaces the fault section (rates and parameters).
+    pub fn faults(mut self, faults: FaultConfig) -> Self {
+        self.config.faults = faults;
+        self
+    }
+
+    /// Changes fault parameters in place, e.g. `|f| f.charge_but_timeout_delay = ms(300)`.
+    pub fn fault_params(mut self, edit: impl FnOnce(&mut FaultConfig)) -> Self {
+        edit(&mut self.config.faults);
+        self
+    }
+
+    /// Enables the control plane on its own listener (port from the config, 0 by default).
+    pub fn control_plane(mut self, enabled: bool) -> Self {
+        self.config.control.enabled = enabled;
+        self
+    }
+
+    /// Honour `X-Sim-Fault` (on by default).
+    pub fn header_triggers(mut self, enabled: bool) -> Self {
+        self.config.triggers.header = enabled;
+        self
+    }
+
+    /// Honour magic card numbers (on by default).
+    pub fn magic_cards(mut self, enabled: bool) -> Self {
+        self.config.triggers.magic_cards = enabled;
+        self
+    }
+
+    /// Replaces the transaction key generator (e.g. [`crate::ScriptedKeys`] to force
+    /// collisions).
+    pub fn key_generator(mut self, keys: impl KeyGenerator) -> Self {
+        self.keys = Some(Arc::new(keys));
+        self
+    }
+
+    /// Binds the listeners and starts serving.
+    ///
+    /// # Errors
+    ///
+    /// An invalid config, an address that cannot be bound, or an HTTP client that cannot be
+    /// built.
+    pub async fn spawn(self) -> Result<SimulatorHandle, SpawnError> {
+        let config = self.config;
+        config.validate()?;
+        let seed = config.seed.unwrap_or_else(entropy_seed);
+        let keys = self.keys.unwrap_or_else(|| {
+            Arc::new(RandomKeys::new(
+                seed ^ 0x4B45_5953_u64.rotate_left(17),
+                config.keys.suffix_len,
+            ))
+        });
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| SpawnError::Client(e.to_string()))?;
+        let shared = Arc::new(Shared::new(config.clone(), seed, keys, http));
+        let api = Api {
+            router: api::payments::router(Arc::clone(&shared)),
+            shared,
+        };
+        let addr = resolve(&config.server.host, config.server.port).await?;
+        let listener = bind(addr)?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| SpawnError::bind(&addr, e))?;
+        api.start(listener, addr).await;
+        let control_addr = if config.control.enabled {
+            let want = resolve(&config.control.host, config.control.port).await?;
+            let listener = bind(want)?;
+            let got = listener
+                .local_addr()
+                .map_err(|e| SpawnError::bind(&want, e))?;
+            let router = api::control::router(api.clone());
+            let token = CancellationToken::new();
+            api.shared.tracker.spawn(accept_loop(
+                listener,
+                router,
+                Arc::clone(&api.shared),
+                token,
+                Kind::Control,
+            ));
+            Some(got)
+        } else {
+            None
+        };
+        tracing::info!(%addr, control = ?control_addr, seed, "pg-simulator listening");
+        Ok(SimulatorHandle {
+            inner: Arc::new(HandleInner {
+                api,
+                addr,
+                control_addr,
+                seed,
+            }),
+        })
+    }
+}
+
+/// Why the simulator did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The config failed validation.
+    #[error(transparent)]
+    InvalidConfig(#[from] ConfigError),
+    /// A listener could not be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address tried.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The callback HTTP client could not be built.
+    #[error("cannot build the callback client: {0}")]
+    Client(String),
+}
+
+impl SpawnError {
+    fn bind(addr: &dyn std::fmt::Display, source: std::io::Error) -> Self {
+        Self::Bind {
+            addr: addr.to_string(),
+            source,
+        }
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Result<SocketAddr, SpawnError> {
+    let target = format!("{host}:{port}");
+    tokio::net::lookup_host(&target)
+        .await
+        .map_err(|e| SpawnError::bind(&target, e))?
+        .next()
+        .ok_or_else(|| SpawnError::bind(&target, std::io::ErrorKind::NotFound.into()))
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, SpawnError> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|e| SpawnError::bind(&addr, e))?;
+    // Reuse lets `come_back` rebind the same port right after `go_down`.
+    socket
+        .set_reuseaddr(true)
+        .map_err(|e| SpawnError::bind(&addr, e))?;
+    socket.bind(addr).map_err(|e| SpawnError::bind(&addr, e))?;
+    socket.listen(1_024).map_err(|e| SpawnError::bind(&addr, e))
+}
+
+// ===== listeners =====
+
+/// The up/down state of the payment API listener.
+#[derive(Debug, Default)]
+pub(crate) struct ListenerControl {
+    up: Option<(CancellationToken, JoinHandle<()>)>,
+    addr: Option<SocketAddr>,
+}
+
+/// The payment API: the shared state plus its router (kept to restart the listener).
+#[derive(Clone, Debug)]
+pub(crate) struct Api {
+    pub(crate) shared: Arc<Shared>,
+    router: Router,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Payments,
+    Control,
+}
+
+impl Api {
+    async fn start(&self, listener: TcpListener, addr: SocketAddr) {
+        let token = CancellationToken::new();
+        let task = self.shared.tracker.spawn(accept_loop(
+            listener,
+            self.router.clone(),
+            Arc::clone(&self.shared),
+            token.clone(),
+            Kind::Payments,
+        ));
+        let mut control = self.shared.listener.lock().await;
+        control.up = Some((token, task));
+        control.addr = Some(addr);
+    }
+
+    /// Closes the listener and every open connection: new connections are refused.
+    pub(crate) async fn go_down(&self) {
+        let mut control = self.shared.listener.lock().await;
+        if let Some((token, task)) = control.up.take() {
+            token.cancel();
+            let _ = task.await;
+            self.shared
+                .record(Fault::Down, Trigger::Control, &FaultContext::default());
+        }
+    }
+
+    /// Listens again on the same address; the ledger is untouched.
+    pub(crate) async fn come_back(&self) -> std::io::Result<()> {
+        let mut control = self.shared.listener.lock().await;
+        if control.up.is_some() {
+            return Ok(());
+        }
+        let addr = control
+            .addr
+            .ok_or_else(|| std::io::Error::other("never listened"))?;
+        let listener = bind(addr).map_err(|e| match e {
+            SpawnError::Bind { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        })?;
+        let token = CancellationToken::new();
+        let task = self.shared.tracker.spawn(accept_loop(
+            listener,
+            self.router.clone(),
+            Arc::clone(&self.shared),
+            token.clone(),
+            Kind::Payments,
+        ));
+        control.up = Some((token, task));
+        Ok(())
+    }
+
+    pub(crate) async fn is_down(&self) -> bool {
+        self.shared.listener.lock().await.up.is_none()
+    }
+
+    pub(crate) fn set_black_hole(&self, on: bool) {
+        let was = self.shared.black_hole.swap(on, Ordering::SeqCst);
+        if on && !was {
+            self.shared.record(
+                Fault::BlackHoleMode,
+                Trigger::Control,
+                &FaultContext::default(),
+            );
+        }
+    }
+
+    pub(crate) fn force_complete(
+        &self,
+        key: &str,
+        outcome: Outcome,
+    ) -> Result<Transaction, TransitionError> {
+        let view = self.shared.ledger.complete(key, outcome)?;
+        let tx = view.tx.clone();
+        let shared = Arc::clone(&self.shared);
+        self.shared.tracker.spawn(async move {
+            tokio::select! {
+                () = callback::dispatch(&shared, view) => {}
+                () = shared.shutdown.cancelled() => {}
+            }
+        });
+        Ok(tx)
+    }
+
+    pub(crate) async fn replay_callback(
+        &self,
+        key: &str,
+    ) -> Result<CallbackReport, TransitionError> {
+        let view = self
+            .shared
+            .ledger
+            .get(key)
+            .ok_or(TransitionError::NotFound)?;
+        let config = self.shared.config();
+        let body = callback::current_body(&view.tx, config.mask_pan_in_responses);
+        let result =
+            callback::send_once(&self.shared, &config, &view.tx.callback_url, body, 0).await;
+        Ok(match result {
+            Ok(status) => CallbackReport {
+                status: Some(status),
+                error: None,
+            },
+            Err(e) => CallbackReport {
+                status: None,
+                error: Some(e),
+            },
+        })
+    }
+
+    pub(crate) fn set_faults(&self, faults: FaultConfig) -> Result<(), ConfigError> {
+        self.update_config(|c| c.faults = faults)
+    }
+
+    pub(crate) fn update_config(
+        &self,
+        edit: impl FnOnce(&mut SimConfig),
+    ) -> Result<(), ConfigError> {
+        let current = self.shared.config();
+        let mut next = (*current).clone();
+        edit(&mut next);
+        next.validate()?;
+        let start_only: [(&str, bool); 7] = [
+            ("server", next.server != current.server),
+            ("control", next.control != current.control),
+            ("seed", next.seed != current.seed),
+            (
+                "processing.concurrency",
+                next.processing.concurrency != current.processing.concurrency,
+            ),
+            ("ledger", next.ledger != current.ledger),
+            ("keys", next.keys != current.keys),
+            (
+                "faults.log_capacity",
+                next.faults.log_capacity != current.faults.log_capacity,
+            ),
+        ];
+        if let Some((field, _)) = start_only.iter().find(|(_, changed)| *changed) {
+            return Err(ConfigError::new(*field, "read at start only"));
+        }
+        self.shared.replace_config(next);
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    shared: Arc<Shared>,
+    kill: CancellationToken,
+    kind: Kind,
+) {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = kill.cancelled() => return,
+            () = shared.shutdown.cancelled() => return,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // e.g. too many open files: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                clock::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        if kind == Kind::Payments {
+            Stats::bump(&shared.stats.connections);
+        }
+        shared.tracker.spawn(serve_connection(
+            stream,
+            router.clone(),
+            Arc::clone(&shared),
+            kill.clone(),
+            kind,
+        ));
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    router: Router,
+    shared: Arc<Shared>,
+    kill: CancellationToken,
+    kind: Kind,
+) {
+    let payments = kind == Kind::Payments;
+    if payments && shared.black_hole.load(Ordering::SeqCst) {
+        // Accept and never answer; hold the socket open until down or shutdown.
+        tokio::select! {
+            () = kill.cancelled() => {}
+            () = shared.shutdown.cancelled() => {}
+        }
+        drop(stream);
+        return;
+    }
+    let svc_shared = Arc::clone(&shared);
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let router = router.clone();
+        let shared = Arc::clone(&svc_shared);
+        async move {
+            if payments && shared.black_hole.load(Ordering::SeqCst) {
+                shared.shutdown.cancelled().await;
+                return Err(AbortConnection);
+            }
+            let response = router
+                .oneshot(request)
+                .await
+                .unwrap_or_else(|never| match never {});
+            if response.extensions().get::<AbortConnection>().is_some() {
+                Err(AbortConnection)
+            } else {
+                Ok(response)
+            }
+        }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = kill.cancelled() => {}
+        () = shared.shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = clock::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+// ===== handle =====
+
+/// The result of replaying a callback.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CallbackReport {
+    /// HTTP status the receiver answered, if it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Transport error, if it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A running simulator. Dropping the last clone stops it abruptly; [`shutdown`] stops it
+/// gracefully.
+///
+/// # Clone
+///
+/// Clones share the same simulator (ledger, counters, faults); the simulator stops when the
+/// last clone is dropped or when any clone calls [`shutdown`].
+///
+/// [`shutdown`]: SimulatorHandle::shutdown
+#[derive(Clone, Debug)]
+pub struct SimulatorHandle {
+    inner: Arc<HandleInner>,
+}
+
+#[derive(Debug)]
+struct HandleInner {
+    api: Api,
+    addr: SocketAddr,
+    control_addr: Option<SocketAddr>,
+    seed: u64,
+}
+
+impl Drop for HandleInner {
+    fn drop(&mut self) {
+        self.api.shared.shutdown.cancel();
+    }
+}
+
+impl SimulatorHandle {
+    fn shared(&self) -> &Arc<Shared> {
+        &self.inner.api.shared
+    }
+
+    /// Address of the payment API (the real port when 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// `http://{addr}`, ready for `{base_url}/api/v1/payments`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.inner.addr)
+    }
+
+    /// Address of the control plane, if enabled.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.inner.control_addr
+    }
+
+    /// `http://{control_addr}`, if the control plane is enabled.
+    pub fn control_url(&self) -> Option<String> {
+        self.inner.control_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// The seed in use (the configured one, or the one picked at start).
+    pub fn seed(&self) -> u64 {
+        self.inner.seed
+    }
+
+    /// A copy of the config in force.
+    pub fn config(&self) -> SimConfig {
+        (*self.shared().config()).clone()
+    }
+
+    /// A consistent copy of every retained transaction.
+    pub fn ledger(&self) -> LedgerSnapshot {
+        self.shared().ledger.snapshot()
+    }
+
+    /// One transaction, whoever owns it.
+    pub fn transaction(&self, transaction_key: &str) -> Option<Transaction> {
+        self.shared().ledger.get(transaction_key).map(|v| v.tx)
+    }
+
+    /// Request and callback counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared().stats.snapshot()
+    }
+
+    /// The retained fault log, oldest first.
+    pub fn fault_log(&self) -> Vec<FaultRecord> {
+        self.shared().fault_log.records()
+    }
+
+    /// How many retained fault records name `fault`.
+    pub fn faults_injected(&self, fault: Fault) -> usize {
+        self.fault_log().iter().filter(|r| r.fault == fault).count()
+    }
+
+    /// Empties the fault log.
+    pub fn clear_fault_log(&self) {
+        self.shared().fault_log.clear();
+    }
+
+    /// Replaces the fault section at run time.
+    ///
+    /// # Errors
+    ///
+    /// An invalid value, or a change of `log_capacity` (read at start only).
+    pub fn set_faults(&self, faults: FaultConfig) -> Result<(), ConfigError> {
+        self.inner.api.set_faults(faults)
+    }
+
+    /// Sets one payment fault probability at run time (0 removes it).
+    ///
+    /// # Errors
+    ///
+    /// A probability outside `[0, 1]` or a fault that does not apply to payments.
+    pub fn set_fault_rate(&self, fault: Fault, rate: f64) -> Result<(), ConfigError> {
+        self.update_config(|c| {
+            if rate == 0.0 {
+                c.faults.rates.remove(&fault);
+            } else {
+                c.faults.rates.insert(fault, rate);
+            }
+        })
+    }
+
+    /// Edits the config at run time. Latency, rates, outcomes, callback policy, extensions and
+    /// faults take effect for the next request.
+    ///
+    /// # Errors
+    ///
+    /// An invalid result, or a change to a start-only field (`server`, `control`, `seed`,
+    /// `processing.concurrency`, `ledger`, `keys`, `faults.log_capacity`).
+    pub fn update_config(&self, edit: impl FnOnce(&mut SimConfig)) -> Result<(), ConfigError> {
+        self.inner.api.update_config(edit)
+    }
+
+    /// F1: closes the listener and every open connection; new connections are refused until
+    /// [`come_back`](Self::come_back). Processing and callbacks go on.
+    pub async fn go_down(&self) {
+        self.inner.api.go_down().await;
+    }
+
+    /// Listens again on the same port, with the ledger intact.
+    ///
+    /// # Errors
+    ///
+    /// The port could not be bound again (another process took it).
+    pub async fn come_back(&self) -> std::io::Result<()> {
+        self.inner.api.come_back().await
+    }
+
+    /// Whether the listener is down.
+    pub async fn is_down(&self) -> bool {
+        self.inner.api.is_down().await
+    }
+
+    /// F2 for everything: new connections are accepted and never answered, and requests on
+    /// open connections hang. Connections held so far stay held after turning it off.
+    pub fn set_black_hole(&self, on: bool) {
+        self.inner.api.set_black_hole(on);
+    }
+
+    /// Completes a PENDING transaction now with `outcome` and sends its callback(s) (with its
+    /// callback faults). The scheduled processing then finds it terminal and does nothing.
+    ///
+    /// # Errors
+    ///
+    /// Unknown key, or the transaction is already terminal.
+    pub fn force_complete(
+        &self,
+        transaction_key: &str,
+        outcome: Outcome,
+    ) -> Result<Transaction, TransitionError> {
+        self.inner.api.force_complete(transaction_key, outcome)
+    }
+
+    /// Sends one callback with the transaction's current state (no faults, no retry) and
+    /// reports the receiver's answer.
+    ///
+    /// # Errors
+    ///
+    /// Unknown key.
+    pub async fn replay_callback(
+        &self,
+        transaction_key: &str,
+    ) -> Result<CallbackReport, TransitionError> {
+        self.inner.api.replay_callback(transaction_key).await
+    }
+
+    /// Waits until `condition` holds, re-checking on every ledger or callback change (and every
+    /// 20 ms). Returns whether it held before `timeout`.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        mut condition: impl FnMut(&Self) -> bool,
+    ) -> bool {
+        let deadline = clock::now() + timeout;
+        let mut changes = self.shared().ledger.subscribe();
+        loop {
+            if condition(self) {
+                return true;
+            }
+            let now = clock::now();
+            if now >= deadline {
+                return false;
+            }
+            let step = (deadline - now).min(Duration::from_millis(20));
+            tokio::select! {
+                _ = changes.changed() => {}
+                () = clock::sleep(step) => {}
+            }
+        }
+    }
+
+    /// Waits until the transaction is terminal; returns it, or `None` on timeout.
+    pub async fn wait_for_terminal(
+        &self,
+        transaction_key: &str,
+        timeout: Duration,
+    ) -> Option<Transaction> {
+        let done = self
+            .wait_until(timeout, |h| {
+                h.transaction(transaction_key)
+                    .is_some_and(|t| t.status.is_terminal())
+            })
+            .await;
+        if done {
+            self.transaction(transaction_key)
+        } else {
+            None
+        }
+    }
+
+    /// Stops gracefully: stops accepting, lets idle connections close, aborts hanging
+    /// requests (black hole, charge-but-timeout), stops processing (PENDING transactions stay
+    /// PENDING) and waits up to 5 s for every task.
+    pub async fn shutdown(self) {
+        let shared = Arc::clone(self.shared());
+        shared.shutdown.cancel();
+        shared.tracker.close();
+        tokio::select! {
+            () = shared.tracker.wait() => {}
+            () = clock::sleep(Duration::from_secs(5)) => {
+                tracing::warn!("some simulator tasks did not stop within 5 s");
+            }
+        }
+    }
+}

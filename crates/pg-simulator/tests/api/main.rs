@@ -1,0 +1,8 @@
+//! Integration tests over real HTTP on port 0. One binary; each module covers one area.
+
+mod callbacks;
+mod contract;
+mod control;
+mod extensions;
+mod faults;
+mod helpers;
