@@ -228,6 +228,27 @@ impl Bulkhead {
         Ok(())
     }
 
+    /// The current configuration.
+    pub fn config(&self) -> BulkheadConfig {
+        BulkheadConfig {
+            max_concurrent_calls: self.max_concurrent_calls(),
+            max_wait: self.max_wait(),
+        }
+    }
+
+    /// Applies a whole configuration: the limit (growing at once, shrinking as permits
+    /// return) and the maximum wait.
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration; nothing changes.
+    pub fn reconfigure(&self, config: BulkheadConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.set_max_concurrent_calls(config.max_concurrent_calls)?;
+        self.set_max_wait(config.max_wait);
+        Ok(())
+    }
+
     /// Registers a listener for this bulkhead's events (shared by clones).
     pub fn on_event(&self, listener: impl Fn(&BulkheadEvent) + Send + Sync + 'static) {
         self.shared.listeners.add(listener);
@@ -295,6 +316,36 @@ fn validate_max(max_concurrent_calls: usize) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A bulkhead's settings: what a registry stores, a config file describes and a live
+/// reconfiguration replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BulkheadConfig {
+    /// How many calls may run at once (default 25; 0 rejects everything).
+    pub max_concurrent_calls: usize,
+    /// How long a call may wait for a permit (default zero: reject at once).
+    pub max_wait: Duration,
+}
+
+impl Default for BulkheadConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_calls: 25,
+            max_wait: Duration::ZERO,
+        }
+    }
+}
+
+impl BulkheadConfig {
+    /// Checks every rule, naming the key and the rule broken.
+    ///
+    /// # Errors
+    ///
+    /// A limit above [`Bulkhead::MAX_CONCURRENT_CALLS`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_max(self.max_concurrent_calls)
+    }
+}
+
 /// Configures a [`Bulkhead`].
 #[derive(Debug)]
 pub struct BulkheadBuilder {
@@ -326,6 +377,13 @@ impl BulkheadBuilder {
     /// The clock for the maximum wait (default: tokio's).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Starts from a whole configuration.
+    pub fn config(mut self, config: BulkheadConfig) -> Self {
+        self.max_concurrent_calls = config.max_concurrent_calls;
+        self.max_wait = config.max_wait;
         self
     }
 

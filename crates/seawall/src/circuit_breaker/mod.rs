@@ -919,7 +919,7 @@ impl Shared {
         let window = if config.sliding_window == current.config.sliding_window {
             current.window.clone()
         } else {
-            Arc::new(Window::new(config.sliding_window, now))
+            Arc::new(current.window.resized(config.sliding_window, now))
         };
         let next = Live {
             state: current.state,
@@ -1192,7 +1192,9 @@ impl<C> CircuitBreaker<C> {
     }
 
     /// Replaces the configuration while the breaker runs: the state, its window and its
-    /// counts are kept (a window whose shape changes starts empty).
+    /// counts are kept. A resized window keeps the newest outcomes that fit (a count window
+    /// its newest calls; a time window with the same bucket width its newest buckets); a
+    /// change between count and time windows, or of the bucket width, starts empty.
     ///
     /// # Errors
     ///

@@ -124,6 +124,18 @@ impl Timeout {
             .store(duration_to_nanos(duration), Ordering::Relaxed);
     }
 
+    /// The current configuration.
+    pub fn config(&self) -> TimeoutConfig {
+        TimeoutConfig {
+            duration: self.duration(),
+        }
+    }
+
+    /// Applies a whole configuration (there is nothing to reject: any duration is valid).
+    pub fn reconfigure(&self, config: TimeoutConfig) {
+        self.set_duration(config.duration);
+    }
+
     /// Registers a listener for this timeout's events (shared by clones).
     pub fn on_event(&self, listener: impl Fn(&TimeoutEvent) + Send + Sync + 'static) {
         self.shared.listeners.add(listener);
@@ -169,6 +181,21 @@ impl<T, E> Decorate<T, E> for Timeout {
 }
 
 impl_single_stage!(impl[] Timeout);
+
+/// A timeout's settings: what a registry stores and a config file describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeoutConfig {
+    /// How long a call may take (default 1 s, as Resilience4j's time limiter).
+    pub duration: Duration,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        Self {
+            duration: Duration::from_secs(1),
+        }
+    }
+}
 
 /// Configures a [`Timeout`].
 #[derive(Debug)]
