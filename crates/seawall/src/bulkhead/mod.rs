@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     /// Permits still to retire after a shrink: returning permits are forgotten until it is 0.
     debt: AtomicUsize,
     max_wait_nanos: AtomicU64,
+    /// Calls rejected since creation (counted on the rejection path only).
+    rejected: AtomicU64,
     clock: Clock,
     listeners: Listeners<BulkheadEvent>,
 }
@@ -110,6 +112,7 @@ impl Shared {
     }
 
     pub(crate) fn rejected(&self) -> BulkheadFull {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
         self.listeners.emit(|| BulkheadEvent::Rejected {
             name: self.name.clone(),
         });
@@ -226,6 +229,11 @@ impl Bulkhead {
             shared.debt.fetch_add(shrink - retired, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Calls rejected since the bulkhead was created.
+    pub fn rejected_calls(&self) -> u64 {
+        self.shared.rejected.load(Ordering::Relaxed)
     }
 
     /// The current configuration.
@@ -401,6 +409,7 @@ impl BulkheadBuilder {
                 max: AtomicUsize::new(self.max_concurrent_calls),
                 debt: AtomicUsize::new(0),
                 max_wait_nanos: AtomicU64::new(duration_to_nanos(self.max_wait)),
+                rejected: AtomicU64::new(0),
                 clock: self.clock.unwrap_or_default(),
                 listeners: Listeners::new(),
             }),

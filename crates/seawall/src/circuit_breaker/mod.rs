@@ -383,9 +383,30 @@ struct Live {
     announced_slow: AtomicBool,
 }
 
+/// Cumulative call counts since the breaker was created, kept only while someone reads them
+/// (metrics): counting costs an atomic add per call.
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) tracking: AtomicBool,
+    pub(crate) successful: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) ignored: AtomicU64,
+    pub(crate) not_permitted: AtomicU64,
+}
+
+impl Totals {
+    #[inline]
+    fn count(&self, counter: &AtomicU64) {
+        if self.tracking.load(Ordering::Relaxed) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 pub(crate) struct Shared {
     name: Arc<str>,
     live: ArcSwap<Live>,
+    pub(crate) totals: Totals,
     /// Serialises transitions; never taken on the closed path.
     transitions: Mutex<()>,
     clock: Clock,
@@ -434,6 +455,7 @@ impl Shared {
                 }
                 State::ForcedOpen => {
                     live.not_permitted.fetch_add(1, Ordering::Relaxed);
+                    self.totals.count(&self.totals.not_permitted);
                     return Err(CircuitOpen::new(self.name.clone(), State::ForcedOpen, None));
                 }
                 State::Open => {
@@ -450,6 +472,7 @@ impl Shared {
                         continue;
                     }
                     live.not_permitted.fetch_add(1, Ordering::Relaxed);
+                    self.totals.count(&self.totals.not_permitted);
                     events.push(CircuitBreakerEvent::CallNotPermitted {
                         name: self.name.clone(),
                         state: State::Open,
@@ -494,6 +517,7 @@ impl Shared {
                         });
                     }
                     live.not_permitted.fetch_add(1, Ordering::Relaxed);
+                    self.totals.count(&self.totals.not_permitted);
                     events.push(CircuitBreakerEvent::CallNotPermitted {
                         name: self.name.clone(),
                         state: State::HalfOpen,
@@ -527,6 +551,11 @@ impl Shared {
         let clock = &self.clock;
         let mut now = || *cached_now.get_or_insert_with(|| clock.now());
         let elapsed = permit.start.map(|start| now() - start);
+        self.totals.count(match outcome {
+            Outcome::Success => &self.totals.successful,
+            Outcome::Failure => &self.totals.failed,
+            Outcome::Ignored => &self.totals.ignored,
+        });
         let live = self.live.load();
         if live.generation != permit.ticket.generation() {
             return; // admitted by an earlier state: never applied to a newer one
@@ -1060,6 +1089,7 @@ impl CircuitBreaker {
             name,
             live: ArcSwap::from_pointee(Shared::initial_live(config, State::Closed, 0, now)),
             transitions: Mutex::new(()),
+            totals: Totals::default(),
             clock,
             random,
             listeners: Listeners::new(),

@@ -40,7 +40,7 @@ use crate::error::{ErrorKind, GaveUp, RetriesExhausted};
 use crate::event::{Event, Listeners};
 use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
 
-pub use self::backoff::{Backoff, Jitter, RandomSource, SplitMix64};
+pub use self::backoff::{Backoff, Jitter, Progression, RandomSource, SplitMix64};
 pub use self::budget::RetryBudget;
 pub use self::future::RetryFuture;
 #[cfg(feature = "tower")]

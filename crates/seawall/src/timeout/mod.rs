@@ -23,7 +23,7 @@ mod layer;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::clock::{Clock, duration_to_nanos};
@@ -69,8 +69,28 @@ pub struct Timeout {
 pub(crate) struct Shared {
     name: Arc<str>,
     duration_nanos: AtomicU64,
+    pub(crate) totals: Totals,
     clock: Clock,
     listeners: Listeners<TimeoutEvent>,
+}
+
+/// Cumulative call counts, kept only while someone reads them (metrics).
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) tracking: AtomicBool,
+    pub(crate) successful: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
+}
+
+impl Totals {
+    #[inline]
+    pub(crate) fn finished(&self, ok: bool) {
+        if self.tracking.load(Ordering::Relaxed) {
+            let counter = if ok { &self.successful } else { &self.failed };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Shared {
@@ -83,6 +103,9 @@ impl Shared {
     }
 
     pub(crate) fn timed_out(&self, after: Duration) {
+        if self.totals.tracking.load(Ordering::Relaxed) {
+            self.totals.timed_out.fetch_add(1, Ordering::Relaxed);
+        }
         self.listeners.emit(|| TimeoutEvent::TimedOut {
             name: self.name.clone(),
             after,
@@ -141,7 +164,7 @@ impl Timeout {
         self.shared.listeners.add(listener);
     }
 
-    #[cfg(feature = "tower")]
+    #[cfg(any(feature = "tower", feature = "metrics"))]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -224,6 +247,7 @@ impl TimeoutBuilder {
             shared: Arc::new(Shared {
                 name: self.name,
                 duration_nanos: AtomicU64::new(duration_to_nanos(self.duration)),
+                totals: Totals::default(),
                 clock: self.clock.unwrap_or_default(),
                 listeners: Listeners::new(),
             }),
