@@ -2,7 +2,7 @@
 //!
 //! Composable async resilience decorators for Rust: **timeout**, **retry** (backoff with
 //! jitter, retry budget), **circuit breaker** (count and time windows, slow calls, half-open
-//! probes, special states), **bulkhead** and **fallback**, stacked into one [`Policy`] that
+//! probes, special states), **bulkhead**, **rate limiter** and **fallback**, stacked into one [`Policy`] that
 //! runs any async operation and returns its value or one flat [`Error`]. A [`registry`] holds
 //! named instances built from configuration files and reconfigures them while they run,
 //! keeping their state; [`presets`] give documented starting points.
@@ -59,8 +59,9 @@
 //! | 2 | timeout (total) | the caller's latency budget, waits between retries included |
 //! | 3 | retry | each attempt goes through everything below it |
 //! | 4 | circuit breaker | every attempt is recorded; an open breaker is not retried (by default) |
-//! | 5 | bulkhead | a permit is held only while an attempt runs, never while a retry waits |
-//! | 6 | timeout (per attempt) | from the callee's latency profile; a timed-out attempt is retried |
+//! | 5 | rate limiter | every attempt the dependency sees is counted against its rate |
+//! | 6 | bulkhead | a permit is held only while an attempt runs, never while a retry waits |
+//! | 7 | timeout (per attempt) | from the callee's latency profile; a timed-out attempt is retried |
 //!
 //! ## One error type
 //!
@@ -109,6 +110,7 @@ pub mod fallback;
 pub mod metrics;
 pub mod policy;
 pub mod presets;
+pub mod rate_limiter;
 pub mod registry;
 pub mod retry;
 pub mod timeout;
@@ -121,6 +123,7 @@ pub use crate::config::ConfigError;
 pub use crate::error::{Error, ErrorKind, GaveUp};
 pub use crate::fallback::{Fallback, ResultFallback};
 pub use crate::policy::{Attempt, Policy};
+pub use crate::rate_limiter::RateLimiter;
 pub use crate::retry::{Backoff, Jitter, Retry, RetryBudget};
 pub use crate::timeout::Timeout;
 

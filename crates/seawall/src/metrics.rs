@@ -17,6 +17,9 @@
 //! | `seawall_bulkhead_max_allowed_concurrent_calls` | gauge | `name` | the limit |
 //! | `seawall_bulkhead_rejected_calls` | counter | `name` | calls rejected |
 //! | `seawall_timeout_calls` | counter | `name`, `kind` = `successful` / `failed` / `timeout` | finished calls |
+//! | `seawall_ratelimiter_available_permissions` | gauge | `name` | calls that could start now |
+//! | `seawall_ratelimiter_waiting_threads` | gauge | `name` | calls waiting for their slot (Resilience4j's name) |
+//! | `seawall_ratelimiter_rejected_calls` | counter | `name` | calls rejected |
 //!
 //! Every instance's tags are added as labels. Undefined rates are NaN rather than
 //! Resilience4j's −1, which dashboards average into nonsense.
@@ -35,7 +38,7 @@ use metrics::{Counter, Gauge, Label, counter, gauge};
 
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerEvent, State};
 use crate::registry::{Kind, Registries, Registry, RegistryEvent, Tags};
-use crate::{Bulkhead, Retry, Timeout};
+use crate::{Bulkhead, RateLimiter, Retry, Timeout};
 
 fn labels(name: &str, tags: Option<Tags>) -> Vec<Label> {
     let mut labels = vec![Label::new("name", name.to_owned())];
@@ -251,6 +254,32 @@ impl TimeoutHandles {
     }
 }
 
+struct RateLimiterHandles {
+    limiter: RateLimiter,
+    available: Gauge,
+    waiting: Gauge,
+    rejected: Counter,
+}
+
+impl RateLimiterHandles {
+    fn bind(name: &str, limiter: RateLimiter, tags: Option<Tags>) -> Self {
+        let base = labels(name, tags);
+        Self {
+            available: gauge!("seawall_ratelimiter_available_permissions", base.clone()),
+            waiting: gauge!("seawall_ratelimiter_waiting_threads", base.clone()),
+            rejected: counter!("seawall_ratelimiter_rejected_calls", base),
+            limiter,
+        }
+    }
+
+    fn publish(&self) {
+        self.available
+            .set(f64::from(self.limiter.available_permits()));
+        self.waiting.set(self.limiter.waiting_calls() as f64);
+        self.rejected.absolute(self.limiter.rejected_calls());
+    }
+}
+
 /// Handles by instance name: a replaced instance's handles replace the old ones.
 #[derive(Default)]
 struct Bound {
@@ -258,6 +287,7 @@ struct Bound {
     retries: BTreeMap<String, RetryHandles>,
     bulkheads: BTreeMap<String, BulkheadHandles>,
     timeouts: BTreeMap<String, TimeoutHandles>,
+    rate_limiters: BTreeMap<String, RateLimiterHandles>,
 }
 
 /// Metrics for every instance of a [`Registries`], present and future. See the
@@ -333,6 +363,16 @@ impl RegistryMetrics {
                     .insert(name.to_owned(), TimeoutHandles::bind(name, instance, tags));
             },
         );
+        follow(
+            registries.rate_limiters(),
+            &weak,
+            |bound, name, instance, tags| {
+                bound.rate_limiters.insert(
+                    name.to_owned(),
+                    RateLimiterHandles::bind(name, instance, tags),
+                );
+            },
+        );
         metrics
     }
 
@@ -343,6 +383,10 @@ impl RegistryMetrics {
         bound.retries.values().for_each(RetryHandles::publish);
         bound.bulkheads.values().for_each(BulkheadHandles::publish);
         bound.timeouts.values().for_each(TimeoutHandles::publish);
+        bound
+            .rate_limiters
+            .values()
+            .for_each(RateLimiterHandles::publish);
     }
 
     /// The registries being measured.

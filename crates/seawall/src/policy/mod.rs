@@ -519,6 +519,14 @@ impl<S> PolicyBuilder<S> {
         self.layer(breaker)
     }
 
+    /// Adds a rate limiter inside those already added.
+    pub fn rate_limiter(self, limiter: crate::RateLimiter) -> PolicyBuilder<S::Output>
+    where
+        S: Push<crate::RateLimiter>,
+    {
+        self.layer(limiter)
+    }
+
     /// Adds a bulkhead inside those already added.
     pub fn bulkhead(self, bulkhead: crate::Bulkhead) -> PolicyBuilder<S::Output>
     where

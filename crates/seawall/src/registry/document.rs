@@ -3,7 +3,7 @@
 //! The shape follows Resilience4j's Spring Boot YAML so teams can port theirs: a section per
 //! kind (`circuitbreaker`, `retry`, `bulkhead`, `timelimiter`), each with shared `configs`
 //! (`default` is the implicit base of everything), `instances` (alias `backends`) and `tags`.
-//! An instance inherits from its `base_config`, else from the config of its own name, else
+//! Rate limiters are in `ratelimiter`. An instance inherits from its `base_config`, else from the config of its own name, else
 //! from `default`, else from the library's defaults; its own keys win.
 //!
 //! ```yaml
@@ -46,12 +46,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{
-    BuildContext, Bulkheads, CircuitBreakers, DEFAULT_CONFIG, Kind, Registries, Registry,
-    RegistryError, Retries, RetrySettings, Tags, Timeouts,
+    BuildContext, Bulkheads, CircuitBreakers, DEFAULT_CONFIG, Kind, RateLimiters, Registries,
+    Registry, RegistryError, Retries, RetrySettings, Tags, Timeouts,
 };
 use crate::bulkhead::BulkheadConfig;
 use crate::circuit_breaker::{CircuitBreakerConfig, OpenWait, SlidingWindow, State};
 use crate::config::ConfigError;
+use crate::rate_limiter::RateLimiterConfig;
 use crate::retry::{Backoff, Jitter, Progression, RetryConfig};
 use crate::timeout::TimeoutConfig;
 
@@ -295,6 +296,18 @@ properties! {
     }
 }
 
+properties! {
+    /// A rate limiter's keys.
+    RateLimiterProperties {
+        /// Calls per period (and burst).
+        limit_for_period: u32,
+        /// The period.
+        limit_refresh_period: DurationValue,
+        /// How long a call may wait for its slot.
+        timeout_duration: DurationValue,
+    }
+}
+
 /// One kind's section: shared configurations, instances and registry tags.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -336,6 +349,9 @@ pub struct Document {
     /// Timeouts (Resilience4j's time limiters).
     #[serde(default)]
     pub timelimiter: Section<TimeoutProperties>,
+    /// Rate limiters.
+    #[serde(default)]
+    pub ratelimiter: Section<RateLimiterProperties>,
 }
 
 /// A document's format.
@@ -456,6 +472,7 @@ fn section_name(key: &str) -> String {
         "timelimiter" | "timeout" | "timeouts" => "timelimiter".to_owned(),
         "retry" | "retries" => "retry".to_owned(),
         "bulkhead" | "bulkheads" => "bulkhead".to_owned(),
+        "ratelimiter" | "ratelimiters" => "ratelimiter".to_owned(),
         _ => key.to_owned(),
     }
 }
@@ -825,6 +842,25 @@ impl Configurable for Timeouts {
     }
 }
 
+impl Configurable for RateLimiters {
+    type Properties = RateLimiterProperties;
+
+    fn to_config(
+        p: &RateLimiterProperties,
+        base: &RateLimiterConfig,
+    ) -> Result<RateLimiterConfig, ConfigError> {
+        let config = RateLimiterConfig {
+            limit_for_period: p.limit_for_period.unwrap_or(base.limit_for_period),
+            limit_refresh_period: p
+                .limit_refresh_period
+                .map_or(base.limit_refresh_period, |d| d.0),
+            timeout: p.timeout_duration.map_or(base.timeout, |d| d.0),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 /// A section with every configuration and instance resolved through its inheritance chain.
 struct Resolved<K: Kind> {
     configs: BTreeMap<String, K::Config>,
@@ -960,16 +996,19 @@ impl Registries {
         let retries = resolve::<Retries>(&document.retry)?;
         let bulkheads = resolve::<Bulkheads>(&document.bulkhead)?;
         let timeouts = resolve::<Timeouts>(&document.timelimiter)?;
+        let limiters = resolve::<RateLimiters>(&document.ratelimiter)?;
         let registries = Self {
             circuit_breakers: Registry::with_context(context.clone(), breakers.tags.clone()),
             retries: Registry::with_context(context.clone(), retries.tags.clone()),
             bulkheads: Registry::with_context(context.clone(), bulkheads.tags.clone()),
-            timeouts: Registry::with_context(context, timeouts.tags.clone()),
+            timeouts: Registry::with_context(context.clone(), timeouts.tags.clone()),
+            rate_limiters: Registry::with_context(context, limiters.tags.clone()),
         };
         install(&registries.circuit_breakers, breakers);
         install(&registries.retries, retries);
         install(&registries.bulkheads, bulkheads);
         install(&registries.timeouts, timeouts);
+        install(&registries.rate_limiters, limiters);
         Ok(registries)
     }
 
@@ -1011,6 +1050,8 @@ impl Registries {
         let bulkheads = resolve::<Bulkheads>(&document.bulkhead).map_err(RegistryError::Invalid)?;
         let timeouts =
             resolve::<Timeouts>(&document.timelimiter).map_err(RegistryError::Invalid)?;
+        let limiters =
+            resolve::<RateLimiters>(&document.ratelimiter).map_err(RegistryError::Invalid)?;
         for (name, (settings, _)) in &retries.instances {
             if let Some(existing) = self.retries.find(name)
                 && Retries::current(&existing).budget != settings.budget
@@ -1025,6 +1066,7 @@ impl Registries {
         reload_into(&self.retries, retries)?;
         reload_into(&self.bulkheads, bulkheads)?;
         reload_into(&self.timeouts, timeouts)?;
+        reload_into(&self.rate_limiters, limiters)?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Named instances, shared configurations, and live reconfiguration that keeps state.
 //!
 //! A [`Registry`] holds the instances of one kind (circuit breakers, retries, bulkheads,
-//! timeouts) by name, with a `default` configuration and named base configurations:
+//! timeouts, rate limiters) by name, with a `default` configuration and named base configurations:
 //!
 //! - [`Registry::get_or_create`] returns the instance of that name, creating it from the
 //!   configuration of the same name, else from `default`; an existing instance is returned as
@@ -29,9 +29,10 @@ use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::event::{Event, Listeners};
 use crate::policy::{Identity, Layered, Policy};
+use crate::rate_limiter::RateLimiterConfig;
 use crate::retry::{RetryBudget, RetryConfig};
 use crate::timeout::TimeoutConfig;
-use crate::{Bulkhead, Retry, Timeout};
+use crate::{Bulkhead, RateLimiter, Retry, Timeout};
 
 /// The name of the configuration every registry has, and every other inherits from.
 pub const DEFAULT_CONFIG: &str = "default";
@@ -81,7 +82,7 @@ mod sealed {
 }
 
 /// A kind of instance a [`Registry`] can hold. Sealed: implemented by [`CircuitBreakers`],
-/// [`Retries`], [`Bulkheads`] and [`Timeouts`].
+/// [`Retries`], [`Bulkheads`], [`Timeouts`] and [`RateLimiters`].
 pub trait Kind: sealed::Sealed + Send + Sync + 'static {
     /// The configuration of one instance.
     type Config: Clone + PartialEq + fmt::Debug + Send + Sync + 'static;
@@ -292,6 +293,43 @@ impl Kind for Timeouts {
     fn apply(instance: &Timeout, config: &TimeoutConfig) -> Result<(), ConfigError> {
         instance.reconfigure(*config);
         Ok(())
+    }
+}
+
+/// Rate limiters.
+#[derive(Debug)]
+pub enum RateLimiters {}
+
+impl sealed::Sealed for RateLimiters {}
+
+impl Kind for RateLimiters {
+    type Config = RateLimiterConfig;
+    type Instance = RateLimiter;
+    const SECTION: &'static str = "ratelimiter";
+
+    fn default_config() -> RateLimiterConfig {
+        RateLimiterConfig::default()
+    }
+
+    fn validate(config: &RateLimiterConfig) -> Result<(), ConfigError> {
+        config.validate()
+    }
+
+    fn build(name: &str, config: &RateLimiterConfig, context: &BuildContext) -> RateLimiter {
+        RateLimiter::builder()
+            .name(name)
+            .config(*config)
+            .clock(context.clock_or_default())
+            .build()
+            .expect("a validated configuration builds")
+    }
+
+    fn current(instance: &RateLimiter) -> RateLimiterConfig {
+        instance.config()
+    }
+
+    fn apply(instance: &RateLimiter, config: &RateLimiterConfig) -> Result<(), ConfigError> {
+        instance.reconfigure(*config)
     }
 }
 
@@ -773,6 +811,7 @@ pub struct Registries {
     retries: Registry<Retries>,
     bulkheads: Registry<Bulkheads>,
     timeouts: Registry<Timeouts>,
+    rate_limiters: Registry<RateLimiters>,
 }
 
 impl Registries {
@@ -787,7 +826,8 @@ impl Registries {
             circuit_breakers: Registry::with_context(context.clone(), tags.clone()),
             retries: Registry::with_context(context.clone(), tags.clone()),
             bulkheads: Registry::with_context(context.clone(), tags.clone()),
-            timeouts: Registry::with_context(context, tags),
+            timeouts: Registry::with_context(context.clone(), tags.clone()),
+            rate_limiters: Registry::with_context(context, tags),
         }
     }
 
@@ -809,6 +849,11 @@ impl Registries {
     /// The timeouts.
     pub fn timeouts(&self) -> &Registry<Timeouts> {
         &self.timeouts
+    }
+
+    /// The rate limiters.
+    pub fn rate_limiters(&self) -> &Registry<RateLimiters> {
+        &self.rate_limiters
     }
 
     /// The standard policy for `name`: the retry, circuit breaker, bulkhead and timeout named

@@ -406,3 +406,35 @@ fn reconfiguration_under_concurrent_calls_stays_consistent() {
         "every permit returned"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn rate_limiters_come_from_documents_and_change_live() {
+    let registries = Registries::from_str(
+        "ratelimiter:\n  instances:\n    api: { limit_for_period: 1, limit_refresh_period: 1s, timeout_duration: 0 }\n",
+        Format::Yaml,
+        BuildContext::default(),
+    )
+    .unwrap();
+    let limiter = registries.rate_limiters().find("api").unwrap();
+    limiter.call(|| async { Ok::<(), Boom>(()) }).await.unwrap();
+    assert!(
+        limiter
+            .call(|| async { Ok::<(), Boom>(()) })
+            .await
+            .unwrap_err()
+            .is_rate_limited()
+    );
+    registries
+        .rate_limiters()
+        .patch("api", json!({ "timeoutDuration": "2s" }))
+        .unwrap();
+    limiter.call(|| async { Ok::<(), Boom>(()) }).await.unwrap();
+    let err = registries
+        .rate_limiters()
+        .patch("api", json!({ "limit_for_period": 0 }))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ratelimiter.instances.api.limit_for_period: must be >= 1, got 0"
+    );
+}
