@@ -26,7 +26,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::clock::{Clock, duration_to_nanos};
 use crate::config::ConfigError;
 use crate::event::{Event, Listeners};
-use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+use crate::policy::impl_decorator;
 
 pub use self::error::BulkheadFull;
 pub use self::future::BulkheadFuture;
@@ -291,25 +291,8 @@ impl fmt::Debug for Bulkhead {
     }
 }
 
-impl Sealed for Bulkhead {}
-
-impl<T, E> Decorate<T, E> for Bulkhead {
-    type Future<'p, S, O>
-        = BulkheadFuture<'p, S::Future<'p, O>>
-    where
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
-
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        BulkheadFuture::new(&self.shared, inner.start())
-    }
-}
-
-impl_single_stage!(impl[] Bulkhead);
+impl_decorator!(impl[] Bulkhead
+    => BulkheadFuture<'p, S::Future<'p, O>> = |this, inner| BulkheadFuture::new(&this.shared, inner.start()));
 
 fn validate_max(max_concurrent_calls: usize) -> Result<(), ConfigError> {
     if max_concurrent_calls > Bulkhead::MAX_CONCURRENT_CALLS {

@@ -81,7 +81,7 @@ use crate::clock::{Clock, Instant};
 use crate::config::ConfigError;
 use crate::error::ErrorKind;
 use crate::event::{Event, Listeners};
-use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+use crate::policy::impl_decorator;
 use crate::retry::{RandomSource, SplitMix64};
 
 pub use self::config::{
@@ -1298,29 +1298,9 @@ impl<C: fmt::Debug> fmt::Debug for CircuitBreaker<C> {
     }
 }
 
-impl<C> Sealed for CircuitBreaker<C> {}
-
-impl<T, E, C> Decorate<T, E> for CircuitBreaker<C>
-where
-    C: CircuitClassifier<T, E>,
-{
-    type Future<'p, S, O>
-        = CircuitBreakerFuture<'p, C, S::Future<'p, O>>
-    where
-        Self: 'p,
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
-
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        CircuitBreakerFuture::new(self, inner.start())
-    }
-}
-
-impl_single_stage!(impl[C] CircuitBreaker<C> where C: CircuitClassifier<T, E>);
+impl_decorator!(impl[C] CircuitBreaker<C> where [C: CircuitClassifier<T, E>]
+    => CircuitBreakerFuture<'p, C, S::Future<'p, O>>
+    = |this, inner| CircuitBreakerFuture::new(this, inner.start()));
 
 /// Configures a [`CircuitBreaker`]: the [`CircuitBreakerConfig`] options plus name, clock,
 /// random source and per-call events.

@@ -28,7 +28,7 @@ use crate::clock::{Clock, Instant, duration_to_nanos};
 use crate::config::ConfigError;
 use crate::error::RateLimited;
 use crate::event::{Event, Listeners};
-use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+use crate::policy::impl_decorator;
 
 pub use self::future::RateLimiterFuture;
 #[cfg(feature = "tower")]
@@ -287,25 +287,8 @@ impl fmt::Debug for RateLimiter {
     }
 }
 
-impl Sealed for RateLimiter {}
-
-impl<T, E> Decorate<T, E> for RateLimiter {
-    type Future<'p, S, O>
-        = RateLimiterFuture<'p, S::Future<'p, O>>
-    where
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
-
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        RateLimiterFuture::new(&self.shared, inner.start())
-    }
-}
-
-impl_single_stage!(impl[] RateLimiter);
+impl_decorator!(impl[] RateLimiter
+    => RateLimiterFuture<'p, S::Future<'p, O>> = |this, inner| RateLimiterFuture::new(&this.shared, inner.start()));
 
 /// Configures a [`RateLimiter`].
 #[derive(Debug)]

@@ -38,7 +38,7 @@ use crate::clock::{Clock, duration_to_nanos};
 use crate::config::ConfigError;
 use crate::error::{ErrorKind, GaveUp, RetriesExhausted};
 use crate::event::{Event, Listeners};
-use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+use crate::policy::impl_decorator;
 
 pub use self::backoff::{Backoff, Jitter, Progression, RandomSource, SplitMix64};
 pub use self::budget::RetryBudget;
@@ -616,29 +616,8 @@ impl<C: fmt::Debug> fmt::Debug for Retry<C> {
     }
 }
 
-impl<C> Sealed for Retry<C> {}
-
-impl<T, E, C> Decorate<T, E> for Retry<C>
-where
-    C: RetryClassifier<T, E>,
-{
-    type Future<'p, S, O>
-        = RetryFuture<'p, C, S, S::Future<'p, O>>
-    where
-        Self: 'p,
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
-
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        RetryFuture::new(self, inner)
-    }
-}
-
-impl_single_stage!(impl[C] Retry<C> where C: RetryClassifier<T, E>);
+impl_decorator!(impl[C] Retry<C> where [C: RetryClassifier<T, E>]
+    => RetryFuture<'p, C, S, S::Future<'p, O>> = |this, inner| RetryFuture::new(this, inner));
 
 /// A retry's settings: what a registry stores, a config file describes and a live
 /// reconfiguration replaces.

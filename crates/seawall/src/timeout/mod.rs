@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, duration_to_nanos};
 use crate::event::{Event, Listeners};
-use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+use crate::policy::impl_decorator;
 
 pub use self::error::Elapsed;
 pub use self::future::TimeoutFuture;
@@ -185,25 +185,8 @@ impl From<Duration> for Timeout {
     }
 }
 
-impl Sealed for Timeout {}
-
-impl<T, E> Decorate<T, E> for Timeout {
-    type Future<'p, S, O>
-        = TimeoutFuture<'p, S::Future<'p, O>>
-    where
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
-
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        TimeoutFuture::new(&self.shared, inner.start())
-    }
-}
-
-impl_single_stage!(impl[] Timeout);
+impl_decorator!(impl[] Timeout
+    => TimeoutFuture<'p, S::Future<'p, O>> = |this, inner| TimeoutFuture::new(&this.shared, inner.start()));
 
 /// A timeout's settings: what a registry stores and a config file describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
