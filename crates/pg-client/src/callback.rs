@@ -59,7 +59,9 @@ pub enum SignatureError {
     Mismatch,
     /// The signature is genuine but its timestamp is further than the tolerance from now (a
     /// replay, or a badly skewed clock).
-    #[error("the callback signature timestamp is {skew_secs} s away from now, beyond the tolerance")]
+    #[error(
+        "the callback signature timestamp is {skew_secs} s away from now, beyond the tolerance"
+    )]
     Expired {
         /// `now - t`, seconds (negative: from the future).
         skew_secs: i64,
@@ -139,7 +141,8 @@ pub fn parse_callback(body: &[u8], currency: Currency) -> Result<PaymentCallback
         };
         CallbackError::Body(format!("{what} (line {} column {})", e.line(), e.column()))
     })?;
-    let amount = Money::new(wire.amount, currency).map_err(|e| CallbackError::Body(e.to_string()))?;
+    let amount =
+        Money::new(wire.amount, currency).map_err(|e| CallbackError::Body(e.to_string()))?;
     Ok(PaymentCallback {
         transaction_key: wire.transaction_key,
         order_id: wire.order_id,
@@ -246,8 +249,8 @@ impl CallbackVerifier {
         let (timestamp, candidates) = parse_header(header)?;
         let mut matched = false;
         for secret in self.secrets.iter() {
-            let mut mac = HmacSha256::new_from_slice(secret)
-                .map_err(|_| SignatureError::Mismatch)?;
+            let mut mac =
+                HmacSha256::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
             mac.update(timestamp.to_string().as_bytes());
             mac.update(b".");
             mac.update(body);
@@ -300,7 +303,10 @@ impl CallbackVerifier {
 impl fmt::Debug for CallbackVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallbackVerifier")
-            .field("secrets", &format_args!("{} (redacted)", self.secrets.len()))
+            .field(
+                "secrets",
+                &format_args!("{} (redacted)", self.secrets.len()),
+            )
             .field("tolerance", &self.tolerance)
             .field("currency", &self.currency)
             .finish_non_exhaustive()
@@ -357,7 +363,10 @@ mod tests {
     fn headers_need_one_timestamp_and_at_least_one_v1() {
         assert_eq!(parse_header("v1=00"), Err(SignatureError::Malformed));
         assert_eq!(parse_header("t=1"), Err(SignatureError::Malformed));
-        assert_eq!(parse_header("t=1,t=2,v1=00"), Err(SignatureError::Malformed));
+        assert_eq!(
+            parse_header("t=1,t=2,v1=00"),
+            Err(SignatureError::Malformed)
+        );
         assert_eq!(parse_header("t=x,v1=00"), Err(SignatureError::Malformed));
         let (t, v) = parse_header("t=5, v0=zz, v1=0a0b ,v1=nothex").unwrap();
         assert_eq!((t, v), (5, vec![vec![10, 11]]));

@@ -328,11 +328,12 @@ impl PgClient {
     }
 
     /// Sends one request and reads the whole answer.
-    async fn exchange(&self, path: CallPath, request: RequestBuilder) -> Result<RawAnswer, PgError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(path, e))?;
+    async fn exchange(
+        &self,
+        path: CallPath,
+        request: RequestBuilder,
+    ) -> Result<RawAnswer, PgError> {
+        let response = request.send().await.map_err(|e| transport_error(path, e))?;
         let status = response.status().as_u16();
         let headers = response.headers();
         let retry_after =
@@ -375,7 +376,11 @@ impl PgClient {
         let outcome = Outcome::of(&result);
         telemetry::record_attempt(self.name(), operation, outcome);
         match &result {
-            Ok(_) => tracing::debug!(attempt = attempt.number(), outcome = outcome.as_str(), "attempt succeeded"),
+            Ok(_) => tracing::debug!(
+                attempt = attempt.number(),
+                outcome = outcome.as_str(),
+                "attempt succeeded"
+            ),
             Err(error) => tracing::debug!(
                 attempt = attempt.number(),
                 outcome = outcome.as_str(),
@@ -393,7 +398,13 @@ impl PgClient {
     }
 
     /// Records and logs a finished call.
-    fn finished(&self, operation: Operation, outcome: Outcome, started: seawall::clock::Instant, error: Option<&PgError>) {
+    fn finished(
+        &self,
+        operation: Operation,
+        outcome: Outcome,
+        started: seawall::clock::Instant,
+        error: Option<&PgError>,
+    ) {
         let took = self.shared.clock.now() - started;
         telemetry::record_call(self.name(), operation, outcome, took);
         let span = tracing::Span::current();
@@ -426,13 +437,19 @@ impl PgClient {
         }
     }
 
-    async fn charge(&self, user: &UserId, request: &PaymentRequest) -> Result<ChargeOutcome, PgError> {
+    async fn charge(
+        &self,
+        user: &UserId,
+        request: &PaymentRequest,
+    ) -> Result<ChargeOutcome, PgError> {
         let started = self.shared.clock.now();
         let result = self.charge_through_policy(user, request).await;
         let (outcome, error) = match &result {
             Ok(ChargeOutcome::Accepted(accepted)) => {
-                tracing::Span::current()
-                    .record("transaction_key", tracing::field::display(&accepted.transaction_key));
+                tracing::Span::current().record(
+                    "transaction_key",
+                    tracing::field::display(&accepted.transaction_key),
+                );
                 (Outcome::Success, None)
             }
             Ok(ChargeOutcome::Uncertain(uncertain)) => {
@@ -440,7 +457,10 @@ impl PgClient {
                     tracing::Span::current()
                         .record("transaction_key", tracing::field::display(key));
                 }
-                (Outcome::Failed(FailureClass::Uncertain), Some(&uncertain.error))
+                (
+                    Outcome::Failed(FailureClass::Uncertain),
+                    Some(&uncertain.error),
+                )
             }
             Err(error) => (Outcome::Failed(error.class()), Some(error)),
         };
@@ -538,11 +558,20 @@ impl PgClient {
             })
             .await
             .map_err(|e| PgError::from_policy(e, CallPath::Query));
-        self.finished(operation, Outcome::of(&result), started, result.as_ref().err());
+        self.finished(
+            operation,
+            Outcome::of(&result),
+            started,
+            result.as_ref().err(),
+        );
         result
     }
 
-    async fn get(&self, user: &UserId, key: &TransactionKey) -> Result<Option<TransactionDetail>, PgError> {
+    async fn get(
+        &self,
+        user: &UserId,
+        key: &TransactionKey,
+    ) -> Result<Option<TransactionDetail>, PgError> {
         let shared = &*self.shared;
         let url = self.transaction_url(key, None);
         self.query(Operation::GetTransaction, |attempt| {
@@ -551,15 +580,18 @@ impl PgClient {
                 .get(url.clone())
                 .header(USER_HEADER, user.as_str())
                 .timeout(shared.config.query.read_timeout);
-            self.attempt(Operation::GetTransaction, attempt, http, |answer| {
-                match answer.status {
+            self.attempt(
+                Operation::GetTransaction,
+                attempt,
+                http,
+                |answer| match answer.status {
                     404 => Ok(None),
                     status if is_success(status) => {
                         wire::detail(CallPath::Query, &answer, shared.config.currency).map(Some)
                     }
                     _ => Err(self.failure(CallPath::Query, &answer)),
-                }
-            })
+                },
+            )
         })
         .await
     }
@@ -567,23 +599,27 @@ impl PgClient {
     async fn list(&self, user: &UserId, order_id: &OrderId) -> Result<OrderTransactions, PgError> {
         let shared = &*self.shared;
         let mut url = shared.payments.clone();
-        url.query_pairs_mut().append_pair("orderId", order_id.as_str());
+        url.query_pairs_mut()
+            .append_pair("orderId", order_id.as_str());
         self.query(Operation::FindByOrder, |attempt| {
             let http = shared
                 .query_http
                 .get(url.clone())
                 .header(USER_HEADER, user.as_str())
                 .timeout(shared.config.query.read_timeout);
-            self.attempt(Operation::FindByOrder, attempt, http, |answer| {
-                match answer.status {
+            self.attempt(
+                Operation::FindByOrder,
+                attempt,
+                http,
+                |answer| match answer.status {
                     404 => Ok(OrderTransactions {
                         order_id: order_id.clone(),
                         transactions: Vec::new(),
                     }),
                     status if is_success(status) => wire::order(&answer),
                     _ => Err(self.failure(CallPath::Query, &answer)),
-                }
-            })
+                },
+            )
         })
         .await
     }
@@ -601,7 +637,8 @@ impl PgClient {
                 .charge
                 .policy
                 .call_with_attempt(|attempt| {
-                    let span = tracing::debug_span!("pg_client.attempt", attempt = attempt.number());
+                    let span =
+                        tracing::debug_span!("pg_client.attempt", attempt = attempt.number());
                     let http = shared
                         .charge_http
                         .post(url.clone())
@@ -623,7 +660,12 @@ impl PgClient {
                 .with_path(CallPath::Charge)
                 .with_detail("the gateway has no cancel endpoint (cancel_supported = false)"))
         };
-        self.finished(Operation::Cancel, Outcome::of(&result), started, result.as_ref().err());
+        self.finished(
+            Operation::Cancel,
+            Outcome::of(&result),
+            started,
+            result.as_ref().err(),
+        );
         result
     }
 }
@@ -695,7 +737,10 @@ impl PaymentGateway for PgClient {
             transaction_key = %transaction_key,
             outcome = tracing::field::Empty,
         );
-        Box::pin(self.cancel_transaction(user, transaction_key).instrument(span))
+        Box::pin(
+            self.cancel_transaction(user, transaction_key)
+                .instrument(span),
+        )
     }
 
     fn circuit_breakers(&self) -> Vec<PathBreaker> {
@@ -714,8 +759,14 @@ impl fmt::Debug for PgClient {
         f.debug_struct("PgClient")
             .field("name", &self.shared.config.name)
             .field("payments", &self.shared.payments.as_str())
-            .field("charge_breaker", &self.shared.charge.circuit_breaker().state())
-            .field("query_breaker", &self.shared.query.circuit_breaker().state())
+            .field(
+                "charge_breaker",
+                &self.shared.charge.circuit_breaker().state(),
+            )
+            .field(
+                "query_breaker",
+                &self.shared.query.circuit_breaker().state(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -286,6 +286,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.charge.connect_timeout, Duration::from_millis(250));
-        assert_eq!(config.charge.retry.max_elapsed, Some(Duration::from_secs(5)));
+        assert_eq!(
+            config.charge.retry.max_elapsed,
+            Some(Duration::from_secs(5))
+        );
     }
 }

@@ -145,9 +145,7 @@ impl Kind {
             Self::Client => "the payment gateway rejected the request",
             Self::Invalid => "the request was not sent",
             Self::CircuitOpen => "the payment gateway circuit breaker is open (nothing was sent)",
-            Self::BulkheadFull => {
-                "too many payment gateway calls in flight (nothing was sent)"
-            }
+            Self::BulkheadFull => "too many payment gateway calls in flight (nothing was sent)",
         }
     }
 }
@@ -228,7 +226,11 @@ impl PgError {
     }
 
     /// Keeps the gateway's error code and message (already redacted by the caller).
-    pub(crate) fn with_gateway_text(mut self, code: Option<String>, message: Option<String>) -> Self {
+    pub(crate) fn with_gateway_text(
+        mut self,
+        code: Option<String>,
+        message: Option<String>,
+    ) -> Self {
         self.inner.error_code = code;
         self.inner.message = message;
         self
@@ -376,8 +378,7 @@ impl fmt::Debug for PgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         let mut out = f.debug_struct("PgError");
-        out.field("class", &self.class())
-            .field("kind", &inner.kind);
+        out.field("class", &self.class()).field("kind", &inner.kind);
         if let Some(path) = inner.path {
             out.field("path", &path);
         }

@@ -56,9 +56,7 @@ impl Currency {
     /// Anything but exactly three ASCII upper-case letters.
     pub fn parse(code: &str) -> Result<Self, ModelError> {
         match code.as_bytes() {
-            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => {
-                Ok(Self([*a, *b, *c]))
-            }
+            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => Ok(Self([*a, *b, *c])),
             _ => Err(ModelError::new(
                 "currency",
                 "must be three upper-case ASCII letters (ISO 4217)",

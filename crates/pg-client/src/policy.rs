@@ -252,8 +252,15 @@ pub(crate) fn charge_policy(
     let classifier = ChargeRetry {
         max_retry_after: config.retry.max_retry_after,
     };
-    build_path(client, CallPath::Charge, config, clock, classifier, supplied)
-        .map_err(|e| e.under("charge"))
+    build_path(
+        client,
+        CallPath::Charge,
+        config,
+        clock,
+        classifier,
+        supplied,
+    )
+    .map_err(|e| e.under("charge"))
 }
 
 /// The query path: every system failure is retried with backoff and jitter.
@@ -345,7 +352,8 @@ mod tests {
         let rule = ChargeRetry {
             max_retry_after: Duration::from_secs(10),
         };
-        let error = wrap(PgError::new(Kind::Throttled).with_retry_after(Some(Duration::from_secs(2))));
+        let error =
+            wrap(PgError::new(Kind::Throttled).with_retry_after(Some(Duration::from_secs(2))));
         assert_eq!(
             RetryClassifier::<(), PgError>::retry_after(&rule, &error),
             Some(Duration::from_secs(2))

@@ -265,7 +265,10 @@ mod tests {
         let post = fail_body("Internal Server Error", "일시적인 오류가 발생했습니다.");
         assert_eq!(class(500, None, &post), FailureClass::Uncertain);
         assert_eq!(class(500, None, ""), FailureClass::Uncertain);
-        assert_eq!(class(502, None, "<html>502</html>"), FailureClass::Uncertain);
+        assert_eq!(
+            class(502, None, "<html>502</html>"),
+            FailureClass::Uncertain
+        );
         assert_eq!(class(504, None, ""), FailureClass::Uncertain);
         // The pre-create message proves nothing on another status.
         assert_eq!(class(502, None, &pre), FailureClass::Uncertain);
@@ -339,10 +342,14 @@ mod tests {
 
     #[test]
     fn an_unknown_charge_status_is_uncertain_and_keeps_the_key() {
-        let body = r#"{"meta":{"result":"SUCCESS"},"data":{"transactionKey":"k1","status":"AUTHORIZED"}}"#;
+        let body =
+            r#"{"meta":{"result":"SUCCESS"},"data":{"transactionKey":"k1","status":"AUTHORIZED"}}"#;
         let err = created(&answer(200, None, body)).unwrap_err();
         assert!(err.is_uncertain());
-        assert_eq!(err.transaction_key().map(TransactionKey::as_str), Some("k1"));
+        assert_eq!(
+            err.transaction_key().map(TransactionKey::as_str),
+            Some("k1")
+        );
     }
 
     #[test]
@@ -357,9 +364,12 @@ mod tests {
         assert!(!format!("{detail:?}").contains("5678-9012"));
 
         let text_amount = body.replace("5000", "\"5000\"");
-        let err =
-            super::detail(CallPath::Query, &answer(200, None, &text_amount), Currency::KRW)
-                .unwrap_err();
+        let err = super::detail(
+            CallPath::Query,
+            &answer(200, None, &text_amount),
+            Currency::KRW,
+        )
+        .unwrap_err();
         assert!(err.is_uncertain());
         assert!(!format!("{err} {err:?}").contains("5678-9012"));
     }
@@ -378,7 +388,10 @@ mod tests {
     #[test]
     fn retry_after_is_read_in_seconds() {
         assert_eq!(parse_retry_after(Some(" 3 ")), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
         assert_eq!(parse_retry_after(None), None);
     }
 }
