@@ -280,6 +280,34 @@ mod tests {
     }
 
     #[test]
+    fn a_toml_document_configures_each_path_separately() {
+        let config: PgClientConfig = toml::from_str(
+            r#"
+            name = "toss"
+            base_url = "http://127.0.0.1:9000"
+            cancel_supported = true
+
+            [charge.retry]
+            max_attempts = 1
+
+            [query]
+            read_timeout = "10s"
+            [query.circuit_breaker]
+            sliding_window_size = 20
+            failure_rate_threshold = 70.0
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.charge.retry.max_attempts, 1);
+        assert_eq!(config.query.retry.max_attempts, 3);
+        assert_eq!(config.query.read_timeout, Duration::from_secs(10));
+        assert_eq!(config.charge.read_timeout, Duration::from_secs(3));
+        assert_eq!(config.query.circuit_breaker.sliding_window_size, 20);
+        assert_eq!(config.charge.circuit_breaker.sliding_window_size, 10);
+        config.validate().unwrap();
+    }
+
+    #[test]
     fn durations_read_as_humantime() {
         let config: PgClientConfig = serde_json::from_str(
             r#"{"charge":{"connect_timeout":"250ms","retry":{"max_elapsed":"5s"}}}"#,
