@@ -12,7 +12,7 @@
 
 use crate::config::TRIP_CALLS;
 use crate::contender::{Baseline, Contender};
-use crate::harness::{INPUT, Inner, Outcome};
+use crate::harness::{Failure, INPUT, Inner, Outcome};
 use crate::ours;
 use crate::peers::{self, Window};
 
@@ -70,9 +70,9 @@ pub struct Group {
     pub expect: Outcome,
 }
 
-const VALUE: Outcome = match INPUT {
-    Inner::Succeed(value) => Outcome::Value(value),
-    Inner::Fail => Outcome::Failed,
+const VALUE: Outcome = match INPUT.result() {
+    Ok(value) => Outcome::Value(value),
+    Err(Failure) => Outcome::Failed,
 };
 
 /// Every group, in report order.
@@ -175,7 +175,7 @@ fn filled<C: Contender>(mut contender: C, calls: usize) -> C {
 /// Makes [`TRIP_CALLS`] failing calls: opens a breaker.
 fn tripped<C: Contender>(mut contender: C) -> C {
     for _ in 0..TRIP_CALLS {
-        contender.call(Inner::Fail);
+        contender.call(Inner::FAIL);
     }
     contender
 }
