@@ -8,7 +8,7 @@
 //! filling a time window — happens outside the measurement.
 //!
 //! Rows marked `seawall breaker:` are where seawall's circuit breaker goes when it lands (see
-//! [`ours`](crate::ours)).
+//! [`ours`]).
 
 use crate::config::TRIP_CALLS;
 use crate::contender::{Baseline, Contender};
@@ -99,7 +99,7 @@ pub const GROUPS: &[Group] = &[
     },
     Group {
         name: "circuit_breaker/threads",
-        about: "closed count-window breaker shared by 1 or 2 tasks on a 2-worker multi-thread runtime; time is wall time per call, so throughput is its inverse",
+        about: "closed count-window breaker shared by 1 or 2 OS threads inside a 2-worker multi-thread runtime; time is wall time per call, so throughput is its inverse",
         expect: VALUE,
     },
     Group {

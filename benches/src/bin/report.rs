@@ -398,7 +398,22 @@ fn fmt_ns(ns: f64) -> String {
 }
 
 fn fmt_ratio(ratio: Option<f64>) -> String {
-    ratio.map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
+    ratio.map_or_else(
+        || "—".into(),
+        |r| {
+            if r >= 100.0 {
+                format!("{r:.0}×")
+            } else if r >= 10.0 {
+                format!("{r:.1}×")
+            } else if r >= 0.1 {
+                format!("{r:.2}×")
+            } else if r >= 0.001 {
+                format!("{r:.3}×")
+            } else {
+                format!("{r:.1e}×")
+            }
+        },
+    )
 }
 
 fn fmt_opt(value: Option<f64>, digits: usize) -> String {
@@ -783,7 +798,8 @@ fn render(run: &Run, dir: &Path) -> String {
          `ours.rs`.\n\n\
          Not measured yet: seawall's circuit breaker (another branch; its rows are marked \
          `seawall breaker:` in `benches/src/scenarios.rs`) and metrics-on rows (after the \
-         registry issue).\n",
+         registry issue). Why the missed targets are missed, and what would close them: \
+         [`benchmarks-notes.md`](benchmarks-notes.md).\n",
     );
     out
 }
