@@ -6,9 +6,6 @@
 //! parameter (`BenchmarkId::new(contender, param)` in criterion) and hands the runner a
 //! constructor; everything a constructor does — building the contender, tripping a breaker,
 //! filling a time window — happens outside the measurement.
-//!
-//! Rows marked `seawall breaker:` are where seawall's circuit breaker goes when it lands (see
-//! [`ours`]).
 
 use crate::config::TRIP_CALLS;
 use crate::contender::{Baseline, Contender};
@@ -119,7 +116,7 @@ pub const GROUPS: &[Group] = &[
     },
     Group {
         name: "stack/full",
-        about: "fallback → timeout → retry → circuit breaker → bulkhead, first attempt succeeds; `-no-breaker` rows leave the breaker out",
+        about: "fallback → timeout → retry → circuit breaker → bulkhead, first attempt succeeds; `-no-breaker` rows (peers) leave the breaker out",
         expect: VALUE,
     },
 ];
@@ -184,8 +181,11 @@ fn breaker_closed<R: Runner>(r: &mut R) {
     const G: &str = "circuit_breaker/closed";
     const P: &str = "count-100";
     r.steady(row(G, "baseline", P), || Baseline);
-    // seawall breaker: r.steady(row(G, "seawall", P), || ours::breaker(Window::Count));
-    // seawall breaker: r.steady(row(G, "seawall-tower", P), || ours::breaker_tower(Window::Count));
+    r.steady(row(G, "seawall", P), || ours::breaker(Window::Count));
+    r.steady(row(G, "seawall-tower", P), || {
+        ours::breaker_tower(Window::Count)
+    });
+    r.steady(row(G, "seawall-metrics", P), ours::breaker_with_metrics);
     r.steady(row(G, "tower-resilience", P), || {
         peers::tr_breaker(Window::Count)
     });
@@ -198,7 +198,12 @@ fn breaker_slow_calls<R: Runner>(r: &mut R) {
     const G: &str = "circuit_breaker/slow_calls";
     const P: &str = "count-100";
     r.steady(row(G, "baseline", P), || Baseline);
-    // seawall breaker: r.steady(row(G, "seawall", P), || ours::breaker(Window::CountWithSlowCalls));
+    r.steady(row(G, "seawall", P), || {
+        ours::breaker(Window::CountWithSlowCalls)
+    });
+    r.steady(row(G, "seawall-coarse-clock", P), || {
+        ours::breaker_coarse(Window::CountWithSlowCalls)
+    });
     r.steady(row(G, "tower-resilience", P), || {
         peers::tr_breaker(Window::CountWithSlowCalls)
     });
@@ -209,7 +214,12 @@ fn breaker_time_window<R: Runner>(r: &mut R) {
     for &(param, fill) in r.window_fills() {
         let chunk = u64::try_from(fill / 10).expect("fits").max(1);
         r.refilled(row(G, "baseline", param), chunk, || Baseline);
-        // seawall breaker: r.refilled(row(G, "seawall", param), chunk, || filled(ours::breaker(Window::Time), fill));
+        r.refilled(row(G, "seawall", param), chunk, || {
+            filled(ours::breaker(Window::Time), fill)
+        });
+        r.refilled(row(G, "seawall-coarse-clock", param), chunk, || {
+            filled(ours::breaker_coarse(Window::Time), fill)
+        });
         r.refilled(row(G, "tower-resilience", param), chunk, || {
             filled(peers::tr_breaker(Window::Time), fill)
         });
@@ -223,7 +233,9 @@ fn breaker_open<R: Runner>(r: &mut R) {
     const G: &str = "circuit_breaker/open";
     const P: &str = "count-100";
     r.steady(row(G, "baseline", P), || Baseline);
-    // seawall breaker: r.steady(row(G, "seawall", P), || tripped(ours::breaker(Window::Count)));
+    r.steady(row(G, "seawall", P), || {
+        tripped(ours::breaker(Window::Count))
+    });
     r.steady(row(G, "tower-resilience", P), || {
         tripped(peers::tr_breaker(Window::Count))
     });
@@ -239,7 +251,9 @@ fn breaker_threads<R: Runner>(r: &mut R) {
     const G: &str = "circuit_breaker/threads";
     for &(param, threads) in THREADS {
         r.threaded(row(G, "baseline", param), threads, || Baseline);
-        // seawall breaker: r.threaded(row(G, "seawall", param), threads, || ours::breaker(Window::Count));
+        r.threaded(row(G, "seawall", param), threads, || {
+            ours::breaker(Window::Count)
+        });
         r.threaded(row(G, "tower-resilience", param), threads, || {
             peers::tr_breaker(Window::Count)
         });
@@ -293,10 +307,8 @@ fn stack_full<R: Runner>(r: &mut R) {
     const G: &str = "stack/full";
     const P: &str = "ready";
     r.steady(row(G, "baseline", P), || Baseline);
-    // seawall breaker: rename the next two rows to "seawall" / "seawall-tower" once
-    // `ours::stack` and `ours::stack_tower` include the breaker.
-    r.steady(row(G, "seawall-no-breaker", P), ours::stack);
-    r.steady(row(G, "seawall-tower-no-breaker", P), ours::stack_tower);
+    r.steady(row(G, "seawall", P), ours::stack);
+    r.steady(row(G, "seawall-tower", P), ours::stack_tower);
     r.steady(row(G, "tower-resilience", P), peers::tr_stack);
     r.steady(row(G, "tower-resilience-no-breaker", P), || {
         peers::tr_stack_without_breaker()
