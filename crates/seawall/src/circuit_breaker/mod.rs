@@ -381,6 +381,9 @@ struct Live {
     not_permitted: AtomicU64,
     announced_failure: AtomicBool,
     announced_slow: AtomicBool,
+    /// Set by a reconfiguration: the next recorded call evaluates the rates even if it could
+    /// not have raised them (the thresholds may have moved under them).
+    evaluate_next: AtomicBool,
 }
 
 /// Cumulative call counts since the breaker was created, kept only while someone reads them
@@ -406,6 +409,9 @@ impl Totals {
 pub(crate) struct Shared {
     name: Arc<str>,
     live: ArcSwap<Live>,
+    /// The current state, slow-call tracking and generation in one word, for the admission
+    /// fast path (see [`Hot`]); written after `live` by every state change.
+    hot: AtomicU64,
     pub(crate) totals: Totals,
     /// Serialises transitions; never taken on the closed path.
     transitions: Mutex<()>,
@@ -414,6 +420,44 @@ pub(crate) struct Shared {
     listeners: Listeners<CircuitBreakerEvent>,
     per_call_events: bool,
     this: Weak<Self>,
+}
+
+/// The admission fast path's view of the state: bits 0–2 the state, bit 3 slow-call
+/// tracking, the rest the generation.
+struct Hot;
+
+impl Hot {
+    const SLOW: u64 = 1 << 3;
+    const SHIFT: u32 = 4;
+
+    const fn code(state: State) -> u64 {
+        match state {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+            State::Disabled => 3,
+            State::ForcedOpen => 4,
+            State::MetricsOnly => 5,
+        }
+    }
+
+    fn pack(live: &Live) -> u64 {
+        let slow = if live.config.slow_call_duration_threshold.is_some() {
+            Self::SLOW
+        } else {
+            0
+        };
+        Self::code(live.state) | slow | (live.generation << Self::SHIFT)
+    }
+
+    /// The generation if the state lets every call through (closed, disabled, metrics-only).
+    #[inline]
+    fn permits_all(word: u64) -> Option<u64> {
+        const PERMIT_ALL: u64 = (1 << Hot::code(State::Closed))
+            | (1 << Hot::code(State::Disabled))
+            | (1 << Hot::code(State::MetricsOnly));
+        (PERMIT_ALL & (1 << (word & 0b111)) != 0).then_some(word >> Self::SHIFT)
+    }
 }
 
 /// A permitted call in progress. Dropping it without [`Shared::record`] gives back its
@@ -429,14 +473,23 @@ pub(crate) struct Permit {
 
 impl Shared {
     /// Asks permission for a call.
+    #[inline]
     pub(crate) fn acquire(&self) -> Result<Permit, CircuitOpen> {
-        let mut events = Vec::new();
-        let result = self.acquire_inner(&mut events);
-        self.emit_all(events);
-        result
+        // Acquire: pairs with the Release store in `publish`, after which `live` is current.
+        let word = self.hot.load(Ordering::Acquire);
+        if let Some(generation) = Hot::permits_all(word) {
+            let start = (word & Hot::SLOW != 0).then(|| self.clock.now());
+            return Ok(Permit {
+                ticket: Ticket::from_generation(generation),
+                start,
+                probe: false,
+            });
+        }
+        self.acquire_slow()
     }
 
-    fn acquire_inner(&self, events: &mut Vec<CircuitBreakerEvent>) -> Result<Permit, CircuitOpen> {
+    #[cold]
+    fn acquire_slow(&self) -> Result<Permit, CircuitOpen> {
         // Each transition below moves strictly forward; two are the most one call can see
         // (open → half-open → open/closed on an expired half-open wait).
         for _ in 0..4 {
@@ -467,16 +520,10 @@ impl Shared {
                             TransitionReason::OpenWaitElapsed,
                             now,
                             Exceeded::default(),
-                            events,
                         );
                         continue;
                     }
-                    live.not_permitted.fetch_add(1, Ordering::Relaxed);
-                    self.totals.count(&self.totals.not_permitted);
-                    events.push(CircuitBreakerEvent::CallNotPermitted {
-                        name: self.name.clone(),
-                        state: State::Open,
-                    });
+                    self.not_permitted(&live);
                     return Err(CircuitOpen::new(
                         self.name.clone(),
                         State::Open,
@@ -494,7 +541,6 @@ impl Shared {
                                 TransitionReason::HalfOpenMaxWaitElapsed,
                                 now,
                                 Exceeded::default(),
-                                events,
                             );
                             continue;
                         }
@@ -516,18 +562,24 @@ impl Shared {
                             probe: true,
                         });
                     }
-                    live.not_permitted.fetch_add(1, Ordering::Relaxed);
-                    self.totals.count(&self.totals.not_permitted);
-                    events.push(CircuitBreakerEvent::CallNotPermitted {
-                        name: self.name.clone(),
-                        state: State::HalfOpen,
-                    });
+                    self.not_permitted(&live);
                     return Err(CircuitOpen::new(self.name.clone(), State::HalfOpen, None));
                 }
             }
         }
         // Only reachable if transitions keep racing ahead of this caller: reject, safely.
         Err(CircuitOpen::new(self.name.clone(), State::Open, None))
+    }
+
+    /// Counts a rejection and reports it.
+    fn not_permitted(&self, live: &Live) {
+        live.not_permitted.fetch_add(1, Ordering::Relaxed);
+        self.totals.count(&self.totals.not_permitted);
+        self.listeners
+            .emit(|| CircuitBreakerEvent::CallNotPermitted {
+                name: self.name.clone(),
+                state: live.state,
+            });
     }
 
     /// An abandoned call: gives back its half-open slot, records nothing.
@@ -547,6 +599,10 @@ impl Shared {
 
     /// Records a finished call's outcome.
     pub(crate) fn record(&self, permit: Permit, outcome: Outcome) {
+        self.record_in(&self.live.load(), permit, outcome);
+    }
+
+    fn record_in(&self, live: &Live, permit: Permit, outcome: Outcome) {
         let mut cached_now = None;
         let clock = &self.clock;
         let mut now = || *cached_now.get_or_insert_with(|| clock.now());
@@ -556,23 +612,22 @@ impl Shared {
             Outcome::Failure => &self.totals.failed,
             Outcome::Ignored => &self.totals.ignored,
         });
-        let live = self.live.load();
         if live.generation != permit.ticket.generation() {
             return; // admitted by an earlier state: never applied to a newer one
         }
-        let mut events = Vec::new();
         if self.per_call_events {
-            let name = self.name.clone();
-            events.push(match outcome {
-                Outcome::Success => CircuitBreakerEvent::Success { name, elapsed },
-                Outcome::Failure => CircuitBreakerEvent::Error { name, elapsed },
-                Outcome::Ignored => CircuitBreakerEvent::Ignored { name, elapsed },
+            self.listeners.emit(|| {
+                let name = self.name.clone();
+                match outcome {
+                    Outcome::Success => CircuitBreakerEvent::Success { name, elapsed },
+                    Outcome::Failure => CircuitBreakerEvent::Error { name, elapsed },
+                    Outcome::Ignored => CircuitBreakerEvent::Ignored { name, elapsed },
+                }
             });
         }
         let failure = match outcome {
             Outcome::Ignored => {
                 self.release(&permit);
-                self.emit_all(events);
                 return;
             }
             Outcome::Success => false,
@@ -583,26 +638,31 @@ impl Shared {
         let outcome_code = code(failure, slow);
         match live.state {
             State::Closed | State::MetricsOnly => {
-                live.window.record(outcome_code, &mut now);
+                let evicted = live.window.record(outcome_code, &mut now);
+                // In a full count window, a plain success (replacing anything) can raise
+                // neither rate nor bring the window to its minimum: nothing to evaluate,
+                // unless a reconfiguration moved the thresholds since the last evaluation.
+                if !failure
+                    && !slow
+                    && evicted.is_some_and(|old| old != 0)
+                    && !live.evaluate_next.load(Ordering::Relaxed)
+                {
+                    return;
+                }
+                live.evaluate_next.store(false, Ordering::Relaxed);
                 let counts = live.window.counts(&mut now);
                 let over = exceeded(
                     counts.rates(live.config.effective_minimum_number_of_calls()),
                     &live.config,
                 );
-                if over.any() {
-                    if live.state == State::MetricsOnly {
-                        self.announce_once(&live, over, &mut events);
-                    } else {
-                        let now = now();
-                        self.transition(
-                            live.generation,
-                            State::Open,
-                            over.reason(),
-                            now,
-                            over,
-                            &mut events,
-                        );
-                    }
+                if !over.any() {
+                    return;
+                }
+                if live.state == State::MetricsOnly {
+                    self.announce_once(live, over);
+                } else {
+                    let now = now();
+                    self.transition(live.generation, State::Open, over.reason(), now, over);
                 }
             }
             State::HalfOpen => {
@@ -617,43 +677,38 @@ impl Shared {
                         (State::Closed, TransitionReason::ProbesSucceeded)
                     };
                     let now = now();
-                    self.transition(
-                        live.generation,
-                        to,
-                        reason,
-                        now,
-                        Exceeded::default(),
-                        &mut events,
-                    );
+                    self.transition(live.generation, to, reason, now, Exceeded::default());
                 }
             }
             State::Open | State::ForcedOpen | State::Disabled => {}
         }
-        self.emit_all(events);
     }
 
-    fn announce_once(&self, live: &Live, over: Exceeded, events: &mut Vec<CircuitBreakerEvent>) {
+    fn announce_once(&self, live: &Live, over: Exceeded) {
         if let Some(rate) = over.failure
             && !live.announced_failure.swap(true, Ordering::AcqRel)
         {
-            events.push(CircuitBreakerEvent::FailureRateExceeded {
-                name: self.name.clone(),
-                rate,
-            });
+            self.listeners
+                .emit(|| CircuitBreakerEvent::FailureRateExceeded {
+                    name: self.name.clone(),
+                    rate,
+                });
         }
         if let Some(rate) = over.slow
             && !live.announced_slow.swap(true, Ordering::AcqRel)
         {
-            events.push(CircuitBreakerEvent::SlowCallRateExceeded {
-                name: self.name.clone(),
-                rate,
-            });
+            self.listeners
+                .emit(|| CircuitBreakerEvent::SlowCallRateExceeded {
+                    name: self.name.clone(),
+                    rate,
+                });
         }
     }
 
     /// Performs `expected generation → to` if the generation is still current; only one
-    /// caller can win. `over` holds the rates that tripped a CLOSED breaker (their events are
-    /// emitted by the winner only). Returns whether this caller made the transition.
+    /// caller can win, and only it emits the events (after releasing the lock, so a listener
+    /// may call back into the breaker). `over` holds the rates that tripped a CLOSED breaker.
+    /// Returns whether this caller made the transition.
     fn transition(
         &self,
         expected: u64,
@@ -661,35 +716,48 @@ impl Shared {
         reason: TransitionReason,
         now: Instant,
         over: Exceeded,
-        events: &mut Vec<CircuitBreakerEvent>,
     ) -> bool {
-        let _serial = self.lock();
-        let current = self.live.load_full();
-        if current.generation != expected {
-            return false;
-        }
-        self.install(&current, to, now, None, None);
+        let from = {
+            let _serial = self.lock();
+            let current = self.live.load_full();
+            if current.generation != expected {
+                return false;
+            }
+            self.install(&current, to, now, None, None);
+            current.state
+        };
         if let Some(rate) = over.failure {
-            events.push(CircuitBreakerEvent::FailureRateExceeded {
-                name: self.name.clone(),
-                rate,
-            });
+            self.listeners
+                .emit(|| CircuitBreakerEvent::FailureRateExceeded {
+                    name: self.name.clone(),
+                    rate,
+                });
         }
         if let Some(rate) = over.slow {
-            events.push(CircuitBreakerEvent::SlowCallRateExceeded {
-                name: self.name.clone(),
-                rate,
-            });
+            self.listeners
+                .emit(|| CircuitBreakerEvent::SlowCallRateExceeded {
+                    name: self.name.clone(),
+                    rate,
+                });
         }
-        if current.state != to {
-            events.push(CircuitBreakerEvent::StateTransition {
-                name: self.name.clone(),
-                from: current.state,
-                to,
-                reason,
-            });
+        if from != to {
+            self.listeners
+                .emit(|| CircuitBreakerEvent::StateTransition {
+                    name: self.name.clone(),
+                    from,
+                    to,
+                    reason,
+                });
         }
         true
+    }
+
+    /// Makes `next` the current state. Must hold the transition lock.
+    fn publish(&self, next: Live) {
+        let word = Hot::pack(&next);
+        self.live.store(Arc::new(next));
+        // Release: a reader of the new word finds `live` already current.
+        self.hot.store(word, Ordering::Release);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -768,9 +836,10 @@ impl Shared {
             not_permitted: AtomicU64::new(not_permitted),
             announced_failure: AtomicBool::new(false),
             announced_slow: AtomicBool::new(false),
+            evaluate_next: AtomicBool::new(false),
         };
         let timer = Self::timer_for(&next);
-        self.live.store(Arc::new(next));
+        self.publish(next);
         if let Some((at, generation)) = timer {
             self.arm_timer(at, generation);
         }
@@ -820,18 +889,10 @@ impl Shared {
             ),
             _ => return,
         };
-        let mut events = Vec::new();
-        self.transition(
-            generation,
-            to,
-            reason,
-            now,
-            Exceeded::default(),
-            &mut events,
-        );
-        self.emit_all(events);
+        self.transition(generation, to, reason, now, Exceeded::default());
     }
 
+    /// Delivers events gathered under the transition lock, after it is released.
     fn emit_all(&self, events: Vec<CircuitBreakerEvent>) {
         for event in events {
             self.listeners.emit(|| event);
@@ -897,7 +958,7 @@ impl Shared {
                 current.generation,
                 now,
             );
-            self.live.store(Arc::new(fresh));
+            self.publish(fresh);
             if current.state != State::Closed {
                 events.push(CircuitBreakerEvent::StateTransition {
                     name: self.name.clone(),
@@ -934,6 +995,7 @@ impl Shared {
             not_permitted: AtomicU64::new(0),
             announced_failure: AtomicBool::new(false),
             announced_slow: AtomicBool::new(false),
+            evaluate_next: AtomicBool::new(false),
             config,
         }
     }
@@ -965,9 +1027,10 @@ impl Shared {
             not_permitted: AtomicU64::new(current.not_permitted.load(Ordering::Relaxed)),
             announced_failure: AtomicBool::new(current.announced_failure.load(Ordering::Relaxed)),
             announced_slow: AtomicBool::new(current.announced_slow.load(Ordering::Relaxed)),
+            evaluate_next: AtomicBool::new(true),
         };
         next.half_open.add_counts(&current.half_open.load());
-        self.live.store(Arc::new(next));
+        self.publish(next);
         Ok(())
     }
 }
@@ -1087,6 +1150,7 @@ impl CircuitBreaker {
         let config = Arc::new(config);
         let shared = Arc::new_cyclic(|this| Shared {
             name,
+            hot: AtomicU64::new(0),
             live: ArcSwap::from_pointee(Shared::initial_live(config, State::Closed, 0, now)),
             transitions: Mutex::new(()),
             totals: Totals::default(),
@@ -1096,10 +1160,14 @@ impl CircuitBreaker {
             per_call_events,
             this: this.clone(),
         });
-        if initial != State::Closed {
+        {
             let _serial = shared.lock();
             let current = shared.live.load_full();
-            shared.install(&current, initial, now, None, None);
+            if initial == State::Closed {
+                shared.hot.store(Hot::pack(&current), Ordering::Release);
+            } else {
+                shared.install(&current, initial, now, None, None);
+            }
         }
         Self {
             shared,

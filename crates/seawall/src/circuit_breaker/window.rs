@@ -159,12 +159,16 @@ impl Window {
         next
     }
 
-    /// Records one outcome; `now` is read only by a time window.
+    /// Records one outcome; `now` is read only by a time window. A count window returns the
+    /// outcome it evicted (0: the slot was empty); a time window returns `None`.
     #[inline]
-    pub(crate) fn record(&self, code: u8, now: impl FnOnce() -> Instant) {
+    pub(crate) fn record(&self, code: u8, now: impl FnOnce() -> Instant) -> Option<u8> {
         match self {
-            Self::Count(window) => window.record(code),
-            Self::Time(window) => window.record(code, now()),
+            Self::Count(window) => Some(window.record(code)),
+            Self::Time(window) => {
+                window.record(code, now());
+                None
+            }
         }
     }
 
@@ -223,13 +227,14 @@ impl CountWindow {
     }
 
     #[inline]
-    fn record(&self, code: u8) {
+    fn record(&self, code: u8) -> u8 {
         // The counter wraps after 2³² calls; the ring then skips at most one slot, once.
         let sequence = self.head.fetch_add(1, Ordering::Relaxed);
         let old = self.slots[self.slot(sequence)].swap(code, Ordering::Relaxed);
         if old != code {
             self.totals.replace(old, code);
         }
+        old
     }
 }
 

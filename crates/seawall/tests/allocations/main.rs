@@ -110,6 +110,36 @@ fn a_closed_breaker_allocates_nothing_per_call_with_either_window_and_slow_call_
 }
 
 #[test]
+fn an_open_breaker_rejects_without_allocating() {
+    use seawall::circuit_breaker::CircuitBreaker;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let breaker = CircuitBreaker::builder().build().unwrap();
+    breaker.transition_to_open().unwrap();
+    let policy = Policy::builder().circuit_breaker(breaker).build();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut reject = || {
+        let mut call = pin!(policy.call(|| ready(Ok::<u64, Failure>(1))));
+        assert!(
+            matches!(call.as_mut().poll(&mut cx), Poll::Ready(Err(ref e)) if e.is_circuit_open())
+        );
+    };
+    for _ in 0..16 {
+        reject();
+    }
+    let allocations = allocation_counter::measure(|| {
+        for _ in 0..1_000 {
+            reject();
+        }
+    });
+    assert_eq!(allocations.count_total, 0);
+}
+
+#[test]
 fn the_counter_does_see_allocations() {
     // Guards against a vacuous zero: the counting allocator is installed and counting.
     let allocations = allocation_counter::measure(|| {
