@@ -165,6 +165,7 @@ struct RetryHandles {
 impl RetryHandles {
     fn bind(name: &str, retry: Retry, tags: Option<Tags>) -> Self {
         let base = labels(name, tags);
+        retry.shared().track();
         let kind = |kind| counter!("seawall_retry_calls", with(&base, "kind", kind));
         Self {
             kinds: [

@@ -82,6 +82,15 @@ where
                     let attempt = *this.attempt;
                     let mut attempt_call = call.with_attempt(Attempt::new(attempt));
                     let output = ready!(future.poll_stage(cx, &mut attempt_call));
+                    // The happy path, decided here without moving the outcome around.
+                    if attempt == 1
+                        && let Ok(value) = &output
+                        && !this.retry.classifier().should_retry_result(value)
+                    {
+                        shared.succeeded_at_once();
+                        this.state.set(State::Done);
+                        return Poll::Ready(output);
+                    }
                     let started = *this.started;
                     let next = shared.judge(
                         this.retry.classifier(),

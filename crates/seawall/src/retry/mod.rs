@@ -28,7 +28,7 @@ mod layer;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use std::time::Duration;
@@ -281,6 +281,9 @@ pub(crate) struct Shared {
 
 #[derive(Default)]
 struct Counters {
+    /// Whether first-attempt successes are counted: that is the happy path, and counting costs
+    /// an atomic add per call, so it is on only while someone reads the count (metrics).
+    tracking: AtomicBool,
     successful_without_retry: AtomicU64,
     successful_with_retry: AtomicU64,
     failed_without_retry: AtomicU64,
@@ -415,7 +418,29 @@ impl Shared {
     }
 
     /// Books a finished call.
+    /// Books a first-attempt success: the happy path, kept as cheap as possible.
+    #[inline]
+    pub(crate) fn succeeded_at_once(&self) {
+        if let Some(budget) = &self.budget {
+            budget.record_success();
+        }
+        if self.counters.tracking.load(Ordering::Relaxed) {
+            self.counters
+                .successful_without_retry
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn track(&self) {
+        self.counters.tracking.store(true, Ordering::Relaxed);
+    }
+
     fn finished(&self, attempts: u32, success: bool) {
+        if success && attempts == 1 {
+            self.succeeded_at_once();
+            return;
+        }
         if success && let Some(budget) = &self.budget {
             budget.record_success();
         }
@@ -528,7 +553,15 @@ impl<C> Retry<C> {
         })
     }
 
-    /// Counts of finished calls.
+    /// Also count first-attempt successes (`successful_without_retry`). Off by default: it is
+    /// the happy path and costs an atomic add per call; binding the retry to `metrics` output
+    /// turns it on. The other three counts are always kept.
+    pub fn count_first_attempt_successes(&self) {
+        self.shared.counters.tracking.store(true, Ordering::Relaxed);
+    }
+
+    /// Counts of finished calls (first-attempt successes only while
+    /// [`count_first_attempt_successes`](Self::count_first_attempt_successes) is on).
     pub fn metrics(&self) -> RetryMetrics {
         let counters = &self.shared.counters;
         RetryMetrics {
