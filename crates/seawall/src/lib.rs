@@ -1,8 +1,11 @@
 //! # seawall
 //!
 //! Composable async resilience decorators for Rust: **timeout**, **retry** (backoff with
-//! jitter, retry budget), **bulkhead** and **fallback**, stacked into one [`Policy`] that runs
-//! any async operation and returns its value or one flat [`Error`].
+//! jitter, retry budget), **circuit breaker** (count and time windows, slow calls, half-open
+//! probes, special states), **bulkhead**, **rate limiter** and **fallback**, stacked into one [`Policy`] that
+//! runs any async operation and returns its value or one flat [`Error`]. A [`registry`] holds
+//! named instances built from configuration files and reconfigures them while they run,
+//! keeping their state; [`presets`] give documented starting points.
 //!
 //! seawall follows Resilience4j's semantics where they are right and fixes what its users
 //! complain about: a timeout cancels the work instead of abandoning it, a dropped call gives
@@ -56,8 +59,9 @@
 //! | 2 | timeout (total) | the caller's latency budget, waits between retries included |
 //! | 3 | retry | each attempt goes through everything below it |
 //! | 4 | circuit breaker | every attempt is recorded; an open breaker is not retried (by default) |
-//! | 5 | bulkhead | a permit is held only while an attempt runs, never while a retry waits |
-//! | 6 | timeout (per attempt) | from the callee's latency profile; a timed-out attempt is retried |
+//! | 5 | rate limiter | every attempt the dependency sees is counted against its rate |
+//! | 6 | bulkhead | a permit is held only while an attempt runs, never while a retry waits |
+//! | 7 | timeout (per attempt) | from the callee's latency profile; a timed-out attempt is retried |
 //!
 //! ## One error type
 //!
@@ -80,7 +84,9 @@
 //! | feature | adds |
 //! |---|---|
 //! | `tower` | a tower `Layer` and `Service` for every decorator ([`timeout::TimeoutLayer`], …) |
-//! | `tracing` | `tracing` events on state changes (retry, rejection, timeout, fallback), targets `seawall::<decorator>` |
+//! | `tracing` | `tracing` events on state changes (retry, rejection, timeout, fallback, breaker transitions, configuration changes), targets `seawall::<decorator>` |
+//! | `serde` | configuration documents in TOML, YAML or JSON for the [`registry`] ([`registry::document`]) |
+//! | `metrics` | `metrics` facade output for registry instances ([`metrics::RegistryMetrics`]), Resilience4j's Micrometer names |
 //! | `full` | all of the above |
 //!
 //! No feature is on by default; the core needs only tokio's `time` and `sync`.
@@ -99,9 +105,16 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod fallback;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod policy;
+pub mod presets;
+pub mod rate_limiter;
+pub mod registry;
 pub mod retry;
 pub mod timeout;
+pub mod tuning;
 
 pub use crate::bulkhead::Bulkhead;
 pub use crate::circuit_breaker::CircuitBreaker;
@@ -110,6 +123,7 @@ pub use crate::config::ConfigError;
 pub use crate::error::{Error, ErrorKind, GaveUp};
 pub use crate::fallback::{Fallback, ResultFallback};
 pub use crate::policy::{Attempt, Policy};
+pub use crate::rate_limiter::RateLimiter;
 pub use crate::retry::{Backoff, Jitter, Retry, RetryBudget};
 pub use crate::timeout::Timeout;
 

@@ -26,7 +26,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::clock::{Clock, duration_to_nanos};
 use crate::config::ConfigError;
 use crate::event::{Event, Listeners};
-use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+use crate::policy::impl_decorator;
 
 pub use self::error::BulkheadFull;
 pub use self::future::BulkheadFuture;
@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     /// Permits still to retire after a shrink: returning permits are forgotten until it is 0.
     debt: AtomicUsize,
     max_wait_nanos: AtomicU64,
+    /// Calls rejected since creation (counted on the rejection path only).
+    rejected: AtomicU64,
     clock: Clock,
     listeners: Listeners<BulkheadEvent>,
 }
@@ -110,6 +112,7 @@ impl Shared {
     }
 
     pub(crate) fn rejected(&self) -> BulkheadFull {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
         self.listeners.emit(|| BulkheadEvent::Rejected {
             name: self.name.clone(),
         });
@@ -228,6 +231,32 @@ impl Bulkhead {
         Ok(())
     }
 
+    /// Calls rejected since the bulkhead was created.
+    pub fn rejected_calls(&self) -> u64 {
+        self.shared.rejected.load(Ordering::Relaxed)
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> BulkheadConfig {
+        BulkheadConfig {
+            max_concurrent_calls: self.max_concurrent_calls(),
+            max_wait: self.max_wait(),
+        }
+    }
+
+    /// Applies a whole configuration: the limit (growing at once, shrinking as permits
+    /// return) and the maximum wait.
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration; nothing changes.
+    pub fn reconfigure(&self, config: BulkheadConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.set_max_concurrent_calls(config.max_concurrent_calls)?;
+        self.set_max_wait(config.max_wait);
+        Ok(())
+    }
+
     /// Registers a listener for this bulkhead's events (shared by clones).
     pub fn on_event(&self, listener: impl Fn(&BulkheadEvent) + Send + Sync + 'static) {
         self.shared.listeners.add(listener);
@@ -262,25 +291,8 @@ impl fmt::Debug for Bulkhead {
     }
 }
 
-impl Sealed for Bulkhead {}
-
-impl<T, E> Decorate<T, E> for Bulkhead {
-    type Future<'p, S, O>
-        = BulkheadFuture<'p, S::Future<'p, O>>
-    where
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
-
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        BulkheadFuture::new(&self.shared, inner.start())
-    }
-}
-
-impl_single_stage!(impl[] Bulkhead);
+impl_decorator!(impl[] Bulkhead
+    => BulkheadFuture<'p, S::Future<'p, O>> = |this, inner| BulkheadFuture::new(&this.shared, inner.start()));
 
 fn validate_max(max_concurrent_calls: usize) -> Result<(), ConfigError> {
     if max_concurrent_calls > Bulkhead::MAX_CONCURRENT_CALLS {
@@ -293,6 +305,36 @@ fn validate_max(max_concurrent_calls: usize) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// A bulkhead's settings: what a registry stores, a config file describes and a live
+/// reconfiguration replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BulkheadConfig {
+    /// How many calls may run at once (default 25; 0 rejects everything).
+    pub max_concurrent_calls: usize,
+    /// How long a call may wait for a permit (default zero: reject at once).
+    pub max_wait: Duration,
+}
+
+impl Default for BulkheadConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_calls: 25,
+            max_wait: Duration::ZERO,
+        }
+    }
+}
+
+impl BulkheadConfig {
+    /// Checks every rule, naming the key and the rule broken.
+    ///
+    /// # Errors
+    ///
+    /// A limit above [`Bulkhead::MAX_CONCURRENT_CALLS`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_max(self.max_concurrent_calls)
+    }
 }
 
 /// Configures a [`Bulkhead`].
@@ -329,6 +371,13 @@ impl BulkheadBuilder {
         self
     }
 
+    /// Starts from a whole configuration.
+    pub fn config(mut self, config: BulkheadConfig) -> Self {
+        self.max_concurrent_calls = config.max_concurrent_calls;
+        self.max_wait = config.max_wait;
+        self
+    }
+
     /// Validates and builds the bulkhead.
     ///
     /// # Errors
@@ -343,6 +392,7 @@ impl BulkheadBuilder {
                 max: AtomicUsize::new(self.max_concurrent_calls),
                 debt: AtomicUsize::new(0),
                 max_wait_nanos: AtomicU64::new(duration_to_nanos(self.max_wait)),
+                rejected: AtomicU64::new(0),
                 clock: self.clock.unwrap_or_default(),
                 listeners: Listeners::new(),
             }),

@@ -157,6 +157,13 @@ impl Counts {
         self.slow_failures -= slow_failures;
     }
 
+    pub(crate) fn merge(&mut self, other: &Self) {
+        self.calls += other.calls;
+        self.failures += other.failures;
+        self.slow += other.slow;
+        self.slow_failures += other.slow_failures;
+    }
+
     pub(crate) fn unmerge(&mut self, other: &Self) {
         self.calls -= other.calls;
         self.failures -= other.failures;
@@ -328,6 +335,46 @@ impl PlainWindow {
                 self.add_to_bucket(epoch, code);
             }
         }
+    }
+
+    /// A window of a new shape with the newest outcomes that fit (see
+    /// [`CircuitBreaker::reconfigure`](super::CircuitBreaker::reconfigure)).
+    fn resized(&mut self, shape: SlidingWindow, now: Instant) -> Self {
+        let mut next = Self::new(shape);
+        match (&mut *self, &mut next) {
+            (Self::Count { ring, .. }, Self::Count { size, .. }) => {
+                let skip = ring.len().saturating_sub(*size);
+                let newest: Vec<u8> = ring.iter().skip(skip).copied().collect();
+                for code in newest {
+                    next.record(now, code);
+                }
+            }
+            (
+                Self::Time {
+                    bucket_nanos: old_width,
+                    ..
+                },
+                Self::Time {
+                    bucket_nanos,
+                    buckets,
+                    live,
+                    counts,
+                },
+            ) if *old_width == *bucket_nanos => {
+                let epoch = now.as_nanos() / *bucket_nanos;
+                self.expire(now);
+                if let Self::Time { live: old_live, .. } = self {
+                    for (bucket_epoch, bucket) in old_live.iter() {
+                        if epoch.saturating_sub(*bucket_epoch) < *buckets {
+                            live.push_back((*bucket_epoch, *bucket));
+                            counts.merge(bucket);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        next
     }
 
     fn add_to_bucket(&mut self, epoch: u64, code: u8) {
@@ -691,9 +738,9 @@ impl StateMachine {
 
     /// Replaces the configuration, keeping the state and its counts (a window whose shape
     /// changes starts empty).
-    pub fn reconfigure(&mut self, config: CircuitBreakerConfig) {
+    pub fn reconfigure(&mut self, config: CircuitBreakerConfig, now: Instant) {
         if config.sliding_window != self.config.sliding_window {
-            self.window = PlainWindow::new(config.sliding_window);
+            self.window = self.window.resized(config.sliding_window, now);
         }
         self.config = config;
     }

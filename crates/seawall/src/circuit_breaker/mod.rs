@@ -81,7 +81,7 @@ use crate::clock::{Clock, Instant};
 use crate::config::ConfigError;
 use crate::error::ErrorKind;
 use crate::event::{Event, Listeners};
-use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+use crate::policy::impl_decorator;
 use crate::retry::{RandomSource, SplitMix64};
 
 pub use self::config::{
@@ -383,9 +383,30 @@ struct Live {
     announced_slow: AtomicBool,
 }
 
+/// Cumulative call counts since the breaker was created, kept only while someone reads them
+/// (metrics): counting costs an atomic add per call.
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) tracking: AtomicBool,
+    pub(crate) successful: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) ignored: AtomicU64,
+    pub(crate) not_permitted: AtomicU64,
+}
+
+impl Totals {
+    #[inline]
+    fn count(&self, counter: &AtomicU64) {
+        if self.tracking.load(Ordering::Relaxed) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 pub(crate) struct Shared {
     name: Arc<str>,
     live: ArcSwap<Live>,
+    pub(crate) totals: Totals,
     /// Serialises transitions; never taken on the closed path.
     transitions: Mutex<()>,
     clock: Clock,
@@ -434,6 +455,7 @@ impl Shared {
                 }
                 State::ForcedOpen => {
                     live.not_permitted.fetch_add(1, Ordering::Relaxed);
+                    self.totals.count(&self.totals.not_permitted);
                     return Err(CircuitOpen::new(self.name.clone(), State::ForcedOpen, None));
                 }
                 State::Open => {
@@ -450,6 +472,7 @@ impl Shared {
                         continue;
                     }
                     live.not_permitted.fetch_add(1, Ordering::Relaxed);
+                    self.totals.count(&self.totals.not_permitted);
                     events.push(CircuitBreakerEvent::CallNotPermitted {
                         name: self.name.clone(),
                         state: State::Open,
@@ -494,6 +517,7 @@ impl Shared {
                         });
                     }
                     live.not_permitted.fetch_add(1, Ordering::Relaxed);
+                    self.totals.count(&self.totals.not_permitted);
                     events.push(CircuitBreakerEvent::CallNotPermitted {
                         name: self.name.clone(),
                         state: State::HalfOpen,
@@ -527,6 +551,11 @@ impl Shared {
         let clock = &self.clock;
         let mut now = || *cached_now.get_or_insert_with(|| clock.now());
         let elapsed = permit.start.map(|start| now() - start);
+        self.totals.count(match outcome {
+            Outcome::Success => &self.totals.successful,
+            Outcome::Failure => &self.totals.failed,
+            Outcome::Ignored => &self.totals.ignored,
+        });
         let live = self.live.load();
         if live.generation != permit.ticket.generation() {
             return; // admitted by an earlier state: never applied to a newer one
@@ -919,7 +948,7 @@ impl Shared {
         let window = if config.sliding_window == current.config.sliding_window {
             current.window.clone()
         } else {
-            Arc::new(Window::new(config.sliding_window, now))
+            Arc::new(current.window.resized(config.sliding_window, now))
         };
         let next = Live {
             state: current.state,
@@ -1060,6 +1089,7 @@ impl CircuitBreaker {
             name,
             live: ArcSwap::from_pointee(Shared::initial_live(config, State::Closed, 0, now)),
             transitions: Mutex::new(()),
+            totals: Totals::default(),
             clock,
             random,
             listeners: Listeners::new(),
@@ -1192,7 +1222,9 @@ impl<C> CircuitBreaker<C> {
     }
 
     /// Replaces the configuration while the breaker runs: the state, its window and its
-    /// counts are kept (a window whose shape changes starts empty).
+    /// counts are kept. A resized window keeps the newest outcomes that fit (a count window
+    /// its newest calls; a time window with the same bucket width its newest buckets); a
+    /// change between count and time windows, or of the bucket width, starts empty.
     ///
     /// # Errors
     ///
@@ -1266,29 +1298,9 @@ impl<C: fmt::Debug> fmt::Debug for CircuitBreaker<C> {
     }
 }
 
-impl<C> Sealed for CircuitBreaker<C> {}
-
-impl<T, E, C> Decorate<T, E> for CircuitBreaker<C>
-where
-    C: CircuitClassifier<T, E>,
-{
-    type Future<'p, S, O>
-        = CircuitBreakerFuture<'p, C, S::Future<'p, O>>
-    where
-        Self: 'p,
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
-
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        CircuitBreakerFuture::new(self, inner.start())
-    }
-}
-
-impl_single_stage!(impl[C] CircuitBreaker<C> where C: CircuitClassifier<T, E>);
+impl_decorator!(impl[C] CircuitBreaker<C> where [C: CircuitClassifier<T, E>]
+    => CircuitBreakerFuture<'p, C, S::Future<'p, O>>
+    = |this, inner| CircuitBreakerFuture::new(this, inner.start()));
 
 /// Configures a [`CircuitBreaker`]: the [`CircuitBreakerConfig`] options plus name, clock,
 /// random source and per-call events.

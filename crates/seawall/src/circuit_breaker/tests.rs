@@ -15,12 +15,20 @@ use crate::retry::SplitMix64;
 enum Op {
     Advance(u64),
     Acquire,
-    Complete { pick: usize, outcome: Outcome },
-    Abandon { pick: usize },
+    Complete {
+        pick: usize,
+        outcome: Outcome,
+    },
+    Abandon {
+        pick: usize,
+    },
     Transition(State),
     OpenFor(u64),
     Reset,
-    Reconfigure,
+    Reconfigure {
+        threshold: f64,
+        window: Option<SlidingWindow>,
+    },
 }
 
 fn any_outcome() -> impl Strategy<Value = Outcome> {
@@ -44,7 +52,17 @@ fn any_op() -> impl Strategy<Value = Op> {
         1 => any_state().prop_map(Op::Transition),
         1 => (1u64..500).prop_map(Op::OpenFor),
         1 => Just(Op::Reset),
-        1 => Just(Op::Reconfigure),
+        1 => (
+            proptest::sample::select(vec![30.0, 60.0, 90.0]),
+            proptest::option::of(prop_oneof![
+                (1u32..8).prop_map(SlidingWindow::count),
+                (1u64..8).prop_map(|buckets| SlidingWindow::time_with_buckets(
+                    Duration::from_millis(100 * buckets),
+                    Duration::from_millis(100)
+                )),
+            ]),
+        )
+            .prop_map(|(threshold, window)| Op::Reconfigure { threshold, window }),
     ]
 }
 
@@ -183,16 +201,19 @@ impl Twin {
                 self.breaker.reset();
                 self.model.reset(now, &mut self.model_events);
             }
-            Op::Reconfigure => {
-                // Changing a threshold only: the state and its counts must carry over.
-                let config = self
+            Op::Reconfigure { threshold, window } => {
+                // The state and the counts that fit must carry over.
+                let mut config = self
                     .breaker
                     .config()
                     .to_builder()
-                    .failure_rate_threshold(60.0);
+                    .failure_rate_threshold(*threshold);
+                if let Some(window) = window {
+                    config = config.sliding_window(*window);
+                }
                 let config = config.build().unwrap();
                 self.breaker.reconfigure(config.clone()).unwrap();
-                self.model.reconfigure(config);
+                self.model.reconfigure(config, now);
             }
         }
     }

@@ -129,6 +129,36 @@ impl Window {
         }
     }
 
+    /// A window of a new shape holding the newest outcomes of this one that fit: a count
+    /// window keeps its newest outcomes, a time window with the same bucket width its newest
+    /// buckets; any other change starts empty.
+    pub(crate) fn resized(&self, shape: SlidingWindow, now: Instant) -> Self {
+        let next = Self::new(shape, now);
+        match (self, &next) {
+            (Self::Count(old), Self::Count(new)) => {
+                for code in old.newest(new.size as usize) {
+                    new.record(code);
+                }
+            }
+            (Self::Time(old), Self::Time(new)) if old.bucket_nanos == new.bucket_nanos => {
+                let epoch = now.as_nanos() / old.bucket_nanos;
+                old.advance(epoch);
+                new.advance(epoch);
+                let keep = old.buckets.min(new.buckets);
+                for back in (0..keep).rev() {
+                    let Some(bucket_epoch) = epoch.checked_sub(back) else {
+                        continue;
+                    };
+                    let counts = old.ring[old.index(bucket_epoch)].load();
+                    new.ring[new.index(bucket_epoch)].add_counts(&counts);
+                    new.totals.add_counts(&counts);
+                }
+            }
+            _ => {}
+        }
+        next
+    }
+
     /// Records one outcome; `now` is read only by a time window.
     #[inline]
     pub(crate) fn record(&self, code: u8, now: impl FnOnce() -> Instant) {
@@ -175,6 +205,21 @@ impl CountWindow {
     fn slot(&self, sequence: u32) -> usize {
         let low = self.modulus.wrapping_mul(u64::from(sequence));
         ((u128::from(low) * u128::from(self.size)) >> 64) as usize
+    }
+
+    /// The newest `n` outcomes, oldest first.
+    fn newest(&self, n: usize) -> Vec<u8> {
+        let head = self.head.load(Ordering::Acquire);
+        let stored = (head as usize).min(self.size as usize);
+        let take = stored.min(n);
+        (0..take)
+            .rev()
+            .map(|back| {
+                let sequence = head.wrapping_sub(1).wrapping_sub(back as u32);
+                self.slots[self.slot(sequence)].load(Ordering::Relaxed)
+            })
+            .filter(|code| *code != 0)
+            .collect()
     }
 
     #[inline]
@@ -341,6 +386,45 @@ mod tests {
             }
         );
         assert_eq!(window.counts(at(4_999)).calls, 0);
+    }
+
+    #[test]
+    fn resizing_keeps_the_newest_outcomes_that_fit() {
+        let window = Window::new(SlidingWindow::count(4), Instant::ZERO);
+        for failure in [true, true, false, false] {
+            window.record(code(failure, false), || Instant::ZERO);
+        }
+        let smaller = window.resized(SlidingWindow::count(2), Instant::ZERO);
+        assert_eq!(
+            smaller.counts(|| Instant::ZERO),
+            Counts {
+                calls: 2,
+                failures: 0,
+                slow: 0,
+                slow_failures: 0
+            }
+        );
+        let larger = window.resized(SlidingWindow::count(10), Instant::ZERO);
+        assert_eq!(larger.counts(|| Instant::ZERO).failures, 2);
+        let to_time = window.resized(SlidingWindow::time(Duration::from_secs(5)), Instant::ZERO);
+        assert_eq!(to_time.counts(|| Instant::ZERO), Counts::default());
+
+        let second = Duration::from_secs(1);
+        let at = |s: u64| Instant::from_nanos(s * 1_000_000_000);
+        let timed = Window::new(SlidingWindow::time(5 * second), at(0));
+        for s in 0..5 {
+            timed.record(code(s % 2 == 0, false), || at(s));
+        }
+        let shorter = timed.resized(SlidingWindow::time(2 * second), at(4));
+        assert_eq!(
+            shorter.counts(|| at(4)),
+            Counts {
+                calls: 2,
+                failures: 1,
+                slow: 0,
+                slow_failures: 0
+            }
+        );
     }
 
     #[test]

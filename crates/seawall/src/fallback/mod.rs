@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crate::Error;
 use crate::error::ErrorKind;
 use crate::event::{Event, Listeners};
-use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+use crate::policy::impl_decorator;
 
 pub use self::future::FallbackFuture;
 #[cfg(feature = "tower")]
@@ -266,30 +266,8 @@ where
     }
 }
 
-impl<H, W> Sealed for Fallback<H, W> {}
-
-impl<T, E, H, W> Decorate<T, E> for Fallback<H, W>
-where
-    H: FallbackHandler<T, E>,
-    W: FallbackWhen<E>,
-{
-    type Future<'p, S, O>
-        = FallbackFuture<'p, Self, S::Future<'p, O>>
-    where
-        Self: 'p,
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
-
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        FallbackFuture::new(self, inner.start())
-    }
-}
-
-impl_single_stage!(impl[H, W] Fallback<H, W>);
+impl_decorator!(impl[H, W] Fallback<H, W> where [H: FallbackHandler<T, E>, W: FallbackWhen<E>]
+    => FallbackFuture<'p, Self, S::Future<'p, O>> = |this, inner| FallbackFuture::new(this, inner.start()));
 
 /// Replaces successful results that match a predicate, e.g. an empty page from a degraded
 /// upstream with a cached one.
@@ -360,30 +338,8 @@ where
     }
 }
 
-impl<P, M> Sealed for ResultFallback<P, M> {}
-
-impl<T, E, P, M> Decorate<T, E> for ResultFallback<P, M>
-where
-    P: Fn(&T) -> bool,
-    M: Fn(T) -> Result<T, Error<E>>,
-{
-    type Future<'p, S, O>
-        = FallbackFuture<'p, Self, S::Future<'p, O>>
-    where
-        Self: 'p,
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
-
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        FallbackFuture::new(self, inner.start())
-    }
-}
-
-impl_single_stage!(impl[P, M] ResultFallback<P, M>);
+impl_decorator!(impl[P, M] ResultFallback<P, M> where [P: Fn(&T) -> bool, M: Fn(T) -> Result<T, Error<E>>]
+    => FallbackFuture<'p, Self, S::Future<'p, O>> = |this, inner| FallbackFuture::new(this, inner.start()));
 
 /// What a fallback reports.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -477,6 +477,41 @@ macro_rules! impl_single_stage {
 }
 pub(crate) use impl_single_stage;
 
+/// Makes a type a decorator: seals it, implements [`Decorate`] with the given future, and
+/// makes it a one-layer stage of its own (`call`, `call_with_attempt`, `run`). In the
+/// future expression, `this` is the decorator and `inner` the inner stage.
+macro_rules! impl_decorator {
+    (
+        impl[$($generics:tt)*] $ty:ty $(where [$($bounds:tt)*])?
+        => $future:ty = |$this:ident, $inner:ident| $make:expr
+    ) => {
+        impl<$($generics)*> $crate::policy::Sealed for $ty {}
+
+        impl<T, E, $($generics)*> $crate::policy::Decorate<T, E> for $ty
+        $(where $($bounds)*)?
+        {
+            type Future<'p, S, O>
+                = $future
+            where
+                Self: 'p,
+                S: $crate::policy::Stage<T, E> + 'p,
+                O: $crate::policy::Operation<Output = T, Error = E>;
+
+            fn decorate<'p, S, O>(&'p self, $inner: &'p S) -> Self::Future<'p, S, O>
+            where
+                S: $crate::policy::Stage<T, E>,
+                O: $crate::policy::Operation<Output = T, Error = E>,
+            {
+                let $this = self;
+                $make
+            }
+        }
+
+        $crate::policy::impl_single_stage!(impl[$($generics)*] $ty $(where $($bounds)*)?);
+    };
+}
+pub(crate) use impl_decorator;
+
 /// Builds a [`Policy`] from decorators in declared order, outermost first.
 #[derive(Clone, Debug)]
 pub struct PolicyBuilder<S> {
@@ -517,6 +552,14 @@ impl<S> PolicyBuilder<S> {
         S: Push<crate::CircuitBreaker<C>>,
     {
         self.layer(breaker)
+    }
+
+    /// Adds a rate limiter inside those already added.
+    pub fn rate_limiter(self, limiter: crate::RateLimiter) -> PolicyBuilder<S::Output>
+    where
+        S: Push<crate::RateLimiter>,
+    {
+        self.layer(limiter)
     }
 
     /// Adds a bulkhead inside those already added.

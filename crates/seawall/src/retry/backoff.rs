@@ -37,12 +37,28 @@ pub enum Jitter {
     Decorrelated,
 }
 
+/// The base progression of a [`Backoff`], before the cap and jitter.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Progression {
+#[non_exhaustive]
+pub enum Progression {
+    /// No wait.
     Zero,
+    /// The same wait every time.
     Constant(Duration),
-    Linear { initial: Duration, step: Duration },
-    Exponential { initial: Duration, multiplier: f64 },
+    /// `initial + step × (n − 1)`.
+    Linear {
+        /// The first wait.
+        initial: Duration,
+        /// Added for each further retry.
+        step: Duration,
+    },
+    /// `initial × multiplier^(n − 1)`.
+    Exponential {
+        /// The first wait.
+        initial: Duration,
+        /// The growth factor.
+        multiplier: f64,
+    },
 }
 
 /// The wait before each retry.
@@ -144,6 +160,11 @@ impl Backoff {
     /// [`Jitter::Decorrelated`].
     pub const fn decorrelated_jitter(self) -> Self {
         self.jitter(Jitter::Decorrelated)
+    }
+
+    /// The base progression.
+    pub const fn progression(&self) -> Progression {
+        self.progression
     }
 
     /// The jitter mode.

@@ -27,8 +27,10 @@ pub mod future;
 mod layer;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use crate::Error;
@@ -36,9 +38,9 @@ use crate::clock::{Clock, duration_to_nanos};
 use crate::config::ConfigError;
 use crate::error::{ErrorKind, GaveUp, RetriesExhausted};
 use crate::event::{Event, Listeners};
-use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+use crate::policy::impl_decorator;
 
-pub use self::backoff::{Backoff, Jitter, RandomSource, SplitMix64};
+pub use self::backoff::{Backoff, Jitter, Progression, RandomSource, SplitMix64};
 pub use self::budget::RetryBudget;
 pub use self::future::RetryFuture;
 #[cfg(feature = "tower")]
@@ -266,11 +268,10 @@ impl<C: Clone> Clone for Retry<C> {
 
 pub(crate) struct Shared {
     name: Arc<str>,
-    max_attempts: AtomicU32,
-    /// 0 = no limit.
+    /// Read on the failure path only; swapped whole by a reconfiguration.
+    config: ArcSwap<RetryConfig>,
+    /// A mirror of `config.max_elapsed` in nanoseconds (0 = none), read when a call starts.
     max_elapsed_nanos: AtomicU64,
-    fail_after_max_attempts: AtomicBool,
-    backoff: RwLock<Backoff>,
     budget: Option<RetryBudget>,
     random: Arc<dyn RandomSource>,
     clock: Clock,
@@ -316,7 +317,17 @@ impl Shared {
     }
 
     fn fail_after_max_attempts(&self) -> bool {
-        self.fail_after_max_attempts.load(Ordering::Relaxed)
+        self.config.load().fail_after_max_attempts
+    }
+
+    fn set_config(&self, config: RetryConfig) {
+        self.max_elapsed_nanos.store(
+            config
+                .max_elapsed
+                .map_or(0, |d| duration_to_nanos(d).max(1)),
+            Ordering::Relaxed,
+        );
+        self.config.store(Arc::new(config));
     }
 
     /// Judges the outcome of attempt `attempt` (1-based): return it, or retry after a wait.
@@ -386,16 +397,14 @@ impl Shared {
         if let Some(budget) = &self.budget {
             budget.record_failure();
         }
-        if attempt >= self.max_attempts.load(Ordering::Relaxed) {
+        let config = self.config.load();
+        if attempt >= config.max_attempts {
             return Verdict::GiveUp(GaveUp::MaxAttempts);
         }
         if self.budget.as_ref().is_some_and(|b| !b.allows_retry()) {
             return Verdict::GiveUp(GaveUp::BudgetExhausted);
         }
-        let delay = hint.unwrap_or_else(|| {
-            let backoff = *self.backoff.read().unwrap_or_else(PoisonError::into_inner);
-            backoff.delay(attempt, *previous, &*self.random)
-        });
+        let delay = hint.unwrap_or_else(|| config.backoff.delay(attempt, *previous, &*self.random));
         if let Some(max) = self.max_elapsed()
             && elapsed().saturating_add(delay) > max
         {
@@ -446,18 +455,19 @@ impl<C> Retry<C> {
         &self.shared.name
     }
 
+    /// The current configuration.
+    pub fn config(&self) -> RetryConfig {
+        (**self.shared.config.load()).clone()
+    }
+
     /// The maximum number of attempts, counting the first.
     pub fn max_attempts(&self) -> u32 {
-        self.shared.max_attempts.load(Ordering::Relaxed)
+        self.shared.config.load().max_attempts
     }
 
     /// The backoff.
     pub fn backoff(&self) -> Backoff {
-        *self
-            .shared
-            .backoff
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shared.config.load().backoff
     }
 
     /// The maximum time from the first attempt's start to the start of the last retry.
@@ -470,40 +480,52 @@ impl<C> Retry<C> {
         self.shared.budget.as_ref()
     }
 
-    /// Changes the maximum attempts for calls deciding from now on (shared by clones).
+    /// Replaces the whole configuration at once for calls deciding from now on (shared by
+    /// clones). Calls in progress keep their attempt count.
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration; nothing changes.
+    pub fn reconfigure(&self, config: RetryConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.shared.set_config(config);
+        Ok(())
+    }
+
+    /// Changes the maximum attempts (shared by clones).
     ///
     /// # Errors
     ///
     /// Zero attempts.
     pub fn set_max_attempts(&self, max_attempts: u32) -> Result<(), ConfigError> {
-        validate_max_attempts(max_attempts)?;
-        self.shared
-            .max_attempts
-            .store(max_attempts, Ordering::Relaxed);
-        Ok(())
+        self.reconfigure(RetryConfig {
+            max_attempts,
+            ..self.config()
+        })
     }
 
-    /// Changes the backoff for waits computed from now on (shared by clones).
+    /// Changes the backoff (shared by clones).
     ///
     /// # Errors
     ///
     /// As [`Backoff::validate`].
     pub fn set_backoff(&self, backoff: Backoff) -> Result<(), ConfigError> {
-        backoff.validate()?;
-        *self
-            .shared
-            .backoff
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = backoff;
-        Ok(())
+        self.reconfigure(RetryConfig {
+            backoff,
+            ..self.config()
+        })
     }
 
     /// Changes the maximum elapsed time (shared by clones).
-    pub fn set_max_elapsed(&self, max_elapsed: Option<Duration>) {
-        self.shared.max_elapsed_nanos.store(
-            max_elapsed.map_or(0, |d| duration_to_nanos(d).max(1)),
-            Ordering::Relaxed,
-        );
+    ///
+    /// # Errors
+    ///
+    /// A zero maximum.
+    pub fn set_max_elapsed(&self, max_elapsed: Option<Duration>) -> Result<(), ConfigError> {
+        self.reconfigure(RetryConfig {
+            max_elapsed,
+            ..self.config()
+        })
     }
 
     /// Counts of finished calls.
@@ -594,48 +616,61 @@ impl<C: fmt::Debug> fmt::Debug for Retry<C> {
     }
 }
 
-impl<C> Sealed for Retry<C> {}
+impl_decorator!(impl[C] Retry<C> where [C: RetryClassifier<T, E>]
+    => RetryFuture<'p, C, S, S::Future<'p, O>> = |this, inner| RetryFuture::new(this, inner));
 
-impl<T, E, C> Decorate<T, E> for Retry<C>
-where
-    C: RetryClassifier<T, E>,
-{
-    type Future<'p, S, O>
-        = RetryFuture<'p, C, S, S::Future<'p, O>>
-    where
-        Self: 'p,
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
+/// A retry's settings: what a registry stores, a config file describes and a live
+/// reconfiguration replaces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryConfig {
+    /// The maximum number of attempts, counting the first call (≥ 1; default 3).
+    pub max_attempts: u32,
+    /// The wait before each retry (default [`Backoff::default`]).
+    pub backoff: Backoff,
+    /// Stop when the next wait would end this long after the first attempt started.
+    pub max_elapsed: Option<Duration>,
+    /// Fail with [`ErrorKind::RetriesExhausted`] when every result was rejected (default
+    /// false: return the last result).
+    pub fail_after_max_attempts: bool,
+}
 
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        RetryFuture::new(self, inner)
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff: Backoff::default(),
+            max_elapsed: None,
+            fail_after_max_attempts: false,
+        }
     }
 }
 
-impl_single_stage!(impl[C] Retry<C> where C: RetryClassifier<T, E>);
-
-fn validate_max_attempts(max_attempts: u32) -> Result<(), ConfigError> {
-    if max_attempts == 0 {
-        return Err(ConfigError::new(
-            "max_attempts",
-            "must be >= 1 (it counts the first call), got 0",
-        ));
+impl RetryConfig {
+    /// Checks every rule, naming the key and the rule broken.
+    ///
+    /// # Errors
+    ///
+    /// The first rule broken.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "max_attempts",
+                "must be >= 1 (it counts the first call), got 0",
+            ));
+        }
+        self.backoff.validate()?;
+        if self.max_elapsed == Some(Duration::ZERO) {
+            return Err(ConfigError::new("max_elapsed", "must be > 0 when set"));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Configures a [`Retry`].
 #[derive(Debug)]
 pub struct RetryBuilder {
     name: Arc<str>,
-    max_attempts: u32,
-    backoff: Backoff,
-    max_elapsed: Option<Duration>,
-    fail_after_max_attempts: bool,
+    config: RetryConfig,
     budget: Option<RetryBudget>,
     random: Option<Arc<dyn RandomSource>>,
     clock: Option<Clock>,
@@ -645,10 +680,7 @@ impl Default for RetryBuilder {
     fn default() -> Self {
         Self {
             name: Arc::from("retry"),
-            max_attempts: 3,
-            backoff: Backoff::default(),
-            max_elapsed: None,
-            fail_after_max_attempts: false,
+            config: RetryConfig::default(),
             budget: None,
             random: None,
             clock: None,
@@ -666,14 +698,14 @@ impl RetryBuilder {
     /// The maximum number of attempts, **counting the first call** (default 3, as in
     /// Resilience4j). 1 disables retrying.
     pub fn max_attempts(mut self, max_attempts: u32) -> Self {
-        self.max_attempts = max_attempts;
+        self.config.max_attempts = max_attempts;
         self
     }
 
     /// The wait before each retry (default: [`Backoff::default`], exponential from 500 ms with
     /// full jitter, capped at 30 s).
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
+        self.config.backoff = backoff;
         self
     }
 
@@ -685,7 +717,7 @@ impl RetryBuilder {
     /// Stop retrying when the next wait would end more than `max_elapsed` after the first
     /// attempt started.
     pub fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
-        self.max_elapsed = Some(max_elapsed);
+        self.config.max_elapsed = Some(max_elapsed);
         self
     }
 
@@ -693,7 +725,13 @@ impl RetryBuilder {
     /// ([`ErrorKind::RetriesExhausted`]) instead of the last
     /// result (default false, as in Resilience4j).
     pub fn fail_after_max_attempts(mut self, fail: bool) -> Self {
-        self.fail_after_max_attempts = fail;
+        self.config.fail_after_max_attempts = fail;
+        self
+    }
+
+    /// Starts from a whole configuration.
+    pub fn config(mut self, config: RetryConfig) -> Self {
+        self.config = config;
         self
     }
 
@@ -726,28 +764,22 @@ impl RetryBuilder {
     ///
     /// `max_attempts` of zero, an invalid backoff, or a zero `max_elapsed`.
     pub fn build(self) -> Result<Retry, ConfigError> {
-        validate_max_attempts(self.max_attempts)?;
-        self.backoff.validate()?;
-        if self.max_elapsed == Some(Duration::ZERO) {
-            return Err(ConfigError::new("max_elapsed", "must be > 0 when set"));
-        }
+        self.config.validate()?;
+        let shared = Shared {
+            name: self.name,
+            config: ArcSwap::from_pointee(self.config.clone()),
+            max_elapsed_nanos: AtomicU64::new(0),
+            budget: self.budget,
+            random: self
+                .random
+                .unwrap_or_else(|| Arc::new(SplitMix64::from_entropy())),
+            clock: self.clock.unwrap_or_default(),
+            listeners: Listeners::new(),
+            counters: Counters::default(),
+        };
+        shared.set_config(self.config);
         Ok(Retry {
-            shared: Arc::new(Shared {
-                name: self.name,
-                max_attempts: AtomicU32::new(self.max_attempts),
-                max_elapsed_nanos: AtomicU64::new(
-                    self.max_elapsed.map_or(0, |d| duration_to_nanos(d).max(1)),
-                ),
-                fail_after_max_attempts: AtomicBool::new(self.fail_after_max_attempts),
-                backoff: RwLock::new(self.backoff),
-                budget: self.budget,
-                random: self
-                    .random
-                    .unwrap_or_else(|| Arc::new(SplitMix64::from_entropy())),
-                clock: self.clock.unwrap_or_default(),
-                listeners: Listeners::new(),
-                counters: Counters::default(),
-            }),
+            shared: Arc::new(shared),
             classifier: DefaultClassifier,
         })
     }

@@ -90,6 +90,7 @@ where
         if let InnerProj::Running { future } = this.inner.as_mut().project()
             && let Poll::Ready(output) = future.poll_stage(cx, call)
         {
+            this.shared.totals.finished(output.is_ok());
             return Poll::Ready(output);
         }
         let after = std::task::ready!(this.timer.poll_elapsed(cx, this.shared));

@@ -112,6 +112,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Poll::Ready(output) = this.inner.poll(cx) {
+            this.shared.totals.finished(output.is_ok());
             return Poll::Ready(output.map_err(Into::into));
         }
         let after = std::task::ready!(this.timer.poll_elapsed(cx, this.shared));

@@ -23,12 +23,12 @@ mod layer;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::clock::{Clock, duration_to_nanos};
 use crate::event::{Event, Listeners};
-use crate::policy::{Decorate, Operation, Sealed, Stage, impl_single_stage};
+use crate::policy::impl_decorator;
 
 pub use self::error::Elapsed;
 pub use self::future::TimeoutFuture;
@@ -69,8 +69,28 @@ pub struct Timeout {
 pub(crate) struct Shared {
     name: Arc<str>,
     duration_nanos: AtomicU64,
+    pub(crate) totals: Totals,
     clock: Clock,
     listeners: Listeners<TimeoutEvent>,
+}
+
+/// Cumulative call counts, kept only while someone reads them (metrics).
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) tracking: AtomicBool,
+    pub(crate) successful: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
+}
+
+impl Totals {
+    #[inline]
+    pub(crate) fn finished(&self, ok: bool) {
+        if self.tracking.load(Ordering::Relaxed) {
+            let counter = if ok { &self.successful } else { &self.failed };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Shared {
@@ -83,6 +103,9 @@ impl Shared {
     }
 
     pub(crate) fn timed_out(&self, after: Duration) {
+        if self.totals.tracking.load(Ordering::Relaxed) {
+            self.totals.timed_out.fetch_add(1, Ordering::Relaxed);
+        }
         self.listeners.emit(|| TimeoutEvent::TimedOut {
             name: self.name.clone(),
             after,
@@ -124,12 +147,24 @@ impl Timeout {
             .store(duration_to_nanos(duration), Ordering::Relaxed);
     }
 
+    /// The current configuration.
+    pub fn config(&self) -> TimeoutConfig {
+        TimeoutConfig {
+            duration: self.duration(),
+        }
+    }
+
+    /// Applies a whole configuration (there is nothing to reject: any duration is valid).
+    pub fn reconfigure(&self, config: TimeoutConfig) {
+        self.set_duration(config.duration);
+    }
+
     /// Registers a listener for this timeout's events (shared by clones).
     pub fn on_event(&self, listener: impl Fn(&TimeoutEvent) + Send + Sync + 'static) {
         self.shared.listeners.add(listener);
     }
 
-    #[cfg(feature = "tower")]
+    #[cfg(any(feature = "tower", feature = "metrics"))]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -150,25 +185,23 @@ impl From<Duration> for Timeout {
     }
 }
 
-impl Sealed for Timeout {}
+impl_decorator!(impl[] Timeout
+    => TimeoutFuture<'p, S::Future<'p, O>> = |this, inner| TimeoutFuture::new(&this.shared, inner.start()));
 
-impl<T, E> Decorate<T, E> for Timeout {
-    type Future<'p, S, O>
-        = TimeoutFuture<'p, S::Future<'p, O>>
-    where
-        S: Stage<T, E> + 'p,
-        O: Operation<Output = T, Error = E>;
-
-    fn decorate<'p, S, O>(&'p self, inner: &'p S) -> Self::Future<'p, S, O>
-    where
-        S: Stage<T, E>,
-        O: Operation<Output = T, Error = E>,
-    {
-        TimeoutFuture::new(&self.shared, inner.start())
-    }
+/// A timeout's settings: what a registry stores and a config file describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeoutConfig {
+    /// How long a call may take (default 1 s, as Resilience4j's time limiter).
+    pub duration: Duration,
 }
 
-impl_single_stage!(impl[] Timeout);
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        Self {
+            duration: Duration::from_secs(1),
+        }
+    }
+}
 
 /// Configures a [`Timeout`].
 #[derive(Debug)]
@@ -197,6 +230,7 @@ impl TimeoutBuilder {
             shared: Arc::new(Shared {
                 name: self.name,
                 duration_nanos: AtomicU64::new(duration_to_nanos(self.duration)),
+                totals: Totals::default(),
                 clock: self.clock.unwrap_or_default(),
                 listeners: Listeners::new(),
             }),

@@ -257,3 +257,21 @@ mod circuit_breaker {
         assert_eq!(service.call(()).await.unwrap(), "ok");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_limiter_layer_shares_one_rate_across_clones_and_rejects_in_call() {
+    use seawall::rate_limiter::{RateLimiterConfig, RateLimiterLayer};
+    let limiter = seawall::RateLimiter::builder()
+        .config(RateLimiterConfig {
+            limit_for_period: 1,
+            limit_refresh_period: ms(1_000),
+            timeout: ms(0),
+        })
+        .build()
+        .unwrap();
+    let service =
+        RateLimiterLayer::new(limiter).layer(service_fn(|_: ()| async { Ok::<_, BoxError>("ok") }));
+    assert_eq!(service.clone().oneshot(()).await.unwrap(), "ok");
+    let err = service.clone().oneshot(()).await.unwrap_err();
+    assert!(err.is::<seawall::error::RateLimited>());
+}

@@ -1,0 +1,13 @@
+//! Integration tests of pg-client against the in-process simulator, over real sockets.
+//!
+//! Faults are forced deterministically (magic card numbers, fault rates switched between
+//! attempts while the client waits on a manual clock); nothing sleeps and hopes.
+
+mod breaker;
+mod callback;
+mod charge;
+mod helpers;
+mod metrics;
+mod query;
+mod redaction;
+mod throttle;

@@ -1,0 +1,871 @@
+//! Named instances, shared configurations, and live reconfiguration that keeps state.
+//!
+//! A [`Registry`] holds the instances of one kind (circuit breakers, retries, bulkheads,
+//! timeouts, rate limiters) by name, with a `default` configuration and named base configurations:
+//!
+//! - [`Registry::get_or_create`] returns the instance of that name, creating it from the
+//!   configuration of the same name, else from `default`; an existing instance is returned as
+//!   it is (its configuration is not changed by asking again).
+//! - [`Registry::reconfigure`] and [`Registry::update`] change an instance's configuration
+//!   **while it runs**: the new configuration is validated whole, then applied atomically to
+//!   the next calls; the instance keeps its state (an open breaker stays open, its window keeps
+//!   its counts). Resilience4j can only replace an instance, losing its state.
+//! - Events report instances added, removed and replaced, and every configuration change
+//!   with its old and new values.
+//!
+//! [`Registries`] bundles one registry per kind, can be built from a configuration document
+//! (TOML, YAML or JSON, feature `serde`), and builds a standard [`Policy`] by name.
+
+#[cfg(feature = "serde")]
+pub mod document;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use crate::bulkhead::BulkheadConfig;
+use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+use crate::clock::Clock;
+use crate::config::ConfigError;
+use crate::event::{Event, Listeners};
+use crate::policy::{Identity, Layered, Policy};
+use crate::rate_limiter::RateLimiterConfig;
+use crate::retry::{RetryBudget, RetryConfig};
+use crate::timeout::TimeoutConfig;
+use crate::{Bulkhead, RateLimiter, Retry, Timeout};
+
+/// The name of the configuration every registry has, and every other inherits from.
+pub const DEFAULT_CONFIG: &str = "default";
+
+/// Labels attached to an instance (merged with the registry's; the instance's win on a clash).
+pub type Tags = BTreeMap<String, String>;
+
+/// What every instance of a registry is built with.
+#[derive(Clone, Debug, Default)]
+pub struct BuildContext {
+    clock: Option<Clock>,
+    seed: Option<u64>,
+}
+
+impl BuildContext {
+    /// Instances time their calls on `clock` (default: tokio's).
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Jitter draws from a generator seeded with `seed` (per instance: the seed plus a hash
+    /// of the name), for reproducible runs.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    fn clock_or_default(&self) -> Clock {
+        self.clock.clone().unwrap_or_default()
+    }
+
+    fn seed_for(&self, name: &str) -> Option<u64> {
+        self.seed.map(|seed| {
+            name.bytes()
+                .fold(seed ^ 0xcbf2_9ce4_8422_2325, |hash, byte| {
+                    (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+                })
+        })
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A kind of instance a [`Registry`] can hold. Sealed: implemented by [`CircuitBreakers`],
+/// [`Retries`], [`Bulkheads`], [`Timeouts`] and [`RateLimiters`].
+pub trait Kind: sealed::Sealed + Send + Sync + 'static {
+    /// The configuration of one instance.
+    type Config: Clone + PartialEq + fmt::Debug + Send + Sync + 'static;
+    /// The instance (a cheap handle; clones share state).
+    type Instance: Clone + Send + Sync + 'static;
+
+    /// The section name in configuration documents and metrics (`circuitbreaker`, …).
+    const SECTION: &'static str;
+
+    /// The library's defaults.
+    fn default_config() -> Self::Config;
+
+    /// Checks a configuration.
+    ///
+    /// # Errors
+    ///
+    /// The first rule broken.
+    fn validate(config: &Self::Config) -> Result<(), ConfigError>;
+
+    /// Builds a new instance.
+    fn build(name: &str, config: &Self::Config, context: &BuildContext) -> Self::Instance;
+
+    /// The configuration an instance runs with now.
+    fn current(instance: &Self::Instance) -> Self::Config;
+
+    /// Applies a validated configuration to a running instance, keeping its state.
+    ///
+    /// # Errors
+    ///
+    /// A change the instance cannot make at run time.
+    fn apply(instance: &Self::Instance, config: &Self::Config) -> Result<(), ConfigError>;
+}
+
+/// Circuit breakers.
+#[derive(Debug)]
+pub enum CircuitBreakers {}
+
+impl sealed::Sealed for CircuitBreakers {}
+
+impl Kind for CircuitBreakers {
+    type Config = CircuitBreakerConfig;
+    type Instance = CircuitBreaker;
+    const SECTION: &'static str = "circuitbreaker";
+
+    fn default_config() -> CircuitBreakerConfig {
+        CircuitBreakerConfig::default()
+    }
+
+    fn validate(config: &CircuitBreakerConfig) -> Result<(), ConfigError> {
+        config.validate()
+    }
+
+    fn build(name: &str, config: &CircuitBreakerConfig, context: &BuildContext) -> CircuitBreaker {
+        let mut builder = CircuitBreaker::builder()
+            .name(name)
+            .config(config.clone())
+            .clock(context.clock_or_default());
+        if let Some(seed) = context.seed_for(name) {
+            builder = builder.random(crate::retry::SplitMix64::seeded(seed));
+        }
+        builder.build().expect("a validated configuration builds")
+    }
+
+    fn current(instance: &CircuitBreaker) -> CircuitBreakerConfig {
+        instance.config()
+    }
+
+    fn apply(instance: &CircuitBreaker, config: &CircuitBreakerConfig) -> Result<(), ConfigError> {
+        instance.reconfigure(config.clone())
+    }
+}
+
+/// A retry's registry configuration: its settings and, optionally, a budget of its own.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RetrySettings {
+    /// The retry's settings (reconfigurable at run time).
+    pub retry: RetryConfig,
+    /// A retry budget (`max_tokens`, `token_ratio`) shared by all calls of this instance.
+    /// Fixed once the instance exists: the budget is state.
+    pub budget: Option<(f64, f64)>,
+}
+
+/// Retries.
+#[derive(Debug)]
+pub enum Retries {}
+
+impl sealed::Sealed for Retries {}
+
+impl Kind for Retries {
+    type Config = RetrySettings;
+    type Instance = Retry;
+    const SECTION: &'static str = "retry";
+
+    fn default_config() -> RetrySettings {
+        RetrySettings::default()
+    }
+
+    fn validate(config: &RetrySettings) -> Result<(), ConfigError> {
+        config.retry.validate()?;
+        if let Some((max_tokens, token_ratio)) = config.budget {
+            RetryBudget::new(max_tokens, token_ratio)?;
+        }
+        Ok(())
+    }
+
+    fn build(name: &str, config: &RetrySettings, context: &BuildContext) -> Retry {
+        let mut builder = Retry::builder()
+            .name(name)
+            .config(config.retry.clone())
+            .clock(context.clock_or_default());
+        if let Some((max_tokens, token_ratio)) = config.budget {
+            let budget = RetryBudget::new(max_tokens, token_ratio).expect("validated");
+            builder = builder.budget(budget);
+        }
+        if let Some(seed) = context.seed_for(name) {
+            builder = builder.seed(seed);
+        }
+        builder.build().expect("a validated configuration builds")
+    }
+
+    fn current(instance: &Retry) -> RetrySettings {
+        RetrySettings {
+            retry: instance.config(),
+            budget: instance
+                .budget()
+                .map(|budget| (budget.max_tokens(), budget.token_ratio())),
+        }
+    }
+
+    fn apply(instance: &Retry, config: &RetrySettings) -> Result<(), ConfigError> {
+        if Self::current(instance).budget != config.budget {
+            return Err(ConfigError::new(
+                "budget",
+                "cannot change while the retry runs (the budget is state); replace the instance",
+            ));
+        }
+        instance.reconfigure(config.retry.clone())
+    }
+}
+
+/// Bulkheads.
+#[derive(Debug)]
+pub enum Bulkheads {}
+
+impl sealed::Sealed for Bulkheads {}
+
+impl Kind for Bulkheads {
+    type Config = BulkheadConfig;
+    type Instance = Bulkhead;
+    const SECTION: &'static str = "bulkhead";
+
+    fn default_config() -> BulkheadConfig {
+        BulkheadConfig::default()
+    }
+
+    fn validate(config: &BulkheadConfig) -> Result<(), ConfigError> {
+        config.validate()
+    }
+
+    fn build(name: &str, config: &BulkheadConfig, context: &BuildContext) -> Bulkhead {
+        Bulkhead::builder()
+            .name(name)
+            .config(*config)
+            .clock(context.clock_or_default())
+            .build()
+            .expect("a validated configuration builds")
+    }
+
+    fn current(instance: &Bulkhead) -> BulkheadConfig {
+        instance.config()
+    }
+
+    fn apply(instance: &Bulkhead, config: &BulkheadConfig) -> Result<(), ConfigError> {
+        instance.reconfigure(*config)
+    }
+}
+
+/// Timeouts (Resilience4j's time limiters).
+#[derive(Debug)]
+pub enum Timeouts {}
+
+impl sealed::Sealed for Timeouts {}
+
+impl Kind for Timeouts {
+    type Config = TimeoutConfig;
+    type Instance = Timeout;
+    const SECTION: &'static str = "timelimiter";
+
+    fn default_config() -> TimeoutConfig {
+        TimeoutConfig::default()
+    }
+
+    fn validate(_config: &TimeoutConfig) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    fn build(name: &str, config: &TimeoutConfig, context: &BuildContext) -> Timeout {
+        Timeout::builder(config.duration)
+            .name(name)
+            .clock(context.clock_or_default())
+            .build()
+    }
+
+    fn current(instance: &Timeout) -> TimeoutConfig {
+        instance.config()
+    }
+
+    fn apply(instance: &Timeout, config: &TimeoutConfig) -> Result<(), ConfigError> {
+        instance.reconfigure(*config);
+        Ok(())
+    }
+}
+
+/// Rate limiters.
+#[derive(Debug)]
+pub enum RateLimiters {}
+
+impl sealed::Sealed for RateLimiters {}
+
+impl Kind for RateLimiters {
+    type Config = RateLimiterConfig;
+    type Instance = RateLimiter;
+    const SECTION: &'static str = "ratelimiter";
+
+    fn default_config() -> RateLimiterConfig {
+        RateLimiterConfig::default()
+    }
+
+    fn validate(config: &RateLimiterConfig) -> Result<(), ConfigError> {
+        config.validate()
+    }
+
+    fn build(name: &str, config: &RateLimiterConfig, context: &BuildContext) -> RateLimiter {
+        RateLimiter::builder()
+            .name(name)
+            .config(*config)
+            .clock(context.clock_or_default())
+            .build()
+            .expect("a validated configuration builds")
+    }
+
+    fn current(instance: &RateLimiter) -> RateLimiterConfig {
+        instance.config()
+    }
+
+    fn apply(instance: &RateLimiter, config: &RateLimiterConfig) -> Result<(), ConfigError> {
+        instance.reconfigure(*config)
+    }
+}
+
+/// What went wrong with a registry operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// No instance has this name.
+    InstanceNotFound {
+        /// The registry's section (`circuitbreaker`, …).
+        section: &'static str,
+        /// The name asked for.
+        name: String,
+    },
+    /// No configuration has this name.
+    ConfigNotFound {
+        /// The registry's section.
+        section: &'static str,
+        /// The name asked for.
+        name: String,
+    },
+    /// A configuration broke a rule; the key is the full path.
+    Invalid(ConfigError),
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InstanceNotFound { section, name } => {
+                write!(f, "{section}: no instance named '{name}'")
+            }
+            Self::ConfigNotFound { section, name } => {
+                write!(f, "{section}: no configuration named '{name}'")
+            }
+            Self::Invalid(err) => fmt::Display::fmt(err, f),
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Invalid(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+/// What a registry reports.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum RegistryEvent<C> {
+    /// An instance was created.
+    Added {
+        /// The registry's section.
+        section: &'static str,
+        /// The instance's name.
+        name: Arc<str>,
+    },
+    /// An instance was removed.
+    Removed {
+        /// The registry's section.
+        section: &'static str,
+        /// The instance's name.
+        name: Arc<str>,
+    },
+    /// An instance was replaced by another of the same name.
+    Replaced {
+        /// The registry's section.
+        section: &'static str,
+        /// The instance's name.
+        name: Arc<str>,
+    },
+    /// A running instance's configuration changed (its state was kept).
+    ConfigChanged {
+        /// The registry's section.
+        section: &'static str,
+        /// The instance's name.
+        name: Arc<str>,
+        /// The configuration before.
+        old: C,
+        /// The configuration after.
+        new: C,
+    },
+}
+
+impl<C: fmt::Debug + Send + Sync + 'static> Event for RegistryEvent<C> {
+    #[cfg(feature = "tracing")]
+    fn trace(&self) {
+        match self {
+            Self::Added { section, name } => {
+                tracing::debug!(target: "seawall::registry", section, name = %name, "instance added");
+            }
+            Self::Removed { section, name } => {
+                tracing::info!(target: "seawall::registry", section, name = %name, "instance removed");
+            }
+            Self::Replaced { section, name } => {
+                tracing::info!(target: "seawall::registry", section, name = %name, "instance replaced");
+            }
+            Self::ConfigChanged {
+                section,
+                name,
+                old,
+                new,
+            } => tracing::info!(
+                target: "seawall::registry",
+                section, name = %name, old = ?old, new = ?new,
+                "configuration changed"
+            ),
+        }
+    }
+}
+
+struct Entry<K: Kind> {
+    instance: K::Instance,
+    tags: Tags,
+}
+
+pub(crate) struct Inner<K: Kind> {
+    configs: RwLock<HashMap<String, K::Config>>,
+    instances: RwLock<BTreeMap<String, Entry<K>>>,
+    tags: Tags,
+    context: BuildContext,
+    listeners: Listeners<RegistryEvent<K::Config>>,
+    /// Serialises reconfigurations so that each event's `old` is the previous `new`.
+    reconfiguring: Mutex<()>,
+}
+
+/// The named instances of one kind. See the [module docs](self).
+///
+/// # Clone
+///
+/// Clones share the same instances, configurations and listeners.
+pub struct Registry<K: Kind> {
+    inner: Arc<Inner<K>>,
+}
+
+impl<K: Kind> Clone for Registry<K> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K: Kind> Default for Registry<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Kind> fmt::Debug for Registry<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("section", &K::SECTION)
+            .field("instances", &self.names())
+            .finish_non_exhaustive()
+    }
+}
+
+// ===== impl Registry =====
+
+impl<K: Kind> Registry<K> {
+    /// An empty registry whose `default` configuration is the library's.
+    pub fn new() -> Self {
+        Self::with_context(BuildContext::default(), Tags::new())
+    }
+
+    /// An empty registry building instances with `context` and labelling them with `tags`.
+    pub fn with_context(context: BuildContext, tags: Tags) -> Self {
+        let mut configs = HashMap::new();
+        configs.insert(DEFAULT_CONFIG.to_owned(), K::default_config());
+        Self {
+            inner: Arc::new(Inner {
+                configs: RwLock::new(configs),
+                instances: RwLock::new(BTreeMap::new()),
+                tags,
+                context,
+                listeners: Listeners::new(),
+                reconfiguring: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The registry's section name (`circuitbreaker`, `retry`, `bulkhead`, `timelimiter`).
+    pub fn section(&self) -> &'static str {
+        K::SECTION
+    }
+
+    /// Adds (or replaces) a named configuration, `default` included.
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration, its key under `<section>.configs.<name>`.
+    pub fn add_config(&self, name: &str, config: K::Config) -> Result<(), ConfigError> {
+        K::validate(&config).map_err(|err| err.under(&format!("{}.configs.{name}", K::SECTION)))?;
+        write(&self.inner.configs).insert(name.to_owned(), config);
+        Ok(())
+    }
+
+    /// A named configuration.
+    pub fn config(&self, name: &str) -> Option<K::Config> {
+        read(&self.inner.configs).get(name).cloned()
+    }
+
+    /// The `default` configuration.
+    pub fn default_config(&self) -> K::Config {
+        self.config(DEFAULT_CONFIG)
+            .unwrap_or_else(K::default_config)
+    }
+
+    /// The instance `name`, created from the configuration of the same name or else
+    /// `default` if it does not exist yet.
+    pub fn get_or_create(&self, name: &str) -> K::Instance {
+        if let Some(instance) = self.find(name) {
+            return instance;
+        }
+        let config = self.config(name).unwrap_or_else(|| self.default_config());
+        self.insert_new(name, &config, Tags::new())
+    }
+
+    /// The instance `name`, created from `config` if it does not exist yet (an existing
+    /// instance is returned unchanged, as in Resilience4j).
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration for a new instance.
+    pub fn get_or_create_with(
+        &self,
+        name: &str,
+        config: &K::Config,
+        tags: Tags,
+    ) -> Result<K::Instance, ConfigError> {
+        if let Some(instance) = self.find(name) {
+            return Ok(instance);
+        }
+        K::validate(config)
+            .map_err(|err| err.under(&format!("{}.instances.{name}", K::SECTION)))?;
+        Ok(self.insert_new(name, config, tags))
+    }
+
+    /// The instance `name`, created from the named configuration `config_name` if it does not
+    /// exist yet.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::ConfigNotFound`] for an unknown configuration name.
+    pub fn get_or_create_from(
+        &self,
+        name: &str,
+        config_name: &str,
+    ) -> Result<K::Instance, RegistryError> {
+        if let Some(instance) = self.find(name) {
+            return Ok(instance);
+        }
+        let config = self
+            .config(config_name)
+            .ok_or_else(|| RegistryError::ConfigNotFound {
+                section: K::SECTION,
+                name: config_name.to_owned(),
+            })?;
+        Ok(self.insert_new(name, &config, Tags::new()))
+    }
+
+    fn insert_new(&self, name: &str, config: &K::Config, tags: Tags) -> K::Instance {
+        let instance = {
+            let mut instances = write(&self.inner.instances);
+            // Another caller may have created it since we looked.
+            if let Some(entry) = instances.get(name) {
+                return entry.instance.clone();
+            }
+            let instance = K::build(name, config, &self.inner.context);
+            instances.insert(
+                name.to_owned(),
+                Entry {
+                    instance: instance.clone(),
+                    tags,
+                },
+            );
+            instance
+        };
+        self.inner.listeners.emit(|| RegistryEvent::Added {
+            section: K::SECTION,
+            name: name.into(),
+        });
+        instance
+    }
+
+    /// The instance `name`, if it exists.
+    pub fn find(&self, name: &str) -> Option<K::Instance> {
+        read(&self.inner.instances)
+            .get(name)
+            .map(|entry| entry.instance.clone())
+    }
+
+    /// Removes the instance `name` from the registry (handles already given out keep working).
+    pub fn remove(&self, name: &str) -> Option<K::Instance> {
+        let removed = write(&self.inner.instances).remove(name)?;
+        self.inner.listeners.emit(|| RegistryEvent::Removed {
+            section: K::SECTION,
+            name: name.into(),
+        });
+        Some(removed.instance)
+    }
+
+    /// Puts `instance` under `name`, returning the one it replaced (a replacement starts with
+    /// the new instance's state; prefer [`reconfigure`](Self::reconfigure) to keep state).
+    pub fn replace(&self, name: &str, instance: K::Instance) -> Option<K::Instance> {
+        let previous = {
+            let mut instances = write(&self.inner.instances);
+            let tags = instances
+                .get(name)
+                .map(|entry| entry.tags.clone())
+                .unwrap_or_default();
+            instances.insert(name.to_owned(), Entry { instance, tags })
+        };
+        match previous {
+            Some(previous) => {
+                self.inner.listeners.emit(|| RegistryEvent::Replaced {
+                    section: K::SECTION,
+                    name: name.into(),
+                });
+                Some(previous.instance)
+            }
+            None => {
+                self.inner.listeners.emit(|| RegistryEvent::Added {
+                    section: K::SECTION,
+                    name: name.into(),
+                });
+                None
+            }
+        }
+    }
+
+    /// The names of all instances, sorted.
+    pub fn names(&self) -> Vec<String> {
+        read(&self.inner.instances).keys().cloned().collect()
+    }
+
+    /// All instances with their names, sorted by name.
+    pub fn all(&self) -> Vec<(String, K::Instance)> {
+        read(&self.inner.instances)
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.instance.clone()))
+            .collect()
+    }
+
+    /// The labels of instance `name`: the registry's tags overridden by the instance's.
+    pub fn tags(&self, name: &str) -> Option<Tags> {
+        let instances = read(&self.inner.instances);
+        let entry = instances.get(name)?;
+        let mut tags = self.inner.tags.clone();
+        tags.extend(entry.tags.clone());
+        Some(tags)
+    }
+
+    /// The configuration instance `name` runs with now.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::InstanceNotFound`].
+    pub fn current_config(&self, name: &str) -> Result<K::Config, RegistryError> {
+        self.find(name)
+            .map(|instance| K::current(&instance))
+            .ok_or_else(|| self.not_found(name))
+    }
+
+    /// Changes instance `name`'s configuration while it runs: validated whole, then applied
+    /// to the next calls; the instance keeps its state. Emits
+    /// [`RegistryEvent::ConfigChanged`] with the old and new values.
+    ///
+    /// # Errors
+    ///
+    /// An unknown instance, or an invalid configuration (its key under
+    /// `<section>.instances.<name>`); nothing changes.
+    pub fn reconfigure(&self, name: &str, config: K::Config) -> Result<(), RegistryError> {
+        self.update(name, |_| Ok(config))
+    }
+
+    /// Changes instance `name`'s configuration from its current one (e.g. one field), with
+    /// the same guarantees as [`reconfigure`](Self::reconfigure).
+    ///
+    /// # Errors
+    ///
+    /// As [`reconfigure`](Self::reconfigure), or the error `change` returns.
+    pub fn update(
+        &self,
+        name: &str,
+        change: impl FnOnce(K::Config) -> Result<K::Config, ConfigError>,
+    ) -> Result<(), RegistryError> {
+        let instance = self.find(name).ok_or_else(|| self.not_found(name))?;
+        let path = format!("{}.instances.{name}", K::SECTION);
+        let (old, new) = {
+            let _serial = self
+                .inner
+                .reconfiguring
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let old = K::current(&instance);
+            let new =
+                change(old.clone()).map_err(|err| RegistryError::Invalid(err.under(&path)))?;
+            K::validate(&new).map_err(|err| RegistryError::Invalid(err.under(&path)))?;
+            K::apply(&instance, &new).map_err(|err| RegistryError::Invalid(err.under(&path)))?;
+            (old, new)
+        };
+        if old != new {
+            self.inner.listeners.emit(|| RegistryEvent::ConfigChanged {
+                section: K::SECTION,
+                name: name.into(),
+                old,
+                new,
+            });
+        }
+        Ok(())
+    }
+
+    /// Registers a listener for this registry's events.
+    pub fn on_event(&self, listener: impl Fn(&RegistryEvent<K::Config>) + Send + Sync + 'static) {
+        self.inner.listeners.add(listener);
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner<K>> {
+        Arc::downgrade(&self.inner)
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner<K>>) -> Option<Self> {
+        weak.upgrade().map(|inner| Self { inner })
+    }
+
+    fn not_found(&self, name: &str) -> RegistryError {
+        RegistryError::InstanceNotFound {
+            section: self.section(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The policy [`Registries::policy`] builds: retry, then circuit breaker, then bulkhead, then
+/// a per-attempt timeout (the order recommended in the crate docs).
+pub type StandardPolicy =
+    Policy<Layered<Retry, Layered<CircuitBreaker, Layered<Bulkhead, Layered<Timeout, Identity>>>>>;
+
+/// One registry per kind, sharing a build context and tags.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use seawall::registry::Registries;
+///
+/// let registries = Registries::new();
+/// registries
+///     .bulkheads()
+///     .add_config("pg", seawall::bulkhead::BulkheadConfig { max_concurrent_calls: 20, ..Default::default() })
+///     .unwrap();
+/// let policy = registries.policy("pg"); // retry → breaker → bulkhead → timeout, all named "pg"
+/// assert_eq!(registries.bulkheads().find("pg").unwrap().max_concurrent_calls(), 20);
+///
+/// // Live: a smaller bulkhead for the next calls; the breaker's state is untouched.
+/// registries.bulkheads().update("pg", |mut c| { c.max_concurrent_calls = 5; Ok(c) }).unwrap();
+/// let value = policy.call(|| async { Ok::<_, std::io::Error>(7) }).await.unwrap();
+/// assert_eq!(value, 7);
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Registries {
+    circuit_breakers: Registry<CircuitBreakers>,
+    retries: Registry<Retries>,
+    bulkheads: Registry<Bulkheads>,
+    timeouts: Registry<Timeouts>,
+    rate_limiters: Registry<RateLimiters>,
+}
+
+impl Registries {
+    /// Empty registries with the library's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Empty registries building instances with `context`, labelled with `tags`.
+    pub fn with_context(context: BuildContext, tags: Tags) -> Self {
+        Self {
+            circuit_breakers: Registry::with_context(context.clone(), tags.clone()),
+            retries: Registry::with_context(context.clone(), tags.clone()),
+            bulkheads: Registry::with_context(context.clone(), tags.clone()),
+            timeouts: Registry::with_context(context.clone(), tags.clone()),
+            rate_limiters: Registry::with_context(context, tags),
+        }
+    }
+
+    /// The circuit breakers.
+    pub fn circuit_breakers(&self) -> &Registry<CircuitBreakers> {
+        &self.circuit_breakers
+    }
+
+    /// The retries.
+    pub fn retries(&self) -> &Registry<Retries> {
+        &self.retries
+    }
+
+    /// The bulkheads.
+    pub fn bulkheads(&self) -> &Registry<Bulkheads> {
+        &self.bulkheads
+    }
+
+    /// The timeouts.
+    pub fn timeouts(&self) -> &Registry<Timeouts> {
+        &self.timeouts
+    }
+
+    /// The rate limiters.
+    pub fn rate_limiters(&self) -> &Registry<RateLimiters> {
+        &self.rate_limiters
+    }
+
+    /// The standard policy for `name`: the retry, circuit breaker, bulkhead and timeout named
+    /// `name` (each created from its configuration of that name, else `default`), composed
+    /// retry → breaker → bulkhead → per-attempt timeout. The instances are shared: a live
+    /// reconfiguration through the registries applies to the policy's next calls.
+    pub fn policy(&self, name: &str) -> StandardPolicy {
+        Policy::builder()
+            .retry(self.retries.get_or_create(name))
+            .circuit_breaker(self.circuit_breakers.get_or_create(name))
+            .bulkhead(self.bulkheads.get_or_create(name))
+            .timeout(self.timeouts.get_or_create(name))
+            .build()
+    }
+}

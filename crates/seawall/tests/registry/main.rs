@@ -1,0 +1,8 @@
+//! Registries: named instances, configuration documents, live reconfiguration, presets and
+//! metrics.
+#![cfg(all(feature = "serde", feature = "metrics"))]
+
+mod documents;
+mod live;
+mod metrics;
+mod presets;
