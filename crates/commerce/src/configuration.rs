@@ -8,11 +8,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use pg_client::PgClientConfig;
 use seawall::ConfigError;
-use seawall::circuit_breaker::{CircuitBreakerConfig, SlidingWindow};
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::protected::ProtectedGatewayConfig;
 use crate::persistence::DbOptions;
 
 /// Every setting of the service.
@@ -100,66 +99,11 @@ impl DatabaseSettings {
     }
 }
 
-/// A circuit breaker's settings (Resilience4j names, durations in ms).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct BreakerSettings {
-    /// Count window size (default 20).
-    pub sliding_window_size: u32,
-    /// Calls before rates are computed (default 10).
-    pub minimum_number_of_calls: u32,
-    /// Failure rate that opens, percent (default 70: above the canonical PG's 40 % baseline).
-    pub failure_rate_threshold: f64,
-    /// A call slower than this is slow (default 1000 ms; the PG answers within 500 ms).
-    pub slow_call_duration_threshold_ms: u64,
-    /// Slow-call rate that opens, percent (default 80).
-    pub slow_call_rate_threshold: f64,
-    /// Time open before probing (default 5000 ms).
-    pub wait_duration_in_open_state_ms: u64,
-    /// Probes in half-open (default 3).
-    pub permitted_number_of_calls_in_half_open_state: u32,
-}
-
-impl Default for BreakerSettings {
-    fn default() -> Self {
-        Self {
-            sliding_window_size: 20,
-            minimum_number_of_calls: 10,
-            failure_rate_threshold: 70.0,
-            slow_call_duration_threshold_ms: 1_000,
-            slow_call_rate_threshold: 80.0,
-            wait_duration_in_open_state_ms: 5_000,
-            permitted_number_of_calls_in_half_open_state: 3,
-        }
-    }
-}
-
-impl BreakerSettings {
-    /// The validated breaker configuration.
-    ///
-    /// # Errors
-    ///
-    /// A value seawall refuses, naming the key.
-    pub fn to_config(&self) -> Result<CircuitBreakerConfig, ConfigError> {
-        CircuitBreakerConfig::builder()
-            .sliding_window(SlidingWindow::count(self.sliding_window_size))
-            .minimum_number_of_calls(self.minimum_number_of_calls)
-            .failure_rate_threshold(self.failure_rate_threshold)
-            .slow_call_duration_threshold(Duration::from_millis(
-                self.slow_call_duration_threshold_ms,
-            ))
-            .slow_call_rate_threshold(self.slow_call_rate_threshold)
-            .wait_in_open(Duration::from_millis(self.wait_duration_in_open_state_ms))
-            .permitted_calls_in_half_open(self.permitted_number_of_calls_in_half_open_state)
-            .build()
-    }
-}
-
 /// Which payment port implementation to use.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum GatewayMode {
-    /// seawall-protected (the only sane choice).
+    /// `pg-client` behind seawall policies (the only sane choice).
     #[default]
     Protected,
     /// The unprotected client of the seed write-up (demo comparison only).
@@ -170,30 +114,17 @@ pub enum GatewayMode {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
-    /// PG base URL. `serve` starts an in-process simulator when this is unset.
+    /// PG base URL. `serve` starts an in-process simulator when this is unset. Overrides
+    /// `client.base_url`.
     pub base_url: Option<String>,
     /// `protected` (default) or `naive`.
     pub mode: GatewayMode,
-    /// TCP connect timeout (default 500 ms).
-    pub connect_timeout_ms: u64,
-    /// Per-attempt read timeout of a charge (default 1500 ms; the PG answers within 500 ms).
-    pub charge_attempt_timeout_ms: u64,
-    /// A charge's whole budget (default 4000 ms).
-    pub charge_total_timeout_ms: u64,
-    /// Attempts of a charge; only failures that created nothing are retried (default 3).
-    pub charge_max_attempts: u32,
-    /// First retry delay, exponential ×2 with full jitter (default 100 ms).
-    pub charge_retry_backoff_ms: u64,
-    /// Charges in flight at most (default 64).
-    pub charge_max_concurrent: usize,
-    /// Per-attempt timeout of a query (default 1000 ms).
-    pub query_attempt_timeout_ms: u64,
-    /// Attempts of a query (default 3).
-    pub query_max_attempts: u32,
-    /// The `pg-charge` breaker.
-    pub charge_breaker: BreakerSettings,
-    /// The `pg-query` breaker.
-    pub query_breaker: BreakerSettings,
+    /// The `pg-client` configuration: per path (`charge`, `query`) timeouts, retry, circuit
+    /// breaker and bulkhead (see the pg-client README). Durations are humantime strings
+    /// (`"1500ms"`). The service's defaults ([`GatewaySettings::default_client`]) are tuned
+    /// for the canonical PG; a `[gateway.client]` table in a file starts from pg-client's own
+    /// defaults for the fields it leaves out.
+    pub client: PgClientConfig,
 }
 
 impl Default for GatewaySettings {
@@ -201,46 +132,47 @@ impl Default for GatewaySettings {
         Self {
             base_url: None,
             mode: GatewayMode::Protected,
-            connect_timeout_ms: 500,
-            charge_attempt_timeout_ms: 1_500,
-            charge_total_timeout_ms: 4_000,
-            charge_max_attempts: 3,
-            charge_retry_backoff_ms: 100,
-            charge_max_concurrent: 64,
-            query_attempt_timeout_ms: 1_000,
-            query_max_attempts: 3,
-            charge_breaker: BreakerSettings::default(),
-            query_breaker: BreakerSettings::default(),
+            client: Self::default_client(),
         }
     }
 }
 
 impl GatewaySettings {
-    /// The protected adapter's configuration for a PG at `base_url`.
+    /// pg-client's defaults, adjusted for the canonical PG (answers within 500 ms, 40 %
+    /// pre-create failures, cancel extension on):
     ///
-    /// # Errors
-    ///
-    /// An invalid breaker value, naming the key.
-    pub fn protected_config(&self, base_url: &str) -> Result<ProtectedGatewayConfig, ConfigError> {
-        Ok(ProtectedGatewayConfig {
+    /// - charge: connect 500 ms, read 1.5 s (past it the outcome is uncertain), 3 attempts
+    ///   (only failures that created nothing), at most 64 in flight;
+    /// - query: connect 500 ms, read 1 s, 3 attempts;
+    /// - both breakers: count window 20, minimum 10, failure rate 70 % (a healthy canonical
+    ///   PG trips a 10-call window at 50 % a third of the time; 20 at 70 % under 1 %), slow
+    ///   calls over 1 s at 80 %, 5 s open, 3 half-open probes.
+    pub fn default_client() -> PgClientConfig {
+        let mut client = PgClientConfig {
+            cancel_supported: true,
+            ..PgClientConfig::default()
+        };
+        for path in [&mut client.charge, &mut client.query] {
+            path.connect_timeout = Duration::from_millis(500);
+            path.circuit_breaker.sliding_window_size = 20;
+            path.circuit_breaker.minimum_number_of_calls = 10;
+            path.circuit_breaker.failure_rate_threshold = 70.0;
+            path.circuit_breaker.slow_call_duration_threshold = Duration::from_secs(1);
+            path.circuit_breaker.slow_call_rate_threshold = 80.0;
+            path.circuit_breaker.wait_in_open = Duration::from_secs(5);
+        }
+        client.charge.read_timeout = Duration::from_millis(1_500);
+        client.charge.bulkhead.max_concurrent_calls = 64;
+        client.query.read_timeout = Duration::from_millis(1_000);
+        client
+    }
+
+    /// The client configuration with the base URL in force.
+    pub fn client_config(&self, base_url: &str) -> PgClientConfig {
+        PgClientConfig {
             base_url: base_url.to_owned(),
-            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
-            charge_attempt_timeout: Duration::from_millis(self.charge_attempt_timeout_ms),
-            charge_total_timeout: Duration::from_millis(self.charge_total_timeout_ms),
-            charge_max_attempts: self.charge_max_attempts,
-            charge_retry_backoff: Duration::from_millis(self.charge_retry_backoff_ms),
-            charge_max_concurrent: self.charge_max_concurrent,
-            query_attempt_timeout: Duration::from_millis(self.query_attempt_timeout_ms),
-            query_max_attempts: self.query_max_attempts,
-            charge_breaker: self
-                .charge_breaker
-                .to_config()
-                .map_err(|e| e.under("gateway.charge_breaker"))?,
-            query_breaker: self
-                .query_breaker
-                .to_config()
-                .map_err(|e| e.under("gateway.query_breaker"))?,
-        })
+            ..self.client.clone()
+        }
     }
 }
 
@@ -390,22 +322,6 @@ impl Settings {
             "database.acquire_timeout_ms",
             self.database.acquire_timeout_ms,
         )?;
-        positive(
-            "gateway.connect_timeout_ms",
-            self.gateway.connect_timeout_ms,
-        )?;
-        positive(
-            "gateway.charge_attempt_timeout_ms",
-            self.gateway.charge_attempt_timeout_ms,
-        )?;
-        positive(
-            "gateway.charge_total_timeout_ms",
-            self.gateway.charge_total_timeout_ms,
-        )?;
-        positive(
-            "gateway.query_attempt_timeout_ms",
-            self.gateway.query_attempt_timeout_ms,
-        )?;
         positive("recovery.interval_ms", self.recovery.interval_ms)?;
         positive("recovery.lease_ttl_ms", self.recovery.lease_ttl_ms)?;
         positive("outbox.interval_ms", self.outbox.interval_ms)?;
@@ -428,7 +344,14 @@ impl Settings {
             ));
         }
         self.gateway
-            .protected_config(self.gateway.base_url.as_deref().unwrap_or("http://unset"))?;
+            .client_config(
+                self.gateway
+                    .base_url
+                    .as_deref()
+                    .unwrap_or("http://localhost:8082"),
+            )
+            .validate()
+            .map_err(|e| e.under("gateway.client"))?;
         Ok(())
     }
 }
@@ -445,9 +368,18 @@ mod tests {
     #[test]
     fn a_bad_breaker_value_names_its_key() {
         let mut settings = Settings::default();
-        settings.gateway.charge_breaker.failure_rate_threshold = 0.0;
+        settings
+            .gateway
+            .client
+            .charge
+            .circuit_breaker
+            .failure_rate_threshold = 0.0;
         let err = settings.validate().unwrap_err();
-        assert_eq!(err.key(), "gateway.charge_breaker.failure_rate_threshold");
+        assert!(
+            err.key()
+                .starts_with("gateway.client.charge.circuit_breaker"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -456,14 +388,13 @@ mod tests {
         let path = dir.path().join("app.toml");
         std::fs::write(
             &path,
-            "[recovery]\ninterval_ms = 250\n[gateway.charge_breaker]\nfailure_rate_threshold = 60.0\n",
+            "[recovery]\ninterval_ms = 250\n[gateway.client.charge.circuit_breaker]\nfailure_rate_threshold = 60.0\n",
         )
         .unwrap();
         let settings = Settings::load(Some(&path)).unwrap();
         assert_eq!(settings.recovery.interval_ms, 250);
-        assert!(
-            (settings.gateway.charge_breaker.failure_rate_threshold - 60.0).abs() < f64::EPSILON
-        );
+        let breaker = &settings.gateway.client.charge.circuit_breaker;
+        assert!((breaker.failure_rate_threshold - 60.0).abs() < f64::EPSILON);
         assert_eq!(settings.database, DatabaseSettings::default());
     }
 }

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::configuration::{GatewayMode, Settings};
 use crate::gateway::PaymentGateway;
 use crate::gateway::naive::NaiveGateway;
-use crate::gateway::protected::ProtectedGateway;
+use crate::gateway::pg::PgGateway;
 use crate::orders::OrderService;
 use crate::outbox::{AlertLog, OutboxRelay, Subscriber};
 use crate::payments::PaymentService;
@@ -102,9 +102,14 @@ impl ApplicationBuilder {
                         seawall::ConfigError::new("gateway.base_url", "must be set")
                     })?;
                 match settings.gateway.mode {
-                    GatewayMode::Protected => Arc::new(ProtectedGateway::new(
-                        &settings.gateway.protected_config(&base_url)?,
-                    )?),
+                    GatewayMode::Protected => {
+                        let client =
+                            pg_client::PgClient::new(settings.gateway.client_config(&base_url))
+                                .map_err(|e| {
+                                    seawall::ConfigError::new("gateway.client", e.to_string())
+                                })?;
+                        Arc::new(PgGateway::new(client))
+                    }
                     GatewayMode::Naive => Arc::new(NaiveGateway::new(base_url)),
                 }
             }
@@ -134,7 +139,16 @@ impl ApplicationBuilder {
             ),
             payments,
             outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),
-            callback: Arc::new(settings.callback.clone()),
+            callback_verifier: match &settings.callback.secret {
+                Some(secret) => Some(Arc::new(
+                    pg_client::callback::CallbackVerifier::new([secret.as_bytes()])
+                        .map_err(|e| seawall::ConfigError::new("callback.secret", e.to_string()))?
+                        .tolerance(Duration::from_secs(
+                            u64::try_from(settings.callback.tolerance_secs).unwrap_or(300),
+                        )),
+                )),
+                None => None,
+            },
             admin_token: settings.admin.token.as_deref().map(Arc::from),
             metrics: crate::telemetry::metrics_handle(),
         };

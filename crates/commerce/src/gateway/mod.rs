@@ -3,18 +3,19 @@
 //! The service talks to the PG only through [`PaymentGateway`], held as
 //! `Arc<dyn PaymentGateway>` in the application state. Two adapters exist:
 //!
-//! - [`protected::ProtectedGateway`]: the production one. The charge path has a per-attempt
-//!   timeout, a bulkhead, a circuit breaker (`pg-charge`) that ignores business errors, and a
+//! - [`pg::PgGateway`]: the production one, the workspace's `pg-client`. The charge path has
+//!   timeouts, a bulkhead, a circuit breaker (`pg-charge`) that ignores business errors, and a
 //!   retry that only retries failures that provably created nothing, always with the same
 //!   `Idempotency-Key`; it never retries after an uncertain outcome. The query path has its own
 //!   breaker (`pg-query`), so reconciliation keeps working while charges are throttled.
 //! - [`naive::NaiveGateway`]: the unprotected client of the seed write-up, kept for the `demo`
 //!   comparison: no timeouts, no breaker, blind retries without an idempotency key.
 //!
-//! Wiring the workspace's typed `pg-client` in is one more adapter implementing this trait.
+//! The port speaks the service's types (plain strings for keys, [`Money`], [`PgStatus`]);
+//! each adapter translates.
 
 pub mod naive;
-pub mod protected;
+pub mod pg;
 mod wire;
 
 use std::fmt;

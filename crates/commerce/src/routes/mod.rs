@@ -15,10 +15,10 @@ use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
+use pg_client::callback::CallbackVerifier;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::configuration::CallbackSettings;
 use crate::error::ApiError;
 use crate::orders::OrderService;
 use crate::outbox::OutboxRelay;
@@ -39,8 +39,8 @@ pub struct AppState {
     pub recovery: RecoveryJob,
     /// The outbox relay (woken after commits).
     pub outbox: OutboxRelay,
-    /// Callback verification.
-    pub callback: Arc<CallbackSettings>,
+    /// Callback signature verification, when a secret is configured.
+    pub callback_verifier: Option<Arc<CallbackVerifier>>,
     /// The admin bearer token, if the admin API is enabled.
     pub admin_token: Option<Arc<str>>,
     /// Prometheus rendering.

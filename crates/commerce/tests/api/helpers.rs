@@ -77,10 +77,10 @@ pub(crate) fn test_settings(dir: &tempfile::TempDir) -> Settings {
     settings.recovery.not_found_grace_ms = 300;
     settings.recovery.deadline_ms = 60_000;
     settings.outbox.interval_ms = 50;
-    settings.gateway.charge_attempt_timeout_ms = 500;
-    settings.gateway.charge_total_timeout_ms = 2_000;
-    settings.gateway.charge_retry_backoff_ms = 10;
-    settings.gateway.query_attempt_timeout_ms = 500;
+    settings.gateway.client.charge.read_timeout = Duration::from_millis(500);
+    settings.gateway.client.charge.retry.initial_backoff = Duration::from_millis(10);
+    settings.gateway.client.query.read_timeout = Duration::from_millis(500);
+    settings.gateway.client.query.retry.initial_backoff = Duration::from_millis(10);
     settings
 }
 

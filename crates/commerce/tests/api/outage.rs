@@ -12,9 +12,10 @@ async fn when_the_pg_is_down_the_breaker_opens_orders_fail_fast_with_503_and_rea
     let app = spawn_app_with(
         |sim| sim,
         |s| {
-            s.gateway.charge_breaker.sliding_window_size = 10;
-            s.gateway.charge_breaker.minimum_number_of_calls = 5;
-            s.gateway.charge_breaker.wait_duration_in_open_state_ms = 60_000;
+            let breaker = &mut s.gateway.client.charge.circuit_breaker;
+            breaker.sliding_window_size = 10;
+            breaker.minimum_number_of_calls = 5;
+            breaker.wait_in_open = Duration::from_secs(60);
         },
     )
     .await;
@@ -95,11 +96,12 @@ async fn a_slow_pg_trips_the_breaker_on_slow_calls_and_payments_stay_recoverable
             })
         },
         |s| {
-            s.gateway.charge_breaker.sliding_window_size = 4;
-            s.gateway.charge_breaker.minimum_number_of_calls = 4;
-            s.gateway.charge_breaker.slow_call_duration_threshold_ms = 100;
-            s.gateway.charge_breaker.slow_call_rate_threshold = 50.0;
-            s.gateway.charge_breaker.wait_duration_in_open_state_ms = 60_000;
+            let breaker = &mut s.gateway.client.charge.circuit_breaker;
+            breaker.sliding_window_size = 4;
+            breaker.minimum_number_of_calls = 4;
+            breaker.slow_call_duration_threshold = Duration::from_millis(100);
+            breaker.slow_call_rate_threshold = 50.0;
+            breaker.wait_in_open = Duration::from_secs(60);
         },
     )
     .await;

@@ -51,7 +51,7 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
                 .fault_params(|f| f.charge_but_timeout_delay = Duration::from_millis(800))
         },
         |s| {
-            s.gateway.charge_attempt_timeout_ms = 300;
+            s.gateway.client.charge.read_timeout = Duration::from_millis(300);
             s.recovery.not_found_grace_ms = 300;
             s.recovery.deadline_ms = 1_500;
         },
