@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use seawall::metrics::RegistryMetrics;
+use seawall::registry::Registries;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -63,6 +65,7 @@ impl AppHandle {
 pub struct ApplicationBuilder {
     settings: Settings,
     gateway: Option<Arc<dyn PaymentGateway>>,
+    registries: Option<Registries>,
     subscribers: Vec<Arc<dyn Subscriber>>,
 }
 
@@ -71,6 +74,14 @@ impl ApplicationBuilder {
     #[must_use]
     pub fn gateway(mut self, gateway: Arc<dyn PaymentGateway>) -> Self {
         self.gateway = Some(gateway);
+        self
+    }
+
+    /// Uses these registries (holding the gateway's circuit breakers) instead of fresh ones;
+    /// pair it with [`gateway`](Self::gateway) when the gateway's breakers live there.
+    #[must_use]
+    pub fn registries(mut self, registries: Registries) -> Self {
+        self.registries = Some(registries);
         self
     }
 
@@ -94,6 +105,11 @@ impl ApplicationBuilder {
         if settings.application.seed_demo_data && db.seed_demo_data().await? {
             tracing::info!("seeded demo users and products");
         }
+        // The recorder first, then the registry's metrics, then the instances (bound on
+        // creation).
+        let metrics = crate::telemetry::metrics_handle();
+        let registries = self.registries.unwrap_or_default();
+        let registry_metrics = RegistryMetrics::new(&registries);
         let gateway: Arc<dyn PaymentGateway> = match self.gateway {
             Some(gateway) => gateway,
             None => {
@@ -103,12 +119,10 @@ impl ApplicationBuilder {
                     })?;
                 match settings.gateway.mode {
                     GatewayMode::Protected => {
-                        let client =
-                            pg_client::PgClient::new(settings.gateway.client_config(&base_url))
-                                .map_err(|e| {
-                                    seawall::ConfigError::new("gateway.client", e.to_string())
-                                })?;
-                        Arc::new(PgGateway::new(client))
+                        Arc::new(PgGateway::new(crate::gateway::pg::client_with_registry(
+                            settings.gateway.client_config(&base_url),
+                            &registries,
+                        )?))
                     }
                     GatewayMode::Naive => Arc::new(NaiveGateway::new(base_url)),
                 }
@@ -150,7 +164,9 @@ impl ApplicationBuilder {
                 None => None,
             },
             admin_token: settings.admin.token.as_deref().map(Arc::from),
-            metrics: crate::telemetry::metrics_handle(),
+            metrics,
+            registries,
+            registry_metrics,
         };
         Ok(Application {
             listener,
@@ -168,6 +184,7 @@ impl Application {
         ApplicationBuilder {
             settings,
             gateway: None,
+            registries: None,
             subscribers: Vec::new(),
         }
     }

@@ -22,8 +22,6 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use seawall::CircuitBreaker;
-
 use crate::domain::{CardNumber, CardType, Money, PgStatus};
 
 /// A boxed, sendable future (the port's methods are called through `dyn`).
@@ -113,8 +111,4 @@ pub trait PaymentGateway: Send + Sync + fmt::Debug {
     /// Whether queries may be sent now (false while the query breaker is open): the recovery
     /// job skips a round rather than fail every payment's query.
     fn queries_permitted(&self) -> bool;
-
-    /// The circuit breakers of this adapter, for the admin API and metrics (none for an
-    /// unprotected adapter).
-    fn circuit_breakers(&self) -> Vec<CircuitBreaker>;
 }

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use seawall::{CircuitBreaker, Clock};
+use seawall::Clock;
 
 use super::wire;
 use super::{BoxFuture, ChargeError, ChargeRequest, PaymentGateway, PgTransaction, QueryError};
@@ -91,9 +91,5 @@ impl PaymentGateway for NaiveGateway {
 
     fn queries_permitted(&self) -> bool {
         true
-    }
-
-    fn circuit_breakers(&self) -> Vec<CircuitBreaker> {
-        Vec::new()
     }
 }

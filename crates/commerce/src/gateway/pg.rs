@@ -19,17 +19,72 @@ use pg_client::model::{
     CardNumber as PgCardNumber, CardType as PgCardType, IdempotencyKey, OrderId, PaymentRequest,
     TransactionKey, TransactionStatus, UserId,
 };
-use pg_client::{CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgError};
-use seawall::CircuitBreaker;
-use seawall::circuit_breaker::DefaultClassifier;
+use pg_client::{CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgClientConfig, PgError};
+use seawall::circuit_breaker::{CircuitBreakerConfig, SlidingWindow};
+use seawall::registry::{Registries, Tags};
 
 use super::{BoxFuture, ChargeError, ChargeRequest, PaymentGateway, PgTransaction, QueryError};
 use crate::domain::{Money, PgStatus};
+
+/// Name of the charge path's circuit breaker.
+pub const CHARGE_BREAKER: &str = "pg-charge";
+/// Name of the query path's circuit breaker.
+pub const QUERY_BREAKER: &str = "pg-query";
 
 /// The service's port implemented with `pg-client`.
 #[derive(Clone, Debug)]
 pub struct PgGateway {
     client: Arc<PgClient>,
+}
+
+/// The seawall breaker configuration of a pg-client path's breaker settings (for breakers built
+/// in the registry and handed to the client).
+///
+/// # Errors
+///
+/// A value seawall refuses, naming the key.
+pub fn breaker_config(
+    config: &pg_client::config::BreakerConfig,
+) -> Result<CircuitBreakerConfig, seawall::ConfigError> {
+    CircuitBreakerConfig::builder()
+        .sliding_window(SlidingWindow::count(config.sliding_window_size))
+        .minimum_number_of_calls(config.minimum_number_of_calls)
+        .failure_rate_threshold(config.failure_rate_threshold)
+        .slow_call_duration_threshold(config.slow_call_duration_threshold)
+        .slow_call_rate_threshold(config.slow_call_rate_threshold)
+        .wait_in_open(config.wait_in_open)
+        .permitted_calls_in_half_open(config.permitted_calls_in_half_open)
+        .build()
+}
+
+/// Builds the client with its two breakers created in `registries` as `pg-charge` and
+/// `pg-query` (so the admin API, live reconfiguration and the registry's metrics see them).
+///
+/// # Errors
+///
+/// An invalid configuration value, naming its key.
+pub fn client_with_registry(
+    config: PgClientConfig,
+    registries: &Registries,
+) -> Result<PgClient, seawall::ConfigError> {
+    let breakers = registries.circuit_breakers();
+    let charge = breakers.get_or_create_with(
+        CHARGE_BREAKER,
+        &breaker_config(&config.charge.circuit_breaker)
+            .map_err(|e| e.under("gateway.client.charge.circuit_breaker"))?,
+        Tags::new(),
+    )?;
+    let query = breakers.get_or_create_with(
+        QUERY_BREAKER,
+        &breaker_config(&config.query.circuit_breaker)
+            .map_err(|e| e.under("gateway.client.query.circuit_breaker"))?,
+        Tags::new(),
+    )?;
+    PgClient::builder(config)
+        .charge_circuit_breaker(charge)
+        .query_circuit_breaker(query)
+        .build()
+        .map_err(|e| seawall::ConfigError::new("gateway.client", e.to_string()))
 }
 
 impl PgGateway {
@@ -185,19 +240,6 @@ impl PaymentGateway for PgGateway {
         self.client
             .circuit_breaker(CallPath::Query)
             .is_call_permitted()
-    }
-
-    fn circuit_breakers(&self) -> Vec<CircuitBreaker> {
-        [CallPath::Charge, CallPath::Query]
-            .into_iter()
-            .map(|path| {
-                // A handle sharing the breaker's state; the classifier is only used by calls.
-                self.client
-                    .circuit_breaker(path)
-                    .clone()
-                    .with_classifier(DefaultClassifier)
-            })
-            .collect()
     }
 }
 

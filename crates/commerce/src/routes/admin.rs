@@ -2,8 +2,9 @@
 //!
 //! - `GET /api/v1/admin/circuit-breakers`: every breaker's state, configuration and metrics.
 //! - `PUT /api/v1/admin/circuit-breakers/{name}`: change fields live (any subset), e.g.
-//!   `{"slowCallDurationThresholdMs": 800}`, or force a state (`{"state": "FORCED_OPEN"}`).
-//!   Validation errors name the field (422 `INVALID_CONFIG`).
+//!   `{"slowCallDurationThresholdMs": 800}`, through seawall's registry (the breaker keeps its
+//!   state and window), or force a state (`{"state": "FORCED_OPEN"}`). Validation errors name
+//!   the field (422 `INVALID_CONFIG`).
 //! - `POST /api/v1/admin/reconcile`: run a recovery round now; returns its report.
 //! - `POST /api/v1/admin/payments/{id}/resolve`: an operator settles a payment under review
 //!   (`{"status": "SUCCESS"|"FAILED"|"CANCELED", "reason": "..."}`) through the same `apply`.
@@ -19,6 +20,7 @@ use seawall::CircuitBreaker;
 use seawall::circuit_breaker::{
     CircuitBreakerConfig, MetricsSnapshot, SlidingWindow, State as BreakerState,
 };
+use seawall::registry::RegistryError;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -159,11 +161,11 @@ fn view(breaker: &CircuitBreaker) -> BreakerView {
 async fn list_breakers(_: Admin, State(state): State<AppState>) -> Json<Vec<BreakerView>> {
     Json(
         state
-            .payments
-            .gateway()
+            .registries
             .circuit_breakers()
+            .all()
             .iter()
-            .map(view)
+            .map(|(_, breaker)| view(breaker))
             .collect(),
     )
 }
@@ -209,16 +211,11 @@ async fn update_breaker(
 ) -> Result<Json<BreakerView>, ApiError> {
     let Path(name) = path?;
     let Json(fields) = body?;
-    let breaker = state
-        .payments
-        .gateway()
-        .circuit_breakers()
-        .into_iter()
-        .find(|b| b.name() == name)
-        .ok_or_else(|| ApiError::NotFound {
-            code: "CIRCUIT_BREAKER_NOT_FOUND",
-            message: format!("no circuit breaker named {name:?}"),
-        })?;
+    let registry = state.registries.circuit_breakers();
+    let breaker = registry.find(&name).ok_or_else(|| ApiError::NotFound {
+        code: "CIRCUIT_BREAKER_NOT_FOUND",
+        message: format!("no circuit breaker named {name:?}"),
+    })?;
     let target_state = match &fields.state {
         Some(s) => Some(parse_state(s).ok_or_else(|| {
             invalid(
@@ -228,37 +225,47 @@ async fn update_breaker(
         })?),
         None => None,
     };
-    let mut builder = breaker.config().to_builder();
-    if let Some(v) = fields.failure_rate_threshold {
-        builder = builder.failure_rate_threshold(v);
+    if fields.slow_call_duration_threshold_ms == Some(0) {
+        return Err(invalid("slowCallDurationThresholdMs", "must be >= 1"));
     }
-    if let Some(v) = fields.slow_call_rate_threshold {
-        builder = builder.slow_call_rate_threshold(v);
-    }
-    if let Some(v) = fields.slow_call_duration_threshold_ms {
-        if v == 0 {
-            return Err(invalid("slowCallDurationThresholdMs", "must be >= 1"));
-        }
-        builder = builder.slow_call_duration_threshold(Duration::from_millis(v));
-    }
-    if let Some(v) = fields.wait_duration_in_open_state_ms {
-        builder = builder.wait_in_open(Duration::from_millis(v));
-    }
-    if let Some(v) = fields.sliding_window_size {
-        builder = builder.sliding_window(SlidingWindow::count(v));
-    }
-    if let Some(v) = fields.minimum_number_of_calls {
-        builder = builder.minimum_number_of_calls(v);
-    }
-    if let Some(v) = fields.permitted_number_of_calls_in_half_open_state {
-        builder = builder.permitted_calls_in_half_open(v);
-    }
-    let config = builder
-        .build()
-        .map_err(|e| invalid(api_field(e.key()), e.rule()))?;
-    breaker
-        .reconfigure(config)
-        .map_err(|e| invalid(api_field(e.key()), e.rule()))?;
+    // Through the registry: validated whole, applied atomically, state and window kept, and
+    // a ConfigChanged event with the old and new values.
+    registry
+        .update(&name, |config| {
+            let mut builder = config.to_builder();
+            if let Some(v) = fields.failure_rate_threshold {
+                builder = builder.failure_rate_threshold(v);
+            }
+            if let Some(v) = fields.slow_call_rate_threshold {
+                builder = builder.slow_call_rate_threshold(v);
+            }
+            if let Some(v) = fields.slow_call_duration_threshold_ms {
+                builder = builder.slow_call_duration_threshold(Duration::from_millis(v));
+            }
+            if let Some(v) = fields.wait_duration_in_open_state_ms {
+                builder = builder.wait_in_open(Duration::from_millis(v));
+            }
+            if let Some(v) = fields.sliding_window_size {
+                builder = builder.sliding_window(SlidingWindow::count(v));
+            }
+            if let Some(v) = fields.minimum_number_of_calls {
+                builder = builder.minimum_number_of_calls(v);
+            }
+            if let Some(v) = fields.permitted_number_of_calls_in_half_open_state {
+                builder = builder.permitted_calls_in_half_open(v);
+            }
+            builder.build()
+        })
+        .map_err(|e| match e {
+            RegistryError::Invalid(e) => {
+                let key = e.key().rsplit('.').next().unwrap_or_default();
+                invalid(api_field(key), e.rule())
+            }
+            other => ApiError::NotFound {
+                code: "CIRCUIT_BREAKER_NOT_FOUND",
+                message: other.to_string(),
+            },
+        })?;
     if let Some(target) = target_state {
         breaker
             .transition_to(target)

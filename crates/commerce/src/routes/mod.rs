@@ -16,6 +16,8 @@ use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
 use pg_client::callback::CallbackVerifier;
+use seawall::metrics::RegistryMetrics;
+use seawall::registry::Registries;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -45,6 +47,10 @@ pub struct AppState {
     pub admin_token: Option<Arc<str>>,
     /// Prometheus rendering.
     pub metrics: PrometheusHandle,
+    /// seawall's named instances (the PG circuit breakers `pg-charge` and `pg-query`).
+    pub registries: Registries,
+    /// The registry's `metrics` output, refreshed before each scrape.
+    pub registry_metrics: RegistryMetrics,
 }
 
 /// The whole API.
