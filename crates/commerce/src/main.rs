@@ -42,7 +42,7 @@ async fn main() -> ExitCode {
             }
         }
         Some(Command::Demo(args)) => {
-            commerce::telemetry::init_tracing("error");
+            commerce::telemetry::init_tracing("off");
             commerce::demo::run(args).await
         }
     };
