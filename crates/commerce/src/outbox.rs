@@ -65,7 +65,7 @@ impl Subscriber for AlertLog {
                 payload = %event.payload, "alert delivered"
             ),
             _ => {
-                tracing::debug!(event_id = event.id, order_id = event.order_id, kind = %event.event_type, "event")
+                tracing::debug!(event_id = event.id, order_id = event.order_id, kind = %event.event_type, "event");
             }
         }
         Ok(())

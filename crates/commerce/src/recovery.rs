@@ -215,7 +215,7 @@ impl RecoveryJob {
                                 });
                             }
                             Ok(Some(_)) => {
-                                tracing::error!(order_id = order.id, transaction_key = %key, "PG transaction does not match its order")
+                                tracing::error!(order_id = order.id, transaction_key = %key, "PG transaction does not match its order");
                             }
                             Ok(None) => {}
                             Err(error) => {

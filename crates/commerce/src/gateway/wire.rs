@@ -191,11 +191,11 @@ pub(crate) async fn get_transaction(
     if status != StatusCode::OK {
         return Err(classify_status(status, &bytes));
     }
-    let detail = match serde_json::from_slice::<Envelope<Detail>>(&bytes) {
-        Ok(Envelope {
-            data: Some(data), ..
-        }) => data,
-        _ => return Err(CallError::Uncertain("unreadable transaction".to_owned())),
+    let Ok(Envelope {
+        data: Some(detail), ..
+    }) = serde_json::from_slice::<Envelope<Detail>>(&bytes)
+    else {
+        return Err(CallError::Uncertain("unreadable transaction".to_owned()));
     };
     // An unknown status (e.g. AUTHORIZED) is not a verdict: fail closed.
     let status = parse_status(&detail.status).ok_or_else(|| {

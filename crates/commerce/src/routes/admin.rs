@@ -131,11 +131,11 @@ fn millis(d: Duration) -> u64 {
 fn fields_of(config: &CircuitBreakerConfig) -> BreakerFields {
     let window = match config.sliding_window() {
         SlidingWindow::Count(n) => Some(n),
-        _ => None,
+        SlidingWindow::Time { .. } => None,
     };
     let wait = match config.open_wait() {
         seawall::circuit_breaker::OpenWait::Fixed(d) => Some(millis(d)),
-        _ => None,
+        seawall::circuit_breaker::OpenWait::Backoff(_) => None,
     };
     BreakerFields {
         failure_rate_threshold: Some(config.failure_rate_threshold()),

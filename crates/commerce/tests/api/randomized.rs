@@ -84,7 +84,8 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
     let mut statuses: HashMap<u16, usize> = HashMap::new();
     for chunk in plans.chunks(CONCURRENCY) {
         let mut tasks = Vec::new();
-        for (user, body) in chunk.iter().cloned() {
+        for (user, body) in chunk {
+            let (user, body) = (*user, body.clone());
             let client = app.client.clone();
             let url = format!("{}/api/v1/orders", app.address);
             tasks.push(tokio::spawn(async move {
