@@ -66,7 +66,8 @@ impl Default for ApplicationSettings {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// SQLite URL (default `sqlite://commerce.db`, created when missing).
+    /// `sqlite://path.db` (default `sqlite://commerce.db`, created when missing) or
+    /// `postgres://user:password@host:port/database`.
     pub url: String,
     /// Connections for writes (default 4).
     pub write_connections: u32,
@@ -339,10 +340,10 @@ impl Settings {
                 "must be >= recovery.not_found_grace_ms",
             ));
         }
-        if !self.database.url.starts_with("sqlite:") {
+        if crate::persistence::Engine::of(&self.database.url).is_none() {
             return Err(ConfigError::new(
                 "database.url",
-                "only sqlite: URLs are supported by this build",
+                "must start with sqlite: or postgres:",
             ));
         }
         self.gateway

@@ -232,6 +232,15 @@ impl PaymentService {
     ) -> Result<(Applied, Option<ExtraCharge>), sqlx::Error> {
         let now = db::now_ms();
         let mut tx = self.db.begin().await?;
+        // Serialise observations about one order (Postgres row lock; SQLite's write lock is
+        // already held), then read everything fresh.
+        let order_id = match target {
+            Target::Order(id) => Some(id),
+            Target::Payment(id) => db::payment_by_id(&mut tx, id).await?.map(|p| p.order_id),
+        };
+        if let Some(order_id) = order_id {
+            db::lock_order(&mut tx, order_id).await?;
+        }
         let Some(payment) = resolve_payment(&mut tx, target, observation, source, now).await?
         else {
             return Ok((

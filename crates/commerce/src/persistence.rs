@@ -1,10 +1,15 @@
 //! Every SQL statement of the service, and the database pools.
 //!
-//! The SQL is portable (`$1` placeholders, `RETURNING`, `ON CONFLICT DO NOTHING`; no
-//! engine-specific functions), written against SQLite, which is embedded and the default.
-//! Writes run in `BEGIN IMMEDIATE` transactions so two writers never deadlock on a lock
-//! upgrade; every status change is a conditional `UPDATE … WHERE status = $from`, so a losing
-//! racer changes nothing.
+//! One set of portable statements (`$1` placeholders, `RETURNING`, `ON CONFLICT DO NOTHING`,
+//! `CAST`, no engine-specific functions) runs on **SQLite** (embedded, the default:
+//! `sqlite://file.db`) and **Postgres** (`postgres://…`) through sqlx's `Any` driver; only the
+//! migrations (`migrations/sqlite`, `migrations/postgres`) and the connection set-up differ.
+//!
+//! Concurrency: every status change is a conditional `UPDATE … WHERE status = $from`, so a
+//! losing racer changes nothing. On SQLite, write transactions are `BEGIN IMMEDIATE` (the
+//! write lock from the first statement, so two writers never deadlock on a lock upgrade); on
+//! Postgres, [`lock_order`] takes the order's row lock first, so two observations about the
+//! same order are applied one after the other.
 //!
 //! Two pools: `write` for transactions, `read` (read-only connections) for the catalogue and
 //! order reads, so reads never queue behind writers — and no pool connection is ever held
@@ -14,13 +19,35 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 use crate::domain::{Money, OrderStatus, PaymentMethod, PaymentStatus};
 
 /// A write transaction.
-pub type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// The database engine behind a URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// `sqlite:` URLs: an embedded file.
+    Sqlite,
+    /// `postgres:` / `postgresql:` URLs.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine of `url`, if supported.
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
 
 /// Milliseconds since the Unix epoch, the service's stored time.
 pub fn now_ms() -> i64 {
@@ -33,7 +60,7 @@ pub fn now_ms() -> i64 {
 /// Database settings the pools are built from.
 #[derive(Clone, Debug)]
 pub struct DbOptions {
-    /// `sqlite://path/to/file.db` (created when missing) or `sqlite::memory:`.
+    /// `sqlite://path/to/file.db` (created when missing) or `postgres://user:pw@host/db`.
     pub url: String,
     /// Connections of the write pool.
     pub write_connections: u32,
@@ -46,8 +73,9 @@ pub struct DbOptions {
 /// The two pools.
 #[derive(Clone, Debug)]
 pub struct Db {
-    write: SqlitePool,
-    read: SqlitePool,
+    engine: Engine,
+    write: AnyPool,
+    read: AnyPool,
 }
 
 /// A product row.
@@ -180,7 +208,7 @@ pub struct HistoryRow {
     pub created_at: i64,
 }
 
-fn parse_payment(row: &sqlx::sqlite::SqliteRow) -> Result<PaymentRow, sqlx::Error> {
+fn parse_payment(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
     let status: String = row.try_get("status")?;
     Ok(PaymentRow {
         id: row.try_get("id")?,
@@ -198,7 +226,7 @@ fn parse_payment(row: &sqlx::sqlite::SqliteRow) -> Result<PaymentRow, sqlx::Erro
     })
 }
 
-fn parse_order(row: &sqlx::sqlite::SqliteRow) -> Result<OrderRow, sqlx::Error> {
+fn parse_order(row: &AnyRow) -> Result<OrderRow, sqlx::Error> {
     let status: String = row.try_get("status")?;
     Ok(OrderRow {
         id: row.try_get("id")?,
@@ -217,34 +245,90 @@ const PAYMENT_COLUMNS: &str = "id, order_id, method, status, amount, card_type, 
 const ORDER_COLUMNS: &str =
     "id, order_ref, user_id, status, method, total_amount, paid_payment_id, created_at";
 
-/// The migrations, embedded in the binary.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The SQLite migrations, embedded in the binary.
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The Postgres migrations, embedded in the binary.
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Per-connection SQLite settings: wait for the write lock instead of failing at once, enforce
+/// foreign keys, and fsync less often (safe with WAL).
+fn sqlite_pragmas(
+    conn: &mut AnyConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        conn.execute("PRAGMA busy_timeout = 10000").await?;
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        Ok(())
+    })
+}
+
+/// `url` with `param` added to its query string.
+fn with_param(url: &str, param: &str) -> String {
+    if url.contains('?') {
+        format!("{url}&{param}")
+    } else {
+        format!("{url}?{param}")
+    }
+}
 
 impl Db {
-    /// Opens both pools (creating the database file if needed) and applies the migrations.
+    /// Opens both pools (creating an SQLite file if needed) and applies the migrations.
     ///
     /// # Errors
     ///
-    /// A bad URL, an unreachable file, or a failed migration.
+    /// An unsupported or bad URL, an unreachable database, or a failed migration.
     pub async fn connect(options: &DbOptions) -> Result<Self, sqlx::Error> {
-        let base = SqliteConnectOptions::from_str(&options.url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new()
-            .max_connections(options.write_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(base.clone())
-            .await?;
-        MIGRATOR.run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(options.read_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(base.read_only(true))
-            .await?;
-        Ok(Self { write, read })
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of(&options.url).ok_or_else(|| {
+            sqlx::Error::Configuration("database.url must start with sqlite: or postgres:".into())
+        })?;
+        let pool = |connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(connections.max(1))
+                .acquire_timeout(options.acquire_timeout)
+        };
+        let (write, read) = match engine {
+            Engine::Sqlite => {
+                let write = pool(options.write_connections)
+                    .after_connect(sqlite_pragmas)
+                    .connect(&with_param(&options.url, "mode=rwc"))
+                    .await?;
+                // Readers never block the writer, nor the writer them (persistent per file).
+                sqlx::query("PRAGMA journal_mode = WAL").fetch_optional(&write).await?;
+                SQLITE_MIGRATOR.run(&write).await?;
+                let read = pool(options.read_connections)
+                    .after_connect(sqlite_pragmas)
+                    .connect(&with_param(&options.url, "mode=ro"))
+                    .await?;
+                (write, read)
+            }
+            Engine::Postgres => {
+                let write = pool(options.write_connections).connect(&options.url).await?;
+                POSTGRES_MIGRATOR.run(&write).await?;
+                let read = pool(options.read_connections)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("SET default_transaction_read_only = on").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&options.url)
+                    .await?;
+                (write, read)
+            }
+        };
+        Ok(Self {
+            engine,
+            write,
+            read,
+        })
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// Closes both pools (waits for connections in use to come back).
@@ -260,7 +344,10 @@ impl Db {
     /// No connection within the acquire timeout, or the lock not obtained within the busy
     /// timeout.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        self.write.begin_with("BEGIN IMMEDIATE").await
+        match self.engine {
+            Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.write.begin().await,
+        }
     }
 
     /// A read-only connection (for lookups made with the statement functions below).
@@ -268,7 +355,7 @@ impl Db {
     /// # Errors
     ///
     /// No connection within the acquire timeout.
-    pub async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, sqlx::Error> {
+    pub async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
         self.read.acquire().await
     }
 
@@ -297,15 +384,16 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        for (id, name, price, stock) in [
-            (1_i64, "Mechanical keyboard", 89_000_i64, 1_000_i64),
-            (2, "Wireless mouse", 35_000, 1_000),
-            (3, "27-inch monitor", 329_000, 500),
-            (4, "USB-C hub", 45_000, 1_000),
-            (5, "Laptop stand", 29_000, 1_000),
+        // Without explicit ids, so a Postgres sequence stays in step (a fresh database gives
+        // them ids 1 to 5).
+        for (name, price, stock) in [
+            ("Mechanical keyboard", 89_000_i64, 1_000_i64),
+            ("Wireless mouse", 35_000, 1_000),
+            ("27-inch monitor", 329_000, 500),
+            ("USB-C hub", 45_000, 1_000),
+            ("Laptop stand", 29_000, 1_000),
         ] {
-            sqlx::query("INSERT INTO products (id, name, price, stock) VALUES ($1, $2, $3, $4)")
-                .bind(id)
+            sqlx::query("INSERT INTO products (name, price, stock) VALUES ($1, $2, $3)")
                 .bind(name)
                 .bind(price)
                 .bind(stock)
@@ -501,8 +589,8 @@ impl Db {
     /// A database error.
     pub async fn units_held(&self, product_id: i64) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(
-            "SELECT COALESCE(SUM(i.quantity), 0) FROM order_items i JOIN orders o ON o.id = i.order_id \
-             WHERE i.product_id = $1 AND o.stock_released = 0",
+            "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) FROM order_items i \
+             JOIN orders o ON o.id = i.order_id WHERE i.product_id = $1 AND o.stock_released = 0",
         )
         .bind(product_id)
         .fetch_one(&self.read)
@@ -706,7 +794,7 @@ impl Db {
     }
 }
 
-fn product_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Product, sqlx::Error> {
+fn product_from_row(row: &AnyRow) -> Result<Product, sqlx::Error> {
     Ok(Product {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -723,7 +811,7 @@ fn product_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Product, sqlx::Erro
 ///
 /// A database error.
 pub async fn user_points_in(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     user_id: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT points FROM users WHERE id = $1")
@@ -738,7 +826,7 @@ pub async fn user_points_in(
 ///
 /// A database error.
 pub async fn product_price(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     product_id: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT price FROM products WHERE id = $1")
@@ -753,7 +841,7 @@ pub async fn product_price(
 ///
 /// A database error.
 pub async fn take_stock(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     product_id: i64,
     quantity: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -771,7 +859,7 @@ pub async fn take_stock(
 ///
 /// A database error.
 pub async fn take_points(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     user_id: i64,
     amount: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -789,7 +877,7 @@ pub async fn take_points(
 ///
 /// A database error.
 pub async fn release_stock(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     order_id: i64,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -820,7 +908,7 @@ pub async fn release_stock(
 ///
 /// A database error.
 pub async fn idempotent_order(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     user_id: i64,
     key: &str,
 ) -> Result<Option<(String, i64)>, sqlx::Error> {
@@ -841,7 +929,7 @@ pub async fn idempotent_order(
 ///
 /// A database error.
 pub async fn insert_idempotency_key(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     user_id: i64,
     key: &str,
     request_hash: &str,
@@ -868,7 +956,7 @@ pub async fn insert_idempotency_key(
 ///
 /// A database error.
 pub async fn insert_order(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     user_id: i64,
     status: OrderStatus,
     method: PaymentMethod,
@@ -901,7 +989,7 @@ pub async fn insert_order(
 ///
 /// A database error.
 pub async fn insert_order_item(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     order_id: i64,
     item: &OrderItem,
 ) -> Result<(), sqlx::Error> {
@@ -923,7 +1011,7 @@ pub async fn insert_order_item(
 ///
 /// A database error.
 pub async fn insert_payment(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     payment: &NewPayment<'_>,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
@@ -951,7 +1039,7 @@ pub async fn insert_payment(
 ///
 /// A database error.
 pub async fn set_payment_idempotency_key(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     payment_id: i64,
     key: &str,
 ) -> Result<(), sqlx::Error> {
@@ -969,7 +1057,7 @@ pub async fn set_payment_idempotency_key(
 ///
 /// A database error.
 pub async fn insert_history(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     payment_id: i64,
     from: Option<PaymentStatus>,
     to: PaymentStatus,
@@ -998,7 +1086,7 @@ pub async fn insert_history(
 ///
 /// A database error.
 pub async fn insert_outbox(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     aggregate_id: i64,
     event_type: &str,
     payload: &serde_json::Value,
@@ -1016,13 +1104,28 @@ pub async fn insert_outbox(
     .await
 }
 
+/// Takes the order's row lock (Postgres) for the rest of the transaction, so observations
+/// about one order are applied one at a time; on SQLite the transaction already holds the
+/// database's write lock. Returns false if the order does not exist.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn lock_order(conn: &mut AnyConnection, order_id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1")
+        .bind(order_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// One order.
 ///
 /// # Errors
 ///
 /// A database error.
 pub async fn order_by_id(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
@@ -1040,7 +1143,7 @@ pub async fn order_by_id(
 ///
 /// A database error.
 pub async fn order_by_ref(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     order_ref: &str,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query(&format!(
@@ -1060,7 +1163,7 @@ pub async fn order_by_ref(
 ///
 /// A database error.
 pub async fn payment_by_id(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query(&format!(
@@ -1080,7 +1183,7 @@ pub async fn payment_by_id(
 ///
 /// A database error.
 pub async fn payment_by_transaction_key(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     key: &str,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query(&format!(
@@ -1100,7 +1203,7 @@ pub async fn payment_by_transaction_key(
 ///
 /// A database error.
 pub async fn payments_for_order(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     order_id: i64,
 ) -> Result<Vec<PaymentRow>, sqlx::Error> {
     sqlx::query(&format!(
@@ -1121,7 +1224,7 @@ pub async fn payments_for_order(
 ///
 /// A database error (e.g. a transaction key already held by another payment).
 pub async fn transition_payment(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
     from: PaymentStatus,
     to: PaymentStatus,
@@ -1151,7 +1254,7 @@ pub async fn transition_payment(
 ///
 /// A database error.
 pub async fn attach_transaction_key(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
     key: &str,
     now: i64,
@@ -1174,7 +1277,7 @@ pub async fn attach_transaction_key(
 ///
 /// A database error.
 pub async fn transition_order(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
     from: OrderStatus,
     to: OrderStatus,

@@ -1,5 +1,6 @@
--- The whole schema of the commerce service. Portable SQL (SQLite dialect used as written;
--- money in integer minor units, times in milliseconds since the Unix epoch).
+-- The whole schema of the commerce service, SQLite dialect (the Postgres one is the same
+-- schema with Postgres types). Money in integer minor units, times in milliseconds since the
+-- Unix epoch.
 
 CREATE TABLE users (
     id          INTEGER PRIMARY KEY,
