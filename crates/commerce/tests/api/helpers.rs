@@ -119,9 +119,37 @@ pub(crate) async fn spawn_app_with(
         .expect("the simulator starts");
     let dir = Arc::new(tempfile::tempdir().expect("a temp dir"));
     let mut settings = test_settings(&dir);
+    if let Some(url) = fresh_postgres_database().await {
+        settings.database.url = url;
+    }
     settings.gateway.base_url = Some(pg.base_url());
     configure(&mut settings);
     start(settings, pg, dir).await
+}
+
+/// With `COMMERCE_TEST_POSTGRES_URL` set (a server URL without a database, e.g.
+/// `postgres://postgres@127.0.0.1:5432`), every test gets a fresh Postgres database instead of
+/// an SQLite file: the whole suite runs against Postgres.
+async fn fresh_postgres_database() -> Option<String> {
+    use sqlx::{Connection, Executor};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let server = std::env::var("COMMERCE_TEST_POSTGRES_URL").ok()?;
+    let server = server.trim_end_matches('/');
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "commerce_test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        commerce::persistence::now_ms()
+    );
+    let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("the Postgres server answers");
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("a fresh database");
+    Some(format!("{server}/{name}"))
 }
 
 async fn start(settings: Settings, pg: SimulatorHandle, dir: Arc<tempfile::TempDir>) -> TestApp {
