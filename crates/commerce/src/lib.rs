@@ -1,7 +1,7 @@
 //! # commerce
 //!
 //! An order/payment service that keeps selling through a payment gateway (PG) outage and
-//! never loses or double-charges an order. axum + sqlx (SQLite embedded), card payments
+//! never loses or double-charges an order. axum + sqlx (SQLite embedded, or Postgres by URL), card payments
 //! through a PG protected by seawall, PG callbacks verified and cross-checked, a recovery job,
 //! a transactional outbox and an audit trail of every payment transition.
 //!

@@ -296,7 +296,9 @@ impl Db {
                     .connect(&with_param(&options.url, "mode=rwc"))
                     .await?;
                 // Readers never block the writer, nor the writer them (persistent per file).
-                sqlx::query("PRAGMA journal_mode = WAL").fetch_optional(&write).await?;
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .fetch_optional(&write)
+                    .await?;
                 SQLITE_MIGRATOR.run(&write).await?;
                 let read = pool(options.read_connections)
                     .after_connect(sqlite_pragmas)
@@ -305,12 +307,15 @@ impl Db {
                 (write, read)
             }
             Engine::Postgres => {
-                let write = pool(options.write_connections).connect(&options.url).await?;
+                let write = pool(options.write_connections)
+                    .connect(&options.url)
+                    .await?;
                 POSTGRES_MIGRATOR.run(&write).await?;
                 let read = pool(options.read_connections)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute("SET default_transaction_read_only = on").await?;
+                            conn.execute("SET default_transaction_read_only = on")
+                                .await?;
                             Ok(())
                         })
                     })
