@@ -602,6 +602,22 @@ impl Db {
         .await
     }
 
+    /// Open card payments (REQUESTED / PENDING / UNKNOWN): how many, and the oldest one's
+    /// creation time — the "oldest pending age" alert of the runbook.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn open_payments_summary(&self) -> Result<(i64, Option<i64>), sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM payments \
+             WHERE status IN ('REQUESTED', 'PENDING', 'UNKNOWN')",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
+    }
+
     // ===== recovery (write pool, short statements) =====
 
     /// Open payments (REQUESTED / PENDING / UNKNOWN) last changed before `cutoff`, oldest

@@ -29,6 +29,14 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // seawall's instances (seawall_circuitbreaker_state, …), refreshed for this scrape.
     state.registry_metrics.publish();
+    if let Ok((open, oldest)) = state.db.open_payments_summary().await {
+        #[allow(clippy::cast_precision_loss)]
+        {
+            metrics::gauge!("commerce_open_payments").set(open as f64);
+            let age = oldest.map_or(0, |t| crate::persistence::now_ms() - t);
+            metrics::gauge!("commerce_oldest_open_payment_age_ms").set(age as f64);
+        }
+    }
     if let Ok((backlog, oldest)) = state.db.outbox_backlog().await {
         #[allow(clippy::cast_precision_loss)]
         {

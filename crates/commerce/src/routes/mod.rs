@@ -19,7 +19,7 @@ use pg_client::callback::CallbackVerifier;
 use seawall::metrics::RegistryMetrics;
 use seawall::registry::Registries;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::error::ApiError;
 use crate::orders::OrderService;
@@ -73,13 +73,16 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             request_timeout,
         ))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let path = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or("unmatched", MatchedPath::as_str);
-                tracing::info_span!("http", method = %request.method(), path)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let path = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", MatchedPath::as_str);
+                    tracing::info_span!("http", method = %request.method(), path)
+                })
+                // A 503 "payment temporarily unavailable" is an answer, not a server fault.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)),
         )
 }
 

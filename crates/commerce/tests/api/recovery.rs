@@ -233,3 +233,33 @@ async fn only_one_instance_runs_a_recovery_round_at_a_time() {
         .unwrap();
     assert_eq!(app.reconcile().await["ran"], true);
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_lets_an_in_flight_order_finish() {
+    // Arrange: every charge takes 300 ms at the PG.
+    let mut app = spawn_app_with(
+        |sim| {
+            sim.latency(pg_simulator::Latency::Fixed {
+                value: Duration::from_millis(300),
+            })
+        },
+        |_| {},
+    )
+    .await;
+    let body = order_body(1, 1, card(APPROVED_CARD));
+    let request = app.post_order(1, &body, None);
+    let stop_soon = async {
+        pause(100).await; // the order is in flight, waiting on the PG
+        app.handle.shutdown();
+    };
+
+    // Act
+    let (response, ()) = tokio::join!(request, stop_soon);
+
+    // Assert: it was answered in full before the server stopped, and the server stops cleanly.
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let order: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(first_payment(&order)["status"], "PENDING");
+    app.stop().await;
+    assert_eq!(app.pg.ledger().len(), 1);
+}
