@@ -107,7 +107,47 @@ pub struct Clock {
 #[derive(Clone)]
 enum Source {
     Tokio { origin: tokio::time::Instant },
+    Coarse(Arc<Coarse>),
     Manual(ManualClock),
+}
+
+/// A clock whose reading is a plain atomic load, refreshed by a background thread.
+struct Coarse {
+    origin: tokio::time::Instant,
+    now: AtomicU64,
+}
+
+impl Coarse {
+    fn start(resolution: Duration) -> Arc<Self> {
+        let origin = tokio::time::Instant::now();
+        let coarse = Arc::new(Self {
+            origin,
+            now: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&coarse);
+        let resolution = resolution.max(Duration::from_micros(100));
+        // The ticker stops when the last clone of the clock is gone.
+        let spawned = std::thread::Builder::new()
+            .name("seawall-coarse-clock".into())
+            .spawn(move || {
+                while let Some(coarse) = weak.upgrade() {
+                    coarse.tick();
+                    drop(coarse);
+                    std::thread::sleep(resolution);
+                }
+            });
+        if spawned.is_err() {
+            // No thread: the reading stays at the origin; callers still get a valid clock.
+            coarse.tick();
+        }
+        coarse
+    }
+
+    fn tick(&self) {
+        let elapsed = duration_to_nanos(self.origin.elapsed());
+        // Relaxed: readers need a recent value, not ordering with other memory.
+        self.now.fetch_max(elapsed, Ordering::Relaxed);
+    }
 }
 
 impl Clock {
@@ -120,12 +160,37 @@ impl Clock {
         }
     }
 
+    /// A coarse clock: reading it is one atomic load (under a nanosecond instead of tens of
+    /// nanoseconds), at the price of being up to a millisecond behind. One background thread
+    /// serves every coarse clock of the process. Use it where a breaker tracks slow calls or
+    /// keeps a time window on a hot path; it does **not** follow tokio's paused test time
+    /// (use [`Clock::tokio`] or a [`ManualClock`] in tests). Sleeps are tokio's.
+    pub fn coarse() -> Self {
+        static SHARED: std::sync::OnceLock<Arc<Coarse>> = std::sync::OnceLock::new();
+        Self {
+            source: Source::Coarse(
+                SHARED
+                    .get_or_init(|| Coarse::start(Duration::from_millis(1)))
+                    .clone(),
+            ),
+        }
+    }
+
+    /// A coarse clock refreshed every `resolution` (at least 100 µs) by its own thread.
+    pub fn coarse_with_resolution(resolution: Duration) -> Self {
+        Self {
+            source: Source::Coarse(Coarse::start(resolution)),
+        }
+    }
+
     /// The current time.
+    #[inline]
     pub fn now(&self) -> Instant {
         match &self.source {
             Source::Tokio { origin } => Instant(duration_to_nanos(
                 tokio::time::Instant::now().saturating_duration_since(*origin),
             )),
+            Source::Coarse(coarse) => Instant(coarse.now.load(Ordering::Relaxed)),
             Source::Manual(manual) => manual.now(),
         }
     }
@@ -147,14 +212,6 @@ impl Clock {
     /// As for [`Clock::sleep`].
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
         let inner = match &self.source {
-            Source::Tokio { origin } => {
-                let at = origin
-                    .checked_add(Duration::from_nanos(deadline.0))
-                    .unwrap_or_else(far_future);
-                SleepInner::Tokio {
-                    sleep: tokio::time::sleep_until(at),
-                }
-            }
             Source::Manual(manual) => SleepInner::Manual {
                 sleep: ManualSleep {
                     clock: manual.clone(),
@@ -162,8 +219,19 @@ impl Clock {
                     id: None,
                 },
             },
+            Source::Tokio { origin } => Self::tokio_sleep(*origin, deadline),
+            Source::Coarse(coarse) => Self::tokio_sleep(coarse.origin, deadline),
         };
         Sleep { inner }
+    }
+
+    fn tokio_sleep(origin: tokio::time::Instant, deadline: Instant) -> SleepInner {
+        let at = origin
+            .checked_add(Duration::from_nanos(deadline.0))
+            .unwrap_or_else(far_future);
+        SleepInner::Tokio {
+            sleep: tokio::time::sleep_until(at),
+        }
     }
 
     /// Whether this is a [`ManualClock`].
@@ -196,6 +264,7 @@ impl fmt::Debug for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
             Source::Tokio { .. } => f.write_str("Clock::Tokio"),
+            Source::Coarse(_) => f.write_str("Clock::Coarse"),
             Source::Manual(manual) => write!(f, "Clock::Manual({:?})", manual.now()),
         }
     }
@@ -414,6 +483,24 @@ mod tests {
         assert!(sleep.poll().is_pending());
         drop(sleep);
         assert_eq!(manual.sleepers(), 0);
+    }
+
+    #[test]
+    fn a_coarse_clock_moves_forward_by_itself() {
+        let clock = Clock::coarse_with_resolution(Duration::from_micros(100));
+        let start = clock.now();
+        // A bounded wait for the ticker thread: real time is the point of this clock.
+        let mut later = start;
+        for _ in 0..2_000 {
+            later = clock.now();
+            if later > start {
+                break;
+            }
+            std::thread::yield_now();
+            std::thread::park_timeout(Duration::from_millis(1));
+        }
+        assert!(later > start, "the background thread advanced the reading");
+        assert!(!clock.is_manual());
     }
 
     #[tokio::test(start_paused = true)]

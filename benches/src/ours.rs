@@ -1,0 +1,161 @@
+//! seawall's contenders, configured as in [`config`](crate::config): each decorator through its
+//! native API ([`Native`]) and through its tower layer ([`Tower`]).
+
+use seawall::bulkhead::BulkheadLayer;
+use seawall::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, SlidingWindow};
+use seawall::fallback::FallbackLayer;
+use seawall::registry::Registries;
+use seawall::retry::RetryLayer;
+use seawall::timeout::TimeoutLayer;
+use seawall::{Backoff, BoxError, Bulkhead, Clock, Fallback, Policy, Retry, Timeout};
+use tower::ServiceBuilder;
+use tower_layer::Layer;
+
+use crate::config::{
+    BACKOFF, BULKHEAD_PERMITS, FAILURE_RATE, MAX_ATTEMPTS, MINIMUM_CALLS, OPEN_WAIT, SLOW_CALL,
+    TIME_WINDOW, TIMEOUT, WINDOW_CALLS,
+};
+use crate::contender::{Contender, Native, Tower, boxed_error};
+use crate::harness::Echo;
+use crate::peers::Window;
+
+/// seawall's breaker with the common configuration, on `clock`. Slow-call tracking is on only
+/// for [`Window::CountWithSlowCalls`] (off, the count-window breaker reads no clock).
+fn breaker_decorator(window: Window, clock: Clock) -> CircuitBreaker {
+    let builder = CircuitBreaker::builder()
+        .name("bench")
+        .failure_rate_threshold(FAILURE_RATE * 100.0)
+        .minimum_number_of_calls(u32::try_from(MINIMUM_CALLS).expect("fits"))
+        .wait_in_open(OPEN_WAIT)
+        .clock(clock);
+    let count = SlidingWindow::count(u32::try_from(WINDOW_CALLS).expect("fits"));
+    let builder = match window {
+        Window::Count => builder.sliding_window(count).disable_slow_call_tracking(),
+        Window::CountWithSlowCalls => builder
+            .sliding_window(count)
+            .slow_call_duration_threshold(SLOW_CALL),
+        Window::Time => builder
+            .sliding_window(SlidingWindow::time(TIME_WINDOW))
+            .disable_slow_call_tracking(),
+    };
+    builder
+        .build()
+        .expect("a valid seawall breaker configuration")
+}
+
+fn timeout_decorator() -> Timeout {
+    Timeout::new(TIMEOUT)
+}
+
+fn bulkhead_decorator() -> Bulkhead {
+    Bulkhead::new(BULKHEAD_PERMITS)
+}
+
+fn retry_decorator() -> Retry {
+    Retry::builder()
+        .max_attempts(u32::try_from(MAX_ATTEMPTS).expect("fits"))
+        .backoff(Backoff::exponential(BACKOFF))
+        .build()
+        .expect("a valid seawall retry configuration")
+}
+
+/// seawall's `Timeout`, native API.
+pub fn timeout() -> impl Contender + Clone + Send + 'static {
+    Native(timeout_decorator())
+}
+
+/// seawall's `TimeoutLayer` around the inner service.
+pub fn timeout_tower() -> impl Contender + Clone + Send + 'static {
+    Tower::new(
+        TimeoutLayer::new(timeout_decorator()).layer(Echo),
+        boxed_error,
+    )
+}
+
+/// seawall's `Bulkhead` (rejects at once when full), native API.
+pub fn bulkhead() -> impl Contender + Clone + Send + 'static {
+    Native(bulkhead_decorator())
+}
+
+/// seawall's `BulkheadLayer` (reject mode) around the inner service.
+pub fn bulkhead_tower() -> impl Contender + Clone + Send + 'static {
+    Tower::new(
+        BulkheadLayer::new(bulkhead_decorator()).layer(Echo),
+        boxed_error,
+    )
+}
+
+/// seawall's `Retry`, native API.
+pub fn retry() -> impl Contender + Clone + Send + 'static {
+    Native(retry_decorator())
+}
+
+/// seawall's `RetryLayer` around the inner service.
+pub fn retry_tower() -> impl Contender + Clone + Send + 'static {
+    Tower::new(RetryLayer::new(retry_decorator()).layer(Echo), boxed_error)
+}
+
+/// seawall's `CircuitBreaker`, native API, on tokio's clock.
+pub fn breaker(window: Window) -> impl Contender + Clone + Send + 'static {
+    Native(breaker_decorator(window, Clock::tokio()))
+}
+
+/// seawall's `CircuitBreaker`, native API, on the coarse clock (`Clock::coarse()`: a clock
+/// read is one atomic load).
+pub fn breaker_coarse(window: Window) -> impl Contender + Clone + Send + 'static {
+    Native(breaker_decorator(window, Clock::coarse()))
+}
+
+/// seawall's `CircuitBreakerLayer` (reject mode) around the inner service.
+pub fn breaker_tower(window: Window) -> impl Contender + Clone + Send + 'static {
+    Tower::new(
+        CircuitBreakerLayer::new(breaker_decorator(window, Clock::tokio())).layer(Echo),
+        boxed_error,
+    )
+}
+
+/// seawall's breaker from a registry whose instances are bound to `metrics` output
+/// (`RegistryMetrics`): the breaker keeps call totals (one more atomic add per call). No
+/// recorder is installed, so the handles themselves are no-ops, as in a process that exports
+/// on scrape.
+pub fn breaker_with_metrics() -> impl Contender + Clone + Send + 'static {
+    let registries = Registries::new();
+    let _metrics = seawall::metrics::RegistryMetrics::new(&registries);
+    let registry = registries.circuit_breakers();
+    registry
+        .add_config(
+            "default",
+            breaker_decorator(Window::Count, Clock::tokio()).config(),
+        )
+        .expect("a valid configuration");
+    Native(registry.get_or_create("bench"))
+}
+
+/// seawall's full stack, native API, outermost first: fallback (a fixed value) → timeout →
+/// retry → circuit breaker → bulkhead.
+pub fn stack() -> impl Contender + Clone + Send + 'static {
+    Native(
+        Policy::builder()
+            .fallback(Fallback::value(0_u64))
+            .timeout(timeout_decorator())
+            .retry(retry_decorator())
+            .circuit_breaker(breaker_decorator(Window::Count, Clock::tokio()))
+            .bulkhead(bulkhead_decorator())
+            .build(),
+    )
+}
+
+/// seawall's full stack as tower layers in the same order.
+pub fn stack_tower() -> impl Contender + Clone + Send + 'static {
+    let service = ServiceBuilder::new()
+        .layer(FallbackLayer::new(|_: BoxError| Ok::<u64, BoxError>(0)))
+        .layer(TimeoutLayer::new(timeout_decorator()))
+        .layer(RetryLayer::new(retry_decorator()))
+        .layer(CircuitBreakerLayer::new(breaker_decorator(
+            Window::Count,
+            Clock::tokio(),
+        )))
+        .layer(BulkheadLayer::new(bulkhead_decorator()))
+        .service(Echo);
+    Tower::new(service, boxed_error)
+}
