@@ -1,0 +1,182 @@
+//! The one API error type and its JSON form: `{"code": "...", "message": "..."}`.
+//!
+//! Codes are stable strings clients can match on. 4xx messages say what was wrong with the
+//! request without echoing it; 5xx bodies are generic and the cause is logged once, inside the
+//! request's span.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answered to an API client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: malformed or invalid input.
+    #[error("{code}: {message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong (never the input itself).
+        message: String,
+    },
+    /// 401: missing or wrong credentials / signature.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// 404: no such resource.
+    #[error("{code}: not found")]
+    NotFound {
+        /// Stable code.
+        code: &'static str,
+        /// What was not found.
+        message: String,
+    },
+    /// 409: the request conflicts with the current state (stock, points, reused key).
+    #[error("{code}: {message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// 422: well-formed but not acceptable (mismatched callback, invalid configuration).
+    #[error("{code}: {message}")]
+    Unprocessable {
+        /// Stable code.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// 503: the payment gateway cannot take payments now; nothing was charged.
+    #[error("payment temporarily unavailable")]
+    PaymentUnavailable,
+    /// 503: a dependency (the PG's query API) is unavailable; try again.
+    #[error("{0}")]
+    Unavailable(&'static str),
+    /// 500: anything unexpected (logged, never shown).
+    #[error(transparent)]
+    Internal(#[from] anyhow_like::Internal),
+}
+
+/// A minimal boxed internal error (keeps `anyhow` out of the dependency tree).
+pub mod anyhow_like {
+    /// An unexpected failure with its cause chain.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{context}")]
+    pub struct Internal {
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    }
+
+    impl Internal {
+        /// Wraps `source` with what was being done.
+        pub fn new(
+            context: &'static str,
+            source: impl std::error::Error + Send + Sync + 'static,
+        ) -> Self {
+            Self {
+                context,
+                source: Box::new(source),
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(anyhow_like::Internal::new("database error", error))
+    }
+}
+
+impl ApiError {
+    /// A 400 with a code and message.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone()),
+            Self::Unauthorized(what) => {
+                (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", (*what).to_owned())
+            }
+            Self::NotFound { code, message } => (StatusCode::NOT_FOUND, code, message.clone()),
+            Self::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone()),
+            Self::Unprocessable { code, message } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone())
+            }
+            Self::PaymentUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PAYMENT_TEMPORARILY_UNAVAILABLE",
+                "Card payments are temporarily unavailable. Nothing was charged and your order \
+                 was not placed; please try again in a moment."
+                    .to_owned(),
+            ),
+            Self::Unavailable(what) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TEMPORARILY_UNAVAILABLE",
+                (*what).to_owned(),
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "Something went wrong on our side.".to_owned(),
+            ),
+        }
+    }
+}
+
+/// The JSON body of every error.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// Stable code.
+    pub code: &'static str,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        if let Self::Internal(error) = &self {
+            let mut chain = String::new();
+            let mut source: Option<&dyn std::error::Error> = Some(error);
+            while let Some(e) = source {
+                chain.push_str(": ");
+                chain.push_str(&e.to_string());
+                source = e.source();
+            }
+            tracing::error!(error = %chain, "request failed");
+        } else if status.is_server_error() {
+            tracing::warn!(code, "request answered {status}");
+        }
+        (status, Json(ErrorBody { code, message })).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        // The rejection text names the field and the problem; it can quote a value (a card
+        // number sent as a JSON number, say), so digits are masked like a PAN.
+        let message = match &rejection {
+            JsonRejection::JsonDataError(e) => crate::domain::mask_pan(&e.body_text()),
+            JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".to_owned(),
+            JsonRejection::MissingJsonContentType(_) => {
+                "expected Content-Type: application/json".to_owned()
+            }
+            _ => "unreadable request body".to_owned(),
+        };
+        Self::bad_request("INVALID_REQUEST", message)
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(_: PathRejection) -> Self {
+        Self::bad_request("INVALID_PATH", "the path parameter is not a valid id")
+    }
+}

@@ -1,0 +1,269 @@
+//! The production adapter: the workspace's typed `pg-client` behind the service's port.
+//!
+//! `pg-client` does the hard part — per-path timeouts, a retry that only retries failures that
+//! provably created nothing (always with the same `Idempotency-Key`), separate breakers and
+//! bulkheads for charges (`pg-charge`) and queries (`pg-query`), failure classification — and
+//! this adapter only translates its outcomes into the service's vocabulary:
+//!
+//! | pg-client | service |
+//! |---|---|
+//! | `Ok(Accepted)` | accepted: payment PENDING |
+//! | `Ok(Uncertain)` | uncertain: payment UNKNOWN, reconciled later |
+//! | `Err` business (4xx) | rejected: payment FAILED, 422 |
+//! | `Err` not reached / throttled / rejected (breaker open, bulkhead full) | not reached: payment FAILED, stock released, 503 |
+//! | `Err` uncertain (never on the charge path; kept for safety) | uncertain |
+
+use std::sync::Arc;
+
+use pg_client::model::{
+    CardNumber as PgCardNumber, CardType as PgCardType, IdempotencyKey, OrderId, PaymentRequest,
+    TransactionKey, TransactionStatus, UserId,
+};
+use pg_client::{CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgClientConfig, PgError};
+use seawall::circuit_breaker::{CircuitBreakerConfig, SlidingWindow};
+use seawall::registry::{Registries, Tags};
+
+use super::{BoxFuture, ChargeError, ChargeRequest, PaymentGateway, PgTransaction, QueryError};
+use crate::domain::{Money, PgStatus};
+
+/// Name of the charge path's circuit breaker.
+pub const CHARGE_BREAKER: &str = "pg-charge";
+/// Name of the query path's circuit breaker.
+pub const QUERY_BREAKER: &str = "pg-query";
+
+/// The service's port implemented with `pg-client`.
+#[derive(Clone, Debug)]
+pub struct PgGateway {
+    client: Arc<PgClient>,
+}
+
+/// The seawall breaker configuration of a pg-client path's breaker settings (for breakers built
+/// in the registry and handed to the client).
+///
+/// # Errors
+///
+/// A value seawall refuses, naming the key.
+pub fn breaker_config(
+    config: &pg_client::config::BreakerConfig,
+) -> Result<CircuitBreakerConfig, seawall::ConfigError> {
+    CircuitBreakerConfig::builder()
+        .sliding_window(SlidingWindow::count(config.sliding_window_size))
+        .minimum_number_of_calls(config.minimum_number_of_calls)
+        .failure_rate_threshold(config.failure_rate_threshold)
+        .slow_call_duration_threshold(config.slow_call_duration_threshold)
+        .slow_call_rate_threshold(config.slow_call_rate_threshold)
+        .wait_in_open(config.wait_in_open)
+        .permitted_calls_in_half_open(config.permitted_calls_in_half_open)
+        .build()
+}
+
+/// Builds the client with its two breakers created in `registries` as `pg-charge` and
+/// `pg-query` (so the admin API, live reconfiguration and the registry's metrics see them).
+///
+/// # Errors
+///
+/// An invalid configuration value, naming its key.
+pub fn client_with_registry(
+    config: PgClientConfig,
+    registries: &Registries,
+) -> Result<PgClient, seawall::ConfigError> {
+    let breakers = registries.circuit_breakers();
+    let charge = breakers.get_or_create_with(
+        CHARGE_BREAKER,
+        &breaker_config(&config.charge.circuit_breaker)
+            .map_err(|e| e.under("gateway.client.charge.circuit_breaker"))?,
+        Tags::new(),
+    )?;
+    let query = breakers.get_or_create_with(
+        QUERY_BREAKER,
+        &breaker_config(&config.query.circuit_breaker)
+            .map_err(|e| e.under("gateway.client.query.circuit_breaker"))?,
+        Tags::new(),
+    )?;
+    PgClient::builder(config)
+        .charge_circuit_breaker(charge)
+        .query_circuit_breaker(query)
+        .build()
+        .map_err(|e| seawall::ConfigError::new("gateway.client", e.to_string()))
+}
+
+impl PgGateway {
+    /// Wraps a client.
+    pub fn new(client: PgClient) -> Self {
+        Self {
+            client: Arc::new(client),
+        }
+    }
+
+    /// The wrapped client.
+    pub fn client(&self) -> &PgClient {
+        &self.client
+    }
+}
+
+fn query_error(what: &str, error: impl std::fmt::Display) -> QueryError {
+    QueryError(format!("{what}: {error}"))
+}
+
+fn user(user_id: &str) -> Result<UserId, QueryError> {
+    UserId::parse(user_id).map_err(|e| query_error("user id", e))
+}
+
+fn key(transaction_key: &str) -> Result<TransactionKey, QueryError> {
+    TransactionKey::parse(transaction_key).map_err(|e| query_error("transaction key", e))
+}
+
+/// `None` for a status the service cannot act on (an unknown value): fail closed, keep the
+/// payment as it is.
+fn status(status: &TransactionStatus) -> Option<PgStatus> {
+    match status {
+        TransactionStatus::Pending => Some(PgStatus::Pending),
+        TransactionStatus::Success => Some(PgStatus::Success),
+        TransactionStatus::Failed => Some(PgStatus::Failed),
+        TransactionStatus::Canceled => Some(PgStatus::Canceled),
+        TransactionStatus::Unknown(_) => None,
+    }
+}
+
+fn classify(error: &PgError) -> ChargeError {
+    let message = error.to_string();
+    if error.is_business() {
+        ChargeError::Rejected(message)
+    } else if error.is_uncertain() {
+        ChargeError::Uncertain(message)
+    } else {
+        // Not reached, throttled, or refused by our own breaker / bulkhead: nothing created.
+        ChargeError::NotReached(message)
+    }
+}
+
+impl PaymentGateway for PgGateway {
+    fn charge(&self, request: ChargeRequest) -> BoxFuture<'_, Result<String, ChargeError>> {
+        Box::pin(async move {
+            let invalid = |what: &str, e: &dyn std::fmt::Display| {
+                ChargeError::Rejected(format!("{what}: {e}"))
+            };
+            let user =
+                UserId::parse(request.user_id.as_str()).map_err(|e| invalid("user id", &e))?;
+            let pg_request = PaymentRequest {
+                order_id: OrderId::parse(request.order_ref.as_str())
+                    .map_err(|e| invalid("order id", &e))?,
+                card_type: PgCardType::from_wire(request.card_type.as_str()),
+                card_number: PgCardNumber::parse(request.card_no.expose_for_gateway())
+                    .map_err(|e| invalid("card number", &e))?,
+                amount: pg_client::model::Money::new(
+                    request.amount.minor_units(),
+                    self.client.config().currency,
+                )
+                .map_err(|e| invalid("amount", &e))?,
+                callback_url: request.callback_url.clone(),
+                idempotency_key: IdempotencyKey::parse(request.idempotency_key.as_str())
+                    .map_err(|e| invalid("idempotency key", &e))?,
+            };
+            match self.client.request_payment(&user, &pg_request).await {
+                Ok(ChargeOutcome::Accepted(accepted)) => Ok(accepted.transaction_key.to_string()),
+                Ok(ChargeOutcome::Uncertain(uncertain)) => {
+                    Err(ChargeError::Uncertain(uncertain.error.to_string()))
+                }
+                Err(error) => Err(classify(&error)),
+            }
+        })
+    }
+
+    fn transaction<'a>(
+        &'a self,
+        user_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PgTransaction>, QueryError>> {
+        Box::pin(async move {
+            let user = user(user_id)?;
+            let key = key(transaction_key)?;
+            let Some(detail) = self
+                .client
+                .get_transaction(&user, &key)
+                .await
+                .map_err(|e| query_error("transaction", e))?
+            else {
+                return Ok(None);
+            };
+            let status = status(&detail.status).ok_or_else(|| {
+                QueryError(format!("unknown transaction status {}", detail.status))
+            })?;
+            Ok(Some(PgTransaction {
+                transaction_key: detail.transaction_key.to_string(),
+                order_ref: detail.order_id.to_string(),
+                amount: Money::new(detail.amount.minor_units()),
+                status,
+                reason: detail.reason,
+            }))
+        })
+    }
+
+    fn transactions_for_order<'a>(
+        &'a self,
+        user_id: &'a str,
+        order_ref: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, QueryError>> {
+        Box::pin(async move {
+            let user = user(user_id)?;
+            let order = OrderId::parse(order_ref).map_err(|e| query_error("order id", e))?;
+            let found = self
+                .client
+                .find_by_order(&user, &order)
+                .await
+                .map_err(|e| query_error("transactions of the order", e))?;
+            Ok(found
+                .transactions
+                .into_iter()
+                .map(|t| t.transaction_key.to_string())
+                .collect())
+        })
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        user_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), QueryError>> {
+        Box::pin(async move {
+            let user = user(user_id)?;
+            let key = key(transaction_key)?;
+            self.client
+                .cancel(&user, &key)
+                .await
+                .map(drop)
+                .map_err(|e| query_error("cancel", e))
+        })
+    }
+
+    fn queries_permitted(&self) -> bool {
+        self.client
+            .circuit_breaker(CallPath::Query)
+            .is_call_permitted()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pg_client::FailureClass;
+
+    #[test]
+    fn only_failures_that_created_nothing_are_not_reached() {
+        let cases = [
+            (FailureClass::NotReached, "not"),
+            (FailureClass::Throttled, "not"),
+            (FailureClass::Rejected, "not"),
+            (FailureClass::Business, "rejected"),
+            (FailureClass::Uncertain, "uncertain"),
+        ];
+        for (class, expected) in cases {
+            let got = match classify(&PgError::synthetic(class, "x")) {
+                ChargeError::NotReached(_) => "not",
+                ChargeError::Rejected(_) => "rejected",
+                ChargeError::Uncertain(_) => "uncertain",
+            };
+            assert_eq!(got, expected, "{class:?}");
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! # commerce
+//!
+//! An order/payment service that keeps selling through a payment gateway (PG) outage and
+//! never loses or double-charges an order. axum + sqlx (SQLite embedded, or Postgres by URL), card payments
+//! through a PG protected by seawall, PG callbacks verified and cross-checked, a recovery job,
+//! a transactional outbox and an audit trail of every payment transition.
+//!
+//! - [`startup::Application`]: `Application::build(settings)`, `port()`, `run_until_stopped()`.
+//! - [`orders`]: placing POINT and CARD orders (state in the database before the PG is called).
+//! - [`payments`]: the one `apply(observation)` every source of truth goes through.
+//! - [`gateway`]: the PG port (`Arc<dyn PaymentGateway>`) and its protected and naive adapters.
+//! - [`recovery`], [`outbox`]: the background jobs.
+//! - [`persistence`]: all SQL; [`configuration`]: layered typed settings.
+//! - [`serve`] and [`demo`]: what `cargo run -p commerce [-- demo]` runs.
+//!
+//! See the crate README for the API, the data model and the demo.
+
+pub mod configuration;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod gateway;
+pub mod orders;
+pub mod outbox;
+pub mod payments;
+pub mod persistence;
+pub mod recovery;
+pub mod routes;
+pub mod serve;
+pub mod startup;
+pub mod telemetry;
+
+pub use crate::configuration::Settings;
+pub use crate::startup::{AppHandle, Application};

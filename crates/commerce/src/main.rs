@@ -1,0 +1,56 @@
+//! The commerce service binary: wiring only (see the library for everything else).
+//!
+//! - `commerce [serve] [--config FILE]`: the service (SQLite, in-process PG simulator).
+//! - `commerce demo [--orders N] [--out FILE]`: the seed-000 experiment, protected vs naive.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use commerce::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "commerce",
+    about = "An order/payment service that survives PG outages"
+)]
+struct Cli {
+    /// A TOML configuration file (then `APP_*` environment variables override it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Run the seed-000 experiment and write its table.
+    Demo(commerce::demo::DemoArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None | Some(Command::Serve) => {
+            commerce::telemetry::init_tracing("commerce=info,seawall=warn,tower_http=warn");
+            match Settings::load(cli.config.as_deref()) {
+                Ok(settings) => commerce::serve::run(settings).await,
+                Err(e) => Err(e.into()),
+            }
+        }
+        Some(Command::Demo(args)) => {
+            commerce::telemetry::init_tracing("off");
+            commerce::demo::run(args).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The outbox relay (polling publisher): delivers outbox events, in id order, at least once,
+//! to in-process subscribers.
+//!
+//! Events are written in the same transaction as the change they announce
+//! ([`crate::persistence::insert_outbox`]). The relay polls due, undelivered events in id
+//! order, hands each to every subscriber, then marks it published. A subscriber that fails
+//! makes the event wait (exponential backoff per event, dead after `max_attempts`), and the
+//! relay stops the batch there so later events never overtake it. A crash between delivery
+//! and marking redelivers the event: **subscribers must dedupe by event id**
+//! ([`RecordingSubscriber`] shows how).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::configuration::OutboxSettings;
+use crate::persistence::{self as db, Db};
+
+/// One delivered event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Unique, increasing id: the dedupe key.
+    pub id: i64,
+    /// The order concerned.
+    pub order_id: i64,
+    /// e.g. `OrderPaid`, `PaymentStatusChanged`, `DoubleChargeDetected`.
+    pub event_type: String,
+    /// The event's JSON payload.
+    pub payload: serde_json::Value,
+}
+
+/// Receives events. Delivery is at least once: implementations dedupe by [`Event::id`].
+pub trait Subscriber: Send + Sync + fmt::Debug {
+    /// Handles one event; an error makes the relay deliver it again later.
+    ///
+    /// # Errors
+    ///
+    /// Any failure to handle the event.
+    fn handle(&self, event: &Event) -> Result<(), String>;
+}
+
+/// Logs alert events (conflicts, double charges) at ERROR and every other event at DEBUG.
+#[derive(Debug, Default)]
+pub struct AlertLog {
+    seen: Mutex<HashSet<i64>>,
+}
+
+impl Subscriber for AlertLog {
+    fn handle(&self, event: &Event) -> Result<(), String> {
+        if !self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(event.id)
+        {
+            return Ok(());
+        }
+        match event.event_type.as_str() {
+            "PaymentConflictDetected" | "DoubleChargeDetected" => tracing::error!(
+                event_id = event.id, order_id = event.order_id, kind = %event.event_type,
+                payload = %event.payload, "alert delivered"
+            ),
+            _ => {
+                tracing::debug!(event_id = event.id, order_id = event.order_id, kind = %event.event_type, "event");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keeps every distinct event it receives (deduped by id), for tests and the demo; can be
+/// told to fail a number of deliveries first.
+#[derive(Debug, Default)]
+pub struct RecordingSubscriber {
+    state: Mutex<Recording>,
+}
+
+#[derive(Debug, Default)]
+struct Recording {
+    seen: HashSet<i64>,
+    events: Vec<Event>,
+    deliveries: u64,
+    fail_next: u32,
+}
+
+impl RecordingSubscriber {
+    /// A recorder that accepts everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fails the next `n` deliveries.
+    pub fn fail_next(&self, n: u32) {
+        self.lock().fail_next = n;
+    }
+
+    /// Distinct events received, in delivery order.
+    pub fn events(&self) -> Vec<Event> {
+        self.lock().events.clone()
+    }
+
+    /// Deliveries received, duplicates and failures included.
+    pub fn deliveries(&self) -> u64 {
+        self.lock().deliveries
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recording> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Subscriber for RecordingSubscriber {
+    fn handle(&self, event: &Event) -> Result<(), String> {
+        let mut state = self.lock();
+        state.deliveries += 1;
+        if state.fail_next > 0 {
+            state.fail_next -= 1;
+            return Err("recording subscriber told to fail".to_owned());
+        }
+        if state.seen.insert(event.id) {
+            state.events.push(event.clone());
+        }
+        Ok(())
+    }
+}
+
+/// What one relay pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayReport {
+    /// Events delivered and marked.
+    pub published: u64,
+    /// Events whose delivery failed this pass.
+    pub failed: u64,
+}
+
+/// The relay. Cheap to clone.
+#[derive(Clone)]
+pub struct OutboxRelay {
+    db: Db,
+    subscribers: Arc<Vec<Arc<dyn Subscriber>>>,
+    settings: OutboxSettings,
+    wake: Arc<Notify>,
+    pass: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl fmt::Debug for OutboxRelay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxRelay")
+            .field("subscribers", &self.subscribers.len())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboxRelay {
+    /// A relay to `subscribers`.
+    pub fn new(db: Db, subscribers: Vec<Arc<dyn Subscriber>>, settings: OutboxSettings) -> Self {
+        Self {
+            db,
+            subscribers: Arc::new(subscribers),
+            settings,
+            wake: Arc::new(Notify::new()),
+            pass: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Asks the running relay to poll now rather than at its next interval.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Polls until `shutdown` fires; a pass in progress finishes first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let clock = seawall::Clock::default();
+        let interval = Duration::from_millis(self.settings.interval_ms);
+        loop {
+            if let Err(error) = self.relay_once().await {
+                tracing::error!(%error, "outbox pass failed");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.wake.notified() => {}
+                () = clock.sleep(interval) => {}
+            }
+        }
+        // One last pass so events of requests that finished during shutdown go out.
+        if let Err(error) = self.relay_once().await {
+            tracing::error!(%error, "final outbox pass failed");
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    /// Delivers every due event now, in id order, up to the first one still backing off
+    /// (one pass; passes never overlap).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn relay_once(&self) -> Result<RelayReport, sqlx::Error> {
+        let _pass = self.pass.lock().await;
+        let mut report = RelayReport::default();
+        let now = db::now_ms();
+        let batch = self
+            .db
+            .pending_outbox_events(self.settings.batch_size)
+            .await?;
+        for row in batch {
+            if row.next_attempt_at > now {
+                // Waiting out its backoff; later events wait behind it.
+                break;
+            }
+            let event = Event {
+                id: row.id,
+                order_id: row.aggregate_id,
+                event_type: row.event_type,
+                payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::Null),
+            };
+            let failure = self.subscribers.iter().find_map(|s| s.handle(&event).err());
+            match failure {
+                None => {
+                    self.db
+                        .mark_outbox_published(event.id, db::now_ms())
+                        .await?;
+                    report.published += 1;
+                    metrics::counter!("commerce_outbox_published_total").increment(1);
+                }
+                Some(error) => {
+                    let attempts = row.attempts + 1;
+                    let dead = attempts >= self.settings.max_attempts;
+                    let shift = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+                    let delay = self
+                        .settings
+                        .backoff_ms
+                        .saturating_mul(1_u64 << shift.saturating_sub(1))
+                        .min(60_000);
+                    let next = now + i64::try_from(delay).unwrap_or(60_000);
+                    self.db
+                        .mark_outbox_failed(event.id, next, dead, &error)
+                        .await?;
+                    metrics::counter!("commerce_outbox_failures_total").increment(1);
+                    if dead {
+                        tracing::error!(event_id = event.id, %error, "outbox event parked as dead");
+                    } else {
+                        tracing::warn!(event_id = event.id, attempts, %error, "outbox delivery failed; will retry");
+                    }
+                    report.failed += 1;
+                    // Keep id order: nothing overtakes a failed event.
+                    if !dead {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}

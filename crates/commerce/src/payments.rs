@@ -1,0 +1,646 @@
+//! The payment state machine: one [`PaymentService::apply`] for every source of truth.
+//!
+//! The order request, the callback handler, the recovery job and the admin API each turn what
+//! they learned into an [`Observation`] and hand it to `apply`, which in one write
+//! transaction: finds the payment (attaching a PG transaction to its order when the key was
+//! never seen: the charge-but-timeout case), decides the transition with the pure
+//! [`decide`], applies it as a conditional update, records the history row and the outbox
+//! events, and re-derives the order's status (releasing its stock when it fails). Terminal
+//! states never regress; a conflicting late result becomes NEEDS_REVIEW plus an alert event.
+//! A second successful charge for a paid order is reversed at the PG after the commit.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::domain::{
+    Money, Observation, OrderStatus, PaymentMethod, PaymentStatus, PgStatus, Source,
+};
+use crate::gateway::PaymentGateway;
+use crate::persistence::{self as db, Db, NewPayment, PaymentRow};
+
+/// Which payment an observation is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A known payment row.
+    Payment(i64),
+    /// Some transaction of this order (a PG observation whose key may be new to us).
+    Order(i64),
+}
+
+/// What [`decide`] concluded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The new status, or `None` for "nothing to change".
+    pub to: Option<PaymentStatus>,
+    /// The observation contradicts a terminal state: raise an alert.
+    pub conflict: bool,
+}
+
+impl Step {
+    const NOTHING: Self = Self {
+        to: None,
+        conflict: false,
+    };
+
+    const fn to(status: PaymentStatus) -> Self {
+        Self {
+            to: Some(status),
+            conflict: false,
+        }
+    }
+
+    const fn conflict(status: PaymentStatus) -> Self {
+        Self {
+            to: Some(status),
+            conflict: true,
+        }
+    }
+}
+
+/// The transition table. Pure: the current status and an observation in, a step out.
+pub fn decide(current: PaymentStatus, observation: &Observation) -> Step {
+    use PaymentStatus as S;
+    match (current, observation) {
+        (S::Requested | S::Unknown, Observation::Accepted { .. }) => Step::to(S::Pending),
+        (S::Requested, Observation::NotReached { .. } | Observation::Rejected { .. }) => {
+            Step::to(S::Failed)
+        }
+        (S::Requested, Observation::Uncertain { .. }) => Step::to(S::Unknown),
+        (current, Observation::Pg { status, .. }) => decide_pg(current, *status),
+        (S::Requested | S::Unknown, Observation::NotFoundAtPg) => Step::to(S::Failed),
+        // We held a key the PG no longer knows: something is wrong on one side.
+        (S::Pending, Observation::NotFoundAtPg) => Step::conflict(S::NeedsReview),
+        (S::Requested | S::Unknown | S::Pending, Observation::DeadlinePassed) => {
+            Step::to(S::NeedsReview)
+        }
+        (
+            S::Requested | S::Unknown | S::Pending | S::NeedsReview,
+            Observation::Manual { status, .. },
+        ) if matches!(status, S::Success | S::Failed | S::Canceled) => Step::to(*status),
+        _ => Step::NOTHING,
+    }
+}
+
+fn decide_pg(current: PaymentStatus, pg: PgStatus) -> Step {
+    use PaymentStatus as S;
+    match (current, pg) {
+        (S::Requested | S::Unknown, PgStatus::Pending) => Step::to(S::Pending),
+        (S::Requested | S::Unknown | S::Pending, PgStatus::Success) => Step::to(S::Success),
+        (S::Requested | S::Unknown | S::Pending, PgStatus::Failed) => Step::to(S::Failed),
+        (S::Requested | S::Unknown | S::Pending | S::Success, PgStatus::Canceled) => {
+            Step::to(S::Canceled)
+        }
+        // A late contradiction of a terminal state: never a silent flip.
+        (S::Failed, PgStatus::Success | PgStatus::Canceled) | (S::Success, PgStatus::Failed) => {
+            Step::conflict(S::NeedsReview)
+        }
+        // Duplicates, stale PENDING after a verdict, anything already under review.
+        _ => Step::NOTHING,
+    }
+}
+
+/// The order status implied by its payments, or `None` to keep the current one. PAID and
+/// FAILED never change again; NEEDS_REVIEW moves only to PAID or FAILED.
+pub fn derive_order_status(
+    current: OrderStatus,
+    payments: &[PaymentStatus],
+) -> Option<OrderStatus> {
+    use PaymentStatus as S;
+    let implied = if payments.contains(&S::Success) {
+        OrderStatus::Paid
+    } else if payments.iter().any(|s| s.is_open()) {
+        OrderStatus::PaymentPending
+    } else if payments.contains(&S::NeedsReview) {
+        OrderStatus::NeedsReview
+    } else {
+        OrderStatus::Failed
+    };
+    let allowed = match current {
+        OrderStatus::PaymentPending => implied != OrderStatus::PaymentPending,
+        OrderStatus::NeedsReview => matches!(implied, OrderStatus::Paid | OrderStatus::Failed),
+        OrderStatus::Paid | OrderStatus::Failed => false,
+    };
+    allowed.then_some(implied)
+}
+
+/// The result of [`PaymentService::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The payment concerned (0 when none matched).
+    pub payment_id: i64,
+    /// Its status before.
+    pub from: Option<PaymentStatus>,
+    /// Its status after.
+    pub to: Option<PaymentStatus>,
+    /// Whether anything changed (false for a duplicate).
+    pub changed: bool,
+    /// The order's status after.
+    pub order_status: Option<OrderStatus>,
+}
+
+/// A successful charge to reverse at the PG after the transaction commits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ExtraCharge {
+    payment_id: i64,
+    user_id: i64,
+    transaction_key: String,
+}
+
+/// Applies observations and reverses extra charges. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PaymentService {
+    db: Db,
+    gateway: Arc<dyn PaymentGateway>,
+}
+
+impl PaymentService {
+    /// A service over a database and a gateway.
+    pub fn new(db: Db, gateway: Arc<dyn PaymentGateway>) -> Self {
+        Self { db, gateway }
+    }
+
+    /// The gateway.
+    pub fn gateway(&self) -> &Arc<dyn PaymentGateway> {
+        &self.gateway
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Applies one observation (see the module docs). Idempotent: applying the same
+    /// observation twice changes nothing the second time.
+    ///
+    /// # Errors
+    ///
+    /// A database error; nothing was changed.
+    #[tracing::instrument(name = "payment.apply", skip_all, fields(?target, source = source.as_str()))]
+    pub async fn apply(
+        &self,
+        target: Target,
+        observation: Observation,
+        source: Source,
+    ) -> Result<Applied, sqlx::Error> {
+        let (applied, extra) = self
+            .apply_in_transaction(target, &observation, source)
+            .await?;
+        if let Some(extra) = extra {
+            self.reverse_extra_charge(extra.payment_id, extra.user_id, &extra.transaction_key)
+                .await;
+        }
+        Ok(applied)
+    }
+
+    /// Cancels an extra successful charge at the PG and records it as CANCELED. A failure is
+    /// logged and left to the recovery job, which retries it.
+    pub async fn reverse_extra_charge(&self, payment_id: i64, user_id: i64, transaction_key: &str) {
+        match self
+            .gateway
+            .cancel(&user_id.to_string(), transaction_key)
+            .await
+        {
+            Ok(()) => {
+                let observation = Observation::Pg {
+                    transaction_key: transaction_key.to_owned(),
+                    status: PgStatus::Canceled,
+                    reason: Some("extra charge canceled".to_owned()),
+                };
+                if let Err(error) = self
+                    .apply_in_transaction(
+                        Target::Payment(payment_id),
+                        &observation,
+                        Source::Recovery,
+                    )
+                    .await
+                {
+                    tracing::error!(payment_id, %error, "could not record a canceled extra charge");
+                }
+            }
+            Err(error) => {
+                tracing::error!(payment_id, transaction_key, %error, "could not cancel an extra charge; recovery will retry");
+            }
+        }
+    }
+
+    async fn apply_in_transaction(
+        &self,
+        target: Target,
+        observation: &Observation,
+        source: Source,
+    ) -> Result<(Applied, Option<ExtraCharge>), sqlx::Error> {
+        let now = db::now_ms();
+        let mut tx = self.db.begin().await?;
+        // Serialise observations about one order (Postgres row lock; SQLite's write lock is
+        // already held), then read everything fresh.
+        let order_id = match target {
+            Target::Order(id) => Some(id),
+            Target::Payment(id) => db::payment_by_id(&mut tx, id).await?.map(|p| p.order_id),
+        };
+        if let Some(order_id) = order_id {
+            db::lock_order(&mut tx, order_id).await?;
+        }
+        let Some(payment) = resolve_payment(&mut tx, target, observation, source, now).await?
+        else {
+            return Ok((
+                Applied {
+                    payment_id: 0,
+                    from: None,
+                    to: None,
+                    changed: false,
+                    order_status: None,
+                },
+                None,
+            ));
+        };
+        let step = decide(payment.status, observation);
+        let (key, reason, detail) = describe(observation);
+        let mut changed = false;
+        let mut to = payment.status;
+        if let Some(next) = step.to {
+            changed = db::transition_payment(
+                &mut tx,
+                payment.id,
+                payment.status,
+                next,
+                key,
+                reason.as_deref(),
+                now,
+            )
+            .await?;
+            if changed {
+                to = next;
+                db::insert_history(
+                    &mut tx,
+                    payment.id,
+                    Some(payment.status),
+                    next,
+                    source.as_str(),
+                    Some(&detail),
+                    now,
+                )
+                .await?;
+                db::insert_outbox(
+                    &mut tx,
+                    payment.order_id,
+                    "PaymentStatusChanged",
+                    &json!({"paymentId": payment.id, "orderId": payment.order_id,
+                            "from": payment.status.as_str(), "to": next.as_str(),
+                            "source": source.as_str(), "transactionKey": key.or(payment.transaction_key.as_deref())}),
+                    now,
+                )
+                .await?;
+                metrics::counter!("commerce_payment_transitions_total",
+                    "to" => next.as_str(), "source" => source.as_str())
+                .increment(1);
+                tracing::info!(
+                    payment_id = payment.id,
+                    order_id = payment.order_id,
+                    transaction_key = key.or(payment.transaction_key.as_deref()),
+                    from = payment.status.as_str(),
+                    to = next.as_str(),
+                    "payment transition"
+                );
+                if step.conflict {
+                    alert(
+                        &mut tx,
+                        payment.order_id,
+                        "PaymentConflictDetected",
+                        json!({"paymentId": payment.id, "orderId": payment.order_id,
+                               "was": payment.status.as_str(), "observed": detail}),
+                        now,
+                    )
+                    .await?;
+                }
+            }
+        } else if let (Some(key), None) = (key, payment.transaction_key.as_deref()) {
+            // Same status, but now we know the PG's key for it.
+            db::attach_transaction_key(&mut tx, payment.id, key, now).await?;
+        }
+        let (order_status, extra) = settle_order(&mut tx, payment.order_id, changed, now).await?;
+        tx.commit().await?;
+        Ok((
+            Applied {
+                payment_id: payment.id,
+                from: Some(payment.status),
+                to: Some(to),
+                changed,
+                order_status,
+            },
+            extra,
+        ))
+    }
+}
+
+/// The key, reason and history detail an observation carries.
+fn describe(observation: &Observation) -> (Option<&str>, Option<String>, String) {
+    match observation {
+        Observation::Accepted { transaction_key } => {
+            (Some(transaction_key), None, "accepted by the PG".to_owned())
+        }
+        Observation::NotReached { reason } => (
+            None,
+            Some("payment gateway unavailable".to_owned()),
+            format!("not reached: {reason}"),
+        ),
+        Observation::Uncertain { reason } => (None, None, format!("uncertain: {reason}")),
+        Observation::Rejected { reason } => {
+            (None, Some(reason.clone()), format!("rejected: {reason}"))
+        }
+        Observation::Pg {
+            transaction_key,
+            status,
+            reason,
+        } => (
+            Some(transaction_key),
+            reason.clone(),
+            format!("PG says {status:?} for {transaction_key}"),
+        ),
+        Observation::NotFoundAtPg => (
+            None,
+            Some("no transaction at the PG".to_owned()),
+            "not found at the PG after the grace period".to_owned(),
+        ),
+        Observation::DeadlinePassed => (
+            None,
+            Some("unresolved past the recovery deadline".to_owned()),
+            "recovery deadline passed".to_owned(),
+        ),
+        Observation::Manual { status, reason } => (
+            None,
+            Some(reason.clone()),
+            format!("set to {status} by an operator: {reason}"),
+        ),
+    }
+}
+
+async fn alert(
+    tx: &mut db::Tx,
+    order_id: i64,
+    kind: &'static str,
+    payload: serde_json::Value,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    metrics::counter!("commerce_alerts_total", "kind" => kind).increment(1);
+    tracing::error!(order_id, alert = kind, "ALERT {kind}");
+    db::insert_outbox(tx, order_id, kind, &payload, now).await?;
+    Ok(())
+}
+
+/// Finds the payment an observation is about. For a PG transaction not seen before, attaches
+/// it to the order's payment that has no key yet, or records it as a new payment row (a
+/// second transaction for the order).
+async fn resolve_payment(
+    tx: &mut db::Tx,
+    target: Target,
+    observation: &Observation,
+    source: Source,
+    now: i64,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    let key = match observation {
+        Observation::Pg {
+            transaction_key, ..
+        }
+        | Observation::Accepted { transaction_key } => Some(transaction_key.as_str()),
+        _ => None,
+    };
+    let order_id = match target {
+        Target::Payment(id) => {
+            let Some(payment) = db::payment_by_id(tx, id).await? else {
+                return Ok(None);
+            };
+            match (key, payment.transaction_key.as_deref()) {
+                (Some(k), Some(own)) if k != own => payment.order_id,
+                _ => return Ok(Some(payment)),
+            }
+        }
+        Target::Order(order_id) => order_id,
+    };
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    if let Some(payment) = db::payment_by_transaction_key(tx, key).await? {
+        return Ok((payment.order_id == order_id).then_some(payment));
+    }
+    let payments = db::payments_for_order(tx, order_id).await?;
+    // The attempt whose answer we never got: attach the key to it.
+    if let Some(payment) = payments
+        .iter()
+        .find(|p| p.method == "CARD" && p.transaction_key.is_none() && p.status.is_open())
+        .or_else(|| {
+            payments
+                .iter()
+                .find(|p| p.method == "CARD" && p.transaction_key.is_none())
+        })
+    {
+        return Ok(Some(payment.clone()));
+    }
+    // Another transaction for this order: record it as its own payment row.
+    let Some(first) = payments.first() else {
+        return Ok(None);
+    };
+    let id = db::insert_payment(
+        tx,
+        &NewPayment {
+            order_id,
+            method: PaymentMethod::Card,
+            status: PaymentStatus::Requested,
+            amount: Money::new(first.amount),
+            card_type: first.card_type.as_deref(),
+            card_no_masked: first.card_no_masked.as_deref(),
+            idempotency_key: None,
+            transaction_key: Some(key),
+        },
+        now,
+    )
+    .await?;
+    db::insert_history(
+        tx,
+        id,
+        None,
+        PaymentStatus::Requested,
+        source.as_str(),
+        Some(&format!("transaction {key} discovered at the PG")),
+        now,
+    )
+    .await?;
+    db::payment_by_id(tx, id).await
+}
+
+/// Re-derives an order's status from its payments and applies it; releases stock on failure
+/// and reports an extra successful charge to reverse.
+async fn settle_order(
+    tx: &mut db::Tx,
+    order_id: i64,
+    payment_changed: bool,
+    now: i64,
+) -> Result<(Option<OrderStatus>, Option<ExtraCharge>), sqlx::Error> {
+    let Some(order) = db::order_by_id(tx, order_id).await? else {
+        return Ok((None, None));
+    };
+    let payments = db::payments_for_order(tx, order_id).await?;
+    let statuses: Vec<PaymentStatus> = payments.iter().map(|p| p.status).collect();
+    let mut status = order.status;
+    let mut paid_by = order.paid_payment_id;
+    if let Some(next) = derive_order_status(order.status, &statuses) {
+        let winner = payments
+            .iter()
+            .find(|p| p.status == PaymentStatus::Success)
+            .map(|p| p.id);
+        let paying = (next == OrderStatus::Paid).then_some(winner).flatten();
+        if db::transition_order(tx, order_id, order.status, next, paying, now).await? {
+            status = next;
+            paid_by = paid_by.or(paying);
+            metrics::counter!("commerce_orders_total", "status" => next.as_str()).increment(1);
+            let event = match next {
+                OrderStatus::Paid => "OrderPaid",
+                OrderStatus::Failed => "OrderFailed",
+                OrderStatus::NeedsReview => "OrderNeedsReview",
+                OrderStatus::PaymentPending => "OrderPending",
+            };
+            db::insert_outbox(
+                tx,
+                order_id,
+                event,
+                &json!({"orderId": order_id, "orderRef": order.order_ref, "status": next.as_str()}),
+                now,
+            )
+            .await?;
+            if next == OrderStatus::Failed {
+                db::release_stock(tx, order_id, now).await?;
+            }
+        }
+    }
+    // A second SUCCESS for a paid order is a double charge: reverse it.
+    let extra = if status == OrderStatus::Paid {
+        payments
+            .iter()
+            .find(|p| p.status == PaymentStatus::Success && Some(p.id) != paid_by)
+            .and_then(|p| {
+                p.transaction_key.as_ref().map(|key| ExtraCharge {
+                    payment_id: p.id,
+                    user_id: order.user_id,
+                    transaction_key: key.clone(),
+                })
+            })
+    } else {
+        None
+    };
+    if let Some(extra) = extra.as_ref().filter(|_| payment_changed) {
+        alert(
+            tx,
+            order_id,
+            "DoubleChargeDetected",
+            json!({"orderId": order_id, "paymentId": extra.payment_id,
+                   "transactionKey": extra.transaction_key}),
+            now,
+        )
+        .await?;
+    }
+    Ok((Some(status), extra))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PaymentStatus as S;
+
+    fn pg(status: PgStatus) -> Observation {
+        Observation::Pg {
+            transaction_key: "k".into(),
+            status,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn terminal_states_never_regress_to_pending() {
+        for terminal in [S::Success, S::Failed, S::Canceled, S::NeedsReview] {
+            assert_eq!(decide(terminal, &pg(PgStatus::Pending)).to, None);
+            assert_eq!(
+                decide(
+                    terminal,
+                    &Observation::Accepted {
+                        transaction_key: "k".into()
+                    }
+                )
+                .to,
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn a_late_contradiction_goes_to_review_with_an_alert() {
+        assert_eq!(
+            decide(S::Failed, &pg(PgStatus::Success)),
+            Step::conflict(S::NeedsReview)
+        );
+        assert_eq!(
+            decide(S::Success, &pg(PgStatus::Failed)),
+            Step::conflict(S::NeedsReview)
+        );
+    }
+
+    #[test]
+    fn duplicates_change_nothing() {
+        assert_eq!(decide(S::Success, &pg(PgStatus::Success)), Step::NOTHING);
+        assert_eq!(decide(S::Failed, &pg(PgStatus::Failed)), Step::NOTHING);
+        assert_eq!(decide(S::Pending, &pg(PgStatus::Pending)), Step::NOTHING);
+    }
+
+    #[test]
+    fn the_request_path_moves_only_a_requested_payment() {
+        let not_reached = Observation::NotReached { reason: "x".into() };
+        assert_eq!(decide(S::Requested, &not_reached), Step::to(S::Failed));
+        assert_eq!(decide(S::Success, &not_reached), Step::NOTHING);
+        let uncertain = Observation::Uncertain { reason: "x".into() };
+        assert_eq!(decide(S::Requested, &uncertain), Step::to(S::Unknown));
+        assert_eq!(decide(S::Pending, &uncertain), Step::NOTHING);
+    }
+
+    #[test]
+    fn not_found_fails_only_payments_the_pg_never_acknowledged() {
+        assert_eq!(
+            decide(S::Unknown, &Observation::NotFoundAtPg),
+            Step::to(S::Failed)
+        );
+        assert_eq!(
+            decide(S::Pending, &Observation::NotFoundAtPg),
+            Step::conflict(S::NeedsReview)
+        );
+    }
+
+    #[test]
+    fn an_order_is_paid_if_any_attempt_succeeded() {
+        assert_eq!(
+            derive_order_status(OrderStatus::PaymentPending, &[S::Failed, S::Success]),
+            Some(OrderStatus::Paid)
+        );
+        assert_eq!(
+            derive_order_status(OrderStatus::PaymentPending, &[S::Failed, S::Pending]),
+            None
+        );
+        assert_eq!(
+            derive_order_status(OrderStatus::PaymentPending, &[S::Failed]),
+            Some(OrderStatus::Failed)
+        );
+        assert_eq!(
+            derive_order_status(OrderStatus::PaymentPending, &[S::NeedsReview]),
+            Some(OrderStatus::NeedsReview)
+        );
+    }
+
+    #[test]
+    fn final_orders_never_change() {
+        assert_eq!(
+            derive_order_status(OrderStatus::Paid, &[S::NeedsReview]),
+            None
+        );
+        assert_eq!(
+            derive_order_status(OrderStatus::Failed, &[S::Success]),
+            None
+        );
+    }
+}

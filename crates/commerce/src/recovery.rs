@@ -1,0 +1,280 @@
+//! The recovery (reconciliation) job: settles payments whose callback never came.
+//!
+//! Every round: take the `recovery` lease (one runner across instances), skip the round if the
+//! PG's query breaker is open, then walk open payments (REQUESTED / PENDING / UNKNOWN)
+//! unchanged for `older_than`, **oldest first** in pages by id. For each: query the PG by
+//! transaction key, or by order id when the key was never learned; feed what it says to
+//! [`PaymentService::apply`]. "Not found" counts only once the payment is older than the
+//! grace period (→ FAILED, stock released); still unresolved past the deadline →
+//! NEEDS_REVIEW. A failed query changes nothing. Finally, extra successful charges whose
+//! cancel failed earlier are cancelled again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::configuration::RecoverySettings;
+use crate::domain::{Observation, PaymentStatus, Source};
+use crate::payments::{PaymentService, Target};
+use crate::persistence::{self as db, PaymentRow};
+
+/// What one round did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryReport {
+    /// Whether the round ran (false: another runner holds the lease, or queries are blocked).
+    pub ran: bool,
+    /// Why it did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'static str>,
+    /// Payments examined.
+    pub examined: u64,
+    /// Payments whose status changed.
+    pub changed: u64,
+    /// Queries that failed (state kept).
+    pub query_failures: u64,
+    /// Extra charges cancelled.
+    pub extra_charges_reversed: u64,
+}
+
+/// The recovery job. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RecoveryJob {
+    payments: PaymentService,
+    settings: RecoverySettings,
+    owner: Arc<str>,
+    rounds: Arc<AtomicU64>,
+}
+
+impl RecoveryJob {
+    /// A job; `owner` names this instance in the lease.
+    pub fn new(
+        payments: PaymentService,
+        settings: RecoverySettings,
+        owner: impl Into<Arc<str>>,
+    ) -> Self {
+        Self {
+            payments,
+            settings,
+            owner: owner.into(),
+            rounds: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Rounds completed so far.
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
+    }
+
+    /// Runs rounds every `interval` until `shutdown` fires (a round in progress finishes).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let clock = seawall::Clock::default();
+        let interval = Duration::from_millis(self.settings.interval_ms);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = clock.sleep(interval) => {}
+            }
+            match self.run_once(Source::Recovery).await {
+                Ok(report) if report.changed > 0 => tracing::info!(?report, "recovery round"),
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "recovery round failed"),
+            }
+        }
+        tracing::info!("recovery job stopped");
+    }
+
+    /// Runs one round now, reporting `source` in the history (recovery, or admin).
+    ///
+    /// # Errors
+    ///
+    /// A database error; the round stops where it was (everything applied so far stays).
+    #[tracing::instrument(name = "recovery.round", skip(self))]
+    pub async fn run_once(&self, source: Source) -> Result<RecoveryReport, sqlx::Error> {
+        let database = self.payments.db();
+        let now = db::now_ms();
+        let lease_ttl = Duration::from_millis(self.settings.lease_ttl_ms);
+        if !database
+            .try_acquire_lease("recovery", &self.owner, now, lease_ttl)
+            .await?
+        {
+            return Ok(RecoveryReport {
+                skipped: Some("another instance holds the recovery lease"),
+                ..RecoveryReport::default()
+            });
+        }
+        let result = self.round(source).await;
+        database.release_lease("recovery", &self.owner).await?;
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("commerce_recovery_rounds_total").increment(1);
+        result
+    }
+
+    async fn round(&self, source: Source) -> Result<RecoveryReport, sqlx::Error> {
+        let mut report = RecoveryReport {
+            ran: true,
+            ..RecoveryReport::default()
+        };
+        if !self.payments.gateway().queries_permitted() {
+            report.ran = false;
+            report.skipped = Some("the PG query breaker is open");
+            return Ok(report);
+        }
+        let database = self.payments.db();
+        let now = db::now_ms();
+        let cutoff = now - ms(self.settings.older_than_ms);
+        let mut after = 0;
+        loop {
+            let page = database
+                .open_payments_page(cutoff, after, self.settings.page_size)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for payment in page {
+                if !self.payments.gateway().queries_permitted() {
+                    report.skipped = Some("the PG query breaker opened during the round");
+                    return Ok(report);
+                }
+                report.examined += 1;
+                match self.settle(&payment, source, now).await? {
+                    Settled::Changed => report.changed += 1,
+                    Settled::Unchanged => {}
+                    Settled::QueryFailed => report.query_failures += 1,
+                }
+                database.touch_payment_checked(payment.id, now).await?;
+            }
+        }
+        for (payment, user_id) in database
+            .extra_successful_payments(self.settings.page_size)
+            .await?
+        {
+            if let Some(key) = &payment.transaction_key {
+                self.payments
+                    .reverse_extra_charge(payment.id, user_id, key)
+                    .await;
+                report.extra_charges_reversed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn settle(
+        &self,
+        payment: &PaymentRow,
+        source: Source,
+        now: i64,
+    ) -> Result<Settled, sqlx::Error> {
+        let database = self.payments.db();
+        let Some((order, _, _)) = database.order_with_details(payment.order_id).await? else {
+            return Ok(Settled::Unchanged);
+        };
+        let user = order.user_id.to_string();
+        let gateway = self.payments.gateway();
+        let age = now - payment.created_at;
+        let mut observations = Vec::new();
+        if let Some(key) = &payment.transaction_key {
+            match gateway.transaction(&user, key).await {
+                Ok(Some(tx)) => observations.push(Observation::Pg {
+                    transaction_key: tx.transaction_key,
+                    status: tx.status,
+                    reason: tx.reason,
+                }),
+                Ok(None) if age >= ms(self.settings.not_found_grace_ms) => {
+                    observations.push(Observation::NotFoundAtPg);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(payment_id = payment.id, %error, "recovery query failed");
+                    return Ok(Settled::QueryFailed);
+                }
+            }
+        } else {
+            match gateway
+                .transactions_for_order(&user, &order.order_ref)
+                .await
+            {
+                Ok(keys) if keys.is_empty() => {
+                    if age >= ms(self.settings.not_found_grace_ms) {
+                        observations.push(Observation::NotFoundAtPg);
+                    }
+                }
+                Ok(keys) => {
+                    for key in keys {
+                        match gateway.transaction(&user, &key).await {
+                            Ok(Some(tx))
+                                if tx.order_ref == order.order_ref
+                                    && tx.amount.minor_units() == order.total_amount =>
+                            {
+                                observations.push(Observation::Pg {
+                                    transaction_key: tx.transaction_key,
+                                    status: tx.status,
+                                    reason: tx.reason,
+                                });
+                            }
+                            Ok(Some(_)) => {
+                                tracing::error!(order_id = order.id, transaction_key = %key, "PG transaction does not match its order");
+                            }
+                            Ok(None) => {}
+                            Err(error) => {
+                                tracing::warn!(payment_id = payment.id, %error, "recovery query failed");
+                                return Ok(Settled::QueryFailed);
+                            }
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(payment_id = payment.id, %error, "recovery query failed");
+                    return Ok(Settled::QueryFailed);
+                }
+            }
+        }
+        let mut changed = false;
+        for observation in observations {
+            // A transaction of the order other than this payment's: target the order.
+            let target = match (&observation, payment.transaction_key.as_deref()) {
+                (Observation::Pg { .. }, None) => Target::Order(payment.order_id),
+                _ => Target::Payment(payment.id),
+            };
+            let applied = self.payments.apply(target, observation, source).await?;
+            changed |= applied.changed;
+        }
+        if !changed && age >= ms(self.settings.deadline_ms) {
+            let applied = self
+                .payments
+                .apply(
+                    Target::Payment(payment.id),
+                    Observation::DeadlinePassed,
+                    source,
+                )
+                .await?;
+            if applied.to == Some(PaymentStatus::NeedsReview) && applied.changed {
+                tracing::error!(
+                    payment_id = payment.id,
+                    order_id = payment.order_id,
+                    "ALERT payment unresolved past the deadline"
+                );
+                metrics::counter!("commerce_alerts_total", "kind" => "PaymentPastDeadline")
+                    .increment(1);
+            }
+            changed |= applied.changed;
+        }
+        Ok(if changed {
+            Settled::Changed
+        } else {
+            Settled::Unchanged
+        })
+    }
+}
+
+enum Settled {
+    Changed,
+    Unchanged,
+    QueryFailed,
+}
+
+fn ms(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,110 @@
+//! HTTP routes. Each resource module owns its `router()`; [`router`] merges them under the
+//! shared [`AppState`] and adds tracing and a request timeout.
+
+mod admin;
+mod callback;
+mod health;
+mod orders;
+mod products;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, MatchedPath};
+use axum::http::request::Parts;
+use axum::http::{Request, StatusCode};
+use metrics_exporter_prometheus::PrometheusHandle;
+use pg_client::callback::CallbackVerifier;
+use seawall::metrics::RegistryMetrics;
+use seawall::registry::Registries;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+
+use crate::error::ApiError;
+use crate::orders::OrderService;
+use crate::outbox::OutboxRelay;
+use crate::payments::PaymentService;
+use crate::persistence::Db;
+use crate::recovery::RecoveryJob;
+
+/// Everything a handler may need. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Placing orders.
+    pub orders: OrderService,
+    /// Applying payment observations.
+    pub payments: PaymentService,
+    /// The recovery job (the admin API runs rounds on demand).
+    pub recovery: RecoveryJob,
+    /// The outbox relay (woken after commits).
+    pub outbox: OutboxRelay,
+    /// Callback signature verification, when a secret is configured.
+    pub callback_verifier: Option<Arc<CallbackVerifier>>,
+    /// The admin bearer token, if the admin API is enabled.
+    pub admin_token: Option<Arc<str>>,
+    /// Prometheus rendering.
+    pub metrics: PrometheusHandle,
+    /// seawall's named instances (the PG circuit breakers `pg-charge` and `pg-query`).
+    pub registries: Registries,
+    /// The registry's `metrics` output, refreshed before each scrape.
+    pub registry_metrics: RegistryMetrics,
+}
+
+/// The whole API.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    Router::new()
+        .merge(products::router())
+        .merge(orders::router())
+        .merge(callback::router())
+        .merge(admin::router())
+        .merge(health::router())
+        .fallback(|| async {
+            ApiError::NotFound {
+                code: "NOT_FOUND",
+                message: "no such endpoint".to_owned(),
+            }
+        })
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let path = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", MatchedPath::as_str);
+                    tracing::info_span!("http", method = %request.method(), path)
+                })
+                // A 503 "payment temporarily unavailable" is an answer, not a server fault.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)),
+        )
+}
+
+/// The `X-USER-ID` header, a positive integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get("X-USER-ID").ok_or_else(|| {
+            ApiError::bad_request("MISSING_USER_ID", "the X-USER-ID header is required")
+        })?;
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|id| *id > 0)
+            .map(Self)
+            .ok_or_else(|| {
+                ApiError::bad_request("INVALID_USER_ID", "X-USER-ID must be a positive integer")
+            })
+    }
+}

@@ -1,0 +1,136 @@
+//! `POST /api/v1/orders`, `GET /api/v1/orders/{id}`.
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::{AppState, UserId};
+use crate::domain::PaymentStatus;
+use crate::error::ApiError;
+use crate::orders::{OrderRequest, Placed};
+use crate::persistence::{OrderItem, OrderRow, PaymentRow};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/orders", post(place))
+        .route("/api/v1/orders/{id}", get(show))
+}
+
+/// An order as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OrderView {
+    order_id: i64,
+    order_ref: String,
+    user_id: i64,
+    status: String,
+    method: String,
+    total_amount: i64,
+    items: Vec<OrderItem>,
+    payments: Vec<PaymentView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentView {
+    payment_id: i64,
+    status: String,
+    amount: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    card_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    card_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+fn view(order: OrderRow, items: Vec<OrderItem>, payments: Vec<PaymentRow>) -> OrderView {
+    OrderView {
+        order_id: order.id,
+        order_ref: order.order_ref,
+        user_id: order.user_id,
+        status: order.status.as_str().to_owned(),
+        method: order.method,
+        total_amount: order.total_amount,
+        items,
+        payments: payments
+            .into_iter()
+            .map(|p| PaymentView {
+                payment_id: p.id,
+                status: p.status.as_str().to_owned(),
+                amount: p.amount,
+                card_type: p.card_type,
+                card_no: p.card_no_masked,
+                transaction_key: p.transaction_key,
+                reason: p.reason,
+            })
+            .collect(),
+    }
+}
+
+async fn load(state: &AppState, user: UserId, id: i64) -> Result<OrderView, ApiError> {
+    match state.db.order_with_details(id).await? {
+        // Another user's order is reported as missing, not forbidden.
+        Some((order, items, payments)) if order.user_id == user.0 => {
+            Ok(view(order, items, payments))
+        }
+        _ => Err(ApiError::NotFound {
+            code: "ORDER_NOT_FOUND",
+            message: format!("order {id} does not exist"),
+        }),
+    }
+}
+
+async fn place(
+    State(state): State<AppState>,
+    user: UserId,
+    headers: HeaderMap,
+    body: Result<Json<OrderRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body?;
+    let key = match headers.get("Idempotency-Key") {
+        Some(value) => Some(value.to_str().map_err(|_| {
+            ApiError::bad_request(
+                "INVALID_IDEMPOTENCY_KEY",
+                "Idempotency-Key must be visible ASCII",
+            )
+        })?),
+        None => None,
+    };
+    let placed = state.orders.place(user.0, key, request).await;
+    state.outbox.wake();
+    let (order_id, status, replayed) = match placed? {
+        Placed::New { order_id, payment } => {
+            let status = match payment {
+                PaymentStatus::Success => StatusCode::CREATED,
+                _ => StatusCode::ACCEPTED,
+            };
+            (order_id, status, false)
+        }
+        Placed::Replayed { order_id } => (order_id, StatusCode::OK, true),
+    };
+    let order = load(&state, user, order_id).await?;
+    let mut response = (status, Json(order)).into_response();
+    if replayed {
+        response.headers_mut().insert(
+            "Idempotent-Replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    user: UserId,
+    path: Result<Path<i64>, PathRejection>,
+) -> Result<Json<OrderView>, ApiError> {
+    let Path(id) = path?;
+    Ok(Json(load(&state, user, id).await?))
+}

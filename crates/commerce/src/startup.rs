@@ -1,0 +1,282 @@
+//! Building and running the application: pools, gateway, jobs, server, graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use seawall::metrics::RegistryMetrics;
+use seawall::registry::Registries;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::configuration::{GatewayMode, Settings};
+use crate::gateway::PaymentGateway;
+use crate::gateway::naive::NaiveGateway;
+use crate::gateway::pg::PgGateway;
+use crate::orders::OrderService;
+use crate::outbox::{AlertLog, OutboxRelay, Subscriber};
+use crate::payments::PaymentService;
+use crate::persistence::Db;
+use crate::recovery::RecoveryJob;
+use crate::routes::{self, AppState};
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Invalid settings.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] seawall::ConfigError),
+    /// Database unreachable or migration failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The port could not be bound.
+    #[error("binding the HTTP port: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A built application, bound to its port, not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+    settings: Settings,
+    shutdown: CancellationToken,
+}
+
+/// Controls a running application from outside (tests, `main`, the demo). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppHandle {
+    /// The shared state (database, services, jobs).
+    pub state: AppState,
+    shutdown: CancellationToken,
+}
+
+impl AppHandle {
+    /// Starts a graceful shutdown: the server stops accepting, in-flight requests finish,
+    /// jobs finish their current round and stop.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Builds an [`Application`]; see [`Application::builder`].
+#[derive(Debug)]
+pub struct ApplicationBuilder {
+    settings: Settings,
+    gateway: Option<Arc<dyn PaymentGateway>>,
+    registries: Option<Registries>,
+    subscribers: Vec<Arc<dyn Subscriber>>,
+}
+
+impl ApplicationBuilder {
+    /// Uses this gateway instead of building one from the settings.
+    #[must_use]
+    pub fn gateway(mut self, gateway: Arc<dyn PaymentGateway>) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+
+    /// Uses these registries (holding the gateway's circuit breakers) instead of fresh ones;
+    /// pair it with [`gateway`](Self::gateway) when the gateway's breakers live there.
+    #[must_use]
+    pub fn registries(mut self, registries: Registries) -> Self {
+        self.registries = Some(registries);
+        self
+    }
+
+    /// Adds an outbox subscriber (the alert log is always there).
+    #[must_use]
+    pub fn subscriber(mut self, subscriber: Arc<dyn Subscriber>) -> Self {
+        self.subscribers.push(subscriber);
+        self
+    }
+
+    /// Validates the settings, opens the database (migrations, demo seed), builds the
+    /// gateway and binds the port.
+    ///
+    /// # Errors
+    ///
+    /// See [`StartupError`].
+    pub async fn build(self) -> Result<Application, StartupError> {
+        let settings = self.settings;
+        settings.validate()?;
+        let db = Db::connect(&settings.database.options()).await?;
+        if settings.application.seed_demo_data && db.seed_demo_data().await? {
+            tracing::info!("seeded demo users and products");
+        }
+        // The recorder first, then the registry's metrics, then the instances (bound on
+        // creation).
+        let metrics = crate::telemetry::metrics_handle();
+        let registries = self.registries.unwrap_or_default();
+        let registry_metrics = RegistryMetrics::new(&registries);
+        let gateway: Arc<dyn PaymentGateway> = match self.gateway {
+            Some(gateway) => gateway,
+            None => {
+                let base_url =
+                    settings.gateway.base_url.clone().ok_or_else(|| {
+                        seawall::ConfigError::new("gateway.base_url", "must be set")
+                    })?;
+                match settings.gateway.mode {
+                    GatewayMode::Protected => {
+                        Arc::new(PgGateway::new(crate::gateway::pg::client_with_registry(
+                            settings.gateway.client_config(&base_url),
+                            &registries,
+                        )?))
+                    }
+                    GatewayMode::Naive => Arc::new(NaiveGateway::new(base_url)),
+                }
+            }
+        };
+        let listener = TcpListener::bind((
+            settings.application.host.as_str(),
+            settings.application.port,
+        ))
+        .await?;
+        let port = listener.local_addr()?.port();
+        let base = settings
+            .application
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{port}", settings.application.host));
+        let callback_url = format!("{}/api/v1/payments/callback", base.trim_end_matches('/'));
+        let payments = PaymentService::new(db.clone(), gateway);
+        let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![Arc::new(AlertLog::default())];
+        subscribers.extend(self.subscribers);
+        let state = AppState {
+            db: db.clone(),
+            orders: OrderService::new(payments.clone(), callback_url),
+            recovery: RecoveryJob::new(
+                payments.clone(),
+                settings.recovery.clone(),
+                format!("commerce-{}-{port}", std::process::id()),
+            ),
+            payments,
+            outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),
+            callback_verifier: match &settings.callback.secret {
+                Some(secret) => Some(Arc::new(
+                    pg_client::callback::CallbackVerifier::new([secret.as_bytes()])
+                        .map_err(|e| seawall::ConfigError::new("callback.secret", e.to_string()))?
+                        .tolerance(Duration::from_secs(
+                            u64::try_from(settings.callback.tolerance_secs).unwrap_or(300),
+                        )),
+                )),
+                None => None,
+            },
+            admin_token: settings.admin.token.as_deref().map(Arc::from),
+            metrics,
+            registries,
+            registry_metrics,
+        };
+        Ok(Application {
+            listener,
+            port,
+            state,
+            settings,
+            shutdown: CancellationToken::new(),
+        })
+    }
+}
+
+impl Application {
+    /// Starts building an application from settings.
+    pub fn builder(settings: Settings) -> ApplicationBuilder {
+        ApplicationBuilder {
+            settings,
+            gateway: None,
+            registries: None,
+            subscribers: Vec::new(),
+        }
+    }
+
+    /// Builds an application from settings alone.
+    ///
+    /// # Errors
+    ///
+    /// See [`StartupError`].
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::builder(settings).build().await
+    }
+
+    /// The bound port (the real one when 0 was asked).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to control the application once it runs.
+    pub fn handle(&self) -> AppHandle {
+        AppHandle {
+            state: self.state.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
+    /// Serves until ctrl-c, SIGTERM or [`AppHandle::shutdown`]; then stops gracefully:
+    /// in-flight requests finish, the jobs finish their round, the pools close.
+    ///
+    /// # Errors
+    ///
+    /// The server failed.
+    pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
+        let shutdown = self.shutdown.clone();
+        let mut jobs: Vec<JoinHandle<()>> = Vec::new();
+        jobs.push(tokio::spawn(
+            self.state.outbox.clone().run(shutdown.clone()),
+        ));
+        if self.settings.recovery.enabled {
+            jobs.push(tokio::spawn(
+                self.state.recovery.clone().run(shutdown.clone()),
+            ));
+        }
+        let signals = {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = os_signal() => {
+                        tracing::info!("shutdown signal received");
+                        shutdown.cancel();
+                    }
+                }
+            })
+        };
+        let app = routes::router(
+            self.state.clone(),
+            Duration::from_millis(self.settings.application.request_timeout_ms),
+        );
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        shutdown.cancel();
+        for job in jobs {
+            let _ = job.await;
+        }
+        let _ = signals.await;
+        self.state.db.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+async fn os_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

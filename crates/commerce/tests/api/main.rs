@@ -1,0 +1,11 @@
+//! End-to-end tests: the service on port 0 with a fresh SQLite file per test, in front of an
+//! in-process pg-simulator.
+
+mod admin;
+mod callbacks;
+mod helpers;
+mod orders;
+mod outage;
+mod outbox;
+mod randomized;
+mod recovery;
