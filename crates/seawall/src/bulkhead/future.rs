@@ -5,18 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use pin_project_lite::pin_project;
-use tokio::sync::{AcquireError, SemaphorePermit};
-
+use super::permits::Wait;
 use super::{BulkheadPermit, Shared};
 use crate::Error;
 use crate::clock::Sleep;
 use crate::policy::{CallContext, Operation, StageFuture};
-
-/// Waiting for a permit is tokio's `acquire`, whose future type cannot be named; it is boxed.
-/// Only a call that actually waits pays this allocation.
-type Acquire<'p> =
-    Pin<Box<dyn Future<Output = Result<SemaphorePermit<'p>, AcquireError>> + Send + 'p>>;
+use pin_project_lite::pin_project;
 
 pin_project! {
     /// A call limited by a [`Bulkhead`](super::Bulkhead).
@@ -40,7 +34,7 @@ pin_project! {
     #[project = StateProj]
     enum State<'p> {
         Acquire,
-        Waiting { acquire: Acquire<'p>, #[pin] deadline: Sleep },
+        Waiting { #[pin] wait: Wait<'p>, #[pin] deadline: Sleep },
         Running { permit: BulkheadPermit<'p> },
         Done,
     }
@@ -71,8 +65,8 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Acquire => {
-                    if let Ok(permit) = shared.semaphore().try_acquire() {
-                        let permit = BulkheadPermit::new(shared, permit);
+                    if shared.permits().try_take() {
+                        let permit = BulkheadPermit::new(shared);
                         this.state.set(State::Running { permit });
                         continue;
                     }
@@ -81,27 +75,19 @@ where
                         this.state.set(State::Done);
                         return Poll::Ready(Err(shared.rejected().into()));
                     }
-                    let acquire: Acquire<'_> = Box::pin(shared.semaphore().acquire());
+                    let wait = shared.permits().wait();
                     let deadline = shared.clock().sleep(max_wait);
-                    this.state.set(State::Waiting { acquire, deadline });
+                    this.state.set(State::Waiting { wait, deadline });
                 }
-                StateProj::Waiting { acquire, deadline } => {
-                    match acquire.as_mut().poll(cx) {
-                        Poll::Ready(Ok(permit)) => {
-                            let permit = BulkheadPermit::new(shared, permit);
-                            this.state.set(State::Running { permit });
-                        }
-                        // The semaphore is never closed; treat it as full all the same.
-                        Poll::Ready(Err(_)) => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(Err(shared.rejected().into()));
-                        }
-                        Poll::Pending => {
-                            ready!(deadline.poll(cx));
-                            this.state.set(State::Done);
-                            return Poll::Ready(Err(shared.rejected().into()));
-                        }
+                StateProj::Waiting { wait, deadline } => {
+                    if wait.poll(cx).is_ready() {
+                        let permit = BulkheadPermit::new(shared);
+                        this.state.set(State::Running { permit });
+                        continue;
                     }
+                    ready!(deadline.poll(cx));
+                    this.state.set(State::Done);
+                    return Poll::Ready(Err(shared.rejected().into()));
                 }
                 StateProj::Running { .. } => {
                     let output = ready!(this.inner.as_mut().poll_stage(cx, call));

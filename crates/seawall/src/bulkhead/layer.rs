@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-use tokio::sync::{AcquireError, OwnedSemaphorePermit};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -15,8 +14,8 @@ use super::{Bulkhead, BulkheadFull, Shared};
 use crate::BoxError;
 use crate::clock::Sleep;
 
-type AcquireOwned =
-    Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send + 'static>>;
+/// Waiting in line for a permit; owns its `Arc<Shared>` so the service can hold it.
+type WaitOwned = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// How a [`BulkheadService`] behaves when no permit is free.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -84,7 +83,7 @@ pub struct BulkheadService<S> {
 enum State {
     Idle,
     Waiting {
-        acquire: AcquireOwned,
+        wait: WaitOwned,
         deadline: Option<Pin<Box<Sleep>>>,
     },
     Permitted(OwnedBulkheadPermit),
@@ -173,21 +172,17 @@ where
                         }
                         BulkheadMode::Backpressure => None,
                     };
-                    let semaphore = self.shared().semaphore_arc().clone();
+                    let shared = self.shared().clone();
                     self.state = State::Waiting {
-                        acquire: Box::pin(semaphore.acquire_owned()),
+                        wait: Box::pin(async move { shared.permits().wait().await }),
                         deadline,
                     };
                 }
-                State::Waiting { acquire, deadline } => match acquire.as_mut().poll(cx) {
-                    Poll::Ready(Ok(permit)) => {
+                State::Waiting { wait, deadline } => match wait.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        // The wait took the permit; from here the guard owns it.
                         let shared = self.shared().clone();
-                        self.state =
-                            State::Permitted(OwnedBulkheadPermit::from_owned(shared, permit));
-                    }
-                    Poll::Ready(Err(_)) => {
-                        self.state = State::Rejected;
-                        return Poll::Ready(Ok(()));
+                        self.state = State::Permitted(OwnedBulkheadPermit { shared });
                     }
                     Poll::Pending => {
                         let expired = deadline
@@ -272,33 +267,19 @@ impl<F> fmt::Debug for BulkheadResponseFuture<F> {
 #[clippy::has_significant_drop]
 struct OwnedBulkheadPermit {
     shared: Arc<Shared>,
-    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl OwnedBulkheadPermit {
     fn try_acquire(shared: &Arc<Shared>) -> Option<Self> {
-        let permit = shared.semaphore_arc().clone().try_acquire_owned().ok()?;
-        Some(Self {
+        shared.permits().try_take().then(|| Self {
             shared: shared.clone(),
-            permit: Some(permit),
         })
-    }
-
-    fn from_owned(shared: Arc<Shared>, permit: OwnedSemaphorePermit) -> Self {
-        Self {
-            shared,
-            permit: Some(permit),
-        }
     }
 }
 
 impl Drop for OwnedBulkheadPermit {
     fn drop(&mut self) {
-        if let Some(permit) = self.permit.take()
-            && self.shared.take_debt()
-        {
-            permit.forget();
-        }
+        self.shared.permits().give_back();
     }
 }
 

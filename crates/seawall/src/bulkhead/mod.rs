@@ -7,21 +7,23 @@
 //! once, Resilience4j's default) and then fails with
 //! [`ErrorKind::BulkheadFull`](crate::ErrorKind::BulkheadFull) without running the operation.
 //!
-//! Waiting calls are served first come, first served (a `tokio::sync::Semaphore` underneath).
-//! The limit can change at run time: growing takes effect at once, shrinking as permits come
-//! back.
+//! Waiting calls are served first come, first served, and newcomers do not overtake them. A
+//! free permit costs one compare-and-swap to take and one atomic add to give back; only
+//! waiting touches a queue (see `permits.rs`). The limit can change at run time: growing
+//! takes effect at once, shrinking as permits come back.
 
 pub mod error;
 pub mod future;
 #[cfg(feature = "tower")]
 mod layer;
+mod permits;
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use self::permits::Permits;
 
 use crate::clock::{Clock, duration_to_nanos};
 use crate::config::ConfigError;
@@ -82,10 +84,8 @@ pub struct Bulkhead {
 
 pub(crate) struct Shared {
     name: Arc<str>,
-    semaphore: Arc<Semaphore>,
+    permits: Permits,
     max: AtomicUsize,
-    /// Permits still to retire after a shrink: returning permits are forgotten until it is 0.
-    debt: AtomicUsize,
     max_wait_nanos: AtomicU64,
     /// Calls rejected since creation (counted on the rejection path only).
     rejected: AtomicU64,
@@ -94,13 +94,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    #[cfg(feature = "tower")]
-    pub(crate) fn semaphore_arc(&self) -> &Arc<Semaphore> {
-        &self.semaphore
-    }
-
-    pub(crate) fn semaphore(&self) -> &Semaphore {
-        &self.semaphore
+    pub(crate) fn permits(&self) -> &Permits {
+        &self.permits
     }
 
     pub(crate) fn max_wait(&self) -> Duration {
@@ -118,23 +113,14 @@ impl Shared {
         });
         BulkheadFull::new(self.name.clone())
     }
-
-    /// Takes one unit of shrink debt, if any is left: the caller then retires its permit.
-    pub(crate) fn take_debt(&self) -> bool {
-        // Relaxed is enough: the debt only counts; the semaphore orders the permits themselves.
-        self.debt.load(Ordering::Relaxed) > 0
-            && self
-                .debt
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1))
-                .is_ok()
-    }
 }
 
 // ===== impl Bulkhead =====
 
 impl Bulkhead {
-    /// The most permits a bulkhead can have (tokio's semaphore limit, about 2⁶¹).
-    pub const MAX_CONCURRENT_CALLS: usize = Semaphore::MAX_PERMITS;
+    /// The most permits a bulkhead can have (2⁶¹: the signed permit counter keeps room to go
+    /// below zero while a shrink retires permits).
+    pub const MAX_CONCURRENT_CALLS: usize = 1 << 61;
 
     /// A bulkhead of `max_concurrent_calls` permits that rejects at once when full.
     ///
@@ -175,11 +161,7 @@ impl Bulkhead {
 
     /// Permits free right now (0 while a shrink is still retiring permits).
     pub fn available_permits(&self) -> usize {
-        let debt = self.shared.debt.load(Ordering::Relaxed);
-        self.shared
-            .semaphore
-            .available_permits()
-            .saturating_sub(debt)
+        self.shared.permits.available()
     }
 
     /// How long a call waits for a permit before it is rejected.
@@ -203,30 +185,11 @@ impl Bulkhead {
     /// A limit above [`Bulkhead::MAX_CONCURRENT_CALLS`].
     pub fn set_max_concurrent_calls(&self, max_concurrent_calls: usize) -> Result<(), ConfigError> {
         validate_max(max_concurrent_calls)?;
-        let shared = &*self.shared;
-        let old = shared.max.swap(max_concurrent_calls, Ordering::AcqRel);
-        if max_concurrent_calls > old {
-            let mut grow = max_concurrent_calls - old;
-            // Cancel outstanding shrink debt before adding permits.
-            while grow > 0 {
-                let debt = shared.debt.load(Ordering::Relaxed);
-                if debt == 0 {
-                    break;
-                }
-                let paid = debt.min(grow);
-                if shared
-                    .debt
-                    .compare_exchange(debt, debt - paid, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    grow -= paid;
-                }
-            }
-            shared.semaphore.add_permits(grow);
-        } else if max_concurrent_calls < old {
-            let shrink = old - max_concurrent_calls;
-            let retired = shared.semaphore.forget_permits(shrink);
-            shared.debt.fetch_add(shrink - retired, Ordering::Relaxed);
+        let old = self.shared.max.swap(max_concurrent_calls, Ordering::AcqRel);
+        // Both fit in an i64 (validated ≤ 2⁶¹).
+        let delta = max_concurrent_calls as i64 - old as i64;
+        if delta != 0 {
+            self.shared.permits.adjust(delta);
         }
         Ok(())
     }
@@ -268,9 +231,10 @@ impl Bulkhead {
     ///
     /// [`BulkheadFull`] when no permit is free.
     pub fn try_acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadFull> {
-        match self.shared.semaphore.try_acquire() {
-            Ok(permit) => Ok(BulkheadPermit::new(&self.shared, permit)),
-            Err(_) => Err(self.shared.rejected()),
+        if self.shared.permits.try_take() {
+            Ok(BulkheadPermit::new(&self.shared))
+        } else {
+            Err(self.shared.rejected())
         }
     }
 
@@ -388,9 +352,8 @@ impl BulkheadBuilder {
         Ok(Bulkhead {
             shared: Arc::new(Shared {
                 name: self.name,
-                semaphore: Arc::new(Semaphore::new(self.max_concurrent_calls)),
+                permits: Permits::new(self.max_concurrent_calls),
                 max: AtomicUsize::new(self.max_concurrent_calls),
-                debt: AtomicUsize::new(0),
                 max_wait_nanos: AtomicU64::new(duration_to_nanos(self.max_wait)),
                 rejected: AtomicU64::new(0),
                 clock: self.clock.unwrap_or_default(),
@@ -406,25 +369,17 @@ impl BulkheadBuilder {
 #[clippy::has_significant_drop]
 pub struct BulkheadPermit<'a> {
     shared: &'a Shared,
-    permit: Option<SemaphorePermit<'a>>,
 }
 
 impl<'a> BulkheadPermit<'a> {
-    pub(crate) fn new(shared: &'a Shared, permit: SemaphorePermit<'a>) -> Self {
-        Self {
-            shared,
-            permit: Some(permit),
-        }
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        Self { shared }
     }
 }
 
 impl Drop for BulkheadPermit<'_> {
     fn drop(&mut self) {
-        if let Some(permit) = self.permit.take()
-            && self.shared.take_debt()
-        {
-            permit.forget();
-        }
+        self.shared.permits.give_back();
     }
 }
 

@@ -133,6 +133,64 @@ async fn dropping_a_waiting_call_leaves_the_queue_and_loses_no_permit() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn waiting_calls_get_permits_in_arrival_order_and_newcomers_do_not_jump_the_line() {
+    let bulkhead = bulkhead(1, 1_000);
+    let started = Arc::new(AtomicUsize::new(0));
+    let (release, mut holder) = gated_call(&bulkhead, &started);
+    assert!(holder.poll().is_pending());
+    let (release_first, mut first) = gated_call(&bulkhead, &started);
+    let (_second_gate, mut second) = gated_call(&bulkhead, &started);
+    assert!(first.poll().is_pending());
+    assert!(second.poll().is_pending());
+
+    release.send(()).unwrap();
+    assert!(holder.poll().is_ready());
+    // The permit is free but promised: a newcomer polled before the woken waiter must queue.
+    let (_late_gate, mut newcomer) = gated_call(&bulkhead, &started);
+    assert!(newcomer.poll().is_pending());
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        1,
+        "the newcomer did not start"
+    );
+    assert!(!second.is_woken(), "only the first waiter was woken");
+    assert!(first.is_woken());
+    assert!(first.poll().is_pending(), "running, gated");
+    assert_eq!(started.load(Ordering::SeqCst), 2);
+
+    release_first.send(()).unwrap();
+    assert!(first.poll().is_ready());
+    assert!(second.is_woken());
+    assert!(second.poll().is_pending());
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        3,
+        "the second waiter ran before the newcomer"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_woken_waiter_that_is_dropped_hands_its_turn_to_the_next_one() {
+    let bulkhead = bulkhead(1, 1_000);
+    let started = Arc::new(AtomicUsize::new(0));
+    let (release, mut holder) = gated_call(&bulkhead, &started);
+    assert!(holder.poll().is_pending());
+    let (_w1, mut woken) = gated_call(&bulkhead, &started);
+    let (_w2, mut next) = gated_call(&bulkhead, &started);
+    assert!(woken.poll().is_pending());
+    assert!(next.poll().is_pending());
+
+    release.send(()).unwrap();
+    assert!(holder.poll().is_ready());
+    assert!(woken.is_woken());
+    drop(woken);
+    assert!(next.is_woken(), "the wake-up was passed on");
+    assert!(next.poll().is_pending(), "running, gated");
+    assert_eq!(started.load(Ordering::SeqCst), 2);
+    assert_eq!(bulkhead.available_permits(), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn growing_the_limit_admits_a_waiting_call_at_once() {
     let bulkhead = bulkhead(1, 1_000);
     let started = Arc::new(AtomicUsize::new(0));
@@ -273,4 +331,82 @@ proptest! {
             assert_eq!(bulkhead.available_permits(), limit, "every permit came back");
         });
     }
+}
+
+/// Threads race on the permits while callers join, leave and are cancelled: no call is ever
+/// admitted over the limit, no wake-up is lost (a call waiting without a deadline always gets
+/// its turn), and every permit comes back.
+#[test]
+fn under_contention_from_many_threads_no_permit_or_wake_up_is_lost() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let limit = 3;
+        // Long enough never to expire: a rejection here means a waiter was never woken.
+        let bulkhead = bulkhead(limit, 60_000);
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let mut finishing = Vec::new();
+        let mut cancelled = Vec::new();
+        for i in 0..2_000u32 {
+            let bulkhead = bulkhead.clone();
+            let running = running.clone();
+            let peak = peak.clone();
+            let task = tokio::spawn(async move {
+                bulkhead
+                    .call(|| {
+                        let running = running.clone();
+                        let peak = peak.clone();
+                        async move {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            let _running = Running(running);
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            for _ in 0..(i % 4) {
+                                tokio::task::yield_now().await;
+                            }
+                            Ok::<_, Failure>(())
+                        }
+                    })
+                    .await
+            });
+            if i % 5 == 0 {
+                cancelled.push(task);
+            } else {
+                finishing.push(task);
+            }
+            if i % 7 == 0 {
+                tokio::task::yield_now().await;
+            }
+            if i % 10 == 5 {
+                // Cancel some caller at whatever point it has reached: waiting or running.
+                if let Some(task) = cancelled.pop() {
+                    task.abort();
+                }
+            }
+        }
+        for task in cancelled {
+            task.abort();
+        }
+        for task in finishing {
+            task.await
+                .unwrap()
+                .expect("every uncancelled call gets a permit");
+        }
+        assert!(peak.load(Ordering::SeqCst) <= limit);
+        // Aborted tasks release what they hold when the runtime drops them; wait for that.
+        for _ in 0..100_000 {
+            if bulkhead.available_permits() == limit {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            bulkhead.available_permits(),
+            limit,
+            "every permit came back"
+        );
+    });
 }
