@@ -130,7 +130,8 @@ pin_project! {
     #[project = StateProj]
     enum State<F> {
         Calling { #[pin] future: F },
-        Waiting { #[pin] sleep: Sleep },
+        // Boxed for the same reason as in the native retry: a small happy-path future.
+        Waiting { sleep: Pin<Box<Sleep>> },
         Checking,
     }
 }
@@ -150,9 +151,16 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
-                    let output = ready!(future.poll(cx))
-                        .map_err(|error| Error::from_box_error(error.into()));
+                    let output = ready!(future.poll(cx));
                     let attempt = *this.attempt;
+                    if attempt == 1
+                        && let Ok(response) = &output
+                        && !this.retry.classifier().should_retry_result(response)
+                    {
+                        shared.succeeded_at_once();
+                        return Poll::Ready(output.map_err(Into::into));
+                    }
+                    let output = output.map_err(|error| Error::from_box_error(error.into()));
                     let started = *this.started;
                     let next = shared.judge(
                         this.retry.classifier(),
@@ -169,13 +177,13 @@ where
                             this.state.set(State::Checking);
                         }
                         Next::RetryAfter(delay) => {
-                            let sleep = shared.clock().sleep(delay);
+                            let sleep = Box::pin(shared.clock().sleep(delay));
                             this.state.set(State::Waiting { sleep });
                         }
                     }
                 }
                 StateProj::Waiting { sleep } => {
-                    ready!(sleep.poll(cx));
+                    ready!(sleep.as_mut().poll(cx));
                     this.state.set(State::Checking);
                 }
                 StateProj::Checking => {

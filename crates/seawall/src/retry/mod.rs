@@ -28,7 +28,7 @@ mod layer;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use std::time::Duration;
@@ -272,6 +272,8 @@ pub(crate) struct Shared {
     config: ArcSwap<RetryConfig>,
     /// A mirror of `config.max_elapsed` in nanoseconds (0 = none), read when a call starts.
     max_elapsed_nanos: AtomicU64,
+    /// A mirror of `config.max_attempts`, read by the tower layer on every call.
+    max_attempts: AtomicU32,
     budget: Option<RetryBudget>,
     random: Arc<dyn RandomSource>,
     clock: Clock,
@@ -324,6 +326,8 @@ impl Shared {
     }
 
     fn set_config(&self, config: RetryConfig) {
+        self.max_attempts
+            .store(config.max_attempts, Ordering::Relaxed);
         self.max_elapsed_nanos.store(
             config
                 .max_elapsed
@@ -417,7 +421,6 @@ impl Shared {
         Verdict::RetryAfter(delay)
     }
 
-    /// Books a finished call.
     /// Books a first-attempt success: the happy path, kept as cheap as possible.
     #[inline]
     pub(crate) fn succeeded_at_once(&self) {
@@ -436,6 +439,7 @@ impl Shared {
         self.counters.tracking.store(true, Ordering::Relaxed);
     }
 
+    /// Books a finished call.
     fn finished(&self, attempts: u32, success: bool) {
         if success && attempts == 1 {
             self.succeeded_at_once();
@@ -487,7 +491,7 @@ impl<C> Retry<C> {
 
     /// The maximum number of attempts, counting the first.
     pub fn max_attempts(&self) -> u32 {
-        self.shared.config.load().max_attempts
+        self.shared.max_attempts.load(Ordering::Relaxed)
     }
 
     /// The backoff.
@@ -802,6 +806,7 @@ impl RetryBuilder {
             name: self.name,
             config: ArcSwap::from_pointee(self.config.clone()),
             max_elapsed_nanos: AtomicU64::new(0),
+            max_attempts: AtomicU32::new(0),
             budget: self.budget,
             random: self
                 .random
