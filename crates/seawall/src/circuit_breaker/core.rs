@@ -522,15 +522,8 @@ impl StateMachine {
                 self.try_acquire(now, events)
             }
             State::Open => {
-                self.not_permitted += 1;
-                events.push(CircuitBreakerEvent::CallNotPermitted {
-                    name: self.name.clone(),
-                    state: State::Open,
-                });
-                Err(Rejected {
-                    state: State::Open,
-                    retry_after: Some(self.open_until - now),
-                })
+                let retry_after = self.open_until - now;
+                Err(self.reject(State::Open, Some(retry_after), events))
             }
             State::HalfOpen => {
                 let max_wait = self.config.max_wait_in_half_open;
@@ -548,15 +541,7 @@ impl StateMachine {
                     self.half_open_used += 1;
                     Ok(self.ticket())
                 } else {
-                    self.not_permitted += 1;
-                    events.push(CircuitBreakerEvent::CallNotPermitted {
-                        name: self.name.clone(),
-                        state: State::HalfOpen,
-                    });
-                    Err(Rejected {
-                        state: State::HalfOpen,
-                        retry_after: None,
-                    })
+                    Err(self.reject(State::HalfOpen, None, events))
                 }
             }
         }
@@ -829,6 +814,21 @@ impl StateMachine {
                 self.not_permitted = 0;
             }
         }
+    }
+
+    /// Counts and reports a call the state does not permit.
+    fn reject(
+        &mut self,
+        state: State,
+        retry_after: Option<Duration>,
+        events: &mut Vec<CircuitBreakerEvent>,
+    ) -> Rejected {
+        self.not_permitted += 1;
+        events.push(CircuitBreakerEvent::CallNotPermitted {
+            name: self.name.clone(),
+            state,
+        });
+        Rejected { state, retry_after }
     }
 
     fn push_transition(
