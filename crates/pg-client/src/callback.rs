@@ -28,13 +28,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::Sha256;
 
 use crate::model::{
     CardType, Currency, MaskedCardNumber, Money, OrderId, TransactionKey, TransactionStatus,
     redact_pans,
 };
+use crate::wire::WireDetail;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -110,19 +111,6 @@ pub struct PaymentCallback {
     pub reason: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireCallback {
-    transaction_key: TransactionKey,
-    order_id: OrderId,
-    card_type: CardType,
-    card_no: MaskedCardNumber,
-    amount: i64,
-    status: TransactionStatus,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
 /// Parses a raw callback body (no envelope), masking the card number on ingest. Lenient about
 /// unknown fields, strict about types; an absent `reason` and a `null` one are the same.
 ///
@@ -131,7 +119,7 @@ struct WireCallback {
 /// A body that is not JSON, lacks a required field, has a field of the wrong type or a
 /// negative amount. The message never quotes the body.
 pub fn parse_callback(body: &[u8], currency: Currency) -> Result<PaymentCallback, CallbackError> {
-    let wire: WireCallback = serde_json::from_slice(body).map_err(|e| {
+    let wire: WireDetail = serde_json::from_slice(body).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Eof => "truncated JSON",
             serde_json::error::Category::Syntax => "not JSON",

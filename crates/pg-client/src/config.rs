@@ -231,6 +231,30 @@ impl Default for BreakerConfig {
     }
 }
 
+impl BreakerConfig {
+    /// The seawall breaker configuration this describes (for a breaker built elsewhere, such
+    /// as a service's registry).
+    ///
+    /// # Errors
+    ///
+    /// A value seawall refuses, naming the key.
+    pub fn to_seawall(
+        &self,
+    ) -> Result<seawall::circuit_breaker::CircuitBreakerConfig, ConfigError> {
+        seawall::circuit_breaker::CircuitBreakerConfig::builder()
+            .sliding_window(seawall::circuit_breaker::SlidingWindow::count(
+                self.sliding_window_size,
+            ))
+            .minimum_number_of_calls(self.minimum_number_of_calls)
+            .failure_rate_threshold(self.failure_rate_threshold)
+            .slow_call_duration_threshold(self.slow_call_duration_threshold)
+            .slow_call_rate_threshold(self.slow_call_rate_threshold)
+            .wait_in_open(self.wait_in_open)
+            .permitted_calls_in_half_open(self.permitted_calls_in_half_open)
+            .build()
+    }
+}
+
 /// A path's bulkhead.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use seawall::circuit_breaker::{CircuitBreaker, CircuitClassifier, Outcome, SlidingWindow};
+use seawall::circuit_breaker::{CircuitBreaker, CircuitClassifier, Outcome};
 use seawall::clock::ManualClock;
 use seawall::policy::{Identity, Layered};
 use seawall::retry::RetryClassifier;
@@ -159,15 +159,12 @@ fn build_breaker(
     config: &BreakerConfig,
     clock: &Clock,
 ) -> Result<CircuitBreaker, ConfigError> {
+    let config = config
+        .to_seawall()
+        .map_err(|e| e.under("circuit_breaker"))?;
     CircuitBreaker::builder()
         .name(name)
-        .sliding_window(SlidingWindow::count(config.sliding_window_size))
-        .minimum_number_of_calls(config.minimum_number_of_calls)
-        .failure_rate_threshold(config.failure_rate_threshold)
-        .slow_call_duration_threshold(config.slow_call_duration_threshold)
-        .slow_call_rate_threshold(config.slow_call_rate_threshold)
-        .wait_in_open(config.wait_in_open)
-        .permitted_calls_in_half_open(config.permitted_calls_in_half_open)
+        .config(config)
         .clock(clock.clone())
         .build()
         .map_err(|e| e.under("circuit_breaker"))

@@ -170,17 +170,18 @@ pub(crate) fn created(answer: &RawAnswer) -> Result<Created, PgError> {
     })
 }
 
+/// A transaction as the gateway writes it: a detail answer's `data` and a callback body alike.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireDetail {
-    transaction_key: TransactionKey,
-    order_id: OrderId,
-    card_type: CardType,
-    card_no: MaskedCardNumber,
-    amount: i64,
-    status: TransactionStatus,
+pub(crate) struct WireDetail {
+    pub(crate) transaction_key: TransactionKey,
+    pub(crate) order_id: OrderId,
+    pub(crate) card_type: CardType,
+    pub(crate) card_no: MaskedCardNumber,
+    pub(crate) amount: i64,
+    pub(crate) status: TransactionStatus,
     #[serde(default)]
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 /// Reads a transaction detail (detail query or cancel answer).

@@ -20,7 +20,7 @@ use pg_client::model::{
     TransactionKey, TransactionStatus, UserId,
 };
 use pg_client::{CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgClientConfig, PgError};
-use seawall::circuit_breaker::{CircuitBreakerConfig, SlidingWindow};
+use seawall::circuit_breaker::CircuitBreakerConfig;
 use seawall::registry::{Registries, Tags};
 
 use super::{BoxFuture, ChargeError, ChargeRequest, PaymentGateway, PgTransaction, QueryError};
@@ -46,15 +46,7 @@ pub struct PgGateway {
 pub fn breaker_config(
     config: &pg_client::config::BreakerConfig,
 ) -> Result<CircuitBreakerConfig, seawall::ConfigError> {
-    CircuitBreakerConfig::builder()
-        .sliding_window(SlidingWindow::count(config.sliding_window_size))
-        .minimum_number_of_calls(config.minimum_number_of_calls)
-        .failure_rate_threshold(config.failure_rate_threshold)
-        .slow_call_duration_threshold(config.slow_call_duration_threshold)
-        .slow_call_rate_threshold(config.slow_call_rate_threshold)
-        .wait_in_open(config.wait_in_open)
-        .permitted_calls_in_half_open(config.permitted_calls_in_half_open)
-        .build()
+    config.to_seawall()
 }
 
 /// Builds the client with its two breakers created in `registries` as `pg-charge` and
