@@ -17,10 +17,11 @@ use crate::signature::{self, SIGNATURE_HEADER};
 use crate::state::{Delivered, Shared};
 use crate::stats::Stats;
 
-/// The canonical callback body (no envelope). `reason` is omitted when absent.
+/// A transaction on the wire: the canonical callback body (no envelope) and a detail answer's
+/// `data` have the same shape. `reason` is omitted when absent.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct CallbackBody<'a> {
+pub(crate) struct TransactionBody<'a> {
     transaction_key: &'a str,
     order_id: &'a str,
     card_type: CardType,
@@ -31,22 +32,34 @@ struct CallbackBody<'a> {
     reason: Option<&'a str>,
 }
 
+impl<'a> TransactionBody<'a> {
+    /// `tx` as reported with this status and reason, its card number already as shown.
+    pub(crate) fn new(
+        tx: &'a Transaction,
+        card_no: String,
+        status: TransactionStatus,
+        reason: Option<&'a str>,
+    ) -> Self {
+        Self {
+            transaction_key: &tx.transaction_key,
+            order_id: &tx.order_id,
+            card_type: tx.card_type,
+            card_no,
+            amount: tx.amount,
+            status,
+            reason,
+        }
+    }
+}
+
 fn body(tx: &Transaction, mask: bool, status: TransactionStatus, reason: Option<&str>) -> Bytes {
     let card_no = if mask {
         tx.card_no.masked()
     } else {
         tx.card_no.expose().to_owned()
     };
-    let b = CallbackBody {
-        transaction_key: &tx.transaction_key,
-        order_id: &tx.order_id,
-        card_type: tx.card_type,
-        card_no,
-        amount: tx.amount,
-        status,
-        reason,
-    };
-    Bytes::from(serde_json::to_vec(&b).unwrap_or_default())
+    let body = TransactionBody::new(tx, card_no, status, reason);
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// The body of the current state of `tx`.

@@ -28,7 +28,7 @@ use crate::fault::{
 use crate::idempotency::{Begin, IdempotencyGuard};
 use crate::key::local_date;
 use crate::ledger::{EntryView, NewTransaction};
-use crate::model::{CardNumber, CardType, TransactionStatus, messages};
+use crate::model::{CardNumber, TransactionStatus, messages};
 use crate::processing;
 use crate::state::Shared;
 use crate::stats::Stats;
@@ -53,19 +53,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 #[serde(rename_all = "camelCase")]
 struct TransactionResponse<'a> {
     transaction_key: &'a str,
-    status: TransactionStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TransactionDetailResponse<'a> {
-    transaction_key: &'a str,
-    order_id: &'a str,
-    card_type: CardType,
-    card_no: String,
-    amount: i64,
     status: TransactionStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
@@ -514,15 +501,12 @@ async fn detail(
         return not_found_response();
     };
     let tx = &view.tx;
-    let body = success_bytes(&TransactionDetailResponse {
-        transaction_key: &tx.transaction_key,
-        order_id: &tx.order_id,
-        card_type: tx.card_type,
-        card_no: card_no_for_response(&tx.card_no, &config),
-        amount: tx.amount,
+    let body = success_bytes(&callback::TransactionBody::new(
+        tx,
+        card_no_for_response(&tx.card_no, &config),
         status,
-        reason: reason.as_deref(),
-    });
+        reason.as_deref(),
+    ));
     malformed(&shared, &faults, &ctx, &body).unwrap_or_else(|| json_bytes(StatusCode::OK, body))
 }
 
@@ -596,15 +580,12 @@ async fn cancel(
     match shared.ledger.cancel(&user, &transaction_key) {
         Ok((view, changed)) => {
             let tx = view.tx;
-            let body = success(&TransactionDetailResponse {
-                transaction_key: &tx.transaction_key,
-                order_id: &tx.order_id,
-                card_type: tx.card_type,
-                card_no: card_no_for_response(&tx.card_no, &config),
-                amount: tx.amount,
-                status: tx.status,
-                reason: tx.reason.as_deref(),
-            });
+            let body = success(&callback::TransactionBody::new(
+                &tx,
+                card_no_for_response(&tx.card_no, &config),
+                tx.status,
+                tx.reason.as_deref(),
+            ));
             if changed {
                 let task_shared = Arc::clone(&shared);
                 shared.tracker.spawn(async move {
