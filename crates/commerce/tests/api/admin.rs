@@ -148,15 +148,7 @@ async fn forcing_the_breaker_open_makes_card_orders_answer_503() {
 #[tokio::test]
 async fn health_and_metrics_answer() {
     let app = spawn_app().await;
-    let health: Value = app
-        .client
-        .get(format!("{}/health", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = app.get_json("/health").await;
     assert_eq!(health["status"], "UP");
     assert_eq!(health["circuitBreakers"]["pg-charge"], "CLOSED");
     app.place(

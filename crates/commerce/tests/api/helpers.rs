@@ -235,6 +235,18 @@ impl TestApp {
         (status, response.json().await.expect("a JSON body"))
     }
 
+    /// `GET {path}` (no user header) and its JSON body.
+    pub(crate) async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("the request is sent")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     /// `GET /api/v1/orders/{id}` as `user`.
     pub(crate) async fn order(&self, user: i64, id: i64) -> Value {
         self.client
@@ -266,15 +278,9 @@ impl TestApp {
 
     /// `GET /api/v1/products/{id}`'s stock.
     pub(crate) async fn stock(&self, product_id: i64) -> i64 {
-        let product: Value = self
-            .client
-            .get(format!("{}/api/v1/products/{product_id}", self.address))
-            .send()
-            .await
-            .expect("the request is sent")
-            .json()
-            .await
-            .expect("a JSON body");
+        let product = self
+            .get_json(&format!("/api/v1/products/{product_id}"))
+            .await;
         product["stock"].as_i64().expect("a stock")
     }
 

@@ -292,15 +292,7 @@ async fn bad_input_gets_a_4xx_json_error_with_a_stable_code() {
 #[tokio::test]
 async fn products_can_be_listed_and_read_one_by_one() {
     let app = spawn_app().await;
-    let list: Value = app
-        .client
-        .get(format!("{}/api/v1/products", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json("/api/v1/products").await;
     assert_eq!(list.as_array().unwrap().len(), 5);
     assert_eq!(list[0]["price"], 89_000);
     let missing = app
