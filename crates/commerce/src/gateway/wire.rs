@@ -134,18 +134,7 @@ pub(crate) async fn post_payment(
     if let Some(key) = idempotency_key {
         builder = builder.header("Idempotency-Key", key);
     }
-    let response = builder
-        .send()
-        .await
-        .map_err(|e| CallError::from_reqwest(&e))?;
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| CallError::Uncertain(format!("reading the answer: {e}")))?;
-    if status != StatusCode::OK {
-        return Err(classify_status(status, &bytes));
-    }
+    let bytes = exchange(builder, false).await?.unwrap_or_default();
     match serde_json::from_slice::<Envelope<Accepted>>(&bytes) {
         Ok(Envelope {
             meta,
@@ -154,6 +143,28 @@ pub(crate) async fn post_payment(
         _ => Err(CallError::Uncertain(
             "HTTP 200 with an unreadable body".to_owned(),
         )),
+    }
+}
+
+/// Sends `request` and reads the answer: the body of a 200, `None` for a 404 when `absent_ok`
+/// (an empty lookup), the classified error otherwise.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    absent_ok: bool,
+) -> Result<Option<axum::body::Bytes>, CallError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| CallError::from_reqwest(&e))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| CallError::Uncertain(format!("reading the answer: {e}")))?;
+    match status {
+        StatusCode::OK => Ok(Some(bytes)),
+        StatusCode::NOT_FOUND if absent_ok => Ok(None),
+        _ => Err(classify_status(status, &bytes)),
     }
 }
 
@@ -174,23 +185,12 @@ pub(crate) async fn get_transaction(
     user_id: &str,
     transaction_key: &str,
 ) -> Result<Option<PgTransaction>, CallError> {
-    let response = http
+    let request = http
         .get(format!("{base_url}/api/v1/payments/{transaction_key}"))
-        .header("X-USER-ID", user_id)
-        .send()
-        .await
-        .map_err(|e| CallError::from_reqwest(&e))?;
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| CallError::Uncertain(format!("reading the answer: {e}")))?;
-    if status == StatusCode::NOT_FOUND {
+        .header("X-USER-ID", user_id);
+    let Some(bytes) = exchange(request, true).await? else {
         return Ok(None);
-    }
-    if status != StatusCode::OK {
-        return Err(classify_status(status, &bytes));
-    }
+    };
     let Ok(Envelope {
         data: Some(detail), ..
     }) = serde_json::from_slice::<Envelope<Detail>>(&bytes)
@@ -217,24 +217,13 @@ pub(crate) async fn list_for_order(
     user_id: &str,
     order_ref: &str,
 ) -> Result<Vec<String>, CallError> {
-    let response = http
+    let request = http
         .get(format!("{base_url}/api/v1/payments"))
         .query(&[("orderId", order_ref)])
-        .header("X-USER-ID", user_id)
-        .send()
-        .await
-        .map_err(|e| CallError::from_reqwest(&e))?;
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| CallError::Uncertain(format!("reading the answer: {e}")))?;
-    if status == StatusCode::NOT_FOUND {
+        .header("X-USER-ID", user_id);
+    let Some(bytes) = exchange(request, true).await? else {
         return Ok(Vec::new());
-    }
-    if status != StatusCode::OK {
-        return Err(classify_status(status, &bytes));
-    }
+    };
     match serde_json::from_slice::<Envelope<OrderList>>(&bytes) {
         Ok(Envelope {
             data: Some(data), ..
