@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use pg_client::PgClientConfig;
 use seawall::ConfigError;
+use seawall::circuit_breaker::{OpenWait, SlidingWindow};
 use serde::{Deserialize, Serialize};
 
 use crate::persistence::DbOptions;
@@ -157,12 +158,13 @@ impl GatewaySettings {
         };
         for path in [&mut client.charge, &mut client.query] {
             path.connect_timeout = Duration::from_millis(500);
-            path.circuit_breaker.sliding_window_size = 30;
-            path.circuit_breaker.minimum_number_of_calls = 20;
-            path.circuit_breaker.failure_rate_threshold = 80.0;
-            path.circuit_breaker.slow_call_duration_threshold = Duration::from_secs(1);
-            path.circuit_breaker.slow_call_rate_threshold = 80.0;
-            path.circuit_breaker.wait_in_open = Duration::from_secs(5);
+            let breaker = &mut path.circuit_breaker;
+            breaker.sliding_window = SlidingWindow::count(30);
+            breaker.minimum_number_of_calls = 20;
+            breaker.failure_rate_threshold = 80.0;
+            breaker.slow_call_duration_threshold = Some(Duration::from_secs(1));
+            breaker.slow_call_rate_threshold = 80.0;
+            breaker.open_wait = OpenWait::Fixed(Duration::from_secs(5));
         }
         client.charge.read_timeout = Duration::from_millis(1_500);
         client.charge.bulkhead.max_concurrent_calls = 64;

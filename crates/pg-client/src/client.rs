@@ -289,27 +289,27 @@ impl PgClient {
     /// `reconfigure`). Clones share its state.
     pub fn circuit_breaker(&self, path: CallPath) -> &CircuitBreaker<SystemFailures> {
         match path {
-            CallPath::Charge => self.shared.charge.circuit_breaker(),
-            CallPath::Query => self.shared.query.circuit_breaker(),
+            CallPath::Charge => &self.shared.charge.circuit_breaker,
+            CallPath::Query => &self.shared.query.circuit_breaker,
         }
     }
 
     /// The bulkhead of a path (limits and free permits; resizable at run time).
     pub fn bulkhead(&self, path: CallPath) -> &Bulkhead {
         match path {
-            CallPath::Charge => self.shared.charge.bulkhead(),
-            CallPath::Query => self.shared.query.bulkhead(),
+            CallPath::Charge => &self.shared.charge.bulkhead,
+            CallPath::Query => &self.shared.query.bulkhead,
         }
     }
 
     /// The charge path's retry (metrics, `set_max_attempts`, ...).
     pub fn charge_retry(&self) -> &Retry<ChargeRetry> {
-        self.shared.charge.retry()
+        &self.shared.charge.retry
     }
 
     /// The query path's retry.
     pub fn query_retry(&self) -> &Retry<QueryRetry> {
-        self.shared.query.retry()
+        &self.shared.query.retry
     }
 
     fn name(&self) -> &str {
@@ -761,12 +761,9 @@ impl fmt::Debug for PgClient {
             .field("payments", &self.shared.payments.as_str())
             .field(
                 "charge_breaker",
-                &self.shared.charge.circuit_breaker().state(),
+                &&self.shared.charge.circuit_breaker.state(),
             )
-            .field(
-                "query_breaker",
-                &self.shared.query.circuit_breaker().state(),
-            )
+            .field("query_breaker", &&self.shared.query.circuit_breaker.state())
             .finish_non_exhaustive()
     }
 }

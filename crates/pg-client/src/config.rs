@@ -1,9 +1,10 @@
 //! Typed, serde-readable configuration of the client and of its two policies.
 //!
-//! Every field has a default (drawn from the seed write-ups: connect 1 s, read 3 s, breaker
-//! count window 10 / minimum 10 / 50 % / slow 2 s at 50 % / open 10 s / 3 probes, bulkhead 20,
-//! 3 attempts with exponential ×2 backoff and full jitter), so a config file names only what it
-//! changes. Durations are humantime strings (`"1s"`, `"250ms"`).
+//! Every field has a default (connect 1 s, read 3 s, breaker count window 10 / minimum 10 /
+//! 50 % / slow 2 s at 50 % / open 10 s / 3 probes, bulkhead 20, 3 attempts with exponential ×2
+//! backoff and full jitter), so a config file names only what it changes. Durations are
+//! humantime strings (`"1s"`, `"250ms"`). The decorators' settings are seawall's configuration
+//! types, with seawall's keys; a key left out keeps this client's default.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,6 +29,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use seawall::ConfigError;
+use seawall::bulkhead::BulkheadConfig;
+use seawall::circuit_breaker::{CircuitBreakerConfig, OpenWait, SlidingWindow};
+use seawall::retry::{Backoff, RetryConfig};
 
 use crate::model::Currency;
 
@@ -37,8 +41,11 @@ pub const CANONICAL_PRE_CREATE_MESSAGE: &str =
     "현재 서버가 불안정합니다. 잠시 후 다시 시도해주세요.";
 
 /// The whole client.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+///
+/// Read from a document, every key left out keeps the client's default, at any depth (a
+/// `charge.circuit_breaker` table that sets one key keeps the client's other breaker
+/// defaults, not seawall's).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PgClientConfig {
     /// The instance name: the `client` metrics label and the prefix of the breaker, bulkhead
     /// and retry names (`{name}-charge`, `{name}-query`). Default `"pg"`.
@@ -87,8 +94,8 @@ impl PgClientConfig {
         }
     }
 
-    /// Checks every value, building (and discarding) each decorator, so a bad value is
-    /// reported at start-up with its dotted key.
+    /// Checks every value, so a bad value is reported at start-up with its dotted key, as the
+    /// document writes it.
     ///
     /// # Errors
     ///
@@ -98,15 +105,90 @@ impl PgClientConfig {
             return Err(ConfigError::new("name", "must not be blank"));
         }
         crate::client::parse_base_url(&self.base_url)?;
-        crate::policy::validate_path(&self.charge).map_err(|e| e.under("charge"))?;
-        crate::policy::validate_path(&self.query).map_err(|e| e.under("query"))?;
+        self.charge.validate().map_err(|e| e.under("charge"))?;
+        self.query.validate().map_err(|e| e.under("query"))?;
         Ok(())
+    }
+
+    /// Reads a JSON document over the defaults; an error names the key path.
+    ///
+    /// # Errors
+    ///
+    /// Text that is not JSON, an unknown key or a value of the wrong type, named by its path
+    /// (validation is separate: [`validate`](Self::validate)).
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let value: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+            .map_err(|e| ConfigError::new("document", e.to_string()))?;
+        Self::over_defaults(value)
+    }
+}
+
+/// The document form: the keys of [`PgClientConfig`] (read over a complete set of them).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Keys {
+    name: String,
+    base_url: String,
+    currency: Currency,
+    cancel_supported: bool,
+    pre_create_messages: Vec<String>,
+    charge: PathConfig,
+    query: PathConfig,
+}
+
+impl From<PgClientConfig> for Keys {
+    fn from(config: PgClientConfig) -> Self {
+        Self {
+            name: config.name,
+            base_url: config.base_url,
+            currency: config.currency,
+            cancel_supported: config.cancel_supported,
+            pre_create_messages: config.pre_create_messages,
+            charge: config.charge,
+            query: config.query,
+        }
+    }
+}
+
+impl From<Keys> for PgClientConfig {
+    fn from(keys: Keys) -> Self {
+        Self {
+            name: keys.name,
+            base_url: keys.base_url,
+            currency: keys.currency,
+            cancel_supported: keys.cancel_supported,
+            pre_create_messages: keys.pre_create_messages,
+            charge: keys.charge,
+            query: keys.query,
+        }
+    }
+}
+
+impl PgClientConfig {
+    /// The keys `written` over the defaults, at every depth.
+    fn over_defaults(written: serde_json::Value) -> Result<Self, ConfigError> {
+        let defaults = Keys::from(Self::default());
+        seawall::config::overlay(&defaults, written).map(Self::from)
+    }
+}
+
+impl<'de> Deserialize<'de> for PgClientConfig {
+    /// Reads the keys written over the defaults, at every depth (see the type's docs). An
+    /// error names the key path in its message.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let written = serde_json::Value::deserialize(deserializer)?;
+        Self::over_defaults(written).map_err(serde::de::Error::custom)
     }
 }
 
 /// One path's timeouts and decorators. Both paths default to the same values; only what they
 /// retry differs (fixed by the client: a charge is retried only when nothing can have
 /// happened, a query on any system failure).
+///
+/// The decorators' settings are seawall's own configuration types, written with seawall's
+/// document keys (`max_attempts`, `wait_duration`, `failure_rate_threshold`,
+/// `wait_duration_in_open_state`, `max_concurrent_calls`, …); a key left out keeps this
+/// client's default, not seawall's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PathConfig {
@@ -119,161 +201,75 @@ pub struct PathConfig {
     /// uncertain. Default 3 s.
     #[serde(with = "humantime_serde")]
     pub read_timeout: Duration,
-    /// Retries of this path.
+    /// The longest `Retry-After` the client waits for; a throttled answer asking for more is
+    /// returned to the caller instead. Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_after: Duration,
+    /// Retries of this path. Default: 3 attempts, exponential backoff from 100 ms, ×2, capped
+    /// at 1 s, full jitter.
     pub retry: RetryConfig,
-    /// The circuit breaker of this path.
-    pub circuit_breaker: BreakerConfig,
-    /// The bulkhead of this path.
+    /// The circuit breaker of this path. Default: a count window of 10, minimum 10, failure
+    /// rate 50 %, calls over 2 s slow at 50 %, 10 s open, 3 probes.
+    pub circuit_breaker: CircuitBreakerConfig,
+    /// The bulkhead of this path. Default: 20 attempts in flight, no waiting.
     pub bulkhead: BulkheadConfig,
 }
 
 impl Default for PathConfig {
     fn default() -> Self {
+        let mut retry = RetryConfig::default();
+        retry.max_attempts = 3;
+        retry.backoff = Backoff::exponential(Duration::from_millis(100))
+            .max(Duration::from_secs(1))
+            .full_jitter();
+        let mut circuit_breaker = CircuitBreakerConfig::default();
+        circuit_breaker.sliding_window = SlidingWindow::count(10);
+        circuit_breaker.minimum_number_of_calls = 10;
+        circuit_breaker.failure_rate_threshold = 50.0;
+        circuit_breaker.slow_call_duration_threshold = Some(Duration::from_secs(2));
+        circuit_breaker.slow_call_rate_threshold = 50.0;
+        circuit_breaker.open_wait = OpenWait::Fixed(Duration::from_secs(10));
+        circuit_breaker.permitted_calls_in_half_open = 3;
         Self {
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(3),
-            retry: RetryConfig::default(),
-            circuit_breaker: BreakerConfig::default(),
-            bulkhead: BulkheadConfig::default(),
-        }
-    }
-}
-
-/// Jitter applied to a backoff.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JitterConfig {
-    /// Exactly the computed wait.
-    None,
-    /// A uniform wait between zero and the computed wait (AWS "full jitter").
-    #[default]
-    Full,
-    /// Half the computed wait plus a uniform share of the other half.
-    Equal,
-}
-
-/// A path's retry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetryConfig {
-    /// Attempts, counting the first (1 disables retrying). Default 3: at most 2 extra attempts.
-    pub max_attempts: u32,
-    /// The first backoff. Default 100 ms.
-    #[serde(with = "humantime_serde")]
-    pub initial_backoff: Duration,
-    /// Growth per retry. Default 2.
-    pub multiplier: f64,
-    /// Cap of one backoff. Default 1 s.
-    #[serde(with = "humantime_serde")]
-    pub max_backoff: Duration,
-    /// Jitter. Default full.
-    pub jitter: JitterConfig,
-    /// No retry starts later than this after the first attempt started (an attempt in flight is
-    /// never cut). Default none.
-    #[serde(with = "humantime_serde")]
-    pub max_elapsed: Option<Duration>,
-    /// The longest `Retry-After` the client waits for; a throttled answer asking for more is
-    /// returned to the caller instead. Default 10 s.
-    #[serde(with = "humantime_serde")]
-    pub max_retry_after: Duration,
-    /// Seed of the jitter's random source, for reproducible schedules (default: from entropy).
-    pub seed: Option<u64>,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(100),
-            multiplier: 2.0,
-            max_backoff: Duration::from_secs(1),
-            jitter: JitterConfig::Full,
-            max_elapsed: None,
             max_retry_after: Duration::from_secs(10),
-            seed: None,
+            retry,
+            circuit_breaker,
+            bulkhead: BulkheadConfig::new(20),
         }
     }
 }
 
-/// A path's circuit breaker (a count window; business errors are never counted).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BreakerConfig {
-    /// The last *n* calls are judged. Default 10.
-    pub sliding_window_size: u32,
-    /// Calls needed before rates are computed. Default 10.
-    pub minimum_number_of_calls: u32,
-    /// Opens at or above this failure rate, percent. Default 50.
-    pub failure_rate_threshold: f64,
-    /// A call slower than this is slow. Default 2 s.
-    #[serde(with = "humantime_serde")]
-    pub slow_call_duration_threshold: Duration,
-    /// Opens at or above this slow-call rate, percent. Default 50.
-    pub slow_call_rate_threshold: f64,
-    /// How long it stays open. Default 10 s.
-    #[serde(with = "humantime_serde")]
-    pub wait_in_open: Duration,
-    /// Probes let through when half-open. Default 3.
-    pub permitted_calls_in_half_open: u32,
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        Self {
-            sliding_window_size: 10,
-            minimum_number_of_calls: 10,
-            failure_rate_threshold: 50.0,
-            slow_call_duration_threshold: Duration::from_secs(2),
-            slow_call_rate_threshold: 50.0,
-            wait_in_open: Duration::from_secs(10),
-            permitted_calls_in_half_open: 3,
-        }
-    }
-}
-
-impl BreakerConfig {
-    /// The seawall breaker configuration this describes (for a breaker built elsewhere, such
-    /// as a service's registry).
+impl PathConfig {
+    /// Checks every value, naming its key as the document writes it.
     ///
     /// # Errors
     ///
-    /// A value seawall refuses, naming the key.
-    pub fn to_seawall(
-        &self,
-    ) -> Result<seawall::circuit_breaker::CircuitBreakerConfig, ConfigError> {
-        seawall::circuit_breaker::CircuitBreakerConfig::builder()
-            .sliding_window(seawall::circuit_breaker::SlidingWindow::count(
-                self.sliding_window_size,
-            ))
-            .minimum_number_of_calls(self.minimum_number_of_calls)
-            .failure_rate_threshold(self.failure_rate_threshold)
-            .slow_call_duration_threshold(self.slow_call_duration_threshold)
-            .slow_call_rate_threshold(self.slow_call_rate_threshold)
-            .wait_in_open(self.wait_in_open)
-            .permitted_calls_in_half_open(self.permitted_calls_in_half_open)
-            .build()
+    /// The first rule broken.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_positive("connect_timeout", self.connect_timeout)?;
+        check_positive("read_timeout", self.read_timeout)?;
+        check_positive("max_retry_after", self.max_retry_after)?;
+        self.retry.validate().map_err(|e| e.under("retry"))?;
+        self.circuit_breaker
+            .validate()
+            .map_err(|e| e.under("circuit_breaker"))?;
+        self.bulkhead.validate().map_err(|e| e.under("bulkhead"))
     }
 }
 
-/// A path's bulkhead.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BulkheadConfig {
-    /// Attempts in flight at once. Default 20.
-    pub max_concurrent_calls: usize,
-    /// How long an attempt waits for a permit before it is rejected. Default 0 (reject at
-    /// once).
-    #[serde(with = "humantime_serde")]
-    pub max_wait: Duration,
-}
-
-impl Default for BulkheadConfig {
-    fn default() -> Self {
-        Self {
-            max_concurrent_calls: 20,
-            max_wait: Duration::ZERO,
-        }
+fn check_positive(key: &'static str, value: Duration) -> Result<(), ConfigError> {
+    if value.is_zero() {
+        return Err(ConfigError::new(key, "must be > 0"));
     }
+    if value > seawall::config::MAX_DURATION {
+        return Err(ConfigError::new(
+            key,
+            format!("must be <= 365 days, got {value:?}"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -326,9 +322,50 @@ mod tests {
         assert_eq!(config.query.retry.max_attempts, 3);
         assert_eq!(config.query.read_timeout, Duration::from_secs(10));
         assert_eq!(config.charge.read_timeout, Duration::from_secs(3));
-        assert_eq!(config.query.circuit_breaker.sliding_window_size, 20);
-        assert_eq!(config.charge.circuit_breaker.sliding_window_size, 10);
+        assert_eq!(
+            config.query.circuit_breaker.sliding_window,
+            SlidingWindow::count(20)
+        );
+        assert_eq!(
+            config.charge.circuit_breaker.sliding_window,
+            SlidingWindow::count(10)
+        );
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn a_partial_breaker_table_keeps_the_clients_other_breaker_defaults() {
+        let config = PgClientConfig::from_json(
+            r#"{"charge":{"circuit_breaker":{"failure_rate_threshold":70}}}"#,
+        )
+        .unwrap();
+        let breaker = &config.charge.circuit_breaker;
+        assert_eq!(breaker.failure_rate_threshold, 70.0);
+        assert_eq!(
+            breaker.sliding_window,
+            SlidingWindow::count(10),
+            "not seawall's 100"
+        );
+        assert_eq!(breaker.minimum_number_of_calls, 10);
+        assert_eq!(breaker.open_wait, OpenWait::Fixed(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn document_errors_name_the_key_as_written() {
+        let err = PgClientConfig::from_json(r#"{"charge":{"retry":{"max_attempts":"three"}}}"#)
+            .unwrap_err();
+        assert_eq!(err.key(), "charge.retry.max_attempts");
+        let err =
+            PgClientConfig::from_json(r#"{"query":{"circuit_breaker":[1,2,3]}}"#).unwrap_err();
+        assert_eq!(err.key(), "query.circuit_breaker");
+        assert!(err.rule().contains("must be a map"), "{err}");
+        let mut config = PgClientConfig::default();
+        config.charge.circuit_breaker.open_wait = OpenWait::Fixed(Duration::ZERO);
+        assert_eq!(
+            config.validate().unwrap_err().key(),
+            "charge.circuit_breaker.wait_duration_in_open_state",
+            "seawall's document key, which is this document's key too"
+        );
     }
 
     #[test]

@@ -477,12 +477,7 @@ mod tests {
 
     #[test]
     fn policy_rejections_become_rejected_errors() {
-        let open: seawall::Error<PgError> = seawall::circuit_breaker::CircuitOpen::new(
-            "pg-charge".into(),
-            seawall::circuit_breaker::State::Open,
-            Some(Duration::from_secs(3)),
-        )
-        .into();
+        let open = crate::policy::tests::rejection_of_an_open_breaker(Duration::from_secs(3));
         let err = PgError::from_policy(open, CallPath::Charge);
         assert!(err.is_rejected() && err.is_circuit_open());
         assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));

@@ -13,12 +13,11 @@
 use std::time::Duration;
 
 use seawall::circuit_breaker::{CircuitBreaker, CircuitClassifier, Outcome};
-use seawall::clock::ManualClock;
 use seawall::policy::{Identity, Layered};
 use seawall::retry::RetryClassifier;
-use seawall::{Backoff, Bulkhead, Clock, ConfigError, Error, Policy, Retry};
+use seawall::{Bulkhead, Clock, ConfigError, Error, Policy, Retry};
 
-use crate::config::{BreakerConfig, BulkheadConfig, JitterConfig, PathConfig, RetryConfig};
+use crate::config::PathConfig;
 use crate::error::{CallPath, PgError};
 
 /// The decorator stack of one path: retry, then circuit breaker, then bulkhead.
@@ -108,108 +107,19 @@ pub(crate) struct Supplied {
     pub(crate) bulkhead: Option<Bulkhead>,
 }
 
-/// One path's policy and handles on its decorators (clones share their state).
+/// One path's policy, and handles on its decorators (clones share their state), so that the
+/// client reaches its breaker without digging through the stack.
 #[derive(Clone, Debug)]
 pub(crate) struct PathPolicy<R> {
     pub(crate) policy: Policy<PathStack<R>>,
-}
-
-impl<R> PathPolicy<R> {
-    pub(crate) fn retry(&self) -> &Retry<R> {
-        self.policy.stack().decorator()
-    }
-
-    pub(crate) fn circuit_breaker(&self) -> &CircuitBreaker<SystemFailures> {
-        self.policy.stack().inner().decorator()
-    }
-
-    pub(crate) fn bulkhead(&self) -> &Bulkhead {
-        self.policy.stack().inner().inner().decorator()
-    }
-}
-
-fn backoff(config: &RetryConfig) -> Backoff {
-    let backoff = Backoff::exponential(config.initial_backoff)
-        .multiplier(config.multiplier)
-        .max(config.max_backoff);
-    match config.jitter {
-        JitterConfig::None => backoff,
-        JitterConfig::Full => backoff.full_jitter(),
-        JitterConfig::Equal => backoff.equal_jitter(),
-    }
-}
-
-fn build_retry(name: &str, config: &RetryConfig, clock: &Clock) -> Result<Retry, ConfigError> {
-    let mut builder = Retry::builder()
-        .name(name)
-        .max_attempts(config.max_attempts)
-        .backoff(backoff(config))
-        .clock(clock.clone());
-    if let Some(max) = config.max_elapsed {
-        builder = builder.max_elapsed(max);
-    }
-    if let Some(seed) = config.seed {
-        builder = builder.seed(seed);
-    }
-    builder.build().map_err(|e| e.under("retry"))
-}
-
-fn build_breaker(
-    name: &str,
-    config: &BreakerConfig,
-    clock: &Clock,
-) -> Result<CircuitBreaker, ConfigError> {
-    let config = config
-        .to_seawall()
-        .map_err(|e| e.under("circuit_breaker"))?;
-    CircuitBreaker::builder()
-        .name(name)
-        .config(config)
-        .clock(clock.clone())
-        .build()
-        .map_err(|e| e.under("circuit_breaker"))
-}
-
-fn build_bulkhead(
-    name: &str,
-    config: &BulkheadConfig,
-    clock: &Clock,
-) -> Result<Bulkhead, ConfigError> {
-    Bulkhead::builder()
-        .name(name)
-        .max_concurrent_calls(config.max_concurrent_calls)
-        .max_wait(config.max_wait)
-        .clock(clock.clone())
-        .build()
-        .map_err(|e| e.under("bulkhead"))
-}
-
-fn check_timeouts(config: &PathConfig) -> Result<(), ConfigError> {
-    if config.connect_timeout.is_zero() {
-        return Err(ConfigError::new("connect_timeout", "must be > 0"));
-    }
-    if config.read_timeout.is_zero() {
-        return Err(ConfigError::new("read_timeout", "must be > 0"));
-    }
-    if config.retry.max_retry_after.is_zero() {
-        return Err(ConfigError::new("retry.max_retry_after", "must be > 0"));
-    }
-    Ok(())
-}
-
-/// Checks one path's values by building its decorators on a throwaway clock.
-pub(crate) fn validate_path(config: &PathConfig) -> Result<(), ConfigError> {
-    check_timeouts(config)?;
-    let clock = Clock::from(ManualClock::new());
-    build_retry("validate", &config.retry, &clock)?;
-    build_breaker("validate", &config.circuit_breaker, &clock)?;
-    build_bulkhead("validate", &config.bulkhead, &clock)?;
-    Ok(())
+    pub(crate) retry: Retry<R>,
+    pub(crate) circuit_breaker: CircuitBreaker<SystemFailures>,
+    pub(crate) bulkhead: Bulkhead,
 }
 
 /// Builds one path's policy: supplied decorators where given, the config's elsewhere, named
 /// `{client}-{path}`.
-fn build_path<R>(
+fn build_path<R: Clone>(
     client: &str,
     path: CallPath,
     config: &PathConfig,
@@ -217,26 +127,48 @@ fn build_path<R>(
     classifier: R,
     supplied: Supplied,
 ) -> Result<PathPolicy<R>, ConfigError> {
-    check_timeouts(config)?;
+    config.validate()?;
     let name = format!("{client}-{}", path.as_str());
     let retry = match supplied.retry {
         Some(retry) => retry,
-        None => build_retry(&name, &config.retry, clock)?,
+        None => Retry::builder()
+            .name(name.as_str())
+            .config(config.retry.clone())
+            .clock(clock.clone())
+            .build()
+            .map_err(|e| e.under("retry"))?,
     };
-    let breaker = match supplied.circuit_breaker {
+    let circuit_breaker = match supplied.circuit_breaker {
         Some(breaker) => breaker,
-        None => build_breaker(&name, &config.circuit_breaker, clock)?,
+        None => CircuitBreaker::builder()
+            .name(name.as_str())
+            .config(config.circuit_breaker.clone())
+            .clock(clock.clone())
+            .build()
+            .map_err(|e| e.under("circuit_breaker"))?,
     };
     let bulkhead = match supplied.bulkhead {
         Some(bulkhead) => bulkhead,
-        None => build_bulkhead(&name, &config.bulkhead, clock)?,
+        None => Bulkhead::builder()
+            .name(name.as_str())
+            .config(config.bulkhead)
+            .clock(clock.clone())
+            .build()
+            .map_err(|e| e.under("bulkhead"))?,
     };
+    let retry = retry.with_classifier(classifier);
+    let circuit_breaker = circuit_breaker.with_classifier(SystemFailures);
     let policy = Policy::builder()
-        .retry(retry.with_classifier(classifier))
-        .circuit_breaker(breaker.with_classifier(SystemFailures))
-        .bulkhead(bulkhead)
+        .retry(retry.clone())
+        .circuit_breaker(circuit_breaker.clone())
+        .bulkhead(bulkhead.clone())
         .build();
-    Ok(PathPolicy { policy })
+    Ok(PathPolicy {
+        policy,
+        retry,
+        circuit_breaker,
+        bulkhead,
+    })
 }
 
 /// The charge path: only provably-harmless failures are retried.
@@ -247,7 +179,7 @@ pub(crate) fn charge_policy(
     supplied: Supplied,
 ) -> Result<PathPolicy<ChargeRetry>, ConfigError> {
     let classifier = ChargeRetry {
-        max_retry_after: config.retry.max_retry_after,
+        max_retry_after: config.max_retry_after,
     };
     build_path(
         client,
@@ -268,16 +200,35 @@ pub(crate) fn query_policy(
     supplied: Supplied,
 ) -> Result<PathPolicy<QueryRetry>, ConfigError> {
     let classifier = QueryRetry {
-        max_retry_after: config.retry.max_retry_after,
+        max_retry_after: config.max_retry_after,
     };
     build_path(client, CallPath::Query, config, clock, classifier, supplied)
         .map_err(|e| e.under("query"))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
     use super::*;
     use crate::error::Kind;
+
+    /// What a call gets from a breaker open for `wait` more: the real rejection.
+    pub(crate) fn rejection_of_an_open_breaker(wait: Duration) -> Error<PgError> {
+        let clock = seawall::clock::ManualClock::new();
+        let breaker = CircuitBreaker::builder()
+            .name("pg-charge")
+            .clock(clock.into())
+            .build()
+            .unwrap();
+        breaker.open_for(wait).unwrap();
+        let call = std::pin::pin!(breaker.call(|| async { Ok::<(), PgError>(()) }));
+        match call.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => result.unwrap_err(),
+            Poll::Pending => panic!("a rejection is immediate"),
+        }
+    }
 
     fn wrap(error: PgError) -> Error<PgError> {
         Error::from_inner(error)
@@ -300,12 +251,7 @@ mod tests {
         assert!(!retries(PgError::new(Kind::Timeout)));
         assert!(!retries(PgError::new(Kind::ServerError)));
         assert!(!retries(PgError::new(Kind::Client)));
-        let open: Error<PgError> = seawall::circuit_breaker::CircuitOpen::new(
-            "x".into(),
-            seawall::circuit_breaker::State::Open,
-            None,
-        )
-        .into();
+        let open = rejection_of_an_open_breaker(Duration::from_secs(1));
         assert!(!RetryClassifier::<(), PgError>::should_retry(&rule, &open));
     }
 

@@ -8,7 +8,11 @@
 //!
 //! The marker types ([`Elapsed`], [`BulkheadFull`], [`CircuitOpen`], [`RateLimited`],
 //! [`RetriesExhausted`]) are also what the tower layers return inside their `BoxError`, so
-//! `err.downcast_ref::<Elapsed>()` works there.
+//! `err.downcast_ref::<Elapsed>()` works there. Only seawall creates them. The rejections of
+//! an open breaker and a full bulkhead are zero-sized, so shedding load through a tower layer
+//! allocates nothing; through the native API the [`Error`] around them also says which
+//! instance rejected the call ([`Error::rejected_by`]) and when to come back
+//! ([`Error::retry_after`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,6 +21,8 @@ use std::time::Duration;
 pub use crate::bulkhead::error::BulkheadFull;
 pub use crate::circuit_breaker::error::{CircuitOpen, IllegalTransition};
 pub use crate::timeout::error::Elapsed;
+
+use crate::circuit_breaker::State;
 
 /// The error of a call made through a seawall decorator or [`Policy`](crate::Policy).
 ///
@@ -54,8 +60,14 @@ pub struct Error<E> {
 enum Cause<E> {
     Inner(E),
     Timeout(Elapsed),
-    BulkheadFull(BulkheadFull),
-    CircuitOpen(CircuitOpen),
+    BulkheadFull {
+        name: Option<Arc<str>>,
+    },
+    CircuitOpen {
+        name: Option<Arc<str>>,
+        state: State,
+        retry_after: Option<Duration>,
+    },
     RateLimited(RateLimited),
     RetriesExhausted(RetriesExhausted),
 }
@@ -110,12 +122,32 @@ impl GaveUp {
 }
 
 impl<E> Error<E> {
-    /// Wraps the operation's own error.
+    /// Wraps the operation's own error (for a fallback handler that answers with another
+    /// error of the operation's type, or a test of a classifier).
     pub const fn from_inner(inner: E) -> Self {
-        Self {
-            cause: Cause::Inner(inner),
-            retry: None,
-        }
+        Self::with_cause(Cause::Inner(inner))
+    }
+
+    const fn with_cause(cause: Cause<E>) -> Self {
+        Self { cause, retry: None }
+    }
+
+    /// The rejection of the breaker `name` in `state`.
+    pub(crate) fn circuit_open(
+        name: Arc<str>,
+        state: State,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Self::with_cause(Cause::CircuitOpen {
+            name: Some(name),
+            state,
+            retry_after,
+        })
+    }
+
+    /// The rejection of the full bulkhead `name`.
+    pub(crate) fn bulkhead_full(name: Arc<str>) -> Self {
+        Self::with_cause(Cause::BulkheadFull { name: Some(name) })
     }
 
     /// What this error is.
@@ -123,8 +155,8 @@ impl<E> Error<E> {
         match &self.cause {
             Cause::Inner(_) => ErrorKind::Inner,
             Cause::Timeout(_) => ErrorKind::Timeout,
-            Cause::BulkheadFull(_) => ErrorKind::BulkheadFull,
-            Cause::CircuitOpen(_) => ErrorKind::CircuitOpen,
+            Cause::BulkheadFull { .. } => ErrorKind::BulkheadFull,
+            Cause::CircuitOpen { .. } => ErrorKind::CircuitOpen,
             Cause::RateLimited(_) => ErrorKind::RateLimited,
             Cause::RetriesExhausted(_) => ErrorKind::RetriesExhausted,
         }
@@ -142,12 +174,12 @@ impl<E> Error<E> {
 
     /// A bulkhead was full.
     pub fn is_bulkhead_full(&self) -> bool {
-        matches!(self.cause, Cause::BulkheadFull(_))
+        matches!(self.cause, Cause::BulkheadFull { .. })
     }
 
     /// A circuit breaker rejected the call.
     pub fn is_circuit_open(&self) -> bool {
-        matches!(self.cause, Cause::CircuitOpen(_))
+        matches!(self.cause, Cause::CircuitOpen { .. })
     }
 
     /// A rate limiter rejected the call.
@@ -195,18 +227,13 @@ impl<E> Error<E> {
         }
     }
 
-    /// The bulkhead marker, if a bulkhead was full.
-    pub fn as_bulkhead_full(&self) -> Option<&BulkheadFull> {
+    /// The name of the instance that rejected the call (a circuit breaker, bulkhead or rate
+    /// limiter), when the rejection came through the native API. A rejection read back from a
+    /// tower layer's `BoxError` has no name.
+    pub fn rejected_by(&self) -> Option<&str> {
         match &self.cause {
-            Cause::BulkheadFull(full) => Some(full),
-            _ => None,
-        }
-    }
-
-    /// The circuit-breaker marker, if a breaker rejected the call.
-    pub fn as_circuit_open(&self) -> Option<&CircuitOpen> {
-        match &self.cause {
-            Cause::CircuitOpen(open) => Some(open),
+            Cause::BulkheadFull { name } | Cause::CircuitOpen { name, .. } => name.as_deref(),
+            Cause::RateLimited(limited) => Some(limited.name()),
             _ => None,
         }
     }
@@ -223,7 +250,7 @@ impl<E> Error<E> {
     /// breaker's open wait, or a rate limiter's next free slot.
     pub fn retry_after(&self) -> Option<Duration> {
         match &self.cause {
-            Cause::CircuitOpen(open) => open.retry_after(),
+            Cause::CircuitOpen { retry_after, .. } => *retry_after,
             Cause::RateLimited(limited) => limited.retry_after(),
             _ => None,
         }
@@ -234,8 +261,16 @@ impl<E> Error<E> {
         let cause = match self.cause {
             Cause::Inner(inner) => Cause::Inner(f(inner)),
             Cause::Timeout(elapsed) => Cause::Timeout(elapsed),
-            Cause::BulkheadFull(full) => Cause::BulkheadFull(full),
-            Cause::CircuitOpen(open) => Cause::CircuitOpen(open),
+            Cause::BulkheadFull { name } => Cause::BulkheadFull { name },
+            Cause::CircuitOpen {
+                name,
+                state,
+                retry_after,
+            } => Cause::CircuitOpen {
+                name,
+                state,
+                retry_after,
+            },
             Cause::RateLimited(limited) => Cause::RateLimited(limited),
             Cause::RetriesExhausted(exhausted) => Cause::RetriesExhausted(exhausted),
         };
@@ -260,8 +295,8 @@ impl<E> Error<E> {
         match self.cause {
             Cause::Inner(inner) => inner.into(),
             Cause::Timeout(elapsed) => Box::new(elapsed),
-            Cause::BulkheadFull(full) => Box::new(full),
-            Cause::CircuitOpen(open) => Box::new(open),
+            Cause::BulkheadFull { .. } => Box::new(BulkheadFull::new()),
+            Cause::CircuitOpen { .. } => Box::new(CircuitOpen::new()),
             Cause::RateLimited(limited) => Box::new(limited),
             Cause::RetriesExhausted(exhausted) => Box::new(exhausted),
         }
@@ -298,46 +333,35 @@ impl Error<crate::BoxError> {
 
 impl<E> From<Elapsed> for Error<E> {
     fn from(marker: Elapsed) -> Self {
-        Self {
-            cause: Cause::Timeout(marker),
-            retry: None,
-        }
+        Self::with_cause(Cause::Timeout(marker))
     }
 }
 
 impl<E> From<BulkheadFull> for Error<E> {
-    fn from(marker: BulkheadFull) -> Self {
-        Self {
-            cause: Cause::BulkheadFull(marker),
-            retry: None,
-        }
+    fn from(_: BulkheadFull) -> Self {
+        Self::with_cause(Cause::BulkheadFull { name: None })
     }
 }
 
 impl<E> From<CircuitOpen> for Error<E> {
-    fn from(marker: CircuitOpen) -> Self {
-        Self {
-            cause: Cause::CircuitOpen(marker),
-            retry: None,
-        }
+    fn from(_: CircuitOpen) -> Self {
+        Self::with_cause(Cause::CircuitOpen {
+            name: None,
+            state: State::Open,
+            retry_after: None,
+        })
     }
 }
 
 impl<E> From<RateLimited> for Error<E> {
     fn from(marker: RateLimited) -> Self {
-        Self {
-            cause: Cause::RateLimited(marker),
-            retry: None,
-        }
+        Self::with_cause(Cause::RateLimited(marker))
     }
 }
 
 impl<E> From<RetriesExhausted> for Error<E> {
     fn from(marker: RetriesExhausted) -> Self {
-        Self {
-            cause: Cause::RetriesExhausted(marker),
-            retry: None,
-        }
+        Self::with_cause(Cause::RetriesExhausted(marker))
     }
 }
 
@@ -348,8 +372,15 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
         match &self.cause {
             Cause::Inner(inner) => out.field("inner", inner),
             Cause::Timeout(elapsed) => out.field("marker", elapsed),
-            Cause::BulkheadFull(full) => out.field("marker", full),
-            Cause::CircuitOpen(open) => out.field("marker", open),
+            Cause::BulkheadFull { name } => out.field("name", name),
+            Cause::CircuitOpen {
+                name,
+                state,
+                retry_after,
+            } => out
+                .field("name", name)
+                .field("state", state)
+                .field("retry_after", retry_after),
             Cause::RateLimited(limited) => out.field("marker", limited),
             Cause::RetriesExhausted(exhausted) => out.field("marker", exhausted),
         };
@@ -384,8 +415,22 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
         match &self.cause {
             Cause::Inner(inner) => fmt::Display::fmt(inner, f),
             Cause::Timeout(elapsed) => fmt::Display::fmt(elapsed, f),
-            Cause::BulkheadFull(full) => fmt::Display::fmt(full, f),
-            Cause::CircuitOpen(open) => fmt::Display::fmt(open, f),
+            Cause::BulkheadFull { name: Some(name) } => {
+                write!(
+                    f,
+                    "bulkhead '{name}' is full and does not permit further calls"
+                )
+            }
+            Cause::BulkheadFull { name: None } => fmt::Display::fmt(&BulkheadFull::new(), f),
+            Cause::CircuitOpen {
+                name: Some(name),
+                state,
+                ..
+            } => write!(
+                f,
+                "circuit breaker '{name}' is {state} and does not permit further calls"
+            ),
+            Cause::CircuitOpen { name: None, .. } => fmt::Display::fmt(&CircuitOpen::new(), f),
             Cause::RateLimited(limited) => fmt::Display::fmt(limited, f),
             Cause::RetriesExhausted(exhausted) => fmt::Display::fmt(exhausted, f),
         }
@@ -399,13 +444,17 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
             Cause::Inner(inner) if gave_up => Some(inner),
             Cause::Inner(inner) => inner.source(),
             Cause::Timeout(elapsed) if gave_up => Some(elapsed),
-            Cause::BulkheadFull(full) if gave_up => Some(full),
-            Cause::CircuitOpen(open) if gave_up => Some(open),
+            Cause::BulkheadFull { .. } if gave_up => Some(&BULKHEAD_FULL),
+            Cause::CircuitOpen { .. } if gave_up => Some(&CIRCUIT_OPEN),
             Cause::RateLimited(limited) if gave_up => Some(limited),
             _ => None,
         }
     }
 }
+
+/// The markers a retry that gave up reports as its source.
+static BULKHEAD_FULL: BulkheadFull = BulkheadFull::new();
+static CIRCUIT_OPEN: CircuitOpen = CircuitOpen::new();
 
 /// A rate limiter did not permit the call.
 #[derive(Clone, PartialEq, Eq)]
@@ -415,8 +464,7 @@ pub struct RateLimited {
 }
 
 impl RateLimited {
-    /// A marker for the limiter `name`; `retry_after` is when a permit is expected, if known.
-    pub fn new(name: Arc<str>, retry_after: Option<Duration>) -> Self {
+    pub(crate) fn new(name: Arc<str>, retry_after: Option<Duration>) -> Self {
         Self { name, retry_after }
     }
 
@@ -461,8 +509,7 @@ pub struct RetriesExhausted {
 }
 
 impl RetriesExhausted {
-    /// A marker for the retry `name` after `attempts` attempts.
-    pub fn new(name: Arc<str>, attempts: u32) -> Self {
+    pub(crate) fn new(name: Arc<str>, attempts: u32) -> Self {
         Self { name, attempts }
     }
 
@@ -541,15 +588,23 @@ mod tests {
     #[test]
     fn marker_errors_keep_their_predicates_and_hints() {
         let open: Error<Boom> =
-            CircuitOpen::new("pg".into(), State::Open, Some(Duration::from_secs(4))).into();
+            Error::circuit_open("pg".into(), State::Open, Some(Duration::from_secs(4)));
         assert!(open.is_circuit_open());
         assert_eq!(open.retry_after(), Some(Duration::from_secs(4)));
         assert_eq!(
             open.to_string(),
             "circuit breaker 'pg' is OPEN and does not permit further calls"
         );
-        assert_eq!(open.as_circuit_open().unwrap().name(), "pg");
+        assert_eq!(open.rejected_by(), Some("pg"));
         assert!(open.inner().is_none());
+
+        let full: Error<Boom> = Error::bulkhead_full("db".into());
+        assert!(full.is_bulkhead_full());
+        assert_eq!(full.rejected_by(), Some("db"));
+        assert_eq!(
+            full.to_string(),
+            "bulkhead 'db' is full and does not permit further calls"
+        );
 
         let limited: Error<Boom> = RateLimited::new("api".into(), None).into();
         assert!(limited.is_rate_limited());
@@ -569,9 +624,14 @@ mod tests {
 
     #[test]
     fn box_errors_round_trip_through_the_flat_error() {
-        let open: crate::BoxError = Box::new(CircuitOpen::new("pg".into(), State::Open, None));
+        let open: crate::BoxError = Box::new(CircuitOpen::new());
         let err = Error::from_box_error(open);
         assert!(err.is_circuit_open());
+        assert_eq!(err.rejected_by(), None, "a tower marker carries no name");
+        assert_eq!(
+            err.to_string(),
+            "circuit breaker is open and does not permit further calls"
+        );
         let io: crate::BoxError = Box::new(std::io::Error::other("reset"));
         let err = Error::from_box_error(io);
         assert!(err.is_inner());
@@ -580,8 +640,10 @@ mod tests {
 
     #[test]
     fn box_errors_downcast_to_markers() {
-        let err: Error<std::io::Error> = BulkheadFull::new("db".into()).into();
+        let err: Error<std::io::Error> = Error::bulkhead_full("db".into());
         let boxed = err.into_box_error();
-        assert_eq!(boxed.downcast_ref::<BulkheadFull>().unwrap().name(), "db");
+        assert!(boxed.is::<BulkheadFull>());
+        let err: Error<std::io::Error> = Error::circuit_open("pg".into(), State::Open, None);
+        assert!(err.into_box_error().is::<CircuitOpen>());
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 /// An event a decorator emits.
-pub trait Event: fmt::Debug + Send + Sync + 'static {
+pub(crate) trait Event: fmt::Debug + Send + Sync + 'static {
     /// Logs the event with `tracing` (feature `tracing`).
     #[cfg(feature = "tracing")]
     fn trace(&self);
@@ -39,6 +39,12 @@ impl<Ev: Event> Listeners<Ev> {
         self.any.store(true, Ordering::Release);
     }
 
+    /// Whether a listener is registered.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn has_listeners(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
     /// Whether an event would reach anyone (a listener, or `tracing`).
     #[inline]
     pub(crate) fn is_observed(&self) -> bool {
@@ -54,12 +60,24 @@ impl<Ev: Event> Listeners<Ev> {
         let event = make();
         #[cfg(feature = "tracing")]
         event.trace();
+        self.deliver(&event);
+    }
+
+    /// Like [`emit`](Self::emit) for an event that is never traced (a per-call event): built
+    /// only when a listener is registered.
+    pub(crate) fn emit_to_listeners(&self, make: impl FnOnce() -> Ev) {
+        if self.any.load(Ordering::Acquire) {
+            self.deliver(&make());
+        }
+    }
+
+    fn deliver(&self, event: &Ev) {
         if !self.any.load(Ordering::Acquire) {
             return;
         }
         let list = self.list.read().unwrap_or_else(PoisonError::into_inner);
         for listener in list.iter() {
-            let _ = catch_unwind(AssertUnwindSafe(|| listener(&event)));
+            let _ = catch_unwind(AssertUnwindSafe(|| listener(event)));
         }
     }
 }

@@ -103,7 +103,7 @@ pub mod circuit_breaker;
 pub mod clock;
 pub mod config;
 pub mod error;
-pub mod event;
+mod event;
 pub mod fallback;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]

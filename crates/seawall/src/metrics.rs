@@ -90,11 +90,7 @@ impl BreakerHandles {
                 ),
             )
         }));
-        breaker
-            .shared()
-            .totals
-            .tracking
-            .store(true, Ordering::Relaxed);
+        breaker.shared().track_totals();
         set_state(&states, breaker.state());
         let on_change = states.clone();
         breaker.on_event(move |event| {
@@ -396,10 +392,10 @@ impl RegistryMetrics {
     }
 }
 
-type Bind<K> = fn(&mut Bound, &str, <K as Kind>::Instance, Option<Tags>);
+type Bind<I> = fn(&mut Bound, &str, I, Option<Tags>);
 
 /// Binds the registry's instances now and whenever one is added or replaced.
-fn follow<K: Kind>(registry: &Registry<K>, bound: &Weak<Mutex<Bound>>, bind: Bind<K>) {
+fn follow<K: Kind>(registry: &Registry<K>, bound: &Weak<Mutex<Bound>>, bind: Bind<K::Instance>) {
     if let Some(strong) = bound.upgrade() {
         let mut guard = strong.lock().unwrap_or_else(PoisonError::into_inner);
         for (name, instance) in registry.all() {

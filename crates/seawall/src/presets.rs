@@ -1,16 +1,16 @@
-//! Tuning presets: documented starting configurations by traffic scale, call path and
-//! payment kind.
+//! Tuning presets: documented starting configurations by traffic scale and call path.
 #![doc = include_str!("docs/presets.md")]
 
 use std::time::Duration;
 
 use crate::bulkhead::BulkheadConfig;
-use crate::circuit_breaker::{CircuitBreakerConfig, SlidingWindow};
+use crate::circuit_breaker::{CircuitBreakerConfig, OpenWait, SlidingWindow};
 use crate::retry::{Backoff, RetryConfig};
 use crate::timeout::TimeoutConfig;
 
 /// A starting configuration for one dependency; every field is meant to be overridden.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Preset {
     /// The preset's name (the first column of the table).
     pub name: &'static str,
@@ -22,17 +22,7 @@ pub struct Preset {
     pub retry: RetryConfig,
     /// The per-attempt timeout.
     pub timeout: TimeoutConfig,
-    /// How often a recovery (reconciliation) job should run.
-    pub recovery_interval: Duration,
 }
-
-/// Dunning for recurring payments: retry a failed renewal after these delays, then cancel.
-pub const DUNNING_SCHEDULE: [Duration; 4] = [
-    Duration::from_secs(86_400),
-    Duration::from_secs(3 * 86_400),
-    Duration::from_secs(7 * 86_400),
-    Duration::from_secs(14 * 86_400),
-];
 
 struct Values {
     name: &'static str,
@@ -47,7 +37,6 @@ struct Values {
     max_wait: Duration,
     timeout: Duration,
     attempts: u32,
-    recovery: Duration,
 }
 
 const fn secs(s: u64) -> Duration {
@@ -55,36 +44,35 @@ const fn secs(s: u64) -> Duration {
 }
 
 fn build(v: &Values) -> Preset {
-    let circuit_breaker = CircuitBreakerConfig::builder()
-        .sliding_window(SlidingWindow::count(v.window))
-        .minimum_number_of_calls(v.minimum)
-        .failure_rate_threshold(v.failure)
-        .slow_call_duration_threshold(v.slow_call)
-        .slow_call_rate_threshold(v.slow_rate)
-        .wait_in_open(v.open_wait)
-        .permitted_calls_in_half_open(v.half_open)
-        .build()
-        .expect("preset values are valid");
+    let circuit_breaker = CircuitBreakerConfig {
+        sliding_window: SlidingWindow::count(v.window),
+        minimum_number_of_calls: v.minimum,
+        failure_rate_threshold: v.failure,
+        slow_call_duration_threshold: Some(v.slow_call),
+        slow_call_rate_threshold: v.slow_rate,
+        open_wait: OpenWait::Fixed(v.open_wait),
+        permitted_calls_in_half_open: v.half_open,
+        ..CircuitBreakerConfig::default()
+    };
+    let bulkhead = BulkheadConfig {
+        max_concurrent_calls: v.bulkhead,
+        max_wait: v.max_wait,
+    };
+    let retry = RetryConfig {
+        max_attempts: v.attempts,
+        backoff: Backoff::exponential(secs(1)).max(secs(30)).full_jitter(),
+        ..RetryConfig::default()
+    };
     Preset {
         name: v.name,
         circuit_breaker,
-        bulkhead: BulkheadConfig {
-            max_concurrent_calls: v.bulkhead,
-            max_wait: v.max_wait,
-        },
-        retry: RetryConfig {
-            max_attempts: v.attempts,
-            backoff: Backoff::exponential(secs(1)).max(secs(30)).full_jitter(),
-            ..RetryConfig::default()
-        },
-        timeout: TimeoutConfig {
-            duration: v.timeout,
-        },
-        recovery_interval: v.recovery,
+        bulkhead,
+        retry,
+        timeout: TimeoutConfig::new(v.timeout),
     }
 }
 
-/// < 1,000 orders a day: small window, quick recovery, fail fast.
+/// Under about 1,000 calls a day: small window, quick recovery, fail fast.
 pub fn small() -> Preset {
     build(&Values {
         name: "small",
@@ -99,11 +87,10 @@ pub fn small() -> Preset {
         max_wait: Duration::ZERO,
         timeout: secs(3),
         attempts: 1,
-        recovery: secs(120),
     })
 }
 
-/// 1,000–10,000 orders a day: the seeds' own settings.
+/// 1,000–10,000 calls a day.
 pub fn medium() -> Preset {
     build(&Values {
         name: "medium",
@@ -118,11 +105,10 @@ pub fn medium() -> Preset {
         max_wait: Duration::ZERO,
         timeout: secs(6),
         attempts: 1,
-        recovery: secs(60),
     })
 }
 
-/// > 10,000 orders a day: stable statistics, patient recovery, a large waiting bulkhead.
+/// Over 10,000 calls a day: stable statistics, patient recovery, a large waiting bulkhead.
 pub fn large() -> Preset {
     build(&Values {
         name: "large",
@@ -137,7 +123,6 @@ pub fn large() -> Preset {
         max_wait: secs(10),
         timeout: secs(3),
         attempts: 1,
-        recovery: secs(30),
     })
 }
 
@@ -156,7 +141,6 @@ pub fn real_time() -> Preset {
         max_wait: Duration::ZERO,
         timeout: secs(3),
         attempts: 1,
-        recovery: secs(60),
     })
 }
 
@@ -176,59 +160,12 @@ pub fn background() -> Preset {
         max_wait: secs(5),
         timeout: secs(20),
         attempts: 5,
-        recovery: secs(300),
-    })
-}
-
-/// One-time card payments: the user waits; never retry a charge on the request path.
-pub fn one_time_payment() -> Preset {
-    build(&Values {
-        name: "one_time_payment",
-        window: 20,
-        minimum: 5,
-        failure: 50.0,
-        slow_call: secs(2),
-        slow_rate: 50.0,
-        open_wait: secs(10),
-        half_open: 5,
-        bulkhead: 20,
-        max_wait: Duration::ZERO,
-        timeout: secs(4),
-        attempts: 1,
-        recovery: secs(60),
-    })
-}
-
-/// Recurring payments: accuracy over speed, scheduler retries, dunning for declines.
-pub fn subscription_payment() -> Preset {
-    build(&Values {
-        name: "subscription_payment",
-        window: 20,
-        minimum: 5,
-        failure: 65.0,
-        slow_call: secs(10),
-        slow_rate: 80.0,
-        open_wait: secs(45),
-        half_open: 3,
-        bulkhead: 15,
-        max_wait: secs(5),
-        timeout: secs(20),
-        attempts: 5,
-        recovery: secs(3_600),
     })
 }
 
 /// Every preset, in the table's order.
 pub fn all() -> Vec<Preset> {
-    vec![
-        small(),
-        medium(),
-        large(),
-        real_time(),
-        background(),
-        one_time_payment(),
-        subscription_payment(),
-    ]
+    vec![small(), medium(), large(), real_time(), background()]
 }
 
 /// The preset named `name` (the table's first column).

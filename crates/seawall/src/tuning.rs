@@ -1,6 +1,6 @@
 //! Tuning helpers: adjust a breaker's slow-call threshold from observed latency.
 //!
-//! Seed 003's rule: every few minutes, take the P95 latency of the calls, propose
+//! The rule: every few minutes, take the P95 latency of the calls, propose
 //! `1.3 × P95` clamped to `[1 s, 10 s]`, and change the threshold only when the proposal
 //! differs from the current value by at least 10 % (so it does not flap), logging every
 //! change. The change goes through the registry's live reconfiguration, so the breaker keeps
@@ -74,15 +74,13 @@ impl SlowCallTuner {
         p95: Duration,
     ) -> Result<Option<ThresholdChange>, RegistryError> {
         let current = registry.current_config(name)?;
-        let old = current.slow_call_duration_threshold();
+        let old = current.slow_call_duration_threshold;
         let Some(new) = self.propose(p95, old) else {
             return Ok(None);
         };
-        registry.update(name, |config| {
-            config
-                .to_builder()
-                .slow_call_duration_threshold(new)
-                .build()
+        registry.update(name, |mut config| {
+            config.slow_call_duration_threshold = Some(new);
+            Ok(config)
         })?;
         #[cfg(feature = "tracing")]
         tracing::info!(
@@ -144,7 +142,7 @@ mod tests {
         assert_eq!(change.old, Some(Duration::from_secs(60)));
         assert_eq!(change.new, ms(3_900));
         assert_eq!(
-            breaker.config().slow_call_duration_threshold(),
+            breaker.config().slow_call_duration_threshold,
             Some(ms(3_900))
         );
         assert_eq!(

@@ -76,8 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let RegistryEvent::ConfigChanged { name, old, new, .. } = event {
             println!(
                 "config of '{name}' changed: slow-call threshold {:?} -> {:?}",
-                old.slow_call_duration_threshold(),
-                new.slow_call_duration_threshold()
+                old.slow_call_duration_threshold, new.slow_call_duration_threshold
             );
         }
     });

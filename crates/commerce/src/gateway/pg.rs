@@ -20,7 +20,6 @@ use pg_client::model::{
     TransactionKey, TransactionStatus, UserId,
 };
 use pg_client::{CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgClientConfig, PgError};
-use seawall::circuit_breaker::CircuitBreakerConfig;
 use seawall::registry::{Registries, Tags};
 
 use super::{BoxFuture, ChargeError, ChargeRequest, PaymentGateway, PgTransaction, QueryError};
@@ -37,18 +36,6 @@ pub struct PgGateway {
     client: Arc<PgClient>,
 }
 
-/// The seawall breaker configuration of a pg-client path's breaker settings (for breakers built
-/// in the registry and handed to the client).
-///
-/// # Errors
-///
-/// A value seawall refuses, naming the key.
-pub fn breaker_config(
-    config: &pg_client::config::BreakerConfig,
-) -> Result<CircuitBreakerConfig, seawall::ConfigError> {
-    config.to_seawall()
-}
-
 /// Builds the client with its two breakers created in `registries` as `pg-charge` and
 /// `pg-query` (so the admin API, live reconfiguration and the registry's metrics see them).
 ///
@@ -60,18 +47,11 @@ pub fn client_with_registry(
     registries: &Registries,
 ) -> Result<PgClient, seawall::ConfigError> {
     let breakers = registries.circuit_breakers();
-    let charge = breakers.get_or_create_with(
-        CHARGE_BREAKER,
-        &breaker_config(&config.charge.circuit_breaker)
-            .map_err(|e| e.under("gateway.client.charge.circuit_breaker"))?,
-        Tags::new(),
-    )?;
-    let query = breakers.get_or_create_with(
-        QUERY_BREAKER,
-        &breaker_config(&config.query.circuit_breaker)
-            .map_err(|e| e.under("gateway.client.query.circuit_breaker"))?,
-        Tags::new(),
-    )?;
+    config.validate().map_err(|e| e.under("gateway.client"))?;
+    let charge =
+        breakers.get_or_create_with(CHARGE_BREAKER, &config.charge.circuit_breaker, Tags::new())?;
+    let query =
+        breakers.get_or_create_with(QUERY_BREAKER, &config.query.circuit_breaker, Tags::new())?;
     PgClient::builder(config)
         .charge_circuit_breaker(charge)
         .query_circuit_breaker(query)

@@ -18,7 +18,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use seawall::CircuitBreaker;
 use seawall::circuit_breaker::{
-    CircuitBreakerConfig, MetricsSnapshot, SlidingWindow, State as BreakerState,
+    CircuitBreakerConfig, MetricsSnapshot, OpenWait, SlidingWindow, State as BreakerState,
 };
 use seawall::registry::RegistryError;
 use serde::{Deserialize, Serialize};
@@ -129,22 +129,22 @@ fn millis(d: Duration) -> u64 {
 }
 
 fn fields_of(config: &CircuitBreakerConfig) -> BreakerFields {
-    let window = match config.sliding_window() {
+    let window = match config.sliding_window {
         SlidingWindow::Count(n) => Some(n),
         SlidingWindow::Time { .. } => None,
     };
-    let wait = match config.open_wait() {
-        seawall::circuit_breaker::OpenWait::Fixed(d) => Some(millis(d)),
-        seawall::circuit_breaker::OpenWait::Backoff(_) => None,
+    let wait = match config.open_wait {
+        OpenWait::Fixed(d) => Some(millis(d)),
+        OpenWait::Backoff(_) => None,
     };
     BreakerFields {
-        failure_rate_threshold: Some(config.failure_rate_threshold()),
-        slow_call_rate_threshold: Some(config.slow_call_rate_threshold()),
-        slow_call_duration_threshold_ms: config.slow_call_duration_threshold().map(millis),
+        failure_rate_threshold: Some(config.failure_rate_threshold),
+        slow_call_rate_threshold: Some(config.slow_call_rate_threshold),
+        slow_call_duration_threshold_ms: config.slow_call_duration_threshold.map(millis),
         wait_duration_in_open_state_ms: wait,
         sliding_window_size: window,
-        minimum_number_of_calls: Some(config.minimum_number_of_calls()),
-        permitted_number_of_calls_in_half_open_state: Some(config.permitted_calls_in_half_open()),
+        minimum_number_of_calls: Some(config.minimum_number_of_calls),
+        permitted_number_of_calls_in_half_open_state: Some(config.permitted_calls_in_half_open),
         state: None,
     }
 }
@@ -231,30 +231,29 @@ async fn update_breaker(
     // Through the registry: validated whole, applied atomically, state and window kept, and
     // a ConfigChanged event with the old and new values.
     registry
-        .update(&name, |config| {
-            let mut builder = config.to_builder();
+        .update(&name, |mut config| {
             if let Some(v) = fields.failure_rate_threshold {
-                builder = builder.failure_rate_threshold(v);
+                config.failure_rate_threshold = v;
             }
             if let Some(v) = fields.slow_call_rate_threshold {
-                builder = builder.slow_call_rate_threshold(v);
+                config.slow_call_rate_threshold = v;
             }
             if let Some(v) = fields.slow_call_duration_threshold_ms {
-                builder = builder.slow_call_duration_threshold(Duration::from_millis(v));
+                config.slow_call_duration_threshold = Some(Duration::from_millis(v));
             }
             if let Some(v) = fields.wait_duration_in_open_state_ms {
-                builder = builder.wait_in_open(Duration::from_millis(v));
+                config.open_wait = OpenWait::Fixed(Duration::from_millis(v));
             }
             if let Some(v) = fields.sliding_window_size {
-                builder = builder.sliding_window(SlidingWindow::count(v));
+                config.sliding_window = SlidingWindow::count(v);
             }
             if let Some(v) = fields.minimum_number_of_calls {
-                builder = builder.minimum_number_of_calls(v);
+                config.minimum_number_of_calls = v;
             }
             if let Some(v) = fields.permitted_number_of_calls_in_half_open_state {
-                builder = builder.permitted_calls_in_half_open(v);
+                config.permitted_calls_in_half_open = v;
             }
-            builder.build()
+            Ok(config)
         })
         .map_err(|e| match e {
             RegistryError::Invalid(e) => {

@@ -71,7 +71,7 @@ async fn a_breaker_can_be_reconfigured_live_and_bad_values_name_the_field() {
         .find("pg-charge")
         .unwrap();
     assert_eq!(
-        live.config().slow_call_duration_threshold(),
+        live.config().slow_call_duration_threshold,
         Some(std::time::Duration::from_millis(800))
     );
 
@@ -119,7 +119,7 @@ async fn a_breaker_can_be_reconfigured_live_and_bad_values_name_the_field() {
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     // Unchanged by the rejected requests.
-    assert_eq!(live.config().failure_rate_threshold(), 60.0);
+    assert_eq!(live.config().failure_rate_threshold, 60.0);
 }
 
 #[tokio::test]

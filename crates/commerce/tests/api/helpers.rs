@@ -78,10 +78,17 @@ pub(crate) fn test_settings(dir: &tempfile::TempDir) -> Settings {
     settings.recovery.deadline_ms = 60_000;
     settings.outbox.interval_ms = 50;
     settings.gateway.client.charge.read_timeout = Duration::from_millis(500);
-    settings.gateway.client.charge.retry.initial_backoff = Duration::from_millis(10);
+    settings.gateway.client.charge.retry.backoff = fast_backoff();
     settings.gateway.client.query.read_timeout = Duration::from_millis(500);
-    settings.gateway.client.query.retry.initial_backoff = Duration::from_millis(10);
+    settings.gateway.client.query.retry.backoff = fast_backoff();
     settings
+}
+
+/// The client's backoff shape (exponential, capped at 1 s, full jitter), from 10 ms.
+fn fast_backoff() -> seawall::Backoff {
+    seawall::Backoff::exponential(Duration::from_millis(10))
+        .max(Duration::from_secs(1))
+        .full_jitter()
 }
 
 /// The simulator every test starts from: instant, no random failure, approves everything,

@@ -1,6 +1,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use seawall::circuit_breaker::{OpenWait, SlidingWindow};
 use serde_json::Value;
 
 use crate::helpers::{APPROVED_CARD, card, order_body, spawn_app_with};
@@ -13,9 +14,9 @@ async fn when_the_pg_is_down_the_breaker_opens_orders_fail_fast_with_503_and_rea
         |sim| sim,
         |s| {
             let breaker = &mut s.gateway.client.charge.circuit_breaker;
-            breaker.sliding_window_size = 10;
+            breaker.sliding_window = SlidingWindow::count(10);
             breaker.minimum_number_of_calls = 5;
-            breaker.wait_in_open = Duration::from_secs(60);
+            breaker.open_wait = OpenWait::Fixed(Duration::from_secs(60));
         },
     )
     .await;
@@ -97,11 +98,11 @@ async fn a_slow_pg_trips_the_breaker_on_slow_calls_and_payments_stay_recoverable
         },
         |s| {
             let breaker = &mut s.gateway.client.charge.circuit_breaker;
-            breaker.sliding_window_size = 4;
+            breaker.sliding_window = SlidingWindow::count(4);
             breaker.minimum_number_of_calls = 4;
-            breaker.slow_call_duration_threshold = Duration::from_millis(100);
+            breaker.slow_call_duration_threshold = Some(Duration::from_millis(100));
             breaker.slow_call_rate_threshold = 50.0;
-            breaker.wait_in_open = Duration::from_secs(60);
+            breaker.open_wait = OpenWait::Fixed(Duration::from_secs(60));
         },
     )
     .await;

@@ -41,7 +41,8 @@ async fn a_pre_create_500_is_retried_and_the_ledger_holds_exactly_one_transactio
     pg.set_fault_rate(Fault::ErrorBeforeCreate, 1.0).unwrap();
     let manual = ManualClock::new();
     let mut config = fast_config(&pg.base_url(), "pre-create");
-    config.charge.retry.initial_backoff = Duration::from_millis(100);
+    config.charge.retry.backoff =
+        seawall::Backoff::exponential(Duration::from_millis(100)).max(Duration::from_millis(500));
     let client = PgClient::builder(config)
         .clock(Clock::from(manual.clone()))
         .build()

@@ -11,12 +11,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use pg_client::config::JitterConfig;
 use pg_client::{
     CardNumber, CardType, IdempotencyKey, Money, OrderId, PaymentRequest, PgClient, PgClientConfig,
     UserId,
 };
 use pg_simulator::{Simulator, SimulatorBuilder, SimulatorHandle};
+use seawall::Backoff;
 
 /// A card number that must never appear in full anywhere.
 pub(crate) const CARD: &str = "4111-2222-3333-4444";
@@ -53,9 +53,8 @@ pub(crate) fn fast_config(base_url: &str, name: &str) -> PgClientConfig {
     config.name = name.to_owned();
     for path in [&mut config.charge, &mut config.query] {
         path.read_timeout = Duration::from_secs(2);
-        path.retry.initial_backoff = Duration::from_millis(1);
-        path.retry.max_backoff = Duration::from_millis(5);
-        path.retry.jitter = JitterConfig::None;
+        path.retry.backoff =
+            Backoff::exponential(Duration::from_millis(1)).max(Duration::from_millis(5));
     }
     config
 }

@@ -1,37 +1,33 @@
 //! The bulkhead's marker error.
 
 use std::fmt;
-use std::sync::Arc;
 
 /// A bulkhead had no free permit within its maximum wait; the operation was not started.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// A zero-sized marker, as tower's are: a tower layer shedding a call boxes it into a
+/// `BoxError` without allocating (`err.is::<BulkheadFull>()`). Through the native API the
+/// [`Error`](crate::Error) around it also names the bulkhead
+/// ([`Error::rejected_by`](crate::Error::rejected_by)).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BulkheadFull {
-    name: Arc<str>,
+    _private: (),
 }
 
 impl BulkheadFull {
-    /// A marker for the bulkhead `name`.
-    pub fn new(name: Arc<str>) -> Self {
-        Self { name }
-    }
-
-    /// The bulkhead's name.
-    pub fn name(&self) -> &str {
-        &self.name
+    pub(crate) const fn new() -> Self {
+        Self { _private: () }
     }
 }
 
 impl fmt::Debug for BulkheadFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BulkheadFull")
-            .field("name", &self.name)
-            .finish()
+        f.write_str("BulkheadFull")
     }
 }
 
 impl fmt::Display for BulkheadFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "bulkhead '{}' is full", self.name)
+        f.pad("bulkhead is full and does not permit further calls")
     }
 }
 

@@ -73,7 +73,7 @@ where
                     let max_wait = shared.max_wait();
                     if max_wait.is_zero() {
                         this.state.set(State::Done);
-                        return Poll::Ready(Err(shared.rejected().into()));
+                        return Poll::Ready(Err(shared.rejected_call()));
                     }
                     let wait = shared.permits().wait();
                     let deadline = shared.clock().sleep(max_wait);
@@ -87,7 +87,7 @@ where
                     }
                     ready!(deadline.poll(cx));
                     this.state.set(State::Done);
-                    return Poll::Ready(Err(shared.rejected().into()));
+                    return Poll::Ready(Err(shared.rejected_call()));
                 }
                 StateProj::Running { .. } => {
                     let output = ready!(this.inner.as_mut().poll_stage(cx, call));

@@ -212,7 +212,7 @@ where
             },
             State::Rejected => BulkheadResponseFuture {
                 state: ResponseState::Rejected {
-                    error: Some(self.shared().rejected()),
+                    error: self.shared().rejected(),
                 },
             },
             State::Idle | State::Waiting { .. } => {
@@ -235,7 +235,7 @@ pin_project! {
     #[project = ResponseProj]
     enum ResponseState<F> {
         Running { #[pin] future: F, permit: OwnedBulkheadPermit },
-        Rejected { error: Option<BulkheadFull> },
+        Rejected { error: BulkheadFull },
     }
 }
 
@@ -249,9 +249,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             ResponseProj::Running { future, .. } => future.poll(cx).map_err(Into::into),
-            ResponseProj::Rejected { error } => Poll::Ready(Err(Box::new(
-                error.take().expect("polled after completion"),
-            ))),
+            // A zero-sized marker: boxing it allocates nothing.
+            ResponseProj::Rejected { error } => Poll::Ready(Err(Box::new(*error))),
         }
     }
 }

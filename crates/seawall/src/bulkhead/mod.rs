@@ -26,7 +26,7 @@ use std::time::Duration;
 use self::permits::Permits;
 
 use crate::clock::{Clock, duration_to_nanos};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, check_duration};
 use crate::event::{Event, Listeners};
 use crate::policy::impl_decorator;
 
@@ -106,12 +106,19 @@ impl Shared {
         &self.clock
     }
 
+    /// Counts and reports a rejection.
     pub(crate) fn rejected(&self) -> BulkheadFull {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         self.listeners.emit(|| BulkheadEvent::Rejected {
             name: self.name.clone(),
         });
-        BulkheadFull::new(self.name.clone())
+        BulkheadFull::new()
+    }
+
+    /// Counts and reports a rejection, as the error of a native call.
+    pub(crate) fn rejected_call<E>(&self) -> crate::Error<E> {
+        self.rejected();
+        crate::Error::bulkhead_full(self.name.clone())
     }
 }
 
@@ -273,12 +280,27 @@ fn validate_max(max_concurrent_calls: usize) -> Result<(), ConfigError> {
 
 /// A bulkhead's settings: what a registry stores, a config file describes and a live
 /// reconfiguration replaces.
+///
+/// In a document (feature `serde`) the keys are Resilience4j's: `max_concurrent_calls` and
+/// `max_wait_duration` (`"100ms"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BulkheadConfig {
-    /// How many calls may run at once (default 25; 0 rejects everything).
+    /// How many calls may run at once (default 25; 0 rejects everything; at most
+    /// [`Bulkhead::MAX_CONCURRENT_CALLS`]).
     pub max_concurrent_calls: usize,
-    /// How long a call may wait for a permit (default zero: reject at once).
+    /// How long a call may wait for a permit (default zero: reject at once; at most
+    /// [`MAX_DURATION`](crate::config::MAX_DURATION)).
     pub max_wait: Duration,
+}
+
+#[cfg(feature = "serde")]
+crate::config::serde::document_form! {
+    BulkheadConfig {
+        max_concurrent_calls: usize = max_concurrent_calls,
+        #[serde(with = "crate::config::serde::duration")]
+        max_wait_duration: Duration = max_wait,
+    }
 }
 
 impl Default for BulkheadConfig {
@@ -291,13 +313,23 @@ impl Default for BulkheadConfig {
 }
 
 impl BulkheadConfig {
+    /// `max_concurrent_calls` permits, rejecting at once when they are all taken.
+    pub const fn new(max_concurrent_calls: usize) -> Self {
+        Self {
+            max_concurrent_calls,
+            max_wait: Duration::ZERO,
+        }
+    }
+
     /// Checks every rule, naming the key and the rule broken.
     ///
     /// # Errors
     ///
-    /// A limit above [`Bulkhead::MAX_CONCURRENT_CALLS`].
+    /// A limit above [`Bulkhead::MAX_CONCURRENT_CALLS`], or a wait above
+    /// [`MAX_DURATION`](crate::config::MAX_DURATION).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        validate_max(self.max_concurrent_calls)
+        validate_max(self.max_concurrent_calls)?;
+        check_duration("max_wait_duration", self.max_wait, Duration::ZERO)
     }
 }
 
@@ -346,9 +378,13 @@ impl BulkheadBuilder {
     ///
     /// # Errors
     ///
-    /// A limit above [`Bulkhead::MAX_CONCURRENT_CALLS`].
+    /// As [`BulkheadConfig::validate`].
     pub fn build(self) -> Result<Bulkhead, ConfigError> {
-        validate_max(self.max_concurrent_calls)?;
+        let config = BulkheadConfig {
+            max_concurrent_calls: self.max_concurrent_calls,
+            max_wait: self.max_wait,
+        };
+        config.validate()?;
         Ok(Bulkhead {
             shared: Arc::new(Shared {
                 name: self.name,

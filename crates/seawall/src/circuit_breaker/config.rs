@@ -1,11 +1,10 @@
-//! The circuit breaker's configuration: Resilience4j's options and defaults, validated once.
+//! The circuit breaker's configuration: Resilience4j's options and defaults, as plain data.
 
-use std::fmt;
 use std::time::Duration;
 
 use super::State;
-use crate::config::ConfigError;
-use crate::retry::Backoff;
+use crate::config::{ConfigError, check_duration};
+use crate::retry::{Backoff, Jitter};
 
 /// How the breaker remembers recent calls in the closed state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,42 +77,95 @@ impl OpenWait {
     }
 }
 
-/// A validated circuit-breaker configuration. Build one with [`CircuitBreakerConfig::builder`].
-///
-/// The defaults are Resilience4j's: failure rate 50 %, slow-call rate 100 %, slow calls over
-/// 60 s, 10 probes in half-open, no maximum wait in half-open (then OPEN), a count window of
-/// 100 calls, a minimum of 100 calls, 60 s open, no automatic open → half-open, starting closed.
-#[derive(Clone, PartialEq)]
-pub struct CircuitBreakerConfig {
-    pub(crate) failure_rate_threshold: f64,
-    pub(crate) slow_call_rate_threshold: f64,
-    pub(crate) slow_call_duration_threshold: Option<Duration>,
-    pub(crate) permitted_calls_in_half_open: u32,
-    pub(crate) max_wait_in_half_open: Duration,
-    pub(crate) state_after_half_open_wait: State,
-    pub(crate) sliding_window: SlidingWindow,
-    pub(crate) minimum_number_of_calls: u32,
-    pub(crate) open_wait: OpenWait,
-    pub(crate) automatic_half_open: bool,
-    pub(crate) initial_state: State,
+impl Default for OpenWait {
+    /// 60 s, Resilience4j's default.
+    fn default() -> Self {
+        Self::Fixed(Duration::from_secs(60))
+    }
 }
 
-impl CircuitBreakerConfig {
-    /// Starts from Resilience4j's defaults.
-    pub fn builder() -> CircuitBreakerConfigBuilder {
-        CircuitBreakerConfigBuilder {
-            config: Self::default_unchecked(),
-        }
-    }
+/// A circuit breaker's settings: what a registry stores, a configuration document describes
+/// and a live reconfiguration replaces.
+///
+/// Plain data: change the fields you need from [`Default`], which holds Resilience4j's
+/// defaults (failure rate 50 %, slow-call rate 100 %, slow calls over 60 s, 10 probes in
+/// half-open, no maximum wait in half-open, a count window of 100 calls, a minimum of 100
+/// calls, 60 s open, no automatic open → half-open, starting closed). Values are checked by
+/// [`validate`](Self::validate), which every constructor and reconfiguration calls; its errors
+/// name the key as a configuration document spells it (the table below).
+///
+/// ```
+/// use std::time::Duration;
+/// use seawall::circuit_breaker::{CircuitBreakerConfig, OpenWait, SlidingWindow};
+///
+/// let mut config = CircuitBreakerConfig::default();
+/// config.sliding_window = SlidingWindow::count(20);
+/// config.minimum_number_of_calls = 10;
+/// config.open_wait = OpenWait::Fixed(Duration::from_secs(10));
+/// config.validate().unwrap();
+///
+/// config.failure_rate_threshold = 120.0;
+/// let err = config.validate().unwrap_err();
+/// assert_eq!(err.to_string(), "failure_rate_threshold: must be in (0, 100], got 120");
+/// ```
+///
+/// # In a document
+///
+/// With the `serde` feature the type reads and writes Resilience4j's keys (durations as
+/// `"10s"`-style strings, or integers of milliseconds). Keys left out keep their defaults.
+///
+/// | field | document keys |
+/// |---|---|
+/// | `failure_rate_threshold` | `failure_rate_threshold` |
+/// | `slow_call_rate_threshold` | `slow_call_rate_threshold` |
+/// | `slow_call_duration_threshold` | `slow_call_duration_threshold`; `slow_call_tracking: false` for `None` |
+/// | `permitted_calls_in_half_open` | `permitted_number_of_calls_in_half_open_state` |
+/// | `max_wait_in_half_open` | `max_wait_duration_in_half_open_state` |
+/// | `state_after_half_open_wait` | `transition_to_state_after_wait_duration` |
+/// | `sliding_window` | `sliding_window_type` (`COUNT_BASED`, `TIME_BASED`), `sliding_window_size` (calls, or seconds), `sliding_window_bucket` |
+/// | `minimum_number_of_calls` | `minimum_number_of_calls` |
+/// | `open_wait` | `wait_duration_in_open_state`, `enable_exponential_backoff`, `exponential_backoff_multiplier`, `exponential_max_wait_duration_in_open_state`, `wait_duration_in_open_state_jitter` |
+/// | `automatic_half_open` | `automatic_transition_from_open_to_half_open_enabled` |
+/// | `initial_state` | `initial_state` |
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct CircuitBreakerConfig {
+    /// Opens when the failure rate is at or above this percentage (default 50; in (0, 100]).
+    pub failure_rate_threshold: f64,
+    /// Opens when the slow-call rate is at or above this percentage (default 100; in
+    /// (0, 100]).
+    pub slow_call_rate_threshold: f64,
+    /// A call is slow when it takes strictly longer than this (default 60 s). `None` turns
+    /// slow-call tracking off: no call is slow and a count-window breaker reads no clock on the
+    /// happy path (a seawall extension: Resilience4j always measures calls).
+    pub slow_call_duration_threshold: Option<Duration>,
+    /// How many probes half-open lets through (default 10; ≥ 1).
+    pub permitted_calls_in_half_open: u32,
+    /// How long half-open may last before moving to
+    /// [`state_after_half_open_wait`](Self::state_after_half_open_wait) (default zero: no
+    /// limit).
+    pub max_wait_in_half_open: Duration,
+    /// Where half-open goes when its maximum wait expires: [`State::Open`] (default) or
+    /// [`State::Closed`].
+    pub state_after_half_open_wait: State,
+    /// The closed state's window (default: the last 100 calls).
+    pub sliding_window: SlidingWindow,
+    /// How many calls must be recorded before rates are computed (default 100; ≥ 1). A count
+    /// window clamps it to its size.
+    pub minimum_number_of_calls: u32,
+    /// How long the breaker stays open (default a fixed 60 s).
+    pub open_wait: OpenWait,
+    /// Whether the open state ends by itself when its wait is over, without waiting for a
+    /// call (default false). The move is decided from the clock whenever the breaker is asked
+    /// for its state or for a permit, and announced on time by a timer where a tokio runtime
+    /// exists.
+    pub automatic_half_open: bool,
+    /// The state a new breaker starts in (default closed).
+    pub initial_state: State,
+}
 
-    /// Starts from this configuration (for a variation of it).
-    pub fn to_builder(&self) -> CircuitBreakerConfigBuilder {
-        CircuitBreakerConfigBuilder {
-            config: self.clone(),
-        }
-    }
-
-    fn default_unchecked() -> Self {
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
         Self {
             failure_rate_threshold: 50.0,
             slow_call_rate_threshold: 100.0,
@@ -123,53 +175,33 @@ impl CircuitBreakerConfig {
             state_after_half_open_wait: State::Open,
             sliding_window: SlidingWindow::Count(100),
             minimum_number_of_calls: 100,
-            open_wait: OpenWait::Fixed(Duration::from_secs(60)),
+            open_wait: OpenWait::default(),
             automatic_half_open: false,
             initial_state: State::Closed,
         }
     }
+}
 
-    /// The failure rate (percent) at or above which the breaker opens.
-    pub fn failure_rate_threshold(&self) -> f64 {
-        self.failure_rate_threshold
+/// The largest count window (outcomes are one byte each).
+pub const MAX_COUNT_WINDOW: u32 = 1 << 24;
+/// The most buckets a time window may have.
+pub const MAX_TIME_BUCKETS: u64 = 1 << 16;
+
+#[cfg(test)]
+impl CircuitBreakerConfig {
+    /// A test's way to write a configuration: the breaker's builder, ending in
+    /// `build_config`.
+    pub(crate) fn builder() -> super::CircuitBreakerBuilder {
+        super::CircuitBreakerBuilder::new()
     }
 
-    /// The slow-call rate (percent) at or above which the breaker opens.
-    pub fn slow_call_rate_threshold(&self) -> f64 {
-        self.slow_call_rate_threshold
+    /// A variation of this configuration, written with the builder.
+    pub(crate) fn to_builder(&self) -> super::CircuitBreakerBuilder {
+        super::CircuitBreakerBuilder::new().config(self.clone())
     }
+}
 
-    /// A call is slow when it takes strictly longer than this; `None` when slow-call tracking
-    /// is off (then the breaker reads no clock for count windows).
-    pub fn slow_call_duration_threshold(&self) -> Option<Duration> {
-        self.slow_call_duration_threshold
-    }
-
-    /// How many probes the half-open state lets through.
-    pub fn permitted_calls_in_half_open(&self) -> u32 {
-        self.permitted_calls_in_half_open
-    }
-
-    /// How long half-open may last before it gives up (zero: no limit).
-    pub fn max_wait_in_half_open(&self) -> Duration {
-        self.max_wait_in_half_open
-    }
-
-    /// Where half-open goes when its maximum wait expires (open or closed).
-    pub fn state_after_half_open_wait(&self) -> State {
-        self.state_after_half_open_wait
-    }
-
-    /// The closed state's sliding window.
-    pub fn sliding_window(&self) -> SlidingWindow {
-        self.sliding_window
-    }
-
-    /// The configured minimum number of calls before rates are computed.
-    pub fn minimum_number_of_calls(&self) -> u32 {
-        self.minimum_number_of_calls
-    }
-
+impl CircuitBreakerConfig {
     /// The minimum actually applied in the closed state: a count window clamps it to its size.
     pub fn effective_minimum_number_of_calls(&self) -> u32 {
         match self.sliding_window {
@@ -184,22 +216,7 @@ impl CircuitBreakerConfig {
             .min(self.permitted_calls_in_half_open)
     }
 
-    /// How long the breaker stays open.
-    pub fn open_wait(&self) -> OpenWait {
-        self.open_wait
-    }
-
-    /// Whether a timer moves open to half-open without waiting for a call.
-    pub fn automatic_half_open(&self) -> bool {
-        self.automatic_half_open
-    }
-
-    /// The state a new breaker starts in.
-    pub fn initial_state(&self) -> State {
-        self.initial_state
-    }
-
-    /// Checks every rule, naming the key and the rule broken.
+    /// Checks every rule, naming the key (as a document spells it) and the rule broken.
     ///
     /// # Errors
     ///
@@ -207,11 +224,12 @@ impl CircuitBreakerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_rate("failure_rate_threshold", self.failure_rate_threshold)?;
         check_rate("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
-        if self.slow_call_duration_threshold == Some(Duration::ZERO) {
-            return Err(ConfigError::new(
+        if let Some(threshold) = self.slow_call_duration_threshold {
+            check_duration(
                 "slow_call_duration_threshold",
-                "must be >= 1ns, got 0ns",
-            ));
+                threshold,
+                Duration::from_nanos(1),
+            )?;
         }
         if self.permitted_calls_in_half_open == 0 {
             return Err(ConfigError::new(
@@ -219,6 +237,11 @@ impl CircuitBreakerConfig {
                 "must be >= 1, got 0",
             ));
         }
+        check_duration(
+            "max_wait_duration_in_half_open_state",
+            self.max_wait_in_half_open,
+            Duration::ZERO,
+        )?;
         if !matches!(self.state_after_half_open_wait, State::Open | State::Closed) {
             return Err(ConfigError::new(
                 "transition_to_state_after_wait_duration",
@@ -228,44 +251,7 @@ impl CircuitBreakerConfig {
                 ),
             ));
         }
-        match self.sliding_window {
-            SlidingWindow::Count(0) => {
-                return Err(ConfigError::new(
-                    "sliding_window_size",
-                    "must be >= 1, got 0",
-                ));
-            }
-            SlidingWindow::Count(size) if size > MAX_COUNT_WINDOW => {
-                return Err(ConfigError::new(
-                    "sliding_window_size",
-                    format!("must be <= {MAX_COUNT_WINDOW}, got {size}"),
-                ));
-            }
-            SlidingWindow::Count(_) => {}
-            SlidingWindow::Time { size, bucket } => {
-                if bucket.is_zero() {
-                    return Err(ConfigError::new(
-                        "sliding_window_bucket",
-                        "must be > 0, got 0ns",
-                    ));
-                }
-                if size < bucket {
-                    return Err(ConfigError::new(
-                        "sliding_window_size",
-                        format!("must be >= the bucket width {bucket:?}, got {size:?}"),
-                    ));
-                }
-                let buckets = SlidingWindow::bucket_count(size, bucket);
-                if buckets > MAX_TIME_BUCKETS {
-                    return Err(ConfigError::new(
-                        "sliding_window_size",
-                        format!(
-                            "must span at most {MAX_TIME_BUCKETS} buckets, got {buckets} ({size:?} / {bucket:?})"
-                        ),
-                    ));
-                }
-            }
-        }
+        validate_window(self.sliding_window)?;
         if self.minimum_number_of_calls == 0 {
             return Err(ConfigError::new(
                 "minimum_number_of_calls",
@@ -273,27 +259,72 @@ impl CircuitBreakerConfig {
             ));
         }
         match self.open_wait {
-            OpenWait::Fixed(wait) if wait < Duration::from_millis(1) => {
-                return Err(ConfigError::new(
+            OpenWait::Fixed(wait) => {
+                check_duration(
                     "wait_duration_in_open_state",
-                    format!("must be >= 1ms, got {wait:?}"),
-                ));
+                    wait,
+                    Duration::from_millis(1),
+                )?;
             }
-            OpenWait::Fixed(_) => {}
-            OpenWait::Backoff(backoff) => {
-                backoff
-                    .validate()
-                    .map_err(|err| err.under("wait_duration_in_open_state"))?;
-            }
+            OpenWait::Backoff(backoff) => validate_open_backoff(&backoff)?,
         }
         Ok(())
     }
 }
 
-/// The largest count window (outcomes are one byte each).
-pub const MAX_COUNT_WINDOW: u32 = 1 << 24;
-/// The most buckets a time window may have.
-pub const MAX_TIME_BUCKETS: u64 = 1 << 16;
+fn validate_window(window: SlidingWindow) -> Result<(), ConfigError> {
+    match window {
+        SlidingWindow::Count(0) => Err(ConfigError::new(
+            "sliding_window_size",
+            "must be >= 1, got 0",
+        )),
+        SlidingWindow::Count(size) if size > MAX_COUNT_WINDOW => Err(ConfigError::new(
+            "sliding_window_size",
+            format!("must be <= {MAX_COUNT_WINDOW}, got {size}"),
+        )),
+        SlidingWindow::Count(_) => Ok(()),
+        SlidingWindow::Time { size, bucket } => {
+            check_duration("sliding_window_bucket", bucket, Duration::from_nanos(1))?;
+            check_duration("sliding_window_size", size, Duration::from_nanos(1))?;
+            if size < bucket {
+                return Err(ConfigError::new(
+                    "sliding_window_size",
+                    format!("must be >= the bucket width {bucket:?}, got {size:?}"),
+                ));
+            }
+            let buckets = SlidingWindow::bucket_count(size, bucket);
+            if buckets > MAX_TIME_BUCKETS {
+                return Err(ConfigError::new(
+                    "sliding_window_size",
+                    format!(
+                        "must span at most {MAX_TIME_BUCKETS} buckets, got {buckets} ({size:?} / {bucket:?})"
+                    ),
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The open wait's backoff, with errors named by the document's keys.
+fn validate_open_backoff(backoff: &Backoff) -> Result<(), ConfigError> {
+    backoff.validate().map_err(|err| {
+        let key = match err.key() {
+            "multiplier" => "exponential_backoff_multiplier",
+            "jitter" => "wait_duration_in_open_state_jitter",
+            "max" => "exponential_max_wait_duration_in_open_state",
+            _ => "wait_duration_in_open_state",
+        };
+        ConfigError::new(key, err.rule().to_owned())
+    })?;
+    if backoff.jitter_mode() == Jitter::None && backoff.base_delay(1) < Duration::from_millis(1) {
+        return Err(ConfigError::new(
+            "wait_duration_in_open_state",
+            format!("must be >= 1ms, got {:?}", backoff.base_delay(1)),
+        ));
+    }
+    Ok(())
+}
 
 fn check_rate(key: &'static str, rate: f64) -> Result<(), ConfigError> {
     if rate.is_finite() && rate > 0.0 && rate <= 100.0 {
@@ -306,138 +337,196 @@ fn check_rate(key: &'static str, rate: f64) -> Result<(), ConfigError> {
     }
 }
 
-impl Default for CircuitBreakerConfig {
-    fn default() -> Self {
-        Self::default_unchecked()
+#[cfg(feature = "serde")]
+mod document {
+    //! The document form: Resilience4j's flat keys, read into and written from the typed
+    //! fields.
+
+    use std::time::Duration;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::{CircuitBreakerConfig, OpenWait, SlidingWindow, State};
+    use crate::config::ConfigError;
+    use crate::config::serde::{duration, window_size};
+    use crate::retry::{Backoff, Jitter, Progression};
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub(super) enum WindowType {
+        CountBased,
+        TimeBased,
+    }
+
+    #[derive(Deserialize, Serialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(crate) struct Keys {
+        failure_rate_threshold: f64,
+        slow_call_rate_threshold: f64,
+        slow_call_tracking: bool,
+        #[serde(with = "duration")]
+        slow_call_duration_threshold: Duration,
+        permitted_number_of_calls_in_half_open_state: u32,
+        #[serde(with = "duration")]
+        max_wait_duration_in_half_open_state: Duration,
+        transition_to_state_after_wait_duration: State,
+        sliding_window_type: WindowType,
+        #[serde(with = "window_size")]
+        sliding_window_size: window_size::Size,
+        #[serde(with = "duration")]
+        sliding_window_bucket: Duration,
+        minimum_number_of_calls: u32,
+        #[serde(with = "duration")]
+        wait_duration_in_open_state: Duration,
+        enable_exponential_backoff: bool,
+        exponential_backoff_multiplier: f64,
+        #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
+        exponential_max_wait_duration_in_open_state: Option<Duration>,
+        wait_duration_in_open_state_jitter: Jitter,
+        automatic_transition_from_open_to_half_open_enabled: bool,
+        initial_state: State,
+    }
+
+    impl Default for Keys {
+        fn default() -> Self {
+            CircuitBreakerConfig::default().into()
+        }
+    }
+
+    impl From<CircuitBreakerConfig> for Keys {
+        fn from(config: CircuitBreakerConfig) -> Self {
+            let (window_type, size, bucket) = match config.sliding_window {
+                SlidingWindow::Count(size) => (
+                    WindowType::CountBased,
+                    window_size::Size::Calls(size),
+                    Duration::from_secs(1),
+                ),
+                SlidingWindow::Time { size, bucket } => {
+                    (WindowType::TimeBased, window_size::Size::Time(size), bucket)
+                }
+            };
+            let (wait, exponential, multiplier, max, jitter) = match config.open_wait {
+                OpenWait::Fixed(wait) => (wait, false, 2.0, None, Jitter::None),
+                OpenWait::Backoff(backoff) => {
+                    let (wait, exponential, multiplier) = match backoff.progression() {
+                        Progression::Exponential {
+                            initial,
+                            multiplier,
+                        } => (initial, true, multiplier),
+                        Progression::Constant(wait) => (wait, false, 2.0),
+                        Progression::Linear { initial, .. } => (initial, false, 2.0),
+                        _ => (Duration::ZERO, false, 2.0),
+                    };
+                    (
+                        wait,
+                        exponential,
+                        multiplier,
+                        backoff.cap(),
+                        backoff.jitter_mode(),
+                    )
+                }
+            };
+            Self {
+                failure_rate_threshold: config.failure_rate_threshold,
+                slow_call_rate_threshold: config.slow_call_rate_threshold,
+                slow_call_tracking: config.slow_call_duration_threshold.is_some(),
+                slow_call_duration_threshold: config
+                    .slow_call_duration_threshold
+                    .unwrap_or(Duration::from_secs(60)),
+                permitted_number_of_calls_in_half_open_state: config.permitted_calls_in_half_open,
+                max_wait_duration_in_half_open_state: config.max_wait_in_half_open,
+                transition_to_state_after_wait_duration: config.state_after_half_open_wait,
+                sliding_window_type: window_type,
+                sliding_window_size: size,
+                sliding_window_bucket: bucket,
+                minimum_number_of_calls: config.minimum_number_of_calls,
+                wait_duration_in_open_state: wait,
+                enable_exponential_backoff: exponential,
+                exponential_backoff_multiplier: multiplier,
+                exponential_max_wait_duration_in_open_state: max,
+                wait_duration_in_open_state_jitter: jitter,
+                automatic_transition_from_open_to_half_open_enabled: config.automatic_half_open,
+                initial_state: config.initial_state,
+            }
+        }
+    }
+
+    impl Keys {
+        /// The typed configuration. Only a count window sized by a duration cannot be read.
+        pub(super) fn into_config(self) -> Result<CircuitBreakerConfig, ConfigError> {
+            let keys = self;
+            let sliding_window = match keys.sliding_window_type {
+                WindowType::CountBased if keys.sliding_window_size.is_time() => {
+                    return Err(ConfigError::new(
+                        "sliding_window_size",
+                        "a COUNT_BASED window's size is a number of calls, not a duration",
+                    ));
+                }
+                WindowType::CountBased => SlidingWindow::Count(keys.sliding_window_size.calls()),
+                WindowType::TimeBased => SlidingWindow::Time {
+                    size: keys.sliding_window_size.time(),
+                    bucket: keys.sliding_window_bucket,
+                },
+            };
+            let wait = keys.wait_duration_in_open_state;
+            let jitter = keys.wait_duration_in_open_state_jitter;
+            let open_wait = if keys.enable_exponential_backoff {
+                let backoff = Backoff::exponential(wait)
+                    .multiplier(keys.exponential_backoff_multiplier)
+                    .jitter(jitter);
+                OpenWait::Backoff(capped(
+                    backoff,
+                    keys.exponential_max_wait_duration_in_open_state,
+                ))
+            } else if jitter != Jitter::None {
+                let backoff = Backoff::constant(wait).jitter(jitter);
+                OpenWait::Backoff(capped(
+                    backoff,
+                    keys.exponential_max_wait_duration_in_open_state,
+                ))
+            } else {
+                OpenWait::Fixed(wait)
+            };
+            Ok(CircuitBreakerConfig {
+                failure_rate_threshold: keys.failure_rate_threshold,
+                slow_call_rate_threshold: keys.slow_call_rate_threshold,
+                slow_call_duration_threshold: keys
+                    .slow_call_tracking
+                    .then_some(keys.slow_call_duration_threshold),
+                permitted_calls_in_half_open: keys.permitted_number_of_calls_in_half_open_state,
+                max_wait_in_half_open: keys.max_wait_duration_in_half_open_state,
+                state_after_half_open_wait: keys.transition_to_state_after_wait_duration,
+                sliding_window,
+                minimum_number_of_calls: keys.minimum_number_of_calls,
+                open_wait,
+                automatic_half_open: keys.automatic_transition_from_open_to_half_open_enabled,
+                initial_state: keys.initial_state,
+            })
+        }
+    }
+
+    fn capped(backoff: Backoff, max: Option<Duration>) -> Backoff {
+        match max {
+            Some(max) => backoff.max(max),
+            None => backoff,
+        }
     }
 }
 
-impl fmt::Debug for CircuitBreakerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CircuitBreakerConfig")
-            .field("failure_rate_threshold", &self.failure_rate_threshold)
-            .field("slow_call_rate_threshold", &self.slow_call_rate_threshold)
-            .field(
-                "slow_call_duration_threshold",
-                &self.slow_call_duration_threshold,
-            )
-            .field(
-                "permitted_calls_in_half_open",
-                &self.permitted_calls_in_half_open,
-            )
-            .field("max_wait_in_half_open", &self.max_wait_in_half_open)
-            .field(
-                "state_after_half_open_wait",
-                &self.state_after_half_open_wait,
-            )
-            .field("sliding_window", &self.sliding_window)
-            .field("minimum_number_of_calls", &self.minimum_number_of_calls)
-            .field("open_wait", &self.open_wait)
-            .field("automatic_half_open", &self.automatic_half_open)
-            .field("initial_state", &self.initial_state)
-            .finish()
+#[cfg(feature = "serde")]
+impl serde::Serialize for CircuitBreakerConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        document::Keys::from(self.clone()).serialize(serializer)
     }
 }
 
-/// Builds a [`CircuitBreakerConfig`]; [`build`](Self::build) validates every value.
-#[derive(Clone, Debug)]
-pub struct CircuitBreakerConfigBuilder {
-    config: CircuitBreakerConfig,
-}
-
-impl From<CircuitBreakerConfig> for CircuitBreakerConfigBuilder {
-    /// Starts from an existing configuration.
-    fn from(config: CircuitBreakerConfig) -> Self {
-        Self { config }
-    }
-}
-
-impl CircuitBreakerConfigBuilder {
-    /// Opens when the failure rate is at or above this percentage (default 50; in (0, 100]).
-    pub fn failure_rate_threshold(mut self, percent: f64) -> Self {
-        self.config.failure_rate_threshold = percent;
-        self
-    }
-
-    /// Opens when the slow-call rate is at or above this percentage (default 100; in (0, 100]).
-    pub fn slow_call_rate_threshold(mut self, percent: f64) -> Self {
-        self.config.slow_call_rate_threshold = percent;
-        self
-    }
-
-    /// A call is slow when it takes strictly longer than this (default 60 s; ≥ 1 ns).
-    pub fn slow_call_duration_threshold(mut self, threshold: Duration) -> Self {
-        self.config.slow_call_duration_threshold = Some(threshold);
-        self
-    }
-
-    /// Turns slow-call tracking off: no call is ever slow and, with a count window, the
-    /// breaker reads no clock on the happy path. (A seawall extension: Resilience4j always
-    /// measures calls.)
-    pub fn disable_slow_call_tracking(mut self) -> Self {
-        self.config.slow_call_duration_threshold = None;
-        self
-    }
-
-    /// How many probes half-open lets through (default 10; ≥ 1).
-    pub fn permitted_calls_in_half_open(mut self, calls: u32) -> Self {
-        self.config.permitted_calls_in_half_open = calls;
-        self
-    }
-
-    /// How long half-open may last before moving to `then` (default: no limit, then OPEN).
-    /// `then` must be [`State::Open`] or [`State::Closed`].
-    pub fn max_wait_in_half_open(mut self, max_wait: Duration, then: State) -> Self {
-        self.config.max_wait_in_half_open = max_wait;
-        self.config.state_after_half_open_wait = then;
-        self
-    }
-
-    /// The closed state's window (default: the last 100 calls).
-    pub fn sliding_window(mut self, window: SlidingWindow) -> Self {
-        self.config.sliding_window = window;
-        self
-    }
-
-    /// How many calls must be recorded before rates are computed (default 100; ≥ 1). A count
-    /// window clamps it to its size.
-    pub fn minimum_number_of_calls(mut self, calls: u32) -> Self {
-        self.config.minimum_number_of_calls = calls;
-        self
-    }
-
-    /// A fixed wait in the open state (default 60 s; ≥ 1 ms).
-    pub fn wait_in_open(mut self, wait: Duration) -> Self {
-        self.config.open_wait = OpenWait::Fixed(wait);
-        self
-    }
-
-    /// A wait in the open state that grows with consecutive openings.
-    pub fn wait_in_open_backoff(mut self, backoff: Backoff) -> Self {
-        self.config.open_wait = OpenWait::Backoff(backoff);
-        self
-    }
-
-    /// Whether a timer moves open to half-open when the wait is over, without waiting for a
-    /// call (default false). Needs a tokio runtime when the breaker opens.
-    pub fn automatic_half_open(mut self, automatic: bool) -> Self {
-        self.config.automatic_half_open = automatic;
-        self
-    }
-
-    /// The state a new breaker starts in (default closed).
-    pub fn initial_state(mut self, state: State) -> Self {
-        self.config.initial_state = state;
-        self
-    }
-
-    /// Validates and returns the configuration.
-    ///
-    /// # Errors
-    ///
-    /// The first rule broken, naming the key.
-    pub fn build(self) -> Result<CircuitBreakerConfig, ConfigError> {
-        self.config.validate()?;
-        Ok(self.config)
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for CircuitBreakerConfig {
+    /// Reads the document keys; keys left out keep their defaults. The values are not
+    /// validated here (call [`validate`](Self::validate), or build a breaker, which does).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        document::Keys::deserialize(crate::config::serde::MapOnly(deserializer))?
+            .into_config()
+            .map_err(serde::de::Error::custom)
     }
 }

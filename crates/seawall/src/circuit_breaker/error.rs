@@ -2,63 +2,37 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::State;
 
 /// A circuit breaker did not permit the call; the operation was not started.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// A zero-sized marker, as tower's are: a tower layer rejecting a call while the breaker is
+/// open boxes it into a `BoxError` without allocating (`err.is::<CircuitOpen>()`). Through the
+/// native API the [`Error`](crate::Error) around it also tells which breaker rejected the call
+/// ([`Error::rejected_by`](crate::Error::rejected_by)) and how long its open wait still lasts
+/// ([`Error::retry_after`](crate::Error::retry_after)); a breaker answers the same with
+/// [`CircuitBreaker::retry_after`](super::CircuitBreaker::retry_after).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CircuitOpen {
-    name: Arc<str>,
-    state: State,
-    retry_after: Option<Duration>,
+    _private: (),
 }
 
 impl CircuitOpen {
-    /// A marker for the breaker `name`, rejecting in `state`; `retry_after` is the rest of its
-    /// open wait, if known.
-    pub fn new(name: Arc<str>, state: State, retry_after: Option<Duration>) -> Self {
-        Self {
-            name,
-            state,
-            retry_after,
-        }
-    }
-
-    /// The breaker's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The state that rejected the call: OPEN, FORCED_OPEN, or HALF_OPEN with every probe
-    /// slot taken.
-    pub fn state(&self) -> State {
-        self.state
-    }
-
-    /// The rest of the breaker's open wait, if known.
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+    pub(crate) const fn new() -> Self {
+        Self { _private: () }
     }
 }
 
 impl fmt::Debug for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CircuitOpen")
-            .field("name", &self.name)
-            .field("state", &self.state)
-            .field("retry_after", &self.retry_after)
-            .finish()
+        f.write_str("CircuitOpen")
     }
 }
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "circuit breaker '{}' is {} and does not permit further calls",
-            self.name, self.state
-        )
+        f.pad("circuit breaker is open and does not permit further calls")
     }
 }
 

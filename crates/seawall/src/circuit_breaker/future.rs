@@ -6,50 +6,24 @@ use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 
-use super::{CircuitBreaker, CircuitClassifier, Permit, Shared};
+use super::{CallPermit, CircuitBreaker, CircuitClassifier};
 use crate::Error;
 use crate::policy::{CallContext, Operation, StageFuture};
 
-/// A permit that gives its half-open slot back if the call is abandoned.
-pub(crate) struct PermitGuard<'p> {
-    shared: &'p Shared,
-    permit: Option<Permit>,
-}
-
-impl<'p> PermitGuard<'p> {
-    pub(crate) fn new(shared: &'p Shared, permit: Permit) -> Self {
-        Self {
-            shared,
-            permit: Some(permit),
-        }
-    }
-
-    pub(crate) fn take(&mut self) -> Permit {
-        self.permit.take().expect("a permit is recorded once")
-    }
-}
-
-impl Drop for PermitGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(permit) = &self.permit {
-            self.shared.release(permit);
-        }
-    }
-}
-
 pin_project! {
-    /// A call through a [`CircuitBreaker`].
+    /// A call through a [`CircuitBreaker`]: a [`CallPermit`] taken on the first poll, and
+    /// the inner call's result recorded on it.
     ///
     /// # Cancel safety
     ///
-    /// Dropping it before the call finishes gives back its half-open probe slot and records
-    /// nothing.
+    /// Dropping it before the call finishes drops the permit unfinished: its half-open probe
+    /// slot is given back and nothing is recorded.
     #[must_use = "futures do nothing unless polled"]
     pub struct CircuitBreakerFuture<'p, C, F> {
         breaker: &'p CircuitBreaker<C>,
         #[pin]
         inner: F,
-        guard: Option<PermitGuard<'p>>,
+        permit: Option<CallPermit<'p, C>>,
         admitted: bool,
     }
 }
@@ -59,7 +33,7 @@ impl<'p, C, F> CircuitBreakerFuture<'p, C, F> {
         Self {
             breaker,
             inner,
-            guard: None,
+            permit: None,
             admitted: false,
         }
     }
@@ -77,18 +51,17 @@ where
         call: &mut CallContext<'_, O>,
     ) -> Poll<Result<O::Output, Error<O::Error>>> {
         let this = self.project();
-        let shared: &'p Shared = this.breaker.shared();
+        let breaker: &'p CircuitBreaker<C> = this.breaker;
         if !*this.admitted {
             *this.admitted = true;
-            match shared.acquire() {
-                Ok(permit) => *this.guard = Some(PermitGuard::new(shared, permit)),
-                Err(open) => return Poll::Ready(Err(open.into())),
+            match breaker.acquire() {
+                Ok(permit) => *this.permit = Some(permit),
+                Err(rejection) => return Poll::Ready(Err(breaker.rejected(rejection))),
             }
         }
         let output = ready!(this.inner.poll_stage(cx, call));
-        if let Some(mut guard) = this.guard.take() {
-            let outcome = this.breaker.classifier().classify(&output);
-            shared.record(guard.take(), outcome);
+        if let Some(permit) = this.permit.take() {
+            permit.record(&output);
         }
         Poll::Ready(output)
     }

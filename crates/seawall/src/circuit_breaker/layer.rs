@@ -3,7 +3,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -11,7 +10,8 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{CircuitBreaker, CircuitClassifier, CircuitOpen, DefaultClassifier, Permit, Shared};
+use super::engine::{Rejection, Slot};
+use super::{CircuitBreaker, CircuitClassifier, CircuitOpen, DefaultClassifier, OwnedCallPermit};
 use crate::clock::Sleep;
 use crate::{BoxError, Error};
 
@@ -20,7 +20,8 @@ use crate::{BoxError, Error};
 pub enum CircuitBreakerMode {
     /// Report ready (without polling the inner service) and fail the next `call` with
     /// [`CircuitOpen`] at once, without calling the inner service. Callers that treat a
-    /// `poll_ready` error as fatal (`Buffer`, `Balance`) keep working.
+    /// `poll_ready` error as fatal (`Buffer`, `Balance`) keep working. The rejection allocates
+    /// nothing (the marker is zero-sized).
     #[default]
     Reject,
     /// Stay `Pending` in `poll_ready` until a call would be permitted (the open wait's end; a
@@ -90,8 +91,8 @@ pub struct CircuitBreakerService<S, C = DefaultClassifier> {
 
 enum Admission {
     Idle,
-    Permitted(Permit),
-    Rejected(CircuitOpen),
+    Permitted(Slot),
+    Rejected,
 }
 
 impl<S, C> CircuitBreakerService<S, C> {
@@ -104,16 +105,12 @@ impl<S, C> CircuitBreakerService<S, C> {
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
-
-    fn shared(&self) -> &Arc<Shared> {
-        self.breaker.shared()
-    }
 }
 
 impl<S, C> Drop for CircuitBreakerService<S, C> {
     fn drop(&mut self) {
-        if let Admission::Permitted(permit) = &self.admission {
-            self.breaker.shared().release(permit);
+        if let Admission::Permitted(slot) = &self.admission {
+            self.breaker.shared().release(slot);
         }
     }
 }
@@ -155,25 +152,23 @@ where
             match &self.admission {
                 // Only with a permit in hand is the inner service polled.
                 Admission::Permitted(_) => return self.inner.poll_ready(cx).map_err(Into::into),
-                Admission::Rejected(_) => return Poll::Ready(Ok(())),
+                Admission::Rejected => return Poll::Ready(Ok(())),
                 Admission::Idle => {}
             }
             if let Some(recheck) = &mut self.recheck {
                 ready!(recheck.as_mut().poll(cx));
                 self.recheck = None;
             }
-            match self.shared().acquire() {
-                Ok(permit) => self.admission = Admission::Permitted(permit),
-                Err(open) if self.mode == CircuitBreakerMode::Reject => {
-                    self.admission = Admission::Rejected(open);
+            match self.breaker.shared().acquire() {
+                Ok(slot) => self.admission = Admission::Permitted(slot),
+                Err(_) if self.mode == CircuitBreakerMode::Reject => {
+                    self.admission = Admission::Rejected;
                 }
-                Err(open) => {
+                Err(Rejection { retry_after, .. }) => {
                     // Wait until just after the open wait ends (the breaker opens up
                     // strictly after it), or re-check shortly when no end is known.
-                    let wait = open
-                        .retry_after()
-                        .map_or(RECHECK, |rest| rest + Duration::from_millis(1));
-                    self.recheck = Some(Box::pin(self.shared().clock.sleep(wait)));
+                    let wait = retry_after.map_or(RECHECK, |rest| rest + Duration::from_millis(1));
+                    self.recheck = Some(Box::pin(self.breaker.shared().clock.sleep(wait)));
                 }
             }
         }
@@ -181,18 +176,14 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         match std::mem::replace(&mut self.admission, Admission::Idle) {
-            Admission::Permitted(permit) => CircuitBreakerResponseFuture {
+            Admission::Permitted(slot) => CircuitBreakerResponseFuture {
                 state: ResponseState::Running {
                     future: self.inner.call(request),
-                    guard: OwnedGuard {
-                        shared: self.shared().clone(),
-                        permit: Some(permit),
-                    },
-                    classifier: self.breaker.classifier().clone(),
+                    permit: Some(OwnedCallPermit::new(self.breaker.clone(), slot)),
                 },
             },
-            Admission::Rejected(open) => CircuitBreakerResponseFuture {
-                state: ResponseState::Rejected { error: Some(open) },
+            Admission::Rejected => CircuitBreakerResponseFuture {
+                state: ResponseState::Rejected,
             },
             Admission::Idle => {
                 panic!("CircuitBreakerService::call without poll_ready returning Ready(Ok)")
@@ -201,23 +192,14 @@ where
     }
 }
 
-/// A permit owned by a response future; released if the future is dropped unfinished.
-struct OwnedGuard {
-    shared: Arc<Shared>,
-    permit: Option<Permit>,
-}
-
-impl Drop for OwnedGuard {
-    fn drop(&mut self) {
-        if let Some(permit) = &self.permit {
-            self.shared.release(permit);
-        }
-    }
-}
-
 pin_project! {
     /// The response future of a [`CircuitBreakerService`].
     #[must_use = "futures do nothing unless polled"]
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it before the inner call finishes gives back a half-open probe slot and
+    /// records nothing.
     pub struct CircuitBreakerResponseFuture<F, C> {
         #[pin]
         state: ResponseState<F, C>,
@@ -227,8 +209,8 @@ pin_project! {
 pin_project! {
     #[project = ResponseProj]
     enum ResponseState<F, C> {
-        Running { #[pin] future: F, guard: OwnedGuard, classifier: C },
-        Rejected { error: Option<CircuitOpen> },
+        Running { #[pin] future: F, permit: Option<OwnedCallPermit<C>> },
+        Rejected,
     }
 }
 
@@ -242,21 +224,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            ResponseProj::Running {
-                future,
-                guard,
-                classifier,
-            } => {
+            ResponseProj::Running { future, permit } => {
                 let output =
                     ready!(future.poll(cx)).map_err(|error| Error::from_box_error(error.into()));
-                if let Some(permit) = guard.permit.take() {
-                    guard.shared.record(permit, classifier.classify(&output));
+                if let Some(permit) = permit.take() {
+                    permit.record(&output);
                 }
                 Poll::Ready(output.map_err(Error::into_box_error))
             }
-            ResponseProj::Rejected { error } => Poll::Ready(Err(Box::new(
-                error.take().expect("polled after completion"),
-            ))),
+            // A zero-sized marker: boxing it allocates nothing.
+            ResponseProj::Rejected => Poll::Ready(Err(Box::new(CircuitOpen::new()))),
         }
     }
 }

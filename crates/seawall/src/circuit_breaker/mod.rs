@@ -24,13 +24,17 @@
 //!   undefined (`None`, not −1).
 //! - **Slow calls.** A call is slow when it takes **strictly longer** than the slow-call
 //!   duration threshold.
-//! - **Open.** Calls are rejected with [`ErrorKind::CircuitOpen`].
+//! - **Open.** Calls are rejected with [`ErrorKind::CircuitOpen`](crate::ErrorKind::CircuitOpen).
 //!   The first permission request **strictly after** the wait moves to half-open and becomes a
-//!   probe; with `automatic_half_open`, a timer does it without waiting for a call. The wait
-//!   can grow with consecutive openings ([`OpenWait::Backoff`]).
+//!   probe; with `automatic_half_open`, the move happens when the wait is over, without a
+//!   call. The wait can grow with consecutive openings ([`OpenWait::Backoff`]).
 //! - **Half-open.** At most `permitted_calls_in_half_open` probes run. After
 //!   `min(minimum, permitted)` results, the probes' rates decide: reopen or close. An optional
 //!   maximum wait ends a half-open state that never gets its results.
+//! - **Time.** The moves that time alone decides (automatic half-open, the end of
+//!   half-open's maximum wait) are made from the clock whenever the breaker is asked for a
+//!   permit or for its state, so they happen with or without a runtime; where a tokio runtime
+//!   is current, a timer also announces them on time.
 //! - **Classification.** A classifier sees the whole result and says
 //!   [`Outcome::Success`], [`Outcome::Failure`] or [`Outcome::Ignored`]; ignored calls are not
 //!   counted and give back their half-open slot. By default `Ok` is a success, the operation's
@@ -45,995 +49,66 @@
 //! - **Cancellation is safe.** Dropping a call's future gives back its half-open slot and
 //!   records nothing — the cure for the "stuck in half-open" complaint.
 //! - **Rejections by other decorators are ignored by default**, not counted as failures.
-//! - **Slow-call tracking can be turned off** (`disable_slow_call_tracking`) so a count-window
-//!   breaker reads no clock at all on the happy path.
+//! - **Slow-call tracking can be turned off** (`slow_call_duration_threshold: None`) so a
+//!   count-window breaker reads no clock at all on the happy path.
 //! - OPEN and FORCED_OPEN show the metrics frozen at the moment they were entered.
 //!
-//! # Concurrency
+//! # Two ways to call
 //!
-//! The closed path is lock-free: one atomic load of the current state (an `ArcSwap`), then an
-//! atomic record into the window. Transitions are serialised by a mutex and published by
-//! swapping the state; exactly one caller performs each transition and emits its event.
-//! Half-open probe slots are an atomic counter of the state generation that issued them, so
-//! the number of probes never exceeds the limit.
+//! - [`CircuitBreaker::call`] (and a [`Policy`](crate::Policy)) runs a future: permission,
+//!   result and cancellation are handled for you.
+//! - [`CircuitBreaker::try_acquire`] hands out a [`CallPermit`] for work that is not one future
+//!   (a streamed body, a callback, a message consumer): report the outcome on it, or drop it to
+//!   cancel. `call` is built on it, and the two behave identically.
+//!
+//! The lock-free engine and its memory orderings are described in `engine.rs`; the rules as
+//! pure functions are in `rules.rs`; a plainly written reference model (test-only) checks the
+//! engine against them. The design is written up in `docs/circuit-breaker.md`.
 
-pub mod config;
-pub mod core;
+mod builder;
+mod classify;
+mod config;
+mod engine;
 pub mod error;
+mod event;
 pub mod future;
 #[cfg(feature = "tower")]
 mod layer;
+mod metrics;
+#[cfg(test)]
+mod model;
+mod permit;
+mod rules;
 #[cfg(test)]
 mod tests;
 mod window;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-
-use self::core::{Counts, Exceeded, Ticket, code, exceeded, is_slow, transition_allowed};
-use self::window::{AtomicCounts, Window};
+use self::engine::{Rejection, Shared};
 use crate::Error;
-use crate::clock::{Clock, Instant};
 use crate::config::ConfigError;
-use crate::error::ErrorKind;
-use crate::event::{Event, Listeners};
 use crate::policy::impl_decorator;
-use crate::retry::{RandomSource, SplitMix64};
 
-pub use self::config::{
-    CircuitBreakerConfig, CircuitBreakerConfigBuilder, OpenWait, SlidingWindow,
+pub use self::builder::CircuitBreakerBuilder;
+pub use self::classify::{
+    CircuitClassifier, ClassifyWith, DefaultClassifier, FailureIfResult, IgnoreIf,
 };
-pub use self::core::{Outcome, State};
+pub use self::config::{
+    CircuitBreakerConfig, MAX_COUNT_WINDOW, MAX_TIME_BUCKETS, OpenWait, SlidingWindow,
+};
 pub use self::error::{CircuitOpen, IllegalTransition};
+pub use self::event::{CircuitBreakerEvent, TransitionReason};
 pub use self::future::CircuitBreakerFuture;
 #[cfg(feature = "tower")]
 pub use self::layer::{
     CircuitBreakerLayer, CircuitBreakerMode, CircuitBreakerResponseFuture, CircuitBreakerService,
 };
-
-/// Decides how a call's result counts for a [`CircuitBreaker`].
-pub trait CircuitClassifier<T, E> {
-    /// How `result` counts.
-    fn classify(&self, result: &Result<T, Error<E>>) -> Outcome;
-}
-
-/// `Ok` → success; the operation's errors, timeouts and exhausted retries → failure; a full
-/// bulkhead, an open nested breaker or a rate limiter's rejection → ignored.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DefaultClassifier;
-
-impl<T, E> CircuitClassifier<T, E> for DefaultClassifier {
-    fn classify(&self, result: &Result<T, Error<E>>) -> Outcome {
-        match result {
-            Ok(_) => Outcome::Success,
-            Err(error) => match error.kind() {
-                ErrorKind::BulkheadFull | ErrorKind::CircuitOpen | ErrorKind::RateLimited => {
-                    Outcome::Ignored
-                }
-                _ => Outcome::Failure,
-            },
-        }
-    }
-}
-
-/// Classifies with a function over the whole result.
-#[derive(Clone, Copy)]
-pub struct ClassifyWith<F>(F);
-
-impl<T, E, F> CircuitClassifier<T, E> for ClassifyWith<F>
-where
-    F: Fn(&Result<T, Error<E>>) -> Outcome,
-{
-    fn classify(&self, result: &Result<T, Error<E>>) -> Outcome {
-        (self.0)(result)
-    }
-}
-
-/// Ignores the operation's own errors that match a predicate (e.g. 4xx business errors).
-#[derive(Clone, Copy)]
-pub struct IgnoreIf<C, F> {
-    base: C,
-    predicate: F,
-}
-
-impl<T, E, C, F> CircuitClassifier<T, E> for IgnoreIf<C, F>
-where
-    C: CircuitClassifier<T, E>,
-    F: Fn(&E) -> bool,
-{
-    fn classify(&self, result: &Result<T, Error<E>>) -> Outcome {
-        match result {
-            Err(error) if error.inner().is_some_and(&self.predicate) => Outcome::Ignored,
-            _ => self.base.classify(result),
-        }
-    }
-}
-
-/// Counts successful results that match a predicate as failures.
-#[derive(Clone, Copy)]
-pub struct FailureIfResult<C, F> {
-    base: C,
-    predicate: F,
-}
-
-impl<T, E, C, F> CircuitClassifier<T, E> for FailureIfResult<C, F>
-where
-    C: CircuitClassifier<T, E>,
-    F: Fn(&T) -> bool,
-{
-    fn classify(&self, result: &Result<T, Error<E>>) -> Outcome {
-        match result {
-            Ok(value) if (self.predicate)(value) => Outcome::Failure,
-            _ => self.base.classify(result),
-        }
-    }
-}
-
-macro_rules! opaque_debug {
-    ($($name:ident),*) => {$(
-        impl<C: fmt::Debug, F> fmt::Debug for $name<C, F> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($name)).field("base", &self.base).finish_non_exhaustive()
-            }
-        }
-    )*};
-}
-opaque_debug!(IgnoreIf, FailureIfResult);
-
-impl<F> fmt::Debug for ClassifyWith<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClassifyWith(..)")
-    }
-}
-
-/// Why a breaker changed state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TransitionReason {
-    /// The failure rate reached its threshold.
-    FailureRateExceeded,
-    /// The slow-call rate reached its threshold.
-    SlowCallRateExceeded,
-    /// Both rates reached their thresholds.
-    FailureAndSlowCallRateExceeded,
-    /// The open wait was over.
-    OpenWaitElapsed,
-    /// The half-open probes' rates were below the thresholds.
-    ProbesSucceeded,
-    /// The half-open probes' rates reached a threshold.
-    ProbesFailed,
-    /// Half-open lasted longer than its maximum wait.
-    HalfOpenMaxWaitElapsed,
-    /// A manual transition.
-    Manual,
-    /// A reset.
-    Reset,
-}
-
-/// What a circuit breaker reports. Per-call events ([`Success`](Self::Success),
-/// [`Error`](Self::Error), [`Ignored`](Self::Ignored)) are emitted only when asked for
-/// ([`CircuitBreakerBuilder::per_call_events`]).
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum CircuitBreakerEvent {
-    /// The breaker changed state.
-    StateTransition {
-        /// The breaker's name.
-        name: Arc<str>,
-        /// The state left.
-        from: State,
-        /// The state entered.
-        to: State,
-        /// Why.
-        reason: TransitionReason,
-    },
-    /// The failure rate reached its threshold (in CLOSED before opening; once per episode in
-    /// METRICS_ONLY).
-    FailureRateExceeded {
-        /// The breaker's name.
-        name: Arc<str>,
-        /// The rate, in percent.
-        rate: f64,
-    },
-    /// The slow-call rate reached its threshold.
-    SlowCallRateExceeded {
-        /// The breaker's name.
-        name: Arc<str>,
-        /// The rate, in percent.
-        rate: f64,
-    },
-    /// A call was rejected (not emitted in FORCED_OPEN, as in Resilience4j).
-    CallNotPermitted {
-        /// The breaker's name.
-        name: Arc<str>,
-        /// The rejecting state.
-        state: State,
-    },
-    /// The breaker was reset.
-    Reset {
-        /// The breaker's name.
-        name: Arc<str>,
-    },
-    /// A call was recorded as a success.
-    Success {
-        /// The breaker's name.
-        name: Arc<str>,
-        /// How long it took, if measured.
-        elapsed: Option<Duration>,
-    },
-    /// A call was recorded as a failure.
-    Error {
-        /// The breaker's name.
-        name: Arc<str>,
-        /// How long it took, if measured.
-        elapsed: Option<Duration>,
-    },
-    /// A call's result was ignored.
-    Ignored {
-        /// The breaker's name.
-        name: Arc<str>,
-        /// How long it took, if measured.
-        elapsed: Option<Duration>,
-    },
-}
-
-impl Event for CircuitBreakerEvent {
-    #[cfg(feature = "tracing")]
-    fn trace(&self) {
-        match self {
-            Self::StateTransition {
-                name,
-                from,
-                to,
-                reason,
-            } => tracing::warn!(
-                target: "seawall::circuit_breaker",
-                name = %name, from = from.as_str(), to = to.as_str(), reason = ?reason,
-                "circuit breaker state changed"
-            ),
-            Self::FailureRateExceeded { name, rate } => tracing::info!(
-                target: "seawall::circuit_breaker",
-                name = %name, rate,
-                "failure rate exceeded"
-            ),
-            Self::SlowCallRateExceeded { name, rate } => tracing::info!(
-                target: "seawall::circuit_breaker",
-                name = %name, rate,
-                "slow-call rate exceeded"
-            ),
-            Self::Reset { name } => tracing::info!(
-                target: "seawall::circuit_breaker",
-                name = %name,
-                "circuit breaker reset"
-            ),
-            // Per call: too frequent to log by default; listeners see them.
-            Self::CallNotPermitted { .. }
-            | Self::Success { .. }
-            | Self::Error { .. }
-            | Self::Ignored { .. } => {}
-        }
-    }
-}
-
-/// A point-in-time view of a breaker's metrics.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MetricsSnapshot {
-    /// The state.
-    pub state: State,
-    /// Failed / buffered × 100, or `None` below the minimum number of calls.
-    pub failure_rate: Option<f64>,
-    /// Slow / buffered × 100, or `None` below the minimum number of calls.
-    pub slow_call_rate: Option<f64>,
-    /// Calls in the window.
-    pub buffered_calls: u64,
-    /// Failed calls in the window.
-    pub failed_calls: u64,
-    /// Successful calls in the window (slow ones included).
-    pub successful_calls: u64,
-    /// Slow calls in the window.
-    pub slow_calls: u64,
-    /// Slow successful calls in the window.
-    pub slow_successful_calls: u64,
-    /// Slow failed calls in the window.
-    pub slow_failed_calls: u64,
-    /// Calls rejected since the state was entered (CLOSED's count carries into OPEN).
-    pub not_permitted_calls: u64,
-}
-
-impl MetricsSnapshot {
-    pub(crate) fn new(state: State, counts: Counts, minimum: u32, not_permitted: u64) -> Self {
-        let rates = counts.rates(minimum);
-        Self {
-            state,
-            failure_rate: rates.failure,
-            slow_call_rate: rates.slow,
-            buffered_calls: counts.calls,
-            failed_calls: counts.failures,
-            successful_calls: counts.calls - counts.failures,
-            slow_calls: counts.slow,
-            slow_successful_calls: counts.slow - counts.slow_failures,
-            slow_failed_calls: counts.slow_failures,
-            not_permitted_calls: not_permitted,
-        }
-    }
-}
-
-/// One state generation: everything that a transition replaces at once.
-#[derive(Debug)]
-struct Live {
-    state: State,
-    generation: u64,
-    config: Arc<CircuitBreakerConfig>,
-    attempts: u32,
-    open_until: Instant,
-    half_open_since: Instant,
-    half_open_used: AtomicU32,
-    half_open: AtomicCounts,
-    /// The CLOSED / METRICS_ONLY window (shared by a reconfiguration that keeps it).
-    window: Arc<Window>,
-    /// What OPEN and FORCED_OPEN show.
-    frozen: Counts,
-    frozen_minimum: u32,
-    not_permitted: AtomicU64,
-    announced_failure: AtomicBool,
-    announced_slow: AtomicBool,
-    /// Set by a reconfiguration: the next recorded call evaluates the rates even if it could
-    /// not have raised them (the thresholds may have moved under them).
-    evaluate_next: AtomicBool,
-}
-
-/// Cumulative call counts since the breaker was created, kept only while someone reads them
-/// (metrics): counting costs an atomic add per call.
-#[derive(Debug, Default)]
-pub(crate) struct Totals {
-    pub(crate) tracking: AtomicBool,
-    pub(crate) successful: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) ignored: AtomicU64,
-    pub(crate) not_permitted: AtomicU64,
-}
-
-impl Totals {
-    #[inline]
-    fn count(&self, counter: &AtomicU64) {
-        if self.tracking.load(Ordering::Relaxed) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-pub(crate) struct Shared {
-    name: Arc<str>,
-    live: ArcSwap<Live>,
-    /// The current state, slow-call tracking and generation in one word, for the admission
-    /// fast path (see [`Hot`]); written after `live` by every state change.
-    hot: AtomicU64,
-    pub(crate) totals: Totals,
-    /// Serialises transitions; never taken on the closed path.
-    transitions: Mutex<()>,
-    clock: Clock,
-    random: Arc<dyn RandomSource>,
-    listeners: Listeners<CircuitBreakerEvent>,
-    per_call_events: bool,
-    this: Weak<Self>,
-}
-
-/// The admission fast path's view of the state: bits 0–2 the state, bit 3 slow-call
-/// tracking, the rest the generation.
-struct Hot;
-
-impl Hot {
-    const SLOW: u64 = 1 << 3;
-    const SHIFT: u32 = 4;
-
-    const fn code(state: State) -> u64 {
-        match state {
-            State::Closed => 0,
-            State::Open => 1,
-            State::HalfOpen => 2,
-            State::Disabled => 3,
-            State::ForcedOpen => 4,
-            State::MetricsOnly => 5,
-        }
-    }
-
-    fn pack(live: &Live) -> u64 {
-        let slow = if live.config.slow_call_duration_threshold.is_some() {
-            Self::SLOW
-        } else {
-            0
-        };
-        Self::code(live.state) | slow | (live.generation << Self::SHIFT)
-    }
-
-    /// The generation if the state lets every call through (closed, disabled, metrics-only).
-    #[inline]
-    fn permits_all(word: u64) -> Option<u64> {
-        const PERMIT_ALL: u64 = (1 << Hot::code(State::Closed))
-            | (1 << Hot::code(State::Disabled))
-            | (1 << Hot::code(State::MetricsOnly));
-        (PERMIT_ALL & (1 << (word & 0b111)) != 0).then_some(word >> Self::SHIFT)
-    }
-}
-
-/// A permitted call in progress. Dropping it without [`Shared::record`] gives back its
-/// half-open slot and records nothing.
-#[must_use = "dropping a permit abandons the call"]
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Permit {
-    ticket: Ticket,
-    start: Option<Instant>,
-    /// Granted as a half-open probe.
-    probe: bool,
-}
-
-impl Shared {
-    /// Asks permission for a call.
-    #[inline]
-    pub(crate) fn acquire(&self) -> Result<Permit, CircuitOpen> {
-        // Acquire: pairs with the Release store in `publish`, after which `live` is current.
-        let word = self.hot.load(Ordering::Acquire);
-        if let Some(generation) = Hot::permits_all(word) {
-            let start = (word & Hot::SLOW != 0).then(|| self.clock.now());
-            return Ok(Permit {
-                ticket: Ticket::from_generation(generation),
-                start,
-                probe: false,
-            });
-        }
-        self.acquire_slow()
-    }
-
-    #[cold]
-    fn acquire_slow(&self) -> Result<Permit, CircuitOpen> {
-        // Each transition below moves strictly forward; two are the most one call can see
-        // (open → half-open → open/closed on an expired half-open wait).
-        for _ in 0..4 {
-            let live = self.live.load();
-            match live.state {
-                State::Closed | State::Disabled | State::MetricsOnly => {
-                    let start = live
-                        .config
-                        .slow_call_duration_threshold
-                        .map(|_| self.clock.now());
-                    return Ok(Permit {
-                        ticket: Ticket::from_generation(live.generation),
-                        start,
-                        probe: false,
-                    });
-                }
-                State::ForcedOpen => {
-                    live.not_permitted.fetch_add(1, Ordering::Relaxed);
-                    self.totals.count(&self.totals.not_permitted);
-                    return Err(CircuitOpen::new(self.name.clone(), State::ForcedOpen, None));
-                }
-                State::Open => {
-                    let now = self.clock.now();
-                    if now > live.open_until {
-                        self.transition(
-                            live.generation,
-                            State::HalfOpen,
-                            TransitionReason::OpenWaitElapsed,
-                            now,
-                            Exceeded::default(),
-                        );
-                        continue;
-                    }
-                    self.not_permitted(&live);
-                    return Err(CircuitOpen::new(
-                        self.name.clone(),
-                        State::Open,
-                        Some(live.open_until - now),
-                    ));
-                }
-                State::HalfOpen => {
-                    let max_wait = live.config.max_wait_in_half_open;
-                    if !max_wait.is_zero() {
-                        let now = self.clock.now();
-                        if now > live.half_open_since + max_wait {
-                            self.transition(
-                                live.generation,
-                                live.config.state_after_half_open_wait,
-                                TransitionReason::HalfOpenMaxWaitElapsed,
-                                now,
-                                Exceeded::default(),
-                            );
-                            continue;
-                        }
-                    }
-                    let permitted = live.config.permitted_calls_in_half_open;
-                    let taken = live.half_open_used.fetch_update(
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                        |used| (used < permitted).then_some(used + 1),
-                    );
-                    if taken.is_ok() {
-                        let start = live
-                            .config
-                            .slow_call_duration_threshold
-                            .map(|_| self.clock.now());
-                        return Ok(Permit {
-                            ticket: Ticket::from_generation(live.generation),
-                            start,
-                            probe: true,
-                        });
-                    }
-                    self.not_permitted(&live);
-                    return Err(CircuitOpen::new(self.name.clone(), State::HalfOpen, None));
-                }
-            }
-        }
-        // Only reachable if transitions keep racing ahead of this caller: reject, safely.
-        Err(CircuitOpen::new(self.name.clone(), State::Open, None))
-    }
-
-    /// Counts a rejection and reports it.
-    fn not_permitted(&self, live: &Live) {
-        live.not_permitted.fetch_add(1, Ordering::Relaxed);
-        self.totals.count(&self.totals.not_permitted);
-        self.listeners
-            .emit(|| CircuitBreakerEvent::CallNotPermitted {
-                name: self.name.clone(),
-                state: live.state,
-            });
-    }
-
-    /// An abandoned call: gives back its half-open slot, records nothing.
-    pub(crate) fn release(&self, permit: &Permit) {
-        if !permit.probe {
-            return; // only probes hold anything
-        }
-        let live = self.live.load();
-        if live.generation == permit.ticket.generation() && live.state == State::HalfOpen {
-            let _ = live
-                .half_open_used
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                    used.checked_sub(1)
-                });
-        }
-    }
-
-    /// Records a finished call's outcome.
-    pub(crate) fn record(&self, permit: Permit, outcome: Outcome) {
-        self.record_in(&self.live.load(), permit, outcome);
-    }
-
-    fn record_in(&self, live: &Live, permit: Permit, outcome: Outcome) {
-        let mut cached_now = None;
-        let clock = &self.clock;
-        let mut now = || *cached_now.get_or_insert_with(|| clock.now());
-        let elapsed = permit.start.map(|start| now() - start);
-        self.totals.count(match outcome {
-            Outcome::Success => &self.totals.successful,
-            Outcome::Failure => &self.totals.failed,
-            Outcome::Ignored => &self.totals.ignored,
-        });
-        if live.generation != permit.ticket.generation() {
-            return; // admitted by an earlier state: never applied to a newer one
-        }
-        if self.per_call_events {
-            self.listeners.emit(|| {
-                let name = self.name.clone();
-                match outcome {
-                    Outcome::Success => CircuitBreakerEvent::Success { name, elapsed },
-                    Outcome::Failure => CircuitBreakerEvent::Error { name, elapsed },
-                    Outcome::Ignored => CircuitBreakerEvent::Ignored { name, elapsed },
-                }
-            });
-        }
-        let failure = match outcome {
-            Outcome::Ignored => {
-                self.release(&permit);
-                return;
-            }
-            Outcome::Success => false,
-            Outcome::Failure => true,
-        };
-        let slow = elapsed
-            .is_some_and(|elapsed| is_slow(elapsed, live.config.slow_call_duration_threshold));
-        let outcome_code = code(failure, slow);
-        match live.state {
-            State::Closed | State::MetricsOnly => {
-                let evicted = live.window.record(outcome_code, &mut now);
-                // In a full count window, a plain success (replacing anything) can raise
-                // neither rate nor bring the window to its minimum: nothing to evaluate,
-                // unless a reconfiguration moved the thresholds since the last evaluation.
-                if !failure
-                    && !slow
-                    && evicted.is_some_and(|old| old != 0)
-                    && !live.evaluate_next.load(Ordering::Relaxed)
-                {
-                    return;
-                }
-                live.evaluate_next.store(false, Ordering::Relaxed);
-                let counts = live.window.counts(&mut now);
-                let over = exceeded(
-                    counts.rates(live.config.effective_minimum_number_of_calls()),
-                    &live.config,
-                );
-                if !over.any() {
-                    return;
-                }
-                if live.state == State::MetricsOnly {
-                    self.announce_once(live, over);
-                } else {
-                    let now = now();
-                    self.transition(live.generation, State::Open, over.reason(), now, over);
-                }
-            }
-            State::HalfOpen => {
-                live.half_open.add(outcome_code);
-                let needed = live.config.half_open_decision_calls();
-                let counts = live.half_open.load();
-                if counts.calls >= u64::from(needed) {
-                    let over = exceeded(counts.rates(needed), &live.config);
-                    let (to, reason) = if over.any() {
-                        (State::Open, TransitionReason::ProbesFailed)
-                    } else {
-                        (State::Closed, TransitionReason::ProbesSucceeded)
-                    };
-                    let now = now();
-                    self.transition(live.generation, to, reason, now, Exceeded::default());
-                }
-            }
-            State::Open | State::ForcedOpen | State::Disabled => {}
-        }
-    }
-
-    fn announce_once(&self, live: &Live, over: Exceeded) {
-        if let Some(rate) = over.failure
-            && !live.announced_failure.swap(true, Ordering::AcqRel)
-        {
-            self.listeners
-                .emit(|| CircuitBreakerEvent::FailureRateExceeded {
-                    name: self.name.clone(),
-                    rate,
-                });
-        }
-        if let Some(rate) = over.slow
-            && !live.announced_slow.swap(true, Ordering::AcqRel)
-        {
-            self.listeners
-                .emit(|| CircuitBreakerEvent::SlowCallRateExceeded {
-                    name: self.name.clone(),
-                    rate,
-                });
-        }
-    }
-
-    /// Performs `expected generation → to` if the generation is still current; only one
-    /// caller can win, and only it emits the events (after releasing the lock, so a listener
-    /// may call back into the breaker). `over` holds the rates that tripped a CLOSED breaker.
-    /// Returns whether this caller made the transition.
-    fn transition(
-        &self,
-        expected: u64,
-        to: State,
-        reason: TransitionReason,
-        now: Instant,
-        over: Exceeded,
-    ) -> bool {
-        let from = {
-            let _serial = self.lock();
-            let current = self.live.load_full();
-            if current.generation != expected {
-                return false;
-            }
-            self.install(&current, to, now, None, None);
-            current.state
-        };
-        if let Some(rate) = over.failure {
-            self.listeners
-                .emit(|| CircuitBreakerEvent::FailureRateExceeded {
-                    name: self.name.clone(),
-                    rate,
-                });
-        }
-        if let Some(rate) = over.slow {
-            self.listeners
-                .emit(|| CircuitBreakerEvent::SlowCallRateExceeded {
-                    name: self.name.clone(),
-                    rate,
-                });
-        }
-        if from != to {
-            self.listeners
-                .emit(|| CircuitBreakerEvent::StateTransition {
-                    name: self.name.clone(),
-                    from,
-                    to,
-                    reason,
-                });
-        }
-        true
-    }
-
-    /// Makes `next` the current state. Must hold the transition lock.
-    fn publish(&self, next: Live) {
-        let word = Hot::pack(&next);
-        self.live.store(Arc::new(next));
-        // Release: a reader of the new word finds `live` already current.
-        self.hot.store(word, Ordering::Release);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.transitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Builds and publishes the state that follows `current`. Must hold the transition lock.
-    /// `fixed_wait` is `open_for`'s wait; `config` replaces the configuration (same state).
-    fn install(
-        &self,
-        current: &Live,
-        to: State,
-        now: Instant,
-        fixed_wait: Option<Duration>,
-        config: Option<Arc<CircuitBreakerConfig>>,
-    ) {
-        let config = config.unwrap_or_else(|| current.config.clone());
-        let (frozen, frozen_minimum) = match (to, current.state) {
-            (State::Open, State::Closed | State::MetricsOnly) => (
-                current.window.counts(|| now),
-                current.config.effective_minimum_number_of_calls(),
-            ),
-            (State::Open, State::HalfOpen) => (
-                current.half_open.load(),
-                current.config.half_open_decision_calls(),
-            ),
-            (State::Open, State::Disabled) | (State::ForcedOpen, _) => (
-                Counts::default(),
-                config.effective_minimum_number_of_calls(),
-            ),
-            _ => (current.frozen, current.frozen_minimum),
-        };
-        let mut attempts = current.attempts;
-        let mut open_until = current.open_until;
-        let mut not_permitted = 0;
-        let window = match to {
-            State::Closed | State::MetricsOnly => Arc::new(Window::new(config.sliding_window, now)),
-            _ => current.window.clone(),
-        };
-        match to {
-            State::Closed | State::Disabled | State::MetricsOnly => attempts = 0,
-            State::Open => {
-                if current.state == State::Closed {
-                    not_permitted = current.not_permitted.load(Ordering::Relaxed);
-                }
-                let wait = match fixed_wait {
-                    Some(wait) => wait,
-                    None => {
-                        attempts += 1;
-                        config.open_wait.wait(attempts, &*self.random)
-                    }
-                };
-                open_until = now + wait;
-            }
-            State::ForcedOpen => attempts += 1,
-            State::HalfOpen => {}
-        }
-        let next = Live {
-            state: to,
-            generation: current.generation + 1,
-            config,
-            attempts,
-            open_until,
-            half_open_since: if to == State::HalfOpen {
-                now
-            } else {
-                current.half_open_since
-            },
-            half_open_used: AtomicU32::new(0),
-            half_open: AtomicCounts::default(),
-            window,
-            frozen,
-            frozen_minimum,
-            not_permitted: AtomicU64::new(not_permitted),
-            announced_failure: AtomicBool::new(false),
-            announced_slow: AtomicBool::new(false),
-            evaluate_next: AtomicBool::new(false),
-        };
-        let timer = Self::timer_for(&next);
-        self.publish(next);
-        if let Some((at, generation)) = timer {
-            self.arm_timer(at, generation);
-        }
-    }
-
-    /// When the new state needs a timer: automatic half-open, or half-open's maximum wait.
-    fn timer_for(live: &Live) -> Option<(Instant, u64)> {
-        match live.state {
-            State::Open if live.config.automatic_half_open => {
-                Some((live.open_until, live.generation))
-            }
-            State::HalfOpen if !live.config.max_wait_in_half_open.is_zero() => Some((
-                live.half_open_since + live.config.max_wait_in_half_open,
-                live.generation,
-            )),
-            _ => None,
-        }
-    }
-
-    /// Spawns a timer task on the current tokio runtime, if there is one; without a runtime
-    /// the same transitions still happen lazily on the next permission request.
-    fn arm_timer(&self, at: Instant, generation: u64) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let this = self.this.clone();
-        let sleep = self.clock.sleep_until(at);
-        runtime.spawn(async move {
-            sleep.await;
-            if let Some(shared) = this.upgrade() {
-                shared.on_timer(generation);
-            }
-        });
-    }
-
-    fn on_timer(&self, generation: u64) {
-        let live = self.live.load();
-        if live.generation != generation {
-            return;
-        }
-        let now = self.clock.now();
-        let (to, reason) = match live.state {
-            State::Open => (State::HalfOpen, TransitionReason::OpenWaitElapsed),
-            State::HalfOpen => (
-                live.config.state_after_half_open_wait,
-                TransitionReason::HalfOpenMaxWaitElapsed,
-            ),
-            _ => return,
-        };
-        self.transition(generation, to, reason, now, Exceeded::default());
-    }
-
-    /// Delivers events gathered under the transition lock, after it is released.
-    fn emit_all(&self, events: Vec<CircuitBreakerEvent>) {
-        for event in events {
-            self.listeners.emit(|| event);
-        }
-    }
-
-    fn metrics(&self) -> MetricsSnapshot {
-        let live = self.live.load();
-        let (counts, minimum) = match live.state {
-            State::Closed | State::MetricsOnly => (
-                live.window.counts(|| self.clock.now()),
-                live.config.effective_minimum_number_of_calls(),
-            ),
-            State::HalfOpen => (
-                live.half_open.load(),
-                live.config.half_open_decision_calls(),
-            ),
-            State::Open | State::ForcedOpen => (live.frozen, live.frozen_minimum),
-            State::Disabled => (Counts::default(), 1),
-        };
-        MetricsSnapshot::new(
-            live.state,
-            counts,
-            minimum,
-            live.not_permitted.load(Ordering::Relaxed),
-        )
-    }
-
-    /// A manual transition: `to` replaces the current state if the table allows it.
-    fn manual(&self, to: State, fixed_wait: Option<Duration>) -> Result<(), IllegalTransition> {
-        let mut events = Vec::new();
-        {
-            let _serial = self.lock();
-            let current = self.live.load_full();
-            if !transition_allowed(current.state, to) {
-                return Err(IllegalTransition::new(self.name.clone(), current.state, to));
-            }
-            let now = self.clock.now();
-            self.install(&current, to, now, fixed_wait, None);
-            if current.state != to {
-                events.push(CircuitBreakerEvent::StateTransition {
-                    name: self.name.clone(),
-                    from: current.state,
-                    to,
-                    reason: TransitionReason::Manual,
-                });
-            }
-        }
-        self.emit_all(events);
-        Ok(())
-    }
-
-    fn reset(&self) {
-        let mut events = Vec::new();
-        {
-            let _serial = self.lock();
-            let current = self.live.load_full();
-            let now = self.clock.now();
-            // A reset forgets everything, consecutive openings included.
-            let fresh = Self::initial_live(
-                current.config.clone(),
-                State::Closed,
-                current.generation,
-                now,
-            );
-            self.publish(fresh);
-            if current.state != State::Closed {
-                events.push(CircuitBreakerEvent::StateTransition {
-                    name: self.name.clone(),
-                    from: current.state,
-                    to: State::Closed,
-                    reason: TransitionReason::Reset,
-                });
-            }
-            events.push(CircuitBreakerEvent::Reset {
-                name: self.name.clone(),
-            });
-        }
-        self.emit_all(events);
-    }
-
-    /// A CLOSED state of generation `previous + 1`.
-    fn initial_live(
-        config: Arc<CircuitBreakerConfig>,
-        state: State,
-        previous: u64,
-        now: Instant,
-    ) -> Live {
-        Live {
-            state,
-            generation: previous + 1,
-            attempts: 0,
-            open_until: now,
-            half_open_since: now,
-            half_open_used: AtomicU32::new(0),
-            half_open: AtomicCounts::default(),
-            window: Arc::new(Window::new(config.sliding_window, now)),
-            frozen: Counts::default(),
-            frozen_minimum: config.effective_minimum_number_of_calls(),
-            not_permitted: AtomicU64::new(0),
-            announced_failure: AtomicBool::new(false),
-            announced_slow: AtomicBool::new(false),
-            evaluate_next: AtomicBool::new(false),
-            config,
-        }
-    }
-
-    /// Replaces the configuration, keeping the state, its generation and its window when the
-    /// window's shape is unchanged.
-    fn reconfigure(&self, config: CircuitBreakerConfig) -> Result<(), ConfigError> {
-        config.validate()?;
-        let _serial = self.lock();
-        let current = self.live.load_full();
-        let now = self.clock.now();
-        let window = if config.sliding_window == current.config.sliding_window {
-            current.window.clone()
-        } else {
-            Arc::new(current.window.resized(config.sliding_window, now))
-        };
-        let next = Live {
-            state: current.state,
-            generation: current.generation,
-            config: Arc::new(config),
-            attempts: current.attempts,
-            open_until: current.open_until,
-            half_open_since: current.half_open_since,
-            half_open_used: AtomicU32::new(current.half_open_used.load(Ordering::Acquire)),
-            half_open: AtomicCounts::default(),
-            window,
-            frozen: current.frozen,
-            frozen_minimum: current.frozen_minimum,
-            not_permitted: AtomicU64::new(current.not_permitted.load(Ordering::Relaxed)),
-            announced_failure: AtomicBool::new(current.announced_failure.load(Ordering::Relaxed)),
-            announced_slow: AtomicBool::new(current.announced_slow.load(Ordering::Relaxed)),
-            evaluate_next: AtomicBool::new(true),
-        };
-        next.half_open.add_counts(&current.half_open.load());
-        self.publish(next);
-        Ok(())
-    }
-}
+pub use self::metrics::MetricsSnapshot;
+pub use self::permit::{CallPermit, OwnedCallPermit};
+pub use self::rules::{Outcome, State};
 
 /// Stops calling a failing or slow dependency, and lets it recover. See the
 /// [module docs](self) for the state machine and its rules.
@@ -1061,9 +136,7 @@ impl Shared {
 ///     .name("pg")
 ///     .sliding_window(SlidingWindow::count(10))
 ///     .minimum_number_of_calls(10)
-///     .failure_rate_threshold(50.0)
 ///     .wait_in_open(Duration::from_secs(30))
-///     .permitted_calls_in_half_open(5)
 ///     .build()?
 ///     .ignore_if(|e: &PgError| matches!(e, PgError::Declined(_)));
 ///
@@ -1118,57 +191,10 @@ impl<C: Clone> Clone for CircuitBreaker<C> {
 impl CircuitBreaker {
     /// Starts configuring a breaker (Resilience4j's defaults).
     pub fn builder() -> CircuitBreakerBuilder {
-        CircuitBreakerBuilder {
-            name: Arc::from("circuit-breaker"),
-            config: CircuitBreakerConfig::builder(),
-            clock: None,
-            random: None,
-            per_call_events: false,
-        }
+        CircuitBreakerBuilder::new()
     }
 
-    /// A breaker named `name` with a validated configuration, on tokio's clock.
-    pub fn new(name: impl Into<Arc<str>>, config: CircuitBreakerConfig) -> Self {
-        Self::with_parts(
-            name.into(),
-            config,
-            Clock::default(),
-            Arc::new(SplitMix64::from_entropy()),
-            false,
-        )
-    }
-
-    fn with_parts(
-        name: Arc<str>,
-        config: CircuitBreakerConfig,
-        clock: Clock,
-        random: Arc<dyn RandomSource>,
-        per_call_events: bool,
-    ) -> Self {
-        let now = clock.now();
-        let initial = config.initial_state;
-        let config = Arc::new(config);
-        let shared = Arc::new_cyclic(|this| Shared {
-            name,
-            hot: AtomicU64::new(0),
-            live: ArcSwap::from_pointee(Shared::initial_live(config, State::Closed, 0, now)),
-            transitions: Mutex::new(()),
-            totals: Totals::default(),
-            clock,
-            random,
-            listeners: Listeners::new(),
-            per_call_events,
-            this: this.clone(),
-        });
-        {
-            let _serial = shared.lock();
-            let current = shared.live.load_full();
-            if initial == State::Closed {
-                shared.hot.store(Hot::pack(&current), Ordering::Release);
-            } else {
-                shared.install(&current, initial, now, None, None);
-            }
-        }
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
         Self {
             shared,
             classifier: DefaultClassifier,
@@ -1182,14 +208,15 @@ impl<C> CircuitBreaker<C> {
         &self.shared.name
     }
 
-    /// The current state.
+    /// The current state. A state that ends by itself on time (automatic half-open, half-open's
+    /// maximum wait) is left here if its time has come.
     pub fn state(&self) -> State {
-        self.shared.live.load().state
+        self.shared.state()
     }
 
     /// The current configuration.
     pub fn config(&self) -> CircuitBreakerConfig {
-        (*self.shared.live.load().config).clone()
+        self.shared.config()
     }
 
     /// The current metrics.
@@ -1197,19 +224,60 @@ impl<C> CircuitBreaker<C> {
         self.shared.metrics()
     }
 
+    /// The rest of the open wait while the breaker is OPEN (what an HTTP `Retry-After` would
+    /// say); `None` in every other state.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.shared.retry_after()
+    }
+
     /// Whether a call would be permitted now, without taking a permit or a probe slot
     /// (Resilience4j's `CircuitBreakerUtil.isCallPermitted`).
     pub fn is_call_permitted(&self) -> bool {
-        let live = self.shared.live.load();
-        match live.state {
-            State::Closed | State::Disabled | State::MetricsOnly => true,
-            State::ForcedOpen => false,
-            State::Open => self.shared.clock.now() > live.open_until,
-            State::HalfOpen => {
-                live.half_open_used.load(Ordering::Acquire)
-                    < live.config.permitted_calls_in_half_open
-            }
+        self.shared.is_call_permitted()
+    }
+
+    /// Asks permission for one call whose outcome will be reported on the permit. See
+    /// [`CallPermit`] for an example.
+    ///
+    /// # Errors
+    ///
+    /// [`CircuitOpen`] when the breaker does not permit the call (OPEN, FORCED_OPEN, or
+    /// HALF_OPEN with every probe slot taken); [`retry_after`](Self::retry_after) says how
+    /// long the open wait still lasts.
+    pub fn try_acquire(&self) -> Result<CallPermit<'_, C>, CircuitOpen> {
+        self.acquire().map_err(|_| CircuitOpen::new())
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), with a permit that owns a handle on the breaker
+    /// (to move into a task or keep beside a stream).
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_acquire`](Self::try_acquire).
+    pub fn try_acquire_owned(&self) -> Result<OwnedCallPermit<C>, CircuitOpen>
+    where
+        C: Clone,
+    {
+        match self.shared.acquire() {
+            Ok(slot) => Ok(OwnedCallPermit::new(self.clone(), slot)),
+            Err(_) => Err(CircuitOpen::new()),
         }
+    }
+
+    /// Asks permission, keeping the details of a rejection for the caller's error.
+    pub(crate) fn acquire(&self) -> Result<CallPermit<'_, C>, Rejection> {
+        self.shared
+            .acquire()
+            .map(|slot| CallPermit::new(self, slot))
+    }
+
+    /// The error of a call this breaker rejected.
+    pub(crate) fn rejected<E>(&self, rejection: Rejection) -> Error<E> {
+        Error::circuit_open(
+            self.shared.name.clone(),
+            rejection.state,
+            rejection.retry_after,
+        )
     }
 
     /// Moves to CLOSED (a fresh window; consecutive openings forgotten).
@@ -1248,7 +316,8 @@ impl<C> CircuitBreaker<C> {
         self.shared.manual(State::HalfOpen, None)
     }
 
-    /// Moves to DISABLED: every call passes, nothing is recorded.
+    /// Moves to DISABLED: every call passes, nothing is recorded, no per-call event is
+    /// published.
     ///
     /// # Errors
     ///
@@ -1311,7 +380,7 @@ impl<C> CircuitBreaker<C> {
     where
         F: Fn(&Result<T, Error<E>>) -> Outcome,
     {
-        self.with_classifier(ClassifyWith(classify))
+        self.with_classifier(ClassifyWith::new(classify))
     }
 
     /// Ignores the operation's own errors that match `predicate` (e.g. declined payments,
@@ -1323,7 +392,7 @@ impl<C> CircuitBreaker<C> {
         let base = self.classifier;
         CircuitBreaker {
             shared: self.shared,
-            classifier: IgnoreIf { base, predicate },
+            classifier: IgnoreIf::new(base, predicate),
         }
     }
 
@@ -1335,7 +404,7 @@ impl<C> CircuitBreaker<C> {
         let base = self.classifier;
         CircuitBreaker {
             shared: self.shared,
-            classifier: FailureIfResult { base, predicate },
+            classifier: FailureIfResult::new(base, predicate),
         }
     }
 
@@ -1369,101 +438,3 @@ impl<C: fmt::Debug> fmt::Debug for CircuitBreaker<C> {
 impl_decorator!(impl[C] CircuitBreaker<C> where [C: CircuitClassifier<T, E>]
     => CircuitBreakerFuture<'p, C, S::Future<'p, O>>
     = |this, inner| CircuitBreakerFuture::new(this, inner.start()));
-
-/// Configures a [`CircuitBreaker`]: the [`CircuitBreakerConfig`] options plus name, clock,
-/// random source and per-call events.
-#[derive(Debug)]
-pub struct CircuitBreakerBuilder {
-    name: Arc<str>,
-    config: CircuitBreakerConfigBuilder,
-    clock: Option<Clock>,
-    random: Option<Arc<dyn RandomSource>>,
-    per_call_events: bool,
-}
-
-macro_rules! forward_config {
-    ($($(#[$meta:meta])* $method:ident($($arg:ident: $ty:ty),*);)*) => {$(
-        $(#[$meta])*
-        pub fn $method(mut self, $($arg: $ty),*) -> Self {
-            self.config = self.config.$method($($arg),*);
-            self
-        }
-    )*};
-}
-
-impl CircuitBreakerBuilder {
-    /// The instance name (default `"circuit-breaker"`), in events, errors and metrics.
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Starts from an existing configuration.
-    pub fn config(mut self, config: CircuitBreakerConfig) -> Self {
-        self.config = CircuitBreakerConfigBuilder::from(config);
-        self
-    }
-
-    forward_config! {
-        /// See [`CircuitBreakerConfigBuilder::failure_rate_threshold`].
-        failure_rate_threshold(percent: f64);
-        /// See [`CircuitBreakerConfigBuilder::slow_call_rate_threshold`].
-        slow_call_rate_threshold(percent: f64);
-        /// See [`CircuitBreakerConfigBuilder::slow_call_duration_threshold`].
-        slow_call_duration_threshold(threshold: Duration);
-        /// See [`CircuitBreakerConfigBuilder::disable_slow_call_tracking`].
-        disable_slow_call_tracking();
-        /// See [`CircuitBreakerConfigBuilder::permitted_calls_in_half_open`].
-        permitted_calls_in_half_open(calls: u32);
-        /// See [`CircuitBreakerConfigBuilder::max_wait_in_half_open`].
-        max_wait_in_half_open(max_wait: Duration, then: State);
-        /// See [`CircuitBreakerConfigBuilder::sliding_window`].
-        sliding_window(window: SlidingWindow);
-        /// See [`CircuitBreakerConfigBuilder::minimum_number_of_calls`].
-        minimum_number_of_calls(calls: u32);
-        /// See [`CircuitBreakerConfigBuilder::wait_in_open`].
-        wait_in_open(wait: Duration);
-        /// See [`CircuitBreakerConfigBuilder::wait_in_open_backoff`].
-        wait_in_open_backoff(backoff: crate::Backoff);
-        /// See [`CircuitBreakerConfigBuilder::automatic_half_open`].
-        automatic_half_open(automatic: bool);
-        /// See [`CircuitBreakerConfigBuilder::initial_state`].
-        initial_state(state: State);
-    }
-
-    /// The clock (default: tokio's).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// The random source for a jittered open wait (default: seeded from entropy).
-    pub fn random(mut self, random: impl RandomSource + 'static) -> Self {
-        self.random = Some(Arc::new(random));
-        self
-    }
-
-    /// Also emit an event for every recorded call (success, error, ignored). Off by default:
-    /// events are for state changes.
-    pub fn per_call_events(mut self, on: bool) -> Self {
-        self.per_call_events = on;
-        self
-    }
-
-    /// Validates and builds the breaker.
-    ///
-    /// # Errors
-    ///
-    /// The first configuration rule broken, naming the key.
-    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
-        let config = self.config.build()?;
-        Ok(CircuitBreaker::with_parts(
-            self.name,
-            config,
-            self.clock.unwrap_or_default(),
-            self.random
-                .unwrap_or_else(|| Arc::new(SplitMix64::from_entropy())),
-            self.per_call_events,
-        ))
-    }
-}

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use super::core::{Rejected, StateMachine, Ticket};
+use super::engine::{Rejection, Slot};
+use super::model::{Rejected, StateMachine};
+use super::rules::Ticket;
 use super::*;
-use crate::clock::ManualClock;
-use crate::retry::SplitMix64;
+use crate::clock::{Instant, ManualClock};
+use crate::retry::{RandomSource, SplitMix64};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -105,7 +107,7 @@ fn any_config() -> impl Strategy<Value = CircuitBreakerConfig> {
                 } else {
                     builder.wait_in_open(Duration::from_millis(wait))
                 };
-                builder.build().unwrap()
+                builder.build_config().unwrap()
             },
         )
 }
@@ -117,7 +119,7 @@ struct Twin {
     events: Arc<Mutex<Vec<CircuitBreakerEvent>>>,
     model: StateMachine,
     model_events: Vec<CircuitBreakerEvent>,
-    in_flight: Vec<(Permit, Ticket, Instant)>,
+    in_flight: Vec<(Slot, Ticket, Instant)>,
 }
 
 impl Twin {
@@ -159,10 +161,9 @@ impl Twin {
                 let real = shared.acquire();
                 let model = self.model.try_acquire(now, &mut self.model_events);
                 match (real, model) {
-                    (Ok(permit), Ok(ticket)) => self.in_flight.push((permit, ticket, now)),
-                    (Err(open), Err(Rejected { state, retry_after })) => {
-                        assert_eq!(open.state(), state);
-                        assert_eq!(open.retry_after(), retry_after);
+                    (Ok(slot), Ok(ticket)) => self.in_flight.push((slot, ticket, now)),
+                    (Err(rejection), Err(Rejected { state, retry_after })) => {
+                        assert_eq!(rejection, Rejection { state, retry_after });
                     }
                     (real, model) => panic!("admission differs: {real:?} vs {model:?}"),
                 }
@@ -211,7 +212,7 @@ impl Twin {
                 if let Some(window) = window {
                     config = config.sliding_window(*window);
                 }
-                let config = config.build().unwrap();
+                let config = config.build_config().unwrap();
                 self.breaker.reconfigure(config.clone()).unwrap();
                 self.model.reconfigure(config, now);
             }
@@ -220,6 +221,8 @@ impl Twin {
 
     fn check(&mut self) {
         let now = self.clock.now();
+        // Reading the state makes the moves time alone decides, on both sides.
+        self.model.tick(now, &mut self.model_events);
         assert_eq!(self.breaker.state(), self.model.state());
         assert_eq!(self.breaker.metrics(), self.model.metrics(now));
         assert_eq!(*self.events.lock().unwrap(), self.model_events);
@@ -271,7 +274,7 @@ fn concurrent_callers_never_exceed_the_probe_limit_and_each_transition_is_emitte
         }
     });
     let probes: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
-    let initial_generation = breaker.shared().live.load().generation;
+    let initial_generation = breaker.shared().generation();
 
     std::thread::scope(|scope| {
         for thread in 0..THREADS {
@@ -287,9 +290,9 @@ fn concurrent_callers_never_exceed_the_probe_limit_and_each_transition_is_emitte
                     let Ok(permit) = breaker.shared().acquire() else {
                         continue;
                     };
-                    if permit.probe {
+                    if permit.is_probe() {
                         let mut probes = probes.lock().unwrap();
-                        let issued = probes.entry(permit.ticket.generation()).or_default();
+                        let issued = probes.entry(permit.generation()).or_default();
                         *issued += 1;
                         assert!(
                             *issued <= PERMITTED,
@@ -309,7 +312,7 @@ fn concurrent_callers_never_exceed_the_probe_limit_and_each_transition_is_emitte
         }
     });
 
-    let generations = breaker.shared().live.load().generation - initial_generation;
+    let generations = breaker.shared().generation() - initial_generation;
     assert!(
         generations > 10,
         "the breaker cycled ({generations} transitions)"

@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use super::config::SlidingWindow;
-use super::core::{Counts, split};
+use super::rules::{Counts, split};
 use crate::clock::{Instant, duration_to_nanos};
 
 /// Window totals. Each field is a wrapping counter read as a signed number and clamped, so a
@@ -318,7 +318,7 @@ impl TimeWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::circuit_breaker::core::code;
+    use crate::circuit_breaker::rules::code;
     use std::time::Duration;
 
     #[test]

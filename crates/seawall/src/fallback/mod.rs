@@ -18,6 +18,7 @@ pub mod future;
 mod layer;
 
 use std::fmt;
+use std::future::{Future, Ready, ready};
 use std::sync::Arc;
 
 use crate::Error;
@@ -29,18 +30,24 @@ pub use self::future::FallbackFuture;
 #[cfg(feature = "tower")]
 pub use self::layer::{FallbackLayer, FallbackResponseFuture, FallbackService};
 
-/// Computes the replacement outcome for an error.
+/// Computes the replacement outcome for an error: at once (a closure returning a result), or
+/// asynchronously ([`Fallback::from_async_fn`]: read a cache, call a second service).
 pub trait FallbackHandler<T, E> {
+    /// The future of the replacement (`std::future::Ready` for a synchronous handler).
+    type Future: Future<Output = Result<T, Error<E>>>;
+
     /// The replacement for `error`.
-    fn handle(&self, error: Error<E>) -> Result<T, Error<E>>;
+    fn handle(&self, error: Error<E>) -> Self::Future;
 }
 
 impl<T, E, F> FallbackHandler<T, E> for F
 where
     F: Fn(Error<E>) -> Result<T, Error<E>>,
 {
-    fn handle(&self, error: Error<E>) -> Result<T, Error<E>> {
-        self(error)
+    type Future = Ready<Result<T, Error<E>>>;
+
+    fn handle(&self, error: Error<E>) -> Self::Future {
+        ready(self(error))
     }
 }
 
@@ -49,8 +56,33 @@ where
 pub struct Value<T>(T);
 
 impl<T: Clone, E> FallbackHandler<T, E> for Value<T> {
-    fn handle(&self, _error: Error<E>) -> Result<T, Error<E>> {
-        Ok(self.0.clone())
+    type Future = Ready<Result<T, Error<E>>>;
+
+    fn handle(&self, _error: Error<E>) -> Self::Future {
+        ready(Ok(self.0.clone()))
+    }
+}
+
+/// A handler whose replacement is computed by an async function (see
+/// [`Fallback::from_async_fn`]).
+#[derive(Clone, Copy)]
+pub struct AsyncFn<F>(F);
+
+impl<T, E, F, Fut> FallbackHandler<T, E> for AsyncFn<F>
+where
+    F: Fn(Error<E>) -> Fut,
+    Fut: Future<Output = Result<T, Error<E>>>,
+{
+    type Future = Fut;
+
+    fn handle(&self, error: Error<E>) -> Fut {
+        (self.0)(error)
+    }
+}
+
+impl<F> fmt::Debug for AsyncFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AsyncFn(..)")
     }
 }
 
@@ -192,6 +224,46 @@ impl<T: Clone> Fallback<Value<T>> {
     }
 }
 
+impl<F> Fallback<AsyncFn<F>> {
+    /// A fallback whose replacement is computed by an async function of the error: read a
+    /// cache, ask a second service (another dependency, with its own protection), or fail
+    /// with a clearer error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use seawall::{Error, ErrorKind, Fallback};
+    /// use tokio::sync::RwLock;
+    ///
+    /// let cache = Arc::new(RwLock::new(vec!["cached item"]));
+    /// let fallback = Fallback::from_async_fn({
+    ///     let cache = cache.clone();
+    ///     move |_: Error<std::io::Error>| {
+    ///         let cache = cache.clone();
+    ///         async move { Ok(cache.read().await.clone()) }
+    ///     }
+    /// })
+    /// .when_kind([ErrorKind::Inner, ErrorKind::Timeout]);
+    ///
+    /// let items = fallback
+    ///     .call(|| async { Err(std::io::Error::other("catalog is down")) })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(items, ["cached item"]);
+    /// # }
+    /// ```
+    pub fn from_async_fn<T, E, Fut>(handler: F) -> Self
+    where
+        F: Fn(Error<E>) -> Fut,
+        Fut: Future<Output = Result<T, Error<E>>>,
+    {
+        Self::new(AsyncFn(handler))
+    }
+}
+
 impl<H, W> Fallback<H, W> {
     /// Handles only errors for which `predicate` is true.
     pub fn when<E, F>(self, predicate: F) -> Fallback<H, When<F>>
@@ -244,30 +316,52 @@ impl<H, W: fmt::Debug> fmt::Debug for Fallback<H, W> {
     }
 }
 
-/// What a fallback does with a finished call's outcome.
-pub trait Recover<T, E> {
-    /// The outcome to return instead of `outcome`.
-    fn recover(&self, outcome: Result<T, Error<E>>) -> Result<T, Error<E>>;
+mod sealed {
+    pub trait Sealed {}
 }
+
+/// What a fallback does with a finished call's outcome: keep it, or replace it (sealed:
+/// implemented by [`Fallback`] and [`ResultFallback`]).
+pub trait Recover<T, E>: sealed::Sealed {
+    /// The future of a replacement.
+    type Future: Future<Output = Result<T, Error<E>>>;
+
+    /// The outcome as it is, or the future of its replacement.
+    fn recover(&self, outcome: Result<T, Error<E>>) -> Recovery<T, E, Self::Future>;
+}
+
+/// What [`Recover::recover`] decided.
+#[derive(Debug)]
+pub enum Recovery<T, E, F> {
+    /// Return this outcome.
+    Keep(Result<T, Error<E>>),
+    /// Return the output of this future instead.
+    Replace(F),
+}
+
+impl<H, W> sealed::Sealed for Fallback<H, W> {}
 
 impl<T, E, H, W> Recover<T, E> for Fallback<H, W>
 where
     H: FallbackHandler<T, E>,
     W: FallbackWhen<E>,
 {
-    fn recover(&self, outcome: Result<T, Error<E>>) -> Result<T, Error<E>> {
+    type Future = H::Future;
+
+    fn recover(&self, outcome: Result<T, Error<E>>) -> Recovery<T, E, H::Future> {
         match outcome {
             Err(error) if self.when.matches(&error) => {
                 self.shared.used(Some(error.kind()));
-                self.handler.handle(error)
+                Recovery::Replace(self.handler.handle(error))
             }
-            other => other,
+            other => Recovery::Keep(other),
         }
     }
 }
 
 impl_decorator!(impl[H, W] Fallback<H, W> where [H: FallbackHandler<T, E>, W: FallbackWhen<E>]
-    => FallbackFuture<'p, Self, S::Future<'p, O>> = |this, inner| FallbackFuture::new(this, inner.start()));
+    => FallbackFuture<'p, Self, S::Future<'p, O>, H::Future>
+    = |this, inner| FallbackFuture::new(this, inner.start()));
 
 /// Replaces successful results that match a predicate, e.g. an empty page from a degraded
 /// upstream with a cached one.
@@ -322,24 +416,29 @@ impl<P, M> fmt::Debug for ResultFallback<P, M> {
     }
 }
 
+impl<P, M> sealed::Sealed for ResultFallback<P, M> {}
+
 impl<T, E, P, M> Recover<T, E> for ResultFallback<P, M>
 where
     P: Fn(&T) -> bool,
     M: Fn(T) -> Result<T, Error<E>>,
 {
-    fn recover(&self, outcome: Result<T, Error<E>>) -> Result<T, Error<E>> {
+    type Future = Ready<Result<T, Error<E>>>;
+
+    fn recover(&self, outcome: Result<T, Error<E>>) -> Recovery<T, E, Self::Future> {
         match outcome {
             Ok(value) if (self.predicate)(&value) => {
                 self.shared.used(None);
-                (self.replace)(value)
+                Recovery::Keep((self.replace)(value))
             }
-            other => other,
+            other => Recovery::Keep(other),
         }
     }
 }
 
 impl_decorator!(impl[P, M] ResultFallback<P, M> where [P: Fn(&T) -> bool, M: Fn(T) -> Result<T, Error<E>>]
-    => FallbackFuture<'p, Self, S::Future<'p, O>> = |this, inner| FallbackFuture::new(this, inner.start()));
+    => FallbackFuture<'p, Self, S::Future<'p, O>, Ready<Result<T, Error<E>>>>
+    = |this, inner| FallbackFuture::new(this, inner.start()));
 
 /// What a fallback reports.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,6 +18,7 @@
 //! allocation per call. To spawn a call, clone the policy into the task: clones share all state
 //! (bulkhead permits, retry budget, breaker state).
 
+mod boxed;
 pub mod future;
 
 use std::future::Future;
@@ -26,7 +27,15 @@ use std::task::{Context, Poll};
 
 use crate::Error;
 
+pub use self::boxed::{BoxCall, BoxPolicy, BoxedOperation};
 pub use self::future::{Leaf, PolicyFuture};
+
+/// The future of a call through `S` (a policy or a single decorator) running the operation
+/// `O`: what `call`, `call_with_attempt` and `run` return. It borrows `S`, allocates nothing,
+/// and resolves to `Result<O::Output, Error<O::Error>>`. To store a policy whose type cannot be
+/// written out, use [`BoxPolicy`].
+pub type Call<'p, S, O> =
+    PolicyFuture<O, <S as Stage<<O as Operation>::Output, <O as Operation>::Error>>::Future<'p, O>>;
 
 /// The number of an attempt, starting at 1. A retry passes each attempt's number to the
 /// operation (see [`Policy::call_with_attempt`]) so it can be logged or used to derive keys.
@@ -348,6 +357,18 @@ impl<S> Policy<S> {
     pub fn stack(&self) -> &S {
         &self.stack
     }
+
+    /// This policy behind a type that names only what it produces, to keep in a struct or
+    /// hand out from a registry. See [`BoxPolicy`] for the cost.
+    pub fn boxed<T, E>(self) -> BoxPolicy<T, E>
+    where
+        S: Stage<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        for<'a> S::Future<'a, BoxedOperation<'a, T, E>>: Send,
+    {
+        BoxPolicy::new(self)
+    }
 }
 
 impl<S> Sealed for Policy<S> {}
@@ -384,10 +405,7 @@ macro_rules! impl_call_methods {
             pub fn call<T, E, F, Fut>(
                 &self,
                 operation: F,
-            ) -> $crate::policy::PolicyFuture<
-                $crate::policy::FromFn<F>,
-                <Self as $crate::policy::Stage<T, E>>::Future<'_, $crate::policy::FromFn<F>>,
-            >
+            ) -> $crate::policy::Call<'_, Self, $crate::policy::FromFn<F>>
             where
                 Self: $crate::policy::Stage<T, E>,
                 F: FnMut() -> Fut,
@@ -409,10 +427,7 @@ macro_rules! impl_call_methods {
             pub fn call_with_attempt<T, E, F, Fut>(
                 &self,
                 operation: F,
-            ) -> $crate::policy::PolicyFuture<
-                $crate::policy::WithAttempt<F>,
-                <Self as $crate::policy::Stage<T, E>>::Future<'_, $crate::policy::WithAttempt<F>>,
-            >
+            ) -> $crate::policy::Call<'_, Self, $crate::policy::WithAttempt<F>>
             where
                 Self: $crate::policy::Stage<T, E>,
                 F: FnMut($crate::policy::Attempt) -> Fut,
@@ -433,13 +448,7 @@ macro_rules! impl_call_methods {
             /// # Cancel safety
             ///
             /// As for [`call`](Self::call).
-            pub fn run<O>(
-                &self,
-                operation: O,
-            ) -> $crate::policy::PolicyFuture<
-                O,
-                <Self as $crate::policy::Stage<O::Output, O::Error>>::Future<'_, O>,
-            >
+            pub fn run<O>(&self, operation: O) -> $crate::policy::Call<'_, Self, O>
             where
                 Self: $crate::policy::Stage<O::Output, O::Error>,
                 O: $crate::policy::Operation,

@@ -25,7 +25,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::clock::{Clock, Instant, duration_to_nanos};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, check_duration};
 use crate::error::RateLimited;
 use crate::event::{Event, Listeners};
 use crate::policy::impl_decorator;
@@ -35,14 +35,31 @@ pub use self::future::RateLimiterFuture;
 pub use self::layer::{RateLimiterLayer, RateLimiterResponseFuture, RateLimiterService};
 
 /// A rate limiter's settings.
+///
+/// In a document (feature `serde`) the keys are Resilience4j's: `limit_for_period`,
+/// `limit_refresh_period` and `timeout_duration`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateLimiterConfig {
     /// Calls allowed per period, and the largest burst (≥ 1; Resilience4j's default 50).
     pub limit_for_period: u32,
-    /// The period (≥ 1 ns; Resilience4j's default 500 ns).
+    /// The period (≥ 1 ns; Resilience4j's default 500 ns; at most
+    /// [`MAX_DURATION`](crate::config::MAX_DURATION)).
     pub limit_refresh_period: Duration,
-    /// How long a call may wait for its slot (Resilience4j's default 5 s; zero: never wait).
+    /// How long a call may wait for its slot (Resilience4j's default 5 s; zero: never wait; at
+    /// most [`MAX_DURATION`](crate::config::MAX_DURATION)).
     pub timeout: Duration,
+}
+
+#[cfg(feature = "serde")]
+crate::config::serde::document_form! {
+    RateLimiterConfig {
+        limit_for_period: u32 = limit_for_period,
+        #[serde(with = "crate::config::serde::duration")]
+        limit_refresh_period: Duration = limit_refresh_period,
+        #[serde(with = "crate::config::serde::duration")]
+        timeout_duration: Duration = timeout,
+    }
 }
 
 impl Default for RateLimiterConfig {
@@ -56,22 +73,32 @@ impl Default for RateLimiterConfig {
 }
 
 impl RateLimiterConfig {
+    /// `limit_for_period` calls per `limit_refresh_period`, waiting up to 5 s for a slot
+    /// (Resilience4j's default timeout).
+    pub const fn new(limit_for_period: u32, limit_refresh_period: Duration) -> Self {
+        Self {
+            limit_for_period,
+            limit_refresh_period,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
     /// Checks every rule, naming the key and the rule broken.
     ///
     /// # Errors
     ///
-    /// A zero limit or period.
+    /// A zero limit or period, or a duration above
+    /// [`MAX_DURATION`](crate::config::MAX_DURATION).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.limit_for_period == 0 {
             return Err(ConfigError::new("limit_for_period", "must be >= 1, got 0"));
         }
-        if self.limit_refresh_period.is_zero() {
-            return Err(ConfigError::new(
-                "limit_refresh_period",
-                "must be >= 1ns, got 0ns",
-            ));
-        }
-        Ok(())
+        check_duration(
+            "limit_refresh_period",
+            self.limit_refresh_period,
+            Duration::from_nanos(1),
+        )?;
+        check_duration("timeout_duration", self.timeout, Duration::ZERO)
     }
 
     /// The spacing between calls at the steady rate, in nanoseconds (at least 1).
@@ -95,16 +122,13 @@ impl RateLimiterConfig {
 /// # async fn main() {
 /// use std::time::Duration;
 /// use seawall::RateLimiter;
-/// use seawall::rate_limiter::RateLimiterConfig;
 ///
 /// // 2 calls per second, no waiting: the third call in the same instant is rejected.
 /// let limiter = RateLimiter::builder()
 ///     .name("pg")
-///     .config(RateLimiterConfig {
-///         limit_for_period: 2,
-///         limit_refresh_period: Duration::from_secs(1),
-///         timeout: Duration::ZERO,
-///     })
+///     .limit_for_period(2)
+///     .limit_refresh_period(Duration::from_secs(1))
+///     .timeout(Duration::ZERO)
 ///     .build()
 ///     .unwrap();
 /// for _ in 0..2 {
@@ -251,7 +275,10 @@ impl RateLimiter {
         let interval = config.interval();
         let now = self.shared.clock.now().as_nanos();
         let arrival = self.shared.arrival.load(Ordering::Acquire).max(now);
-        let headroom = (now + config.tolerance() + interval).saturating_sub(arrival);
+        let headroom = now
+            .saturating_add(config.tolerance())
+            .saturating_add(interval)
+            .saturating_sub(arrival);
         u32::try_from(headroom / interval)
             .unwrap_or(u32::MAX)
             .min(config.limit_for_period)

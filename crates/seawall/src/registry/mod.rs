@@ -30,7 +30,7 @@ use crate::config::ConfigError;
 use crate::event::{Event, Listeners};
 use crate::policy::{Identity, Layered, Policy};
 use crate::rate_limiter::RateLimiterConfig;
-use crate::retry::{RetryBudget, RetryConfig};
+use crate::retry::RetryConfig;
 use crate::timeout::TimeoutConfig;
 use crate::{Bulkhead, RateLimiter, Retry, Timeout};
 
@@ -78,64 +78,89 @@ impl BuildContext {
 }
 
 mod sealed {
-    pub trait Sealed {}
+    use super::{BuildContext, ConfigError};
+
+    /// What a registry does with instances of a kind. Not nameable outside the crate: users
+    /// reach instances through [`Registry`](super::Registry), never build them through this.
+    pub trait Sealed {
+        /// The configuration of one instance.
+        type Config: Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static;
+        /// The instance (a cheap handle; clones share state).
+        type Instance: Clone + Send + Sync + 'static;
+
+        fn default_config() -> Self::Config;
+
+        fn validate(config: &Self::Config) -> Result<(), ConfigError>;
+
+        /// Builds a new instance from a validated configuration.
+        fn build(
+            name: &str,
+            config: &Self::Config,
+            context: &BuildContext,
+        ) -> Result<Self::Instance, ConfigError>;
+
+        fn current(instance: &Self::Instance) -> Self::Config;
+
+        fn apply(instance: &Self::Instance, config: &Self::Config) -> Result<(), ConfigError>;
+    }
 }
 
-/// A kind of instance a [`Registry`] can hold. Sealed: implemented by [`CircuitBreakers`],
-/// [`Retries`], [`Bulkheads`], [`Timeouts`] and [`RateLimiters`].
-pub trait Kind: sealed::Sealed + Send + Sync + 'static {
-    /// The configuration of one instance.
-    type Config: Clone + PartialEq + fmt::Debug + Send + Sync + 'static;
-    /// The instance (a cheap handle; clones share state).
-    type Instance: Clone + Send + Sync + 'static;
+use self::sealed::Sealed;
 
+/// A kind of instance a [`Registry`] can hold: [`CircuitBreakers`], [`Retries`],
+/// [`Bulkheads`], [`Timeouts`] or [`RateLimiters`]. Sealed. `K::Config` is the kind's
+/// configuration type and `K::Instance` its instance type.
+pub trait Kind: Sealed + Send + Sync + 'static {
     /// The section name in configuration documents and metrics (`circuitbreaker`, …).
     const SECTION: &'static str;
-
-    /// The library's defaults.
-    fn default_config() -> Self::Config;
-
-    /// Checks a configuration.
-    ///
-    /// # Errors
-    ///
-    /// The first rule broken.
-    fn validate(config: &Self::Config) -> Result<(), ConfigError>;
-
-    /// Builds a new instance.
-    fn build(name: &str, config: &Self::Config, context: &BuildContext) -> Self::Instance;
-
-    /// The configuration an instance runs with now.
-    fn current(instance: &Self::Instance) -> Self::Config;
-
-    /// Applies a validated configuration to a running instance, keeping its state.
-    ///
-    /// # Errors
-    ///
-    /// A change the instance cannot make at run time.
-    fn apply(instance: &Self::Instance, config: &Self::Config) -> Result<(), ConfigError>;
 }
 
-/// Circuit breakers.
-#[derive(Debug)]
-pub enum CircuitBreakers {}
+/// Declares a kind: its marker type, its section, and how its instances are built.
+macro_rules! kind {
+    (
+        $(#[$meta:meta])* $kind:ident: $config:ty => $instance:ty, $section:literal;
+        build($name:ident, $cfg:ident, $context:ident) $build:block
+        apply($instance_arg:ident, $new:ident) $apply:block
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub enum $kind {}
 
-impl sealed::Sealed for CircuitBreakers {}
+        impl Kind for $kind {
+            const SECTION: &'static str = $section;
+        }
 
-impl Kind for CircuitBreakers {
-    type Config = CircuitBreakerConfig;
-    type Instance = CircuitBreaker;
-    const SECTION: &'static str = "circuitbreaker";
+        impl Sealed for $kind {
+            type Config = $config;
+            type Instance = $instance;
 
-    fn default_config() -> CircuitBreakerConfig {
-        CircuitBreakerConfig::default()
-    }
+            fn default_config() -> $config {
+                <$config>::default()
+            }
 
-    fn validate(config: &CircuitBreakerConfig) -> Result<(), ConfigError> {
-        config.validate()
-    }
+            fn validate(config: &$config) -> Result<(), ConfigError> {
+                config.validate()
+            }
 
-    fn build(name: &str, config: &CircuitBreakerConfig, context: &BuildContext) -> CircuitBreaker {
+            fn build(
+                $name: &str,
+                $cfg: &$config,
+                $context: &BuildContext,
+            ) -> Result<$instance, ConfigError> $build
+
+            fn current(instance: &$instance) -> $config {
+                instance.config()
+            }
+
+            fn apply($instance_arg: &$instance, $new: &$config) -> Result<(), ConfigError> $apply
+        }
+    };
+}
+
+kind! {
+    /// Circuit breakers.
+    CircuitBreakers: CircuitBreakerConfig => CircuitBreaker, "circuitbreaker";
+    build(name, config, context) {
         let mut builder = CircuitBreaker::builder()
             .name(name)
             .config(config.clone())
@@ -143,194 +168,63 @@ impl Kind for CircuitBreakers {
         if let Some(seed) = context.seed_for(name) {
             builder = builder.random(crate::retry::SplitMix64::seeded(seed));
         }
-        builder.build().expect("a validated configuration builds")
+        builder.build()
     }
-
-    fn current(instance: &CircuitBreaker) -> CircuitBreakerConfig {
-        instance.config()
-    }
-
-    fn apply(instance: &CircuitBreaker, config: &CircuitBreakerConfig) -> Result<(), ConfigError> {
-        instance.reconfigure(config.clone())
-    }
+    apply(instance, config) { instance.reconfigure(config.clone()) }
 }
 
-/// A retry's registry configuration: its settings and, optionally, a budget of its own.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RetrySettings {
-    /// The retry's settings (reconfigurable at run time).
-    pub retry: RetryConfig,
-    /// A retry budget (`max_tokens`, `token_ratio`) shared by all calls of this instance.
-    /// Fixed once the instance exists: the budget is state.
-    pub budget: Option<(f64, f64)>,
-}
-
-/// Retries.
-#[derive(Debug)]
-pub enum Retries {}
-
-impl sealed::Sealed for Retries {}
-
-impl Kind for Retries {
-    type Config = RetrySettings;
-    type Instance = Retry;
-    const SECTION: &'static str = "retry";
-
-    fn default_config() -> RetrySettings {
-        RetrySettings::default()
-    }
-
-    fn validate(config: &RetrySettings) -> Result<(), ConfigError> {
-        config.retry.validate()?;
-        if let Some((max_tokens, token_ratio)) = config.budget {
-            RetryBudget::new(max_tokens, token_ratio)?;
-        }
-        Ok(())
-    }
-
-    fn build(name: &str, config: &RetrySettings, context: &BuildContext) -> Retry {
+kind! {
+    /// Retries.
+    Retries: RetryConfig => Retry, "retry";
+    build(name, config, context) {
         let mut builder = Retry::builder()
             .name(name)
-            .config(config.retry.clone())
+            .config(config.clone())
             .clock(context.clock_or_default());
-        if let Some((max_tokens, token_ratio)) = config.budget {
-            let budget = RetryBudget::new(max_tokens, token_ratio).expect("validated");
-            builder = builder.budget(budget);
-        }
         if let Some(seed) = context.seed_for(name) {
             builder = builder.seed(seed);
         }
-        builder.build().expect("a validated configuration builds")
+        builder.build()
     }
-
-    fn current(instance: &Retry) -> RetrySettings {
-        RetrySettings {
-            retry: instance.config(),
-            budget: instance
-                .budget()
-                .map(|budget| (budget.max_tokens(), budget.token_ratio())),
-        }
-    }
-
-    fn apply(instance: &Retry, config: &RetrySettings) -> Result<(), ConfigError> {
-        if Self::current(instance).budget != config.budget {
-            return Err(ConfigError::new(
-                "budget",
-                "cannot change while the retry runs (the budget is state); replace the instance",
-            ));
-        }
-        instance.reconfigure(config.retry.clone())
-    }
+    apply(instance, config) { instance.reconfigure(config.clone()) }
 }
 
-/// Bulkheads.
-#[derive(Debug)]
-pub enum Bulkheads {}
-
-impl sealed::Sealed for Bulkheads {}
-
-impl Kind for Bulkheads {
-    type Config = BulkheadConfig;
-    type Instance = Bulkhead;
-    const SECTION: &'static str = "bulkhead";
-
-    fn default_config() -> BulkheadConfig {
-        BulkheadConfig::default()
-    }
-
-    fn validate(config: &BulkheadConfig) -> Result<(), ConfigError> {
-        config.validate()
-    }
-
-    fn build(name: &str, config: &BulkheadConfig, context: &BuildContext) -> Bulkhead {
+kind! {
+    /// Bulkheads.
+    Bulkheads: BulkheadConfig => Bulkhead, "bulkhead";
+    build(name, config, context) {
         Bulkhead::builder()
             .name(name)
             .config(*config)
             .clock(context.clock_or_default())
             .build()
-            .expect("a validated configuration builds")
     }
-
-    fn current(instance: &Bulkhead) -> BulkheadConfig {
-        instance.config()
-    }
-
-    fn apply(instance: &Bulkhead, config: &BulkheadConfig) -> Result<(), ConfigError> {
-        instance.reconfigure(*config)
-    }
+    apply(instance, config) { instance.reconfigure(*config) }
 }
 
-/// Timeouts (Resilience4j's time limiters).
-#[derive(Debug)]
-pub enum Timeouts {}
-
-impl sealed::Sealed for Timeouts {}
-
-impl Kind for Timeouts {
-    type Config = TimeoutConfig;
-    type Instance = Timeout;
-    const SECTION: &'static str = "timelimiter";
-
-    fn default_config() -> TimeoutConfig {
-        TimeoutConfig::default()
-    }
-
-    fn validate(_config: &TimeoutConfig) -> Result<(), ConfigError> {
-        Ok(())
-    }
-
-    fn build(name: &str, config: &TimeoutConfig, context: &BuildContext) -> Timeout {
-        Timeout::builder(config.duration)
+kind! {
+    /// Timeouts (Resilience4j's time limiters).
+    Timeouts: TimeoutConfig => Timeout, "timelimiter";
+    build(name, config, context) {
+        Ok(Timeout::builder(config.duration)
             .name(name)
             .clock(context.clock_or_default())
-            .build()
+            .build())
     }
-
-    fn current(instance: &Timeout) -> TimeoutConfig {
-        instance.config()
-    }
-
-    fn apply(instance: &Timeout, config: &TimeoutConfig) -> Result<(), ConfigError> {
-        instance.reconfigure(*config);
-        Ok(())
-    }
+    apply(instance, config) { instance.reconfigure(*config) }
 }
 
-/// Rate limiters.
-#[derive(Debug)]
-pub enum RateLimiters {}
-
-impl sealed::Sealed for RateLimiters {}
-
-impl Kind for RateLimiters {
-    type Config = RateLimiterConfig;
-    type Instance = RateLimiter;
-    const SECTION: &'static str = "ratelimiter";
-
-    fn default_config() -> RateLimiterConfig {
-        RateLimiterConfig::default()
-    }
-
-    fn validate(config: &RateLimiterConfig) -> Result<(), ConfigError> {
-        config.validate()
-    }
-
-    fn build(name: &str, config: &RateLimiterConfig, context: &BuildContext) -> RateLimiter {
+kind! {
+    /// Rate limiters.
+    RateLimiters: RateLimiterConfig => RateLimiter, "ratelimiter";
+    build(name, config, context) {
         RateLimiter::builder()
             .name(name)
             .config(*config)
             .clock(context.clock_or_default())
             .build()
-            .expect("a validated configuration builds")
     }
-
-    fn current(instance: &RateLimiter) -> RateLimiterConfig {
-        instance.config()
-    }
-
-    fn apply(instance: &RateLimiter, config: &RateLimiterConfig) -> Result<(), ConfigError> {
-        instance.reconfigure(*config)
-    }
+    apply(instance, config) { instance.reconfigure(*config) }
 }
 
 /// What went wrong with a registry operation.
@@ -601,7 +495,9 @@ impl<K: Kind> Registry<K> {
             if let Some(entry) = instances.get(name) {
                 return entry.instance.clone();
             }
-            let instance = K::build(name, config, &self.inner.context);
+            // Every configuration a registry holds or is given was validated first.
+            let instance = K::build(name, config, &self.inner.context)
+                .expect("a validated configuration builds");
             instances.insert(
                 name.to_owned(),
                 Entry {
@@ -794,7 +690,7 @@ pub type StandardPolicy =
 /// let registries = Registries::new();
 /// registries
 ///     .bulkheads()
-///     .add_config("pg", seawall::bulkhead::BulkheadConfig { max_concurrent_calls: 20, ..Default::default() })
+///     .add_config("pg", seawall::bulkhead::BulkheadConfig::new(20))
 ///     .unwrap();
 /// let policy = registries.policy("pg"); // retry → breaker → bulkhead → timeout, all named "pg"
 /// assert_eq!(registries.bulkheads().find("pg").unwrap().max_concurrent_calls(), 20);

@@ -37,6 +37,19 @@ pub enum Jitter {
     Decorrelated,
 }
 
+impl Jitter {
+    /// The lowercase name used in configuration documents: `none`, `full`, `equal`,
+    /// `decorrelated`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Full => "full",
+            Self::Equal => "equal",
+            Self::Decorrelated => "decorrelated",
+        }
+    }
+}
+
 /// The base progression of a [`Backoff`], before the cap and jitter.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -188,13 +201,13 @@ impl Backoff {
             && (!multiplier.is_finite() || multiplier < 1.0)
         {
             return Err(ConfigError::new(
-                "backoff.multiplier",
+                "multiplier",
                 format!("must be a finite number >= 1, got {multiplier}"),
             ));
         }
         if self.jitter == Jitter::Decorrelated && self.base_delay(1).is_zero() {
             return Err(ConfigError::new(
-                "backoff.jitter",
+                "jitter",
                 "decorrelated jitter needs a first delay > 0",
             ));
         }
@@ -415,7 +428,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "backoff.multiplier: must be a finite number >= 1, got 0.5"
+            "multiplier: must be a finite number >= 1, got 0.5"
         );
         assert!(
             Backoff::exponential(ms(1))

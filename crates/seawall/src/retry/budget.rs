@@ -16,6 +16,73 @@ use crate::config::ConfigError;
 
 const SCALE: f64 = 1000.0;
 
+/// Tokens as the budget counts them: thousandths, rounded.
+fn thousandths(tokens: f64) -> u64 {
+    (tokens * SCALE).round() as u64
+}
+
+/// A retry budget's settings: `max_tokens` and `token_ratio`, each in `[0.001, 1000]` (tokens
+/// are counted in thousandths, so a smaller value would round to nothing).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RetryBudgetConfig {
+    /// The capacity; retries are refused while half of it or less is left.
+    pub max_tokens: f64,
+    /// Tokens refunded per success.
+    pub token_ratio: f64,
+}
+
+impl Default for RetryBudgetConfig {
+    /// gRPC's example: 10 tokens, each success refunding 0.1.
+    fn default() -> Self {
+        Self::new(10.0, 0.1)
+    }
+}
+
+#[cfg(feature = "serde")]
+crate::config::serde::document_form! {
+    RetryBudgetConfig {
+        max_tokens: f64 = max_tokens,
+        token_ratio: f64 = token_ratio,
+    }
+}
+
+impl RetryBudgetConfig {
+    /// A budget of `max_tokens`, refunding `token_ratio` per success.
+    pub const fn new(max_tokens: f64, token_ratio: f64) -> Self {
+        Self {
+            max_tokens,
+            token_ratio,
+        }
+    }
+
+    /// Checks both values, naming the key (`budget.max_tokens`, `budget.token_ratio`).
+    ///
+    /// # Errors
+    ///
+    /// A value that is not finite, or outside `[0.001, 1000]`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_tokens("budget.max_tokens", self.max_tokens)?;
+        check_tokens("budget.token_ratio", self.token_ratio)
+    }
+}
+
+fn check_tokens(key: &'static str, value: f64) -> Result<(), ConfigError> {
+    if !(value.is_finite() && value > 0.0 && value <= 1000.0) {
+        return Err(ConfigError::new(
+            key,
+            format!("must be in (0, 1000], got {value}"),
+        ));
+    }
+    if thousandths(value) == 0 {
+        return Err(ConfigError::new(
+            key,
+            format!("must be >= 0.001 (tokens are counted in thousandths), got {value}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A token budget that throttles retries across every caller sharing it.
 ///
 /// # Examples
@@ -57,23 +124,21 @@ impl RetryBudget {
     ///
     /// Values outside those ranges or not finite.
     pub fn new(max_tokens: f64, token_ratio: f64) -> Result<Self, ConfigError> {
-        if !(max_tokens.is_finite() && max_tokens > 0.0 && max_tokens <= 1000.0) {
-            return Err(ConfigError::new(
-                "budget.max_tokens",
-                format!("must be in (0, 1000], got {max_tokens}"),
-            ));
-        }
-        if !(token_ratio.is_finite() && token_ratio > 0.0 && token_ratio <= 1000.0) {
-            return Err(ConfigError::new(
-                "budget.token_ratio",
-                format!("must be in (0, 1000], got {token_ratio}"),
-            ));
-        }
-        let max = (max_tokens * SCALE).round() as u64;
+        Self::from_config(RetryBudgetConfig::new(max_tokens, token_ratio))
+    }
+
+    /// A full budget as `config` describes it.
+    ///
+    /// # Errors
+    ///
+    /// As [`RetryBudgetConfig::validate`].
+    pub fn from_config(config: RetryBudgetConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let max = thousandths(config.max_tokens);
         Ok(Self {
             shared: Arc::new(Shared {
                 max,
-                ratio: ((token_ratio * SCALE).round() as u64).max(1),
+                ratio: thousandths(config.token_ratio),
                 tokens: AtomicU64::new(max),
             }),
         })
@@ -171,6 +236,15 @@ mod tests {
         let other = budget.clone();
         other.record_failure();
         assert_eq!(budget.tokens(), 1.0);
+    }
+
+    #[test]
+    fn a_value_that_rounds_to_no_tokens_is_refused() {
+        let err = RetryBudget::new(0.0004, 0.1).unwrap_err();
+        assert_eq!(err.key(), "budget.max_tokens");
+        assert!(err.rule().contains("0.001"), "{err}");
+        assert!(RetryBudget::new(10.0, 0.0004).is_err());
+        assert!(RetryBudget::new(0.001, 0.001).is_ok());
     }
 
     #[test]

@@ -20,8 +20,10 @@
 //! The operation can read the attempt number ([`Policy::call_with_attempt`](crate::Policy::call_with_attempt)),
 //! e.g. to log it; an idempotency key must stay the *same* across attempts.
 
-pub mod backoff;
-pub mod budget;
+mod backoff;
+mod budget;
+#[cfg(feature = "serde")]
+mod document;
 pub mod future;
 #[cfg(feature = "tower")]
 mod layer;
@@ -35,13 +37,13 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::clock::{Clock, duration_to_nanos};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, check_duration};
 use crate::error::{ErrorKind, GaveUp, RetriesExhausted};
 use crate::event::{Event, Listeners};
 use crate::policy::impl_decorator;
 
 pub use self::backoff::{Backoff, Jitter, Progression, RandomSource, SplitMix64};
-pub use self::budget::RetryBudget;
+pub use self::budget::{RetryBudget, RetryBudgetConfig};
 pub use self::future::RetryFuture;
 #[cfg(feature = "tower")]
 pub use self::layer::{RetryLayer, RetryResponseFuture, RetryService};
@@ -515,8 +517,15 @@ impl<C> Retry<C> {
     /// # Errors
     ///
     /// An invalid configuration; nothing changes.
+    /// A change of `budget` is refused: the budget is state, so replace the retry instead.
     pub fn reconfigure(&self, config: RetryConfig) -> Result<(), ConfigError> {
         config.validate()?;
+        if config.budget != self.shared.config.load().budget {
+            return Err(ConfigError::new(
+                "budget",
+                "cannot change while the retry runs (the budget is state); replace the instance",
+            ));
+        }
         self.shared.set_config(config);
         Ok(())
     }
@@ -527,10 +536,9 @@ impl<C> Retry<C> {
     ///
     /// Zero attempts.
     pub fn set_max_attempts(&self, max_attempts: u32) -> Result<(), ConfigError> {
-        self.reconfigure(RetryConfig {
-            max_attempts,
-            ..self.config()
-        })
+        let mut config = self.config();
+        config.max_attempts = max_attempts;
+        self.reconfigure(config)
     }
 
     /// Changes the backoff (shared by clones).
@@ -539,10 +547,9 @@ impl<C> Retry<C> {
     ///
     /// As [`Backoff::validate`].
     pub fn set_backoff(&self, backoff: Backoff) -> Result<(), ConfigError> {
-        self.reconfigure(RetryConfig {
-            backoff,
-            ..self.config()
-        })
+        let mut config = self.config();
+        config.backoff = backoff;
+        self.reconfigure(config)
     }
 
     /// Changes the maximum elapsed time (shared by clones).
@@ -551,10 +558,9 @@ impl<C> Retry<C> {
     ///
     /// A zero maximum.
     pub fn set_max_elapsed(&self, max_elapsed: Option<Duration>) -> Result<(), ConfigError> {
-        self.reconfigure(RetryConfig {
-            max_elapsed,
-            ..self.config()
-        })
+        let mut config = self.config();
+        config.max_elapsed = max_elapsed;
+        self.reconfigure(config)
     }
 
     /// Also count first-attempt successes (`successful_without_retry`). Off by default: it is
@@ -658,7 +664,18 @@ impl_decorator!(impl[C] Retry<C> where [C: RetryClassifier<T, E>]
 
 /// A retry's settings: what a registry stores, a config file describes and a live
 /// reconfiguration replaces.
+///
+/// In a document (feature `serde`) the keys are Resilience4j's, plus seawall's own:
+///
+/// | field | document keys |
+/// |---|---|
+/// | `max_attempts` | `max_attempts` |
+/// | `backoff` | `wait_duration`, `enable_exponential_backoff`, `exponential_backoff_multiplier`, `exponential_max_wait_duration` (the cap of any kind), `enable_linear_backoff`, `linear_backoff_step`, `jitter` (`none`, `full`, `equal`, `decorrelated`) |
+/// | `max_elapsed` | `max_elapsed` |
+/// | `fail_after_max_attempts` | `fail_after_max_attempts` |
+/// | `budget` | `budget: { max_tokens, token_ratio }` |
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RetryConfig {
     /// The maximum number of attempts, counting the first call (≥ 1; default 3).
     pub max_attempts: u32,
@@ -669,6 +686,10 @@ pub struct RetryConfig {
     /// Fail with [`ErrorKind::RetriesExhausted`] when every result was rejected (default
     /// false: return the last result).
     pub fail_after_max_attempts: bool,
+    /// A retry budget of the retry's own, created with it (a budget shared by several retries
+    /// is given to [`RetryBuilder::budget`] instead). Fixed once the retry exists: the budget
+    /// is state.
+    pub budget: Option<RetryBudgetConfig>,
 }
 
 impl Default for RetryConfig {
@@ -678,12 +699,13 @@ impl Default for RetryConfig {
             backoff: Backoff::default(),
             max_elapsed: None,
             fail_after_max_attempts: false,
+            budget: None,
         }
     }
 }
 
 impl RetryConfig {
-    /// Checks every rule, naming the key and the rule broken.
+    /// Checks every rule, naming the key as a document spells it.
     ///
     /// # Errors
     ///
@@ -695,11 +717,43 @@ impl RetryConfig {
                 "must be >= 1 (it counts the first call), got 0",
             ));
         }
-        self.backoff.validate()?;
-        if self.max_elapsed == Some(Duration::ZERO) {
-            return Err(ConfigError::new("max_elapsed", "must be > 0 when set"));
+        self.backoff.validate().map_err(|err| {
+            let key = match err.key() {
+                "multiplier" => "exponential_backoff_multiplier",
+                "step" => "linear_backoff_step",
+                "max" => "exponential_max_wait_duration",
+                "jitter" => "jitter",
+                _ => "wait_duration",
+            };
+            ConfigError::new(key, err.rule().to_owned())
+        })?;
+        if let Some(max_elapsed) = self.max_elapsed {
+            check_duration("max_elapsed", max_elapsed, Duration::from_nanos(1))?;
+        }
+        if let Some(budget) = &self.budget {
+            budget.validate()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for RetryConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        document::Keys::from(self.clone()).serialize(serializer)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for RetryConfig {
+    /// Reads the document keys; keys left out keep their defaults. The values are not
+    /// validated here (call [`validate`](Self::validate), or build a retry, which does).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <document::Keys as serde::Deserialize>::deserialize(crate::config::serde::MapOnly(
+            deserializer,
+        ))?
+        .into_config()
+        .map_err(serde::de::Error::custom)
     }
 }
 
@@ -772,7 +826,8 @@ impl RetryBuilder {
         self
     }
 
-    /// Throttle retries with a budget shared by every retry holding a clone of it.
+    /// Throttle retries with a budget shared by every retry holding a clone of it (it takes
+    /// the place of a budget described in the configuration).
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.budget = Some(budget);
         self
@@ -802,12 +857,17 @@ impl RetryBuilder {
     /// `max_attempts` of zero, an invalid backoff, or a zero `max_elapsed`.
     pub fn build(self) -> Result<Retry, ConfigError> {
         self.config.validate()?;
+        let budget = match (self.budget, self.config.budget) {
+            (Some(shared), _) => Some(shared),
+            (None, Some(own)) => Some(RetryBudget::from_config(own)?),
+            (None, None) => None,
+        };
         let shared = Shared {
             name: self.name,
             config: ArcSwap::from_pointee(self.config.clone()),
             max_elapsed_nanos: AtomicU64::new(0),
             max_attempts: AtomicU32::new(0),
-            budget: self.budget,
+            budget,
             random: self
                 .random
                 .unwrap_or_else(|| Arc::new(SplitMix64::from_entropy())),

@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use super::{Elapsed, Shared};
 use crate::Error;
-use crate::clock::Sleep;
+use crate::clock::{Clock, Sleep};
 use crate::policy::{CallContext, Operation, StageFuture};
 
 pin_project! {
@@ -47,20 +47,23 @@ pin_project! {
 }
 
 impl Timer {
-    /// Arms the timer if needed and polls it; ready with the timeout once it has elapsed.
+    /// Arms the timer (for `duration()` on `clock`) if needed and polls it; ready with the
+    /// timeout once it has elapsed.
     pub(crate) fn poll_elapsed(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        shared: &Shared,
+        clock: &Clock,
+        duration: impl FnOnce() -> Duration,
     ) -> Poll<Duration> {
         if let TimerProj::Unarmed = self.as_mut().project() {
-            let after = shared.duration();
-            let sleep = shared.clock().sleep(after);
+            let after = duration();
+            let sleep = clock.sleep(after);
             self.set(Self::Armed { sleep, after });
         }
         match self.project() {
             TimerProj::Armed { sleep, after } => sleep.poll(cx).map(|()| *after),
-            TimerProj::Unarmed => unreachable!("armed above"),
+            // Armed just above.
+            TimerProj::Unarmed => Poll::Pending,
         }
     }
 }
@@ -93,7 +96,11 @@ where
             this.shared.totals.finished(output.is_ok());
             return Poll::Ready(output);
         }
-        let after = std::task::ready!(this.timer.poll_elapsed(cx, this.shared));
+        let shared: &Shared = this.shared;
+        let after = std::task::ready!(
+            this.timer
+                .poll_elapsed(cx, shared.clock(), || shared.duration())
+        );
         // Cancel the work now, not when our owner gets round to dropping us.
         this.inner.set(Inner::Cancelled);
         this.shared.timed_out(after);

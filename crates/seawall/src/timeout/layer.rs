@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -13,6 +14,7 @@ use tower_service::Service;
 use super::future::Timer;
 use super::{Elapsed, Shared, Timeout};
 use crate::BoxError;
+use crate::clock::Clock;
 
 /// Applies a [`Timeout`] to every request of a tower service. Errors are [`BoxError`]s; a
 /// timeout is the [`Elapsed`] marker (`err.is::<Elapsed>()`).
@@ -82,10 +84,15 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        let shared = self.timeout.shared();
         TimeoutResponseFuture {
-            shared: self.timeout.shared().clone(),
             inner: self.inner.call(request),
             timer: Timer::Unarmed,
+            duration: shared.duration(),
+            clock: shared.clock().clone(),
+            // Only a call someone watches (metrics, listeners, a tracing subscriber) holds a
+            // handle on the timeout: the others cost no reference count.
+            observer: shared.is_observed().then(|| shared.clone()),
         }
     }
 }
@@ -93,12 +100,18 @@ where
 pin_project! {
     /// The response future of a [`TimeoutService`].
     #[must_use = "futures do nothing unless polled"]
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops the inner call.
     pub struct TimeoutResponseFuture<F> {
-        shared: Arc<Shared>,
         #[pin]
         inner: F,
         #[pin]
         timer: Timer,
+        duration: Duration,
+        clock: Clock,
+        observer: Option<Arc<Shared>>,
     }
 }
 
@@ -112,11 +125,16 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Poll::Ready(output) = this.inner.poll(cx) {
-            this.shared.totals.finished(output.is_ok());
+            if let Some(observer) = this.observer {
+                observer.totals.finished(output.is_ok());
+            }
             return Poll::Ready(output.map_err(Into::into));
         }
-        let after = std::task::ready!(this.timer.poll_elapsed(cx, this.shared));
-        this.shared.timed_out(after);
+        let duration = *this.duration;
+        let after = std::task::ready!(this.timer.poll_elapsed(cx, this.clock, || duration));
+        if let Some(observer) = this.observer {
+            observer.timed_out(after);
+        }
         Poll::Ready(Err(Box::new(Elapsed::new(after))))
     }
 }

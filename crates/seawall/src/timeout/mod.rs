@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::clock::{Clock, duration_to_nanos};
+use crate::config::{ConfigError, check_duration};
 use crate::event::{Event, Listeners};
 use crate::policy::impl_decorator;
 
@@ -102,6 +103,15 @@ impl Shared {
         &self.clock
     }
 
+    /// Whether anyone would see what a call does: metrics totals, a listener, or (feature
+    /// `tracing`) a subscriber interested in timeouts.
+    #[cfg(feature = "tower")]
+    pub(crate) fn is_observed(&self) -> bool {
+        self.totals.tracking.load(Ordering::Relaxed)
+            || self.listeners.has_listeners()
+            || tracing_enabled()
+    }
+
     pub(crate) fn timed_out(&self, after: Duration) {
         if self.totals.tracking.load(Ordering::Relaxed) {
             self.totals.timed_out.fetch_add(1, Ordering::Relaxed);
@@ -154,9 +164,15 @@ impl Timeout {
         }
     }
 
-    /// Applies a whole configuration (there is nothing to reject: any duration is valid).
-    pub fn reconfigure(&self, config: TimeoutConfig) {
+    /// Applies a whole configuration.
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration; nothing changes.
+    pub fn reconfigure(&self, config: TimeoutConfig) -> Result<(), ConfigError> {
+        config.validate()?;
         self.set_duration(config.duration);
+        Ok(())
     }
 
     /// Registers a listener for this timeout's events (shared by clones).
@@ -189,9 +205,15 @@ impl_decorator!(impl[] Timeout
     => TimeoutFuture<'p, S::Future<'p, O>> = |this, inner| TimeoutFuture::new(&this.shared, inner.start()));
 
 /// A timeout's settings: what a registry stores and a config file describes.
+///
+/// In a document (feature `serde`) the keys are Resilience4j's time limiter's:
+/// `timeout_duration` (`"2s"`), and `cancel_running_future`, which may only be `true` (seawall
+/// always cancels a call that times out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TimeoutConfig {
-    /// How long a call may take (default 1 s, as Resilience4j's time limiter).
+    /// How long a call may take (default 1 s, as Resilience4j's time limiter; at most
+    /// [`MAX_DURATION`](crate::config::MAX_DURATION)).
     pub duration: Duration,
 }
 
@@ -200,6 +222,81 @@ impl Default for TimeoutConfig {
         Self {
             duration: Duration::from_secs(1),
         }
+    }
+}
+
+impl TimeoutConfig {
+    /// A timeout of `duration`.
+    pub const fn new(duration: Duration) -> Self {
+        Self { duration }
+    }
+
+    /// Checks every rule, naming the key as a document spells it.
+    ///
+    /// # Errors
+    ///
+    /// A duration above [`MAX_DURATION`](crate::config::MAX_DURATION).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_duration("timeout_duration", self.duration, Duration::ZERO)
+    }
+}
+
+#[cfg(feature = "serde")]
+mod document {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::TimeoutConfig;
+    use crate::config::serde::duration;
+
+    #[derive(Deserialize, Serialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Keys {
+        #[serde(with = "duration")]
+        timeout_duration: Duration,
+        cancel_running_future: bool,
+    }
+
+    impl Default for Keys {
+        fn default() -> Self {
+            TimeoutConfig::default().into()
+        }
+    }
+
+    impl From<TimeoutConfig> for Keys {
+        fn from(config: TimeoutConfig) -> Self {
+            Self {
+                timeout_duration: config.duration,
+                cancel_running_future: true,
+            }
+        }
+    }
+
+    impl Keys {
+        pub(super) fn into_config(self) -> Result<TimeoutConfig, String> {
+            if self.cancel_running_future {
+                Ok(TimeoutConfig::new(self.timeout_duration))
+            } else {
+                Err("cancel_running_future: must be true: seawall always cancels a call that times out".to_owned())
+            }
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for TimeoutConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        document::Keys::from(*self).serialize(serializer)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for TimeoutConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        document::Keys::deserialize(crate::config::serde::MapOnly(deserializer))?
+            .into_config()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -249,6 +346,19 @@ pub enum TimeoutEvent {
         /// The timeout that elapsed.
         after: Duration,
     },
+}
+
+/// Whether a subscriber would record a timed-out call.
+#[cfg(feature = "tower")]
+fn tracing_enabled() -> bool {
+    #[cfg(feature = "tracing")]
+    {
+        tracing::enabled!(target: "seawall::timeout", tracing::Level::DEBUG)
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        false
+    }
 }
 
 impl Event for TimeoutEvent {

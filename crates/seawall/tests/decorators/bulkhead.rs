@@ -55,7 +55,10 @@ async fn a_full_bulkhead_rejects_at_once_without_starting_the_operation() {
     match third.poll() {
         Poll::Ready(Err(err)) => {
             assert!(err.is_bulkhead_full());
-            assert_eq!(err.to_string(), "bulkhead 'pg' is full");
+            assert_eq!(
+                err.to_string(),
+                "bulkhead 'pg' is full and does not permit further calls"
+            );
         }
         other => panic!("expected a rejection, got {other:?}"),
     }

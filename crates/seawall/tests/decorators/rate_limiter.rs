@@ -9,11 +9,9 @@ use crate::support::{AttemptLog, Failure, ms};
 fn limiter(limit: u32, period_ms: u64, timeout_ms: u64) -> RateLimiter {
     RateLimiter::builder()
         .name("pg")
-        .config(RateLimiterConfig {
-            limit_for_period: limit,
-            limit_refresh_period: ms(period_ms),
-            timeout: ms(timeout_ms),
-        })
+        .limit_for_period(limit)
+        .limit_refresh_period(ms(period_ms))
+        .timeout(ms(timeout_ms))
         .build()
         .unwrap()
 }
@@ -135,10 +133,10 @@ async fn reconfiguring_the_rate_applies_to_the_next_call() {
         .await
         .unwrap();
     limiter
-        .reconfigure(RateLimiterConfig {
-            limit_for_period: 10,
-            limit_refresh_period: Duration::from_secs(1),
-            timeout: ms(200),
+        .reconfigure({
+            let mut config = RateLimiterConfig::new(10, Duration::from_secs(1));
+            config.timeout = ms(200);
+            config
         })
         .unwrap();
     // The schedule already admitted is kept; the next slot is 100 ms after the first call.
@@ -151,9 +149,10 @@ async fn reconfiguring_the_rate_applies_to_the_next_call() {
     assert!(clock.now() - before <= ms(1_000));
     assert!(
         limiter
-            .reconfigure(RateLimiterConfig {
-                limit_for_period: 0,
-                ..limiter.config()
+            .reconfigure({
+                let mut config = limiter.config();
+                config.limit_for_period = 0;
+                config
             })
             .is_err()
     );

@@ -105,3 +105,13 @@ impl AttemptLog {
 pub(crate) fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
 }
+
+/// A breaker's rejection, as a user gets one: from a forced-open breaker.
+pub(crate) fn circuit_open() -> seawall::error::CircuitOpen {
+    let breaker = seawall::CircuitBreaker::builder()
+        .name("pg")
+        .build()
+        .unwrap();
+    breaker.transition_to_forced_open().unwrap();
+    breaker.try_acquire().unwrap_err()
+}

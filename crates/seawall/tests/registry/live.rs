@@ -2,6 +2,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use seawall::CircuitBreaker;
 use seawall::circuit_breaker::{CircuitBreakerConfig, SlidingWindow, State};
 use seawall::registry::document::{Document, Format};
 use seawall::registry::{
@@ -22,11 +23,11 @@ fn small_breakers() -> Registry<CircuitBreakers> {
     registry
         .add_config(
             "default",
-            CircuitBreakerConfig::builder()
+            CircuitBreaker::builder()
                 .sliding_window(SlidingWindow::count(4))
                 .minimum_number_of_calls(4)
                 .wait_in_open(Duration::from_secs(30))
-                .build()
+                .build_config()
                 .unwrap(),
         )
         .unwrap();
@@ -42,7 +43,7 @@ fn get_or_create_returns_the_existing_instance_and_ignores_a_new_config() {
         .unwrap();
     first.transition_to_open().unwrap();
     assert_eq!(again.state(), State::Open, "the same instance");
-    assert_eq!(again.config().sliding_window(), SlidingWindow::count(4));
+    assert_eq!(again.config().sliding_window, SlidingWindow::count(4));
     assert!(matches!(
         registry.get_or_create_from("other", "nope"),
         Err(RegistryError::ConfigNotFound { .. })
@@ -58,7 +59,10 @@ fn registry_events_report_additions_removals_replacements_and_changes_with_old_a
     registry.get_or_create("pg");
     registry
         .update("pg", |c| {
-            c.to_builder().failure_rate_threshold(30.0).build()
+            CircuitBreaker::builder()
+                .config(c)
+                .failure_rate_threshold(30.0)
+                .build_config()
         })
         .unwrap();
     registry.replace(
@@ -75,8 +79,8 @@ fn registry_events_report_additions_removals_replacements_and_changes_with_old_a
     );
     match &events[1] {
         RegistryEvent::ConfigChanged { old, new, .. } => {
-            assert_eq!(old.failure_rate_threshold(), 50.0);
-            assert_eq!(new.failure_rate_threshold(), 30.0);
+            assert_eq!(old.failure_rate_threshold, 50.0);
+            assert_eq!(new.failure_rate_threshold, 30.0);
         }
         other => panic!("expected a config change, got {other:?}"),
     }
@@ -94,7 +98,10 @@ async fn breaker_thresholds_change_on_the_next_call_and_an_open_breaker_stays_op
     // 3 failures of 3: below the minimum of 4. Lower the threshold: counts are kept.
     registry
         .update("pg", |c| {
-            c.to_builder().failure_rate_threshold(25.0).build()
+            CircuitBreaker::builder()
+                .config(c)
+                .failure_rate_threshold(25.0)
+                .build_config()
         })
         .unwrap();
     assert_eq!(breaker.metrics().failed_calls, 3, "window kept");
@@ -107,10 +114,11 @@ async fn breaker_thresholds_change_on_the_next_call_and_an_open_breaker_stays_op
 
     registry
         .update("pg", |c| {
-            c.to_builder()
+            CircuitBreaker::builder()
+                .config(c)
                 .failure_rate_threshold(99.0)
                 .wait_in_open(ms(10))
-                .build()
+                .build_config()
         })
         .unwrap();
     assert_eq!(breaker.state(), State::Open, "an open breaker stays open");
@@ -280,17 +288,21 @@ async fn reloading_a_changed_document_keeps_running_state() {
     .unwrap();
     registries.reload(&changed).unwrap();
     assert_eq!(breaker.state(), State::Open, "state kept across a reload");
-    assert_eq!(breaker.config().failure_rate_threshold(), 90.0);
+    assert_eq!(breaker.config().failure_rate_threshold, 90.0);
     assert!(registries.circuit_breakers().find("new").is_some());
 
-    let invalid = Document::parse(
+    // A document with one bad value is refused whole, before anything reaches the registry.
+    let err = Document::parse(
         "circuitbreaker:\n  instances:\n    pg: { failure_rate_threshold: 10 }\n    broken: { failure_rate_threshold: 0 }\n",
         Format::Yaml,
     )
-    .unwrap();
-    assert!(registries.reload(&invalid).is_err());
+    .unwrap_err();
     assert_eq!(
-        breaker.config().failure_rate_threshold(),
+        err.key(),
+        "circuitbreaker.instances.broken.failure_rate_threshold"
+    );
+    assert_eq!(
+        breaker.config().failure_rate_threshold,
         90.0,
         "nothing applied"
     );
@@ -305,12 +317,12 @@ fn reconfiguration_under_concurrent_calls_stays_consistent() {
         .circuit_breakers()
         .add_config(
             "default",
-            CircuitBreakerConfig::builder()
+            CircuitBreaker::builder()
                 .sliding_window(SlidingWindow::count(50))
                 .minimum_number_of_calls(50)
                 .failure_rate_threshold(100.0)
                 .disable_slow_call_tracking()
-                .build()
+                .build_config()
                 .unwrap(),
         )
         .unwrap();
@@ -368,10 +380,11 @@ fn reconfiguration_under_concurrent_calls_stays_consistent() {
                 registries
                     .circuit_breakers()
                     .update("pg", |c| {
-                        c.to_builder()
+                        CircuitBreaker::builder()
+                            .config(c)
                             .failure_rate_threshold(threshold)
                             .sliding_window(SlidingWindow::count(size))
-                            .build()
+                            .build_config()
                     })
                     .unwrap();
                 registries
@@ -386,12 +399,8 @@ fn reconfiguration_under_concurrent_calls_stays_consistent() {
     });
     assert_eq!(peak_over_limit.load(Ordering::SeqCst), 0);
     let config = breaker.config();
-    assert_eq!(
-        config.failure_rate_threshold(),
-        100.0,
-        "the last change won"
-    );
-    assert_eq!(config.sliding_window(), SlidingWindow::count(20 + 199 % 40));
+    assert_eq!(config.failure_rate_threshold, 100.0, "the last change won");
+    assert_eq!(config.sliding_window, SlidingWindow::count(20 + 199 % 40));
     assert_eq!(changes.load(Ordering::SeqCst), 200, "one event per change");
     let metrics = breaker.metrics();
     assert!(metrics.buffered_calls <= u64::from(20 + 199u32 % 40));

@@ -2,8 +2,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use seawall::CircuitBreaker;
 use seawall::Clock;
-use seawall::circuit_breaker::{CircuitBreakerConfig, SlidingWindow, State};
+use seawall::circuit_breaker::{SlidingWindow, State};
 use seawall::metrics::RegistryMetrics;
 use seawall::registry::Registries;
 
@@ -55,12 +56,12 @@ async fn a_recording_recorder_sees_exact_names_labels_and_values_through_trip_re
         .circuit_breakers()
         .add_config(
             "default",
-            CircuitBreakerConfig::builder()
+            CircuitBreaker::builder()
                 .sliding_window(SlidingWindow::count(2))
                 .minimum_number_of_calls(2)
                 .wait_in_open(Duration::from_secs(1))
                 .permitted_calls_in_half_open(1)
-                .build()
+                .build_config()
                 .unwrap(),
         )
         .unwrap();

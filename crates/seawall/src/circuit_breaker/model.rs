@@ -1,284 +1,43 @@
-//! The breaker's rules as plain, single-threaded code: no runtime, no clock, no atomics.
-//!
-//! The decision functions ([`Counts::rates`], [`exceeded`], [`is_slow`],
-//! [`transition_allowed`]) are shared with the lock-free [`CircuitBreaker`](super::CircuitBreaker).
-//! [`StateMachine`] applies them to a plainly written state (a `VecDeque` count window, a list
-//! of time buckets): it is the breaker's executable specification. The model-based tests run
-//! random sequences of calls, results, clock steps and manual transitions through both and
-//! require identical states and metrics.
+//! The breaker's reference model (test-only): every rule of the circuit breaker applied to a
+//! plainly written, single-threaded state — a `VecDeque` count window, a list of time
+//! buckets, explicit timers. It is the executable specification the lock-free engine is
+//! checked against (`tests.rs`), and the place where each rule's boundaries are tested
+//! (`model_tests.rs`).
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::{CircuitBreakerConfig, SlidingWindow};
-use super::{CircuitBreakerEvent, IllegalTransition, MetricsSnapshot, TransitionReason};
+use super::rules::{Counts, Exceeded, Ticket, code, exceeded, is_slow, transition_allowed};
+use super::{
+    CircuitBreakerEvent, IllegalTransition, MetricsSnapshot, Outcome, State, TransitionReason,
+};
 use crate::clock::{Instant, duration_to_nanos};
 use crate::retry::RandomSource;
-
-/// The states of a circuit breaker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum State {
-    /// Calls pass and are recorded; the breaker opens when a rate reaches its threshold.
-    Closed,
-    /// Calls are rejected until the wait is over.
-    Open,
-    /// A limited number of probe calls pass; their results close or reopen the breaker.
-    HalfOpen,
-    /// Every call passes; nothing is recorded.
-    Disabled,
-    /// Every call is rejected until a manual transition.
-    ForcedOpen,
-    /// Every call passes and is recorded; threshold breaches are announced, never acted on.
-    MetricsOnly,
-}
-
-impl State {
-    /// All states, in Resilience4j's order.
-    pub const ALL: [Self; 6] = [
-        Self::Closed,
-        Self::Open,
-        Self::HalfOpen,
-        Self::Disabled,
-        Self::ForcedOpen,
-        Self::MetricsOnly,
-    ];
-
-    /// Resilience4j's name: `CLOSED`, `OPEN`, `HALF_OPEN`, `DISABLED`, `FORCED_OPEN`,
-    /// `METRICS_ONLY`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Closed => "CLOSED",
-            Self::Open => "OPEN",
-            Self::HalfOpen => "HALF_OPEN",
-            Self::Disabled => "DISABLED",
-            Self::ForcedOpen => "FORCED_OPEN",
-            Self::MetricsOnly => "METRICS_ONLY",
-        }
-    }
-
-    /// The lowercase label used for metrics: `closed`, `open`, `half_open`, …
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::Open => "open",
-            Self::HalfOpen => "half_open",
-            Self::Disabled => "disabled",
-            Self::ForcedOpen => "forced_open",
-            Self::MetricsOnly => "metrics_only",
-        }
-    }
-
-    /// Whether calls are let through without a limit in this state.
-    pub const fn permits_all(self) -> bool {
-        matches!(self, Self::Closed | Self::Disabled | Self::MetricsOnly)
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// Whether Resilience4j's transition table allows `from → to`. Same-state transitions are
-/// allowed (and silent).
-///
-/// | from \ to | CLOSED | OPEN | HALF_OPEN | DISABLED | FORCED_OPEN | METRICS_ONLY |
-/// |---|---|---|---|---|---|---|
-/// | CLOSED | self | yes | **no** | yes | yes | yes |
-/// | OPEN | yes | self | yes | yes | yes | yes |
-/// | HALF_OPEN | yes | yes | self | yes | yes | yes |
-/// | FORCED_OPEN | yes | yes | yes | yes | self | yes |
-/// | DISABLED | yes | yes | yes | self | yes | yes |
-/// | METRICS_ONLY | yes | **no** | **no** | yes | yes | self |
-pub const fn transition_allowed(from: State, to: State) -> bool {
-    !matches!(
-        (from, to),
-        (State::Closed, State::HalfOpen)
-            | (State::MetricsOnly, State::Open)
-            | (State::MetricsOnly, State::HalfOpen)
-    )
-}
-
-/// How a call's result counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// Counted as a success.
-    Success,
-    /// Counted as a failure.
-    Failure,
-    /// Not counted at all; a half-open probe slot is given back.
-    Ignored,
-}
-
-/// A call is slow when it takes **strictly** longer than the threshold.
-pub fn is_slow(elapsed: Duration, threshold: Option<Duration>) -> bool {
-    threshold.is_some_and(|threshold| elapsed > threshold)
-}
-
-/// One recorded outcome, as stored in a window: bit 0 present, bit 1 failure, bit 2 slow.
-pub(crate) const PRESENT: u8 = 1;
-pub(crate) const FAILURE: u8 = 2;
-pub(crate) const SLOW: u8 = 4;
-
-pub(crate) const fn code(failure: bool, slow: bool) -> u8 {
-    PRESENT | if failure { FAILURE } else { 0 } | if slow { SLOW } else { 0 }
-}
-
-/// Aggregated outcomes of a window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Counts {
-    /// Recorded calls.
-    pub calls: u64,
-    /// Of which failed.
-    pub failures: u64,
-    /// Of which slow.
-    pub slow: u64,
-    /// Of which both slow and failed.
-    pub slow_failures: u64,
-}
-
-impl Counts {
-    pub(crate) fn add(&mut self, code: u8) {
-        let (calls, failures, slow, slow_failures) = split(code);
-        self.calls += calls;
-        self.failures += failures;
-        self.slow += slow;
-        self.slow_failures += slow_failures;
-    }
-
-    pub(crate) fn remove(&mut self, code: u8) {
-        let (calls, failures, slow, slow_failures) = split(code);
-        self.calls -= calls;
-        self.failures -= failures;
-        self.slow -= slow;
-        self.slow_failures -= slow_failures;
-    }
-
-    pub(crate) fn merge(&mut self, other: &Self) {
-        self.calls += other.calls;
-        self.failures += other.failures;
-        self.slow += other.slow;
-        self.slow_failures += other.slow_failures;
-    }
-
-    pub(crate) fn unmerge(&mut self, other: &Self) {
-        self.calls -= other.calls;
-        self.failures -= other.failures;
-        self.slow -= other.slow;
-        self.slow_failures -= other.slow_failures;
-    }
-
-    /// The failure and slow-call rates in percent, or `None` for both while fewer than
-    /// `minimum` calls (or none at all) are recorded — undefined, not −1.
-    pub fn rates(&self, minimum: u32) -> Rates {
-        if self.calls == 0 || self.calls < u64::from(minimum) {
-            return Rates::default();
-        }
-        let calls = self.calls as f64;
-        Rates {
-            failure: Some(self.failures as f64 * 100.0 / calls),
-            slow: Some(self.slow as f64 * 100.0 / calls),
-        }
-    }
-}
-
-/// `(calls, failures, slow, slow_failures)` contributed by one outcome code.
-pub(crate) const fn split(code: u8) -> (u64, u64, u64, u64) {
-    let present = (code & PRESENT) as u64;
-    let failure = ((code & FAILURE) >> 1) as u64;
-    let slow = ((code & SLOW) >> 2) as u64;
-    (present, failure, slow, failure & slow)
-}
-
-/// Failure and slow-call rates in percent; `None` below the minimum number of calls.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Rates {
-    /// Failed calls / calls × 100.
-    pub failure: Option<f64>,
-    /// Slow calls / calls × 100.
-    pub slow: Option<f64>,
-}
-
-/// The rates that reached their thresholds (a rate **at** its threshold counts).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Exceeded {
-    /// The failure rate, if at or above its threshold.
-    pub failure: Option<f64>,
-    /// The slow-call rate, if at or above its threshold.
-    pub slow: Option<f64>,
-}
-
-impl Exceeded {
-    /// Whether any threshold was reached.
-    pub fn any(&self) -> bool {
-        self.failure.is_some() || self.slow.is_some()
-    }
-
-    /// Why the breaker opens.
-    pub fn reason(&self) -> TransitionReason {
-        match (self.failure, self.slow) {
-            (Some(_), Some(_)) => TransitionReason::FailureAndSlowCallRateExceeded,
-            (None, Some(_)) => TransitionReason::SlowCallRateExceeded,
-            _ => TransitionReason::FailureRateExceeded,
-        }
-    }
-}
-
-/// Compares rates with the configured thresholds.
-pub fn exceeded(rates: Rates, config: &CircuitBreakerConfig) -> Exceeded {
-    Exceeded {
-        failure: rates
-            .failure
-            .filter(|rate| *rate >= config.failure_rate_threshold),
-        slow: rates
-            .slow
-            .filter(|rate| *rate >= config.slow_call_rate_threshold),
-    }
-}
-
-/// The permission to make one call, tagged with the state generation that granted it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ticket {
-    generation: u64,
-}
-
-impl Ticket {
-    pub(crate) const fn from_generation(generation: u64) -> Self {
-        Self { generation }
-    }
-
-    /// The generation that granted the call.
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-}
-
 /// A call was not permitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rejected {
+pub(crate) struct Rejected {
     /// The state that rejected it.
-    pub state: State,
+    pub(crate) state: State,
     /// The rest of the open wait, when known.
-    pub retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 /// A timer the breaker wants armed: fire [`StateMachine::on_timer`] with it at `at`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timer {
+pub(crate) struct Timer {
     /// What the timer is for.
-    pub kind: TimerKind,
+    pub(crate) kind: TimerKind,
     /// The state generation it belongs to (a later state ignores it).
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// When it fires.
-    pub at: Instant,
+    pub(crate) at: Instant,
 }
 
 /// What a [`Timer`] is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimerKind {
+pub(crate) enum TimerKind {
     /// The open wait is over (automatic open → half-open).
     OpenElapsed,
     /// The half-open maximum wait is over.
@@ -422,7 +181,7 @@ impl PlainWindow {
 /// The breaker's executable specification: every rule of the circuit breaker applied to a
 /// plainly written state, one call at a time. See the [module docs](self).
 #[derive(Debug)]
-pub struct StateMachine {
+pub(crate) struct StateMachine {
     name: Arc<str>,
     config: CircuitBreakerConfig,
     random: Arc<dyn RandomSource>,
@@ -444,7 +203,7 @@ pub struct StateMachine {
 
 impl StateMachine {
     /// A breaker in the configured initial state at `now`.
-    pub fn new(
+    pub(crate) fn new(
         name: impl Into<Arc<str>>,
         config: CircuitBreakerConfig,
         random: Arc<dyn RandomSource>,
@@ -477,22 +236,17 @@ impl StateMachine {
     }
 
     /// The current state.
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.state
     }
 
-    /// The current state generation (bumped by every transition).
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-
     /// Consecutive openings since the breaker was last closed.
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.attempts
     }
 
     /// The configuration.
-    pub fn config(&self) -> &CircuitBreakerConfig {
+    pub(crate) fn config(&self) -> &CircuitBreakerConfig {
         &self.config
     }
 
@@ -502,11 +256,12 @@ impl StateMachine {
     ///
     /// [`Rejected`] when the state does not permit the call (the events then include
     /// [`CircuitBreakerEvent::CallNotPermitted`], except in FORCED_OPEN).
-    pub fn try_acquire(
+    pub(crate) fn try_acquire(
         &mut self,
         now: Instant,
         events: &mut Vec<CircuitBreakerEvent>,
     ) -> Result<Ticket, Rejected> {
+        self.tick(now, events);
         match self.state {
             State::Closed | State::Disabled | State::MetricsOnly => Ok(self.ticket()),
             State::ForcedOpen => {
@@ -526,17 +281,6 @@ impl StateMachine {
                 Err(self.reject(State::Open, Some(retry_after), events))
             }
             State::HalfOpen => {
-                let max_wait = self.config.max_wait_in_half_open;
-                if !max_wait.is_zero() && now > self.half_open_since + max_wait {
-                    let target = self.config.state_after_half_open_wait;
-                    self.enter(target, now);
-                    self.push_transition(
-                        events,
-                        State::HalfOpen,
-                        TransitionReason::HalfOpenMaxWaitElapsed,
-                    );
-                    return self.try_acquire(now, events);
-                }
                 if self.half_open_used < self.config.permitted_calls_in_half_open {
                     self.half_open_used += 1;
                     Ok(self.ticket())
@@ -548,22 +292,20 @@ impl StateMachine {
     }
 
     fn ticket(&self) -> Ticket {
-        Ticket {
-            generation: self.generation,
-        }
+        Ticket::from_generation(self.generation)
     }
 
     /// A permitted call was abandoned (its future dropped): its half-open slot comes back and
     /// nothing is recorded.
-    pub fn release(&mut self, ticket: Ticket) {
-        if ticket.generation == self.generation && self.state == State::HalfOpen {
+    pub(crate) fn release(&mut self, ticket: Ticket) {
+        if ticket.generation() == self.generation && self.state == State::HalfOpen {
             self.half_open_used = self.half_open_used.saturating_sub(1);
         }
     }
 
     /// Records a permitted call's outcome. A ticket from an earlier generation is ignored: a
     /// call admitted before a transition never decides the state after it.
-    pub fn on_result(
+    pub(crate) fn on_result(
         &mut self,
         ticket: Ticket,
         outcome: Outcome,
@@ -571,7 +313,7 @@ impl StateMachine {
         now: Instant,
         events: &mut Vec<CircuitBreakerEvent>,
     ) {
-        if ticket.generation != self.generation {
+        if ticket.generation() != self.generation {
             return;
         }
         let failure = match outcome {
@@ -630,7 +372,7 @@ impl StateMachine {
     /// # Errors
     ///
     /// [`IllegalTransition`] for a transition the table forbids; nothing changes.
-    pub fn transition_to(
+    pub(crate) fn transition_to(
         &mut self,
         to: State,
         now: Instant,
@@ -652,7 +394,7 @@ impl StateMachine {
     /// # Errors
     ///
     /// [`IllegalTransition`] from METRICS_ONLY.
-    pub fn open_for(
+    pub(crate) fn open_for(
         &mut self,
         wait: Duration,
         now: Instant,
@@ -670,7 +412,7 @@ impl StateMachine {
     }
 
     /// Back to a fresh CLOSED state: metrics and consecutive openings forgotten.
-    pub fn reset(&mut self, now: Instant, events: &mut Vec<CircuitBreakerEvent>) {
+    pub(crate) fn reset(&mut self, now: Instant, events: &mut Vec<CircuitBreakerEvent>) {
         let from = self.state;
         self.enter(State::Closed, now);
         if from != State::Closed {
@@ -682,7 +424,7 @@ impl StateMachine {
     }
 
     /// The timer the breaker wants armed in its current state, if any.
-    pub fn pending_timer(&self) -> Option<Timer> {
+    pub(crate) fn pending_timer(&self) -> Option<Timer> {
         match self.state {
             State::Open if self.config.automatic_half_open => Some(Timer {
                 kind: TimerKind::OpenElapsed,
@@ -698,8 +440,21 @@ impl StateMachine {
         }
     }
 
+    /// Makes the moves time alone decides, if their time has come (at or after the
+    /// deadline): what the breaker does whenever it is asked for a permit or its state.
+    pub(crate) fn tick(&mut self, now: Instant, events: &mut Vec<CircuitBreakerEvent>) {
+        while let Some(timer) = self.pending_timer().filter(|timer| timer.at <= now) {
+            self.on_timer(timer, now, events);
+        }
+    }
+
     /// A timer fired. It is ignored if the state it was armed for is gone.
-    pub fn on_timer(&mut self, timer: Timer, now: Instant, events: &mut Vec<CircuitBreakerEvent>) {
+    pub(crate) fn on_timer(
+        &mut self,
+        timer: Timer,
+        now: Instant,
+        events: &mut Vec<CircuitBreakerEvent>,
+    ) {
         if timer.generation != self.generation {
             return;
         }
@@ -723,7 +478,7 @@ impl StateMachine {
 
     /// Replaces the configuration, keeping the state and its counts (a window whose shape
     /// changes starts empty).
-    pub fn reconfigure(&mut self, config: CircuitBreakerConfig, now: Instant) {
+    pub(crate) fn reconfigure(&mut self, config: CircuitBreakerConfig, now: Instant) {
         if config.sliding_window != self.config.sliding_window {
             self.window = self.window.resized(config.sliding_window, now);
         }
@@ -731,7 +486,7 @@ impl StateMachine {
     }
 
     /// The metrics at `now`.
-    pub fn metrics(&mut self, now: Instant) -> MetricsSnapshot {
+    pub(crate) fn metrics(&mut self, now: Instant) -> MetricsSnapshot {
         let (counts, minimum) = match self.state {
             State::Closed | State::MetricsOnly => (
                 self.window.counts(now),
@@ -871,5 +626,5 @@ impl StateMachine {
 }
 
 #[cfg(test)]
-#[path = "core_tests.rs"]
+#[path = "model_tests.rs"]
 mod tests;

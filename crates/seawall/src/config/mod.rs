@@ -1,7 +1,53 @@
-//! Configuration errors shared by every builder.
+//! What every decorator's configuration shares: the error naming a key and a rule, the
+//! bounds on durations, and (feature `serde`) reading configurations from documents.
+//!
+//! Each decorator has one configuration type, plain data with public fields and
+//! Resilience4j's defaults: [`TimeoutConfig`](crate::timeout::TimeoutConfig),
+//! [`RetryConfig`](crate::retry::RetryConfig),
+//! [`CircuitBreakerConfig`](crate::circuit_breaker::CircuitBreakerConfig),
+//! [`BulkheadConfig`](crate::bulkhead::BulkheadConfig) and
+//! [`RateLimiterConfig`](crate::rate_limiter::RateLimiterConfig). A configuration is checked
+//! once, when a decorator is built from it or reconfigured with it (or by its `validate`).
+//!
+//! With the `serde` feature each of them reads and writes the keys of a configuration
+//! document (Resilience4j's names; durations as humantime strings such as `"250ms"` or
+//! `"1m 30s"`, or integers of milliseconds); keys left out keep their defaults, and
+//! [`overlay`] reads keys over any other starting point.
+
+#[cfg(feature = "serde")]
+pub(crate) mod serde;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
+
+#[cfg(feature = "serde")]
+pub use self::serde::overlay;
+
+/// The longest duration any setting accepts: 365 days. Longer values are refused by
+/// validation, so time arithmetic on them cannot overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// Checks that `value` is in `[min, MAX_DURATION]`.
+pub(crate) fn check_duration(
+    key: &'static str,
+    value: Duration,
+    min: Duration,
+) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::new(
+            key,
+            format!("must be >= {min:?}, got {value:?}"),
+        ));
+    }
+    if value > MAX_DURATION {
+        return Err(ConfigError::new(
+            key,
+            format!("must be <= 365 days, got {value:?}"),
+        ));
+    }
+    Ok(())
+}
 
 /// A configuration value broke a rule. The message names the key and the rule, e.g.
 /// `max_attempts: must be >= 1, got 0`.

@@ -1,0 +1,834 @@
+//! The lock-free engine behind a [`CircuitBreaker`](super::CircuitBreaker): admission,
+//! recording and transitions.
+//!
+//! The closed path is lock-free: one atomic load of the `hot` word (state, slow-call tracking
+//! and generation) admits a call; recording loads the current state generation (an `ArcSwap`)
+//! and writes the outcome into its window with atomics. Transitions are serialised by a mutex
+//! and published by swapping the state and then the `hot` word; exactly one caller performs
+//! each transition and emits its event. Half-open probe slots are an atomic counter of the
+//! generation that issued them, so the number of probes never exceeds the limit.
+//!
+//! Time-driven transitions (open → half-open with `automatic_half_open`, and the end of
+//! half-open's maximum wait) are decided from the clock whenever the breaker is asked for a
+//! permit or for its state, so they happen with or without a runtime; where a tokio runtime
+//! is current at the transition, a timer also announces them on time.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Guard};
+
+use super::config::CircuitBreakerConfig;
+use super::metrics::{MetricsSnapshot, Totals};
+use super::rules::{Counts, Exceeded, Ticket, code, exceeded, is_slow, transition_allowed};
+use super::window::{AtomicCounts, Window};
+use super::{CircuitBreakerEvent, IllegalTransition, Outcome, State, TransitionReason};
+use crate::clock::{Clock, Instant};
+use crate::config::ConfigError;
+use crate::event::Listeners;
+use crate::retry::RandomSource;
+
+/// One state generation: everything that a transition replaces at once.
+#[derive(Debug)]
+struct Live {
+    state: State,
+    generation: u64,
+    config: Arc<CircuitBreakerConfig>,
+    attempts: u32,
+    open_until: Instant,
+    half_open_since: Instant,
+    half_open_used: AtomicU32,
+    half_open: AtomicCounts,
+    /// The CLOSED / METRICS_ONLY window (shared by a reconfiguration that keeps it).
+    window: Arc<Window>,
+    /// What OPEN and FORCED_OPEN show.
+    frozen: Counts,
+    frozen_minimum: u32,
+    not_permitted: AtomicU64,
+    announced_failure: AtomicBool,
+    announced_slow: AtomicBool,
+    /// Set by a reconfiguration: the next recorded call evaluates the rates even if it could
+    /// not have raised them (the thresholds may have moved under them).
+    evaluate_next: AtomicBool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) name: Arc<str>,
+    live: ArcSwap<Live>,
+    /// The current state, slow-call tracking and generation in one word, for the admission
+    /// fast path (see [`Hot`]); written after `live` by every state change.
+    hot: AtomicU64,
+    pub(crate) totals: Totals,
+    /// Serialises transitions; never taken on the closed path.
+    transitions: Mutex<()>,
+    pub(crate) clock: Clock,
+    random: Arc<dyn RandomSource>,
+    pub(crate) listeners: Listeners<CircuitBreakerEvent>,
+    per_call_events: bool,
+    this: Weak<Self>,
+}
+
+/// The admission fast path's view of the state: bits 0–2 the state, bit 3 slow-call
+/// tracking, the rest the generation.
+struct Hot;
+
+impl Hot {
+    const SLOW: u64 = 1 << 3;
+    const SHIFT: u32 = 4;
+
+    const fn code(state: State) -> u64 {
+        match state {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+            State::Disabled => 3,
+            State::ForcedOpen => 4,
+            State::MetricsOnly => 5,
+        }
+    }
+
+    fn pack(live: &Live) -> u64 {
+        let slow = if live.config.slow_call_duration_threshold.is_some() {
+            Self::SLOW
+        } else {
+            0
+        };
+        Self::code(live.state) | slow | (live.generation << Self::SHIFT)
+    }
+
+    /// The generation if the state lets every call through (closed, disabled, metrics-only).
+    #[inline]
+    fn permits_all(word: u64) -> Option<u64> {
+        const PERMIT_ALL: u64 = (1 << Hot::code(State::Closed))
+            | (1 << Hot::code(State::Disabled))
+            | (1 << Hot::code(State::MetricsOnly));
+        (PERMIT_ALL & (1 << (word & 0b111)) != 0).then_some(word >> Self::SHIFT)
+    }
+
+    /// How a call admitted under `word` (a state that permits all) is recorded.
+    #[inline]
+    fn admission(word: u64) -> Admission {
+        if word & 0b111 == Self::code(State::Disabled) {
+            Admission::Unrecorded
+        } else {
+            Admission::Plain
+        }
+    }
+}
+
+/// What a permitted call holds: the generation that admitted it, when it started (if
+/// slow-call tracking is on), and what kind of admission it was. The public permits
+/// (`permit.rs`) wrap it; giving it back unrecorded ([`Shared::release`]) returns a half-open
+/// slot.
+#[must_use = "a slot is recorded or released"]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    ticket: Ticket,
+    start: Option<Instant>,
+    admission: Admission,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Admission {
+    /// Closed or metrics-only: recorded into the window.
+    Plain,
+    /// A half-open probe: holds one of the limited slots.
+    Probe,
+    /// Disabled: nothing is recorded, not even the call's totals.
+    Unrecorded,
+}
+
+impl Slot {
+    /// When the call started, if the breaker measures calls.
+    pub(crate) fn start(&self) -> Option<Instant> {
+        self.start
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_probe(&self) -> bool {
+        self.admission == Admission::Probe
+    }
+
+    #[cfg(test)]
+    pub(crate) fn generation(&self) -> u64 {
+        self.ticket.generation()
+    }
+}
+
+/// Why a call was not permitted: the rejecting state and the rest of its open wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    pub(crate) state: State,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl Shared {
+    /// A breaker in `config`'s initial state. The configuration must be valid.
+    pub(crate) fn new(
+        name: Arc<str>,
+        config: CircuitBreakerConfig,
+        clock: Clock,
+        random: Arc<dyn RandomSource>,
+        per_call_events: bool,
+    ) -> Arc<Self> {
+        let now = clock.now();
+        let initial = config.initial_state;
+        let config = Arc::new(config);
+        let shared = Arc::new_cyclic(|this| Self {
+            name,
+            hot: AtomicU64::new(0),
+            live: ArcSwap::from_pointee(Self::initial_live(config, State::Closed, 0, now)),
+            transitions: Mutex::new(()),
+            totals: Totals::default(),
+            clock,
+            random,
+            listeners: Listeners::new(),
+            per_call_events,
+            this: this.clone(),
+        });
+        {
+            let _serial = shared.lock();
+            let current = shared.live.load_full();
+            if initial == State::Closed {
+                shared.hot.store(Hot::pack(&current), Ordering::Release);
+            } else {
+                shared.install(&current, initial, now, None, None);
+            }
+        }
+        shared
+    }
+
+    /// Asks permission for a call.
+    #[inline]
+    pub(crate) fn acquire(&self) -> Result<Slot, Rejection> {
+        // Acquire: pairs with the Release store in `publish`, after which `live` is current.
+        let word = self.hot.load(Ordering::Acquire);
+        if let Some(generation) = Hot::permits_all(word) {
+            let start = (word & Hot::SLOW != 0).then(|| self.clock.now());
+            return Ok(Slot {
+                ticket: Ticket::from_generation(generation),
+                start,
+                admission: Hot::admission(word),
+            });
+        }
+        self.acquire_slow()
+    }
+
+    #[cold]
+    fn acquire_slow(&self) -> Result<Slot, Rejection> {
+        // Each transition below moves strictly forward; two are the most one call can see
+        // (open → half-open → open/closed on an expired half-open wait).
+        for _ in 0..4 {
+            let live = self.live.load();
+            if self.time_transition(&live) {
+                continue;
+            }
+            match live.state {
+                State::Closed | State::Disabled | State::MetricsOnly => {
+                    let start = live
+                        .config
+                        .slow_call_duration_threshold
+                        .map(|_| self.clock.now());
+                    let admission = if live.state == State::Disabled {
+                        Admission::Unrecorded
+                    } else {
+                        Admission::Plain
+                    };
+                    return Ok(Slot {
+                        ticket: Ticket::from_generation(live.generation),
+                        start,
+                        admission,
+                    });
+                }
+                State::ForcedOpen => {
+                    live.not_permitted.fetch_add(1, Ordering::Relaxed);
+                    self.totals.count(&self.totals.not_permitted);
+                    return Err(Rejection {
+                        state: State::ForcedOpen,
+                        retry_after: None,
+                    });
+                }
+                State::Open => {
+                    // The first permission request strictly after the wait becomes a probe.
+                    let now = self.clock.now();
+                    if now > live.open_until {
+                        self.transition(
+                            live.generation,
+                            State::HalfOpen,
+                            TransitionReason::OpenWaitElapsed,
+                            now,
+                            Exceeded::default(),
+                        );
+                        continue;
+                    }
+                    self.not_permitted(&live);
+                    return Err(Rejection {
+                        state: State::Open,
+                        retry_after: Some(live.open_until - now),
+                    });
+                }
+                State::HalfOpen => {
+                    let permitted = live.config.permitted_calls_in_half_open;
+                    let taken = live.half_open_used.fetch_update(
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                        |used| (used < permitted).then_some(used + 1),
+                    );
+                    if taken.is_ok() {
+                        let start = live
+                            .config
+                            .slow_call_duration_threshold
+                            .map(|_| self.clock.now());
+                        return Ok(Slot {
+                            ticket: Ticket::from_generation(live.generation),
+                            start,
+                            admission: Admission::Probe,
+                        });
+                    }
+                    self.not_permitted(&live);
+                    return Err(Rejection {
+                        state: State::HalfOpen,
+                        retry_after: None,
+                    });
+                }
+            }
+        }
+        // Only reachable if transitions keep racing ahead of this caller: reject, safely.
+        Err(Rejection {
+            state: State::Open,
+            retry_after: None,
+        })
+    }
+
+    /// The current state generation, after any transition that time alone decides.
+    fn current(&self) -> Guard<Arc<Live>> {
+        for _ in 0..4 {
+            let live = self.live.load();
+            if !self.time_transition(&live) {
+                return live;
+            }
+        }
+        self.live.load()
+    }
+
+    /// When the state `live` ends by itself, where it goes and why: OPEN → HALF_OPEN once the
+    /// wait is over (with `automatic_half_open`), HALF_OPEN → the configured state once its
+    /// maximum wait is over.
+    fn deadline(live: &Live) -> Option<(Instant, State, TransitionReason)> {
+        match live.state {
+            State::Open if live.config.automatic_half_open => Some((
+                live.open_until,
+                State::HalfOpen,
+                TransitionReason::OpenWaitElapsed,
+            )),
+            State::HalfOpen if !live.config.max_wait_in_half_open.is_zero() => Some((
+                live.half_open_since + live.config.max_wait_in_half_open,
+                live.config.state_after_half_open_wait,
+                TransitionReason::HalfOpenMaxWaitElapsed,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Makes the transition time alone decides for `live`'s state if its deadline has come;
+    /// returns whether `live` is no longer current. Decided from the clock, so it happens
+    /// whether or not a timer could be armed.
+    fn time_transition(&self, live: &Live) -> bool {
+        let Some((deadline, to, reason)) = Self::deadline(live) else {
+            return false;
+        };
+        let now = self.clock.now();
+        if now < deadline {
+            return false;
+        }
+        self.transition(live.generation, to, reason, now, Exceeded::default());
+        true
+    }
+
+    /// Counts a rejection and reports it.
+    fn not_permitted(&self, live: &Live) {
+        live.not_permitted.fetch_add(1, Ordering::Relaxed);
+        self.totals.count(&self.totals.not_permitted);
+        // Per call: delivered to listeners, never traced, so built only for a listener.
+        self.listeners
+            .emit_to_listeners(|| CircuitBreakerEvent::CallNotPermitted {
+                name: self.name.clone(),
+                state: live.state,
+            });
+    }
+
+    /// An abandoned call: gives back its half-open slot, records nothing.
+    pub(crate) fn release(&self, slot: &Slot) {
+        if slot.admission != Admission::Probe {
+            return; // only probes hold anything
+        }
+        let live = self.live.load();
+        if live.generation == slot.ticket.generation() && live.state == State::HalfOpen {
+            let _ = live
+                .half_open_used
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                    used.checked_sub(1)
+                });
+        }
+    }
+
+    /// Records a finished call's outcome.
+    pub(crate) fn record(&self, slot: Slot, outcome: Outcome) {
+        if slot.admission == Admission::Unrecorded {
+            return; // admitted by DISABLED: nothing is recorded, no event is published
+        }
+        self.record_in(&self.live.load(), slot, outcome);
+    }
+
+    fn record_in(&self, live: &Live, slot: Slot, outcome: Outcome) {
+        let mut cached_now = None;
+        let clock = &self.clock;
+        let mut now = || *cached_now.get_or_insert_with(|| clock.now());
+        let elapsed = slot.start.map(|start| now() - start);
+        self.totals.count(match outcome {
+            Outcome::Success => &self.totals.successful,
+            Outcome::Failure => &self.totals.failed,
+            Outcome::Ignored => &self.totals.ignored,
+        });
+        if live.generation != slot.ticket.generation() {
+            return; // admitted by an earlier state: never applied to a newer one
+        }
+        if self.per_call_events {
+            self.listeners.emit_to_listeners(|| {
+                let name = self.name.clone();
+                match outcome {
+                    Outcome::Success => CircuitBreakerEvent::Success { name, elapsed },
+                    Outcome::Failure => CircuitBreakerEvent::Error { name, elapsed },
+                    Outcome::Ignored => CircuitBreakerEvent::Ignored { name, elapsed },
+                }
+            });
+        }
+        let failure = match outcome {
+            Outcome::Ignored => {
+                self.release(&slot);
+                return;
+            }
+            Outcome::Success => false,
+            Outcome::Failure => true,
+        };
+        let slow = elapsed
+            .is_some_and(|elapsed| is_slow(elapsed, live.config.slow_call_duration_threshold));
+        let outcome_code = code(failure, slow);
+        match live.state {
+            State::Closed | State::MetricsOnly => {
+                let evicted = live.window.record(outcome_code, &mut now);
+                // In a full count window, a plain success (replacing anything) can raise
+                // neither rate nor bring the window to its minimum: nothing to evaluate,
+                // unless a reconfiguration moved the thresholds since the last evaluation.
+                if !failure
+                    && !slow
+                    && evicted.is_some_and(|old| old != 0)
+                    && !live.evaluate_next.load(Ordering::Relaxed)
+                {
+                    return;
+                }
+                live.evaluate_next.store(false, Ordering::Relaxed);
+                let counts = live.window.counts(&mut now);
+                let over = exceeded(
+                    counts.rates(live.config.effective_minimum_number_of_calls()),
+                    &live.config,
+                );
+                if !over.any() {
+                    return;
+                }
+                if live.state == State::MetricsOnly {
+                    self.announce_once(live, over);
+                } else {
+                    let now = now();
+                    self.transition(live.generation, State::Open, over.reason(), now, over);
+                }
+            }
+            State::HalfOpen => {
+                live.half_open.add(outcome_code);
+                let needed = live.config.half_open_decision_calls();
+                let counts = live.half_open.load();
+                if counts.calls >= u64::from(needed) {
+                    let over = exceeded(counts.rates(needed), &live.config);
+                    let (to, reason) = if over.any() {
+                        (State::Open, TransitionReason::ProbesFailed)
+                    } else {
+                        (State::Closed, TransitionReason::ProbesSucceeded)
+                    };
+                    let now = now();
+                    self.transition(live.generation, to, reason, now, Exceeded::default());
+                }
+            }
+            State::Open | State::ForcedOpen | State::Disabled => {}
+        }
+    }
+
+    fn announce_once(&self, live: &Live, over: Exceeded) {
+        if let Some(rate) = over.failure
+            && !live.announced_failure.swap(true, Ordering::AcqRel)
+        {
+            self.listeners
+                .emit(|| CircuitBreakerEvent::FailureRateExceeded {
+                    name: self.name.clone(),
+                    rate,
+                });
+        }
+        if let Some(rate) = over.slow
+            && !live.announced_slow.swap(true, Ordering::AcqRel)
+        {
+            self.listeners
+                .emit(|| CircuitBreakerEvent::SlowCallRateExceeded {
+                    name: self.name.clone(),
+                    rate,
+                });
+        }
+    }
+
+    /// Performs `expected generation → to` if the generation is still current; only one
+    /// caller can win, and only it emits the events (after releasing the lock, so a listener
+    /// may call back into the breaker). `over` holds the rates that tripped a CLOSED breaker.
+    /// Returns whether this caller made the transition.
+    fn transition(
+        &self,
+        expected: u64,
+        to: State,
+        reason: TransitionReason,
+        now: Instant,
+        over: Exceeded,
+    ) -> bool {
+        let from = {
+            let _serial = self.lock();
+            let current = self.live.load_full();
+            if current.generation != expected {
+                return false;
+            }
+            self.install(&current, to, now, None, None);
+            current.state
+        };
+        if let Some(rate) = over.failure {
+            self.listeners
+                .emit(|| CircuitBreakerEvent::FailureRateExceeded {
+                    name: self.name.clone(),
+                    rate,
+                });
+        }
+        if let Some(rate) = over.slow {
+            self.listeners
+                .emit(|| CircuitBreakerEvent::SlowCallRateExceeded {
+                    name: self.name.clone(),
+                    rate,
+                });
+        }
+        if from != to {
+            self.listeners
+                .emit(|| CircuitBreakerEvent::StateTransition {
+                    name: self.name.clone(),
+                    from,
+                    to,
+                    reason,
+                });
+        }
+        true
+    }
+
+    /// Makes `next` the current state. Must hold the transition lock.
+    fn publish(&self, next: Live) {
+        let word = Hot::pack(&next);
+        self.live.store(Arc::new(next));
+        // Release: a reader of the new word finds `live` already current.
+        self.hot.store(word, Ordering::Release);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.transitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Builds and publishes the state that follows `current`. Must hold the transition lock.
+    /// `fixed_wait` is `open_for`'s wait; `config` replaces the configuration (same state).
+    fn install(
+        &self,
+        current: &Live,
+        to: State,
+        now: Instant,
+        fixed_wait: Option<Duration>,
+        config: Option<Arc<CircuitBreakerConfig>>,
+    ) {
+        let config = config.unwrap_or_else(|| current.config.clone());
+        let (frozen, frozen_minimum) = match (to, current.state) {
+            (State::Open, State::Closed | State::MetricsOnly) => (
+                current.window.counts(|| now),
+                current.config.effective_minimum_number_of_calls(),
+            ),
+            (State::Open, State::HalfOpen) => (
+                current.half_open.load(),
+                current.config.half_open_decision_calls(),
+            ),
+            (State::Open, State::Disabled) | (State::ForcedOpen, _) => (
+                Counts::default(),
+                config.effective_minimum_number_of_calls(),
+            ),
+            _ => (current.frozen, current.frozen_minimum),
+        };
+        let mut attempts = current.attempts;
+        let mut open_until = current.open_until;
+        let mut not_permitted = 0;
+        let window = match to {
+            State::Closed | State::MetricsOnly => Arc::new(Window::new(config.sliding_window, now)),
+            _ => current.window.clone(),
+        };
+        match to {
+            State::Closed | State::Disabled | State::MetricsOnly => attempts = 0,
+            State::Open => {
+                if current.state == State::Closed {
+                    not_permitted = current.not_permitted.load(Ordering::Relaxed);
+                }
+                let wait = match fixed_wait {
+                    Some(wait) => wait,
+                    None => {
+                        attempts += 1;
+                        config.open_wait.wait(attempts, &*self.random)
+                    }
+                };
+                open_until = now + wait;
+            }
+            State::ForcedOpen => attempts += 1,
+            State::HalfOpen => {}
+        }
+        let next = Live {
+            state: to,
+            generation: current.generation + 1,
+            config,
+            attempts,
+            open_until,
+            half_open_since: if to == State::HalfOpen {
+                now
+            } else {
+                current.half_open_since
+            },
+            half_open_used: AtomicU32::new(0),
+            half_open: AtomicCounts::default(),
+            window,
+            frozen,
+            frozen_minimum,
+            not_permitted: AtomicU64::new(not_permitted),
+            announced_failure: AtomicBool::new(false),
+            announced_slow: AtomicBool::new(false),
+            evaluate_next: AtomicBool::new(false),
+        };
+        let deadline = Self::deadline(&next).map(|(deadline, ..)| deadline);
+        let generation = next.generation;
+        self.publish(next);
+        if let Some(deadline) = deadline {
+            self.arm_timer(deadline, generation);
+        }
+    }
+
+    /// Announces the end of a state that ends by itself on time: a timer task on the current
+    /// tokio runtime, if there is one. Without one, the same transition is made by the next
+    /// permission request or state read ([`Shared::current`]).
+    fn arm_timer(&self, deadline: Instant, generation: u64) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let this = self.this.clone();
+        let sleep = self.clock.sleep_until(deadline);
+        runtime.spawn(async move {
+            sleep.await;
+            if let Some(shared) = this.upgrade() {
+                let live = shared.live.load();
+                if live.generation == generation {
+                    shared.time_transition(&live);
+                }
+            }
+        });
+    }
+
+    /// Delivers events gathered under the transition lock, after it is released.
+    fn emit_all(&self, events: Vec<CircuitBreakerEvent>) {
+        for event in events {
+            self.listeners.emit(|| event);
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> MetricsSnapshot {
+        let live = self.current();
+        let (counts, minimum) = match live.state {
+            State::Closed | State::MetricsOnly => (
+                live.window.counts(|| self.clock.now()),
+                live.config.effective_minimum_number_of_calls(),
+            ),
+            State::HalfOpen => (
+                live.half_open.load(),
+                live.config.half_open_decision_calls(),
+            ),
+            State::Open | State::ForcedOpen => (live.frozen, live.frozen_minimum),
+            State::Disabled => (Counts::default(), 1),
+        };
+        MetricsSnapshot::new(
+            live.state,
+            counts,
+            minimum,
+            live.not_permitted.load(Ordering::Relaxed),
+        )
+    }
+
+    #[cfg(test)]
+    pub(crate) fn generation(&self) -> u64 {
+        self.live.load().generation
+    }
+
+    /// The current state (after any transition time alone decides).
+    pub(crate) fn state(&self) -> State {
+        self.current().state
+    }
+
+    /// The current configuration.
+    pub(crate) fn config(&self) -> CircuitBreakerConfig {
+        (*self.live.load().config).clone()
+    }
+
+    /// The rest of the open wait, while the breaker is OPEN.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        let live = self.current();
+        (live.state == State::Open).then(|| live.open_until - self.clock.now())
+    }
+
+    /// Whether a call would be permitted now, without taking a permit or a probe slot.
+    pub(crate) fn is_call_permitted(&self) -> bool {
+        let live = self.current();
+        match live.state {
+            State::Closed | State::Disabled | State::MetricsOnly => true,
+            State::ForcedOpen => false,
+            State::Open => self.clock.now() > live.open_until,
+            State::HalfOpen => {
+                live.half_open_used.load(Ordering::Acquire)
+                    < live.config.permitted_calls_in_half_open
+            }
+        }
+    }
+
+    /// Starts tracking cumulative totals (for metrics output).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn track_totals(&self) {
+        self.totals.tracking.store(true, Ordering::Relaxed);
+    }
+
+    /// A manual transition: `to` replaces the current state if the table allows it.
+    pub(crate) fn manual(
+        &self,
+        to: State,
+        fixed_wait: Option<Duration>,
+    ) -> Result<(), IllegalTransition> {
+        let mut events = Vec::new();
+        {
+            let _serial = self.lock();
+            let current = self.live.load_full();
+            if !transition_allowed(current.state, to) {
+                return Err(IllegalTransition::new(self.name.clone(), current.state, to));
+            }
+            let now = self.clock.now();
+            self.install(&current, to, now, fixed_wait, None);
+            if current.state != to {
+                events.push(CircuitBreakerEvent::StateTransition {
+                    name: self.name.clone(),
+                    from: current.state,
+                    to,
+                    reason: TransitionReason::Manual,
+                });
+            }
+        }
+        self.emit_all(events);
+        Ok(())
+    }
+
+    pub(crate) fn reset(&self) {
+        let mut events = Vec::new();
+        {
+            let _serial = self.lock();
+            let current = self.live.load_full();
+            let now = self.clock.now();
+            // A reset forgets everything, consecutive openings included.
+            let fresh = Self::initial_live(
+                current.config.clone(),
+                State::Closed,
+                current.generation,
+                now,
+            );
+            self.publish(fresh);
+            if current.state != State::Closed {
+                events.push(CircuitBreakerEvent::StateTransition {
+                    name: self.name.clone(),
+                    from: current.state,
+                    to: State::Closed,
+                    reason: TransitionReason::Reset,
+                });
+            }
+            events.push(CircuitBreakerEvent::Reset {
+                name: self.name.clone(),
+            });
+        }
+        self.emit_all(events);
+    }
+
+    /// A CLOSED state of generation `previous + 1`.
+    fn initial_live(
+        config: Arc<CircuitBreakerConfig>,
+        state: State,
+        previous: u64,
+        now: Instant,
+    ) -> Live {
+        Live {
+            state,
+            generation: previous + 1,
+            attempts: 0,
+            open_until: now,
+            half_open_since: now,
+            half_open_used: AtomicU32::new(0),
+            half_open: AtomicCounts::default(),
+            window: Arc::new(Window::new(config.sliding_window, now)),
+            frozen: Counts::default(),
+            frozen_minimum: config.effective_minimum_number_of_calls(),
+            not_permitted: AtomicU64::new(0),
+            announced_failure: AtomicBool::new(false),
+            announced_slow: AtomicBool::new(false),
+            evaluate_next: AtomicBool::new(false),
+            config,
+        }
+    }
+
+    /// Replaces the configuration, keeping the state, its generation and its window when the
+    /// window's shape is unchanged.
+    pub(crate) fn reconfigure(&self, config: CircuitBreakerConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        let _serial = self.lock();
+        let current = self.live.load_full();
+        let now = self.clock.now();
+        let window = if config.sliding_window == current.config.sliding_window {
+            current.window.clone()
+        } else {
+            Arc::new(current.window.resized(config.sliding_window, now))
+        };
+        let next = Live {
+            state: current.state,
+            generation: current.generation,
+            config: Arc::new(config),
+            attempts: current.attempts,
+            open_until: current.open_until,
+            half_open_since: current.half_open_since,
+            half_open_used: AtomicU32::new(current.half_open_used.load(Ordering::Acquire)),
+            half_open: AtomicCounts::default(),
+            window,
+            frozen: current.frozen,
+            frozen_minimum: current.frozen_minimum,
+            not_permitted: AtomicU64::new(current.not_permitted.load(Ordering::Relaxed)),
+            announced_failure: AtomicBool::new(current.announced_failure.load(Ordering::Relaxed)),
+            announced_slow: AtomicBool::new(current.announced_slow.load(Ordering::Relaxed)),
+            evaluate_next: AtomicBool::new(true),
+        };
+        next.half_open.add_counts(&current.half_open.load());
+        self.publish(next);
+        Ok(())
+    }
+}
