@@ -68,6 +68,7 @@ mod error;
 mod gateway;
 pub mod model;
 pub mod policy;
+pub mod presets;
 pub mod telemetry;
 mod wire;
 
