@@ -236,6 +236,9 @@ fn breaker_open<R: Runner>(r: &mut R) {
     r.steady(row(G, "seawall", P), || {
         tripped(ours::breaker(Window::Count))
     });
+    r.steady(row(G, "seawall-tower", P), || {
+        tripped(ours::breaker_tower(Window::Count))
+    });
     r.steady(row(G, "tower-resilience", P), || {
         tripped(peers::tr_breaker(Window::Count))
     });

@@ -138,14 +138,32 @@ mod tests {
             assert_eq!(preset.name, name);
             let charge = &preset.charge;
             let breaker = &charge.circuit_breaker;
-            assert_eq!(breaker.sliding_window, SlidingWindow::count(row[1].parse().unwrap()));
-            assert_eq!(breaker.minimum_number_of_calls, row[2].parse::<u32>().unwrap());
-            assert_eq!(breaker.failure_rate_threshold, row[3].parse::<f64>().unwrap());
+            assert_eq!(
+                breaker.sliding_window,
+                SlidingWindow::count(row[1].parse().unwrap())
+            );
+            assert_eq!(
+                breaker.minimum_number_of_calls,
+                row[2].parse::<u32>().unwrap()
+            );
+            assert_eq!(
+                breaker.failure_rate_threshold,
+                row[3].parse::<f64>().unwrap()
+            );
             assert_eq!(breaker.slow_call_duration_threshold, Some(duration(row[4])));
-            assert_eq!(breaker.slow_call_rate_threshold, row[5].parse::<f64>().unwrap());
+            assert_eq!(
+                breaker.slow_call_rate_threshold,
+                row[5].parse::<f64>().unwrap()
+            );
             assert_eq!(breaker.open_wait, OpenWait::Fixed(duration(row[6])));
-            assert_eq!(breaker.permitted_calls_in_half_open, row[7].parse::<u32>().unwrap());
-            assert_eq!(charge.bulkhead.max_concurrent_calls, row[8].parse::<usize>().unwrap());
+            assert_eq!(
+                breaker.permitted_calls_in_half_open,
+                row[7].parse::<u32>().unwrap()
+            );
+            assert_eq!(
+                charge.bulkhead.max_concurrent_calls,
+                row[8].parse::<usize>().unwrap()
+            );
             assert_eq!(charge.bulkhead.max_wait, duration(row[9]));
             assert_eq!(charge.read_timeout, duration(row[10]));
             assert_eq!(charge.retry.max_attempts, row[11].parse::<u32>().unwrap());

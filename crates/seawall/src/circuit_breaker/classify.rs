@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-use super::Outcome;
+use super::{CircuitBreaker, Outcome};
 use crate::Error;
 use crate::error::ErrorKind;
 
-/// Decides how a call's result counts for a [`CircuitBreaker`].
+/// Decides how a call's result counts for a [`CircuitBreaker`](super::CircuitBreaker).
 pub trait CircuitClassifier<T, E> {
     /// How `result` counts.
     fn classify(&self, result: &Result<T, Error<E>>) -> Outcome;
@@ -116,5 +116,38 @@ opaque_debug!(IgnoreIf, FailureIfResult);
 impl<F> fmt::Debug for ClassifyWith<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ClassifyWith(..)")
+    }
+}
+
+/// Choosing how results count.
+impl<C> CircuitBreaker<C> {
+    /// Classifies results with `classify` over the whole result.
+    pub fn classify<T, E, F>(self, classify: F) -> CircuitBreaker<ClassifyWith<F>>
+    where
+        F: Fn(&Result<T, Error<E>>) -> Outcome,
+    {
+        self.with_classifier(ClassifyWith::new(classify))
+    }
+
+    /// Ignores the operation's own errors that match `predicate` (e.g. declined payments,
+    /// validation errors): they neither count nor hold a half-open slot.
+    pub fn ignore_if<E, F>(self, predicate: F) -> CircuitBreaker<IgnoreIf<C, F>>
+    where
+        F: Fn(&E) -> bool,
+    {
+        self.map_classifier(|base| IgnoreIf::new(base, predicate))
+    }
+
+    /// Counts successful results that match `predicate` as failures.
+    pub fn failure_if_result<T, F>(self, predicate: F) -> CircuitBreaker<FailureIfResult<C, F>>
+    where
+        F: Fn(&T) -> bool,
+    {
+        self.map_classifier(|base| FailureIfResult::new(base, predicate))
+    }
+
+    /// Replaces the classifier.
+    pub fn with_classifier<D>(self, classifier: D) -> CircuitBreaker<D> {
+        self.map_classifier(|_| classifier)
     }
 }

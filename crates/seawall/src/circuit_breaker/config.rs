@@ -203,7 +203,7 @@ impl CircuitBreakerConfig {
 
 impl CircuitBreakerConfig {
     /// The minimum actually applied in the closed state: a count window clamps it to its size.
-    pub fn effective_minimum_number_of_calls(&self) -> u32 {
+    pub(crate) fn effective_minimum_number_of_calls(&self) -> u32 {
         match self.sliding_window {
             SlidingWindow::Count(size) => self.minimum_number_of_calls.min(size),
             SlidingWindow::Time { .. } => self.minimum_number_of_calls,
@@ -211,7 +211,7 @@ impl CircuitBreakerConfig {
     }
 
     /// How many probe results half-open waits for before deciding: `min(minimum, permitted)`.
-    pub fn half_open_decision_calls(&self) -> u32 {
+    pub(crate) fn half_open_decision_calls(&self) -> u32 {
         self.minimum_number_of_calls
             .min(self.permitted_calls_in_half_open)
     }

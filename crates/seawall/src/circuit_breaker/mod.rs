@@ -87,8 +87,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use self::engine::{Rejection, Shared};
-use crate::Error;
+use self::engine::Shared;
 use crate::config::ConfigError;
 use crate::policy::impl_decorator;
 
@@ -264,22 +263,6 @@ impl<C> CircuitBreaker<C> {
         }
     }
 
-    /// Asks permission, keeping the details of a rejection for the caller's error.
-    pub(crate) fn acquire(&self) -> Result<CallPermit<'_, C>, Rejection> {
-        self.shared
-            .acquire()
-            .map(|slot| CallPermit::new(self, slot))
-    }
-
-    /// The error of a call this breaker rejected.
-    pub(crate) fn rejected<E>(&self, rejection: Rejection) -> Error<E> {
-        Error::circuit_open(
-            self.shared.name.clone(),
-            rejection.state,
-            rejection.retry_after,
-        )
-    }
-
     /// Moves to CLOSED (a fresh window; consecutive openings forgotten).
     ///
     /// # Errors
@@ -375,44 +358,10 @@ impl<C> CircuitBreaker<C> {
         self.shared.listeners.add(listener);
     }
 
-    /// Classifies results with `classify` over the whole result.
-    pub fn classify<T, E, F>(self, classify: F) -> CircuitBreaker<ClassifyWith<F>>
-    where
-        F: Fn(&Result<T, Error<E>>) -> Outcome,
-    {
-        self.with_classifier(ClassifyWith::new(classify))
-    }
-
-    /// Ignores the operation's own errors that match `predicate` (e.g. declined payments,
-    /// validation errors): they neither count nor hold a half-open slot.
-    pub fn ignore_if<E, F>(self, predicate: F) -> CircuitBreaker<IgnoreIf<C, F>>
-    where
-        F: Fn(&E) -> bool,
-    {
-        let base = self.classifier;
+    fn map_classifier<D>(self, map: impl FnOnce(C) -> D) -> CircuitBreaker<D> {
         CircuitBreaker {
             shared: self.shared,
-            classifier: IgnoreIf::new(base, predicate),
-        }
-    }
-
-    /// Counts successful results that match `predicate` as failures.
-    pub fn failure_if_result<T, F>(self, predicate: F) -> CircuitBreaker<FailureIfResult<C, F>>
-    where
-        F: Fn(&T) -> bool,
-    {
-        let base = self.classifier;
-        CircuitBreaker {
-            shared: self.shared,
-            classifier: FailureIfResult::new(base, predicate),
-        }
-    }
-
-    /// Replaces the classifier.
-    pub fn with_classifier<D>(self, classifier: D) -> CircuitBreaker<D> {
-        CircuitBreaker {
-            shared: self.shared,
-            classifier,
+            classifier: map(self.classifier),
         }
     }
 

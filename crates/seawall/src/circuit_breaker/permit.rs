@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::engine::Slot;
+use super::engine::{Rejection, Slot};
 use super::{CircuitBreaker, CircuitClassifier, DefaultClassifier, Outcome};
 use crate::Error;
 
@@ -70,6 +70,24 @@ pub struct CallPermit<'a, C = DefaultClassifier> {
 pub struct OwnedCallPermit<C = DefaultClassifier> {
     breaker: CircuitBreaker<C>,
     slot: Option<Slot>,
+}
+
+impl<C> CircuitBreaker<C> {
+    /// Asks permission, keeping the details of a rejection for the caller's error.
+    pub(crate) fn acquire(&self) -> Result<CallPermit<'_, C>, Rejection> {
+        self.shared
+            .acquire()
+            .map(|slot| CallPermit::new(self, slot))
+    }
+
+    /// The error of a call this breaker rejected.
+    pub(crate) fn rejected<E>(&self, rejection: Rejection) -> Error<E> {
+        Error::circuit_open(
+            self.shared.name.clone(),
+            rejection.state,
+            rejection.retry_after,
+        )
+    }
 }
 
 impl<'a, C> CallPermit<'a, C> {

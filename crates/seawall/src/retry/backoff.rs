@@ -1,17 +1,4 @@
 //! How long a retry waits before each attempt: the pure maths, with no clock and no runtime.
-//!
-//! A [`Backoff`] is a base progression (none, constant, linear or exponential), an optional cap,
-//! and a jitter mode from AWS's "Exponential Backoff and Jitter" study:
-//!
-//! | jitter | wait before retry `n` (`b` = capped base delay for `n`) |
-//! |---|---|
-//! | none | `b` |
-//! | full | uniform in `[0, b]` |
-//! | equal | `b/2` + uniform in `[0, b/2]` |
-//! | decorrelated | uniform in `[first, 3 × previous wait]`, capped (`first` = the first base delay) |
-//!
-//! Full jitter spreads a fleet of synchronised clients the most and is the default
-//! recommendation; decorrelated jitter ignores the base progression after the first wait.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -22,7 +9,7 @@ use std::time::Duration;
 use crate::clock::duration_to_nanos;
 use crate::config::ConfigError;
 
-/// Jitter applied to backoff delays. See the [module docs](self) for the formulas.
+/// Jitter applied to backoff delays. See [`Backoff`] for the formulas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Jitter {
@@ -75,6 +62,19 @@ pub enum Progression {
 }
 
 /// The wait before each retry.
+///
+/// A [`Backoff`] is a base progression (none, constant, linear or exponential), an optional cap,
+/// and a jitter mode from AWS's "Exponential Backoff and Jitter" study:
+///
+/// | jitter | wait before retry `n` (`b` = capped base delay for `n`) |
+/// |---|---|
+/// | none | `b` |
+/// | full | uniform in `[0, b]` |
+/// | equal | `b/2` + uniform in `[0, b/2]` |
+/// | decorrelated | uniform in `[first, 3 × previous wait]`, capped (`first` = the first base delay) |
+///
+/// Full jitter spreads a fleet of synchronised clients the most and is the default
+/// recommendation; decorrelated jitter ignores the base progression after the first wait.
 ///
 /// # Examples
 ///

@@ -11,7 +11,7 @@ pub struct Elapsed {
 
 impl Elapsed {
     /// A marker for a timeout of `after`.
-    pub const fn new(after: Duration) -> Self {
+    pub(crate) const fn new(after: Duration) -> Self {
         Self { after }
     }
 

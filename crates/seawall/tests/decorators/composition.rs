@@ -191,3 +191,74 @@ async fn a_policy_call_borrowing_in_its_operation_can_be_boxed_as_send() {
     });
     assert_eq!(boxed.await.unwrap(), "later");
 }
+
+/// A client that keeps its policy in a field: the point of `BoxPolicy`.
+struct Catalog {
+    policy: seawall::policy::BoxPolicy<u32, Failure>,
+}
+
+#[tokio::test]
+async fn a_boxed_policy_is_stored_in_a_struct_sent_to_tasks_and_shares_its_decorators() {
+    let bulkhead = seawall::Bulkhead::new(1);
+    let retry = seawall::Retry::builder()
+        .max_attempts(3)
+        .no_backoff()
+        .build()
+        .unwrap()
+        .retry_if(|e: &Failure| e.transient); // a closure: the type cannot be written
+    let catalog = Catalog {
+        policy: Policy::builder()
+            .retry(retry)
+            .bulkhead(bulkhead.clone())
+            .build()
+            .boxed(),
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let value = catalog
+        .policy
+        .call_with_attempt({
+            let seen = seen.clone();
+            move |attempt| {
+                seen.lock().unwrap().push(attempt.number());
+                async move {
+                    if attempt.is_first() {
+                        Err(Failure::transient())
+                    } else {
+                        Ok(7)
+                    }
+                }
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, 7);
+    assert_eq!(*seen.lock().unwrap(), [1, 2]);
+
+    // A clone in another task holds the one permit: the bulkhead is shared.
+    let (started, release) = (
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+    );
+    let policy = catalog.policy.clone();
+    let task = tokio::spawn({
+        let (started, release) = (started.clone(), release.clone());
+        async move {
+            policy
+                .call(move || {
+                    let (started, release) = (started.clone(), release.clone());
+                    async move {
+                        started.notify_one();
+                        release.notified().await;
+                        Ok(1)
+                    }
+                })
+                .await
+        }
+    });
+    started.notified().await;
+    assert_eq!(bulkhead.available_permits(), 0);
+    let err = catalog.policy.call(|| async { Ok(2) }).await.unwrap_err();
+    assert!(err.is_bulkhead_full());
+    release.notify_one();
+    assert_eq!(task.await.unwrap().unwrap(), 1);
+}

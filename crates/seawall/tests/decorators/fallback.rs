@@ -1,5 +1,9 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use seawall::fallback::FallbackEvent;
-use seawall::{Error, ErrorKind, Fallback, Policy, ResultFallback, Timeout};
+use seawall::{Clock, Error, ErrorKind, Fallback, Policy, ResultFallback, Timeout};
 
 use crate::support::{Failure, ms};
 
@@ -84,5 +88,71 @@ async fn a_result_fallback_replaces_matching_values_and_reports_it() {
             name: "catalog".into(),
             cause: None
         }]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_async_fallback_reads_a_cache_only_for_the_errors_it_handles() {
+    use tokio::sync::RwLock;
+
+    let cache = Arc::new(RwLock::new(vec!["cached"]));
+    let reads = Arc::new(AtomicUsize::new(0));
+    let fallback = Fallback::from_async_fn({
+        let (cache, reads) = (cache.clone(), reads.clone());
+        move |_: Error<Failure>| {
+            let (cache, reads) = (cache.clone(), reads.clone());
+            async move {
+                // A real cache read takes time; the caller waits for it.
+                Clock::tokio().sleep(Duration::from_millis(5)).await;
+                reads.fetch_add(1, Ordering::SeqCst);
+                Ok(cache.read().await.clone())
+            }
+        }
+    })
+    .when_kind([ErrorKind::Timeout]);
+    let policy = Policy::builder()
+        .fallback(fallback)
+        .timeout(Timeout::new(Duration::from_millis(100)))
+        .build();
+
+    let served = policy
+        .call(|| async {
+            std::future::pending::<()>().await;
+            Ok(vec!["fresh"])
+        })
+        .await
+        .unwrap();
+    assert_eq!(served, ["cached"]);
+
+    let err = policy
+        .call(|| async { Err::<Vec<&str>, _>(Failure::permanent()) })
+        .await
+        .unwrap_err();
+    assert!(err.is_inner(), "not a timeout: not handled");
+    assert_eq!(reads.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_call_while_its_async_fallback_runs_cancels_the_fallback() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let fallback = Fallback::from_async_fn({
+        let finished = finished.clone();
+        move |_: Error<Failure>| {
+            let finished = finished.clone();
+            async move {
+                Clock::tokio().sleep(Duration::from_secs(10)).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                Ok(0)
+            }
+        }
+    });
+    let call = fallback.call(|| async { Err::<u32, _>(Failure::transient()) });
+    let outcome = tokio::time::timeout(Duration::from_secs(1), call).await;
+    assert!(outcome.is_err(), "the fallback was still running");
+    tokio::time::advance(Duration::from_secs(20)).await;
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        0,
+        "dropped, never finished"
     );
 }
