@@ -3,9 +3,8 @@
 //! One measured call is: build the contender's call future around the inner operation, poll it
 //! **once** with a no-op waker, and return what it produced. The inner operation is a
 //! [`std::future::Ready`], so a call that the contender lets through completes on that first
-//! poll; anything else is a bug in the bench and panics. This is the method of
-//! `rust-peers.md` §9.2: it measures the decorator's own work per call, with no executor,
-//! scheduling or I/O in the way.
+//! poll; anything else is a bug in the bench and panics. This measures the decorator's own work
+//! per call, with no executor, scheduling or I/O in the way.
 
 use std::fmt;
 use std::future::{Future, Ready, ready};

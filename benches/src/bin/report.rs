@@ -745,8 +745,8 @@ fn render(run: &Run, dir: &Path) -> String {
     out.push_str("## Method\n\n");
     out.push_str(
         "- **One call** = build the contender's call future around a ready inner operation \
-         (`std::future::Ready`), poll it **once** with a no-op waker, return its output \
-         (`rust-peers.md` §9.2). tower services also get one `poll_ready` first. The decorator \
+         (`std::future::Ready`), poll it **once** with a no-op waker, return its output. \
+         tower services also get one `poll_ready` first. The decorator \
          or service is built once and reused; nothing is constructed inside the measurement.\n\
          - Single-thread rows run inside an entered current-thread tokio runtime (time driver \
          on), built outside the measured closure. **ns/call** is criterion's median of the \

@@ -108,7 +108,7 @@ pub enum GatewayMode {
     /// `pg-client` behind seawall policies (the only sane choice).
     #[default]
     Protected,
-    /// The unprotected client of the seed write-up (demo comparison only).
+    /// An unprotected client, as services are often first written (demo comparison only).
     Naive,
 }
 

@@ -1,4 +1,4 @@
-//! `cargo run --release -p commerce -- demo`: the seed-000 experiment, end to end.
+//! `cargo run --release -p commerce -- demo`: the PG-outage experiment, end to end.
 //!
 //! Three PG conditions, each run twice against the real service (HTTP, SQLite, outbox,
 //! callbacks, recovery) — once with the seawall-protected payment port (`pg-client`) and once

@@ -1,7 +1,7 @@
 //! The commerce service binary: wiring only (see the library for everything else).
 //!
 //! - `commerce [serve] [--config FILE]`: the service (SQLite, in-process PG simulator).
-//! - `commerce demo [--orders N] [--out FILE]`: the seed-000 experiment, protected vs naive.
+//! - `commerce demo [--orders N] [--out FILE]`: the PG-outage experiment, protected vs naive.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +26,7 @@ struct Cli {
 enum Command {
     /// Run the service (the default).
     Serve,
-    /// Run the seed-000 experiment and write its table.
+    /// Run the PG-outage experiment and write its table.
     Demo(commerce::demo::DemoArgs),
 }
 

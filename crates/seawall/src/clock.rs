@@ -234,6 +234,13 @@ impl Clock {
         }
     }
 
+    /// Whether this is tokio's clock (a clock of its own kind is needed only otherwise: a
+    /// fresh [`Clock::tokio`] sleeps the same).
+    #[cfg(feature = "tower")]
+    pub(crate) fn is_tokio(&self) -> bool {
+        matches!(self.source, Source::Tokio { .. })
+    }
+
     /// Whether this is a [`ManualClock`].
     pub fn is_manual(&self) -> bool {
         matches!(self.source, Source::Manual(_))

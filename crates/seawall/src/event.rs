@@ -39,12 +39,6 @@ impl<Ev: Event> Listeners<Ev> {
         self.any.store(true, Ordering::Release);
     }
 
-    /// Whether a listener is registered.
-    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
-    pub(crate) fn has_listeners(&self) -> bool {
-        self.any.load(Ordering::Acquire)
-    }
-
     /// Whether an event would reach anyone (a listener, or `tracing`).
     #[inline]
     pub(crate) fn is_observed(&self) -> bool {

@@ -227,11 +227,7 @@ struct TimeoutHandles {
 impl TimeoutHandles {
     fn bind(name: &str, timeout: Timeout, tags: Option<Tags>) -> Self {
         let base = labels(name, tags);
-        timeout
-            .shared()
-            .totals
-            .tracking
-            .store(true, Ordering::Relaxed);
+        timeout.shared().track();
         let kind = |kind| counter!("seawall_timeout_calls", with(&base, "kind", kind));
         Self {
             successful: kind("successful"),

@@ -8,7 +8,7 @@
 //!   retry that only retries failures that provably created nothing, always with the same
 //!   `Idempotency-Key`; it never retries after an uncertain outcome. The query path has its own
 //!   breaker (`pg-query`), so reconciliation keeps working while charges are throttled.
-//! - [`naive::NaiveGateway`]: the unprotected client of the seed write-up, kept for the `demo`
+//! - [`naive::NaiveGateway`]: an unprotected client, as services are often first written, kept for the `demo`
 //!   comparison: no timeouts, no breaker, blind retries without an idempotency key.
 //!
 //! The port speaks the service's types (plain strings for keys, [`Money`], [`PgStatus`]);

@@ -1,4 +1,4 @@
-//! The unprotected adapter of the seed write-up ("before"), kept only for the `demo`
+//! An unprotected adapter, as services are often first written ("before"), kept only for the `demo`
 //! comparison. Do not use it for anything else.
 //!
 //! No timeouts (a hanging PG hangs the order), no circuit breaker (a dead PG is called for

@@ -85,14 +85,22 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let shared = self.timeout.shared();
+        // Only a call someone watches (metrics, listeners, a tracing subscriber) holds a handle
+        // on the timeout; the others carry what arming the timer needs, and cost no reference
+        // count.
+        let handle = if shared.is_observed() {
+            Handle::Watched(shared.clone())
+        } else {
+            Handle::Unwatched {
+                duration: shared.duration(),
+                // tokio's clock needs no handle: a fresh one sleeps the same.
+                clock: (!shared.clock().is_tokio()).then(|| shared.clock().clone()),
+            }
+        };
         TimeoutResponseFuture {
             inner: self.inner.call(request),
             timer: Timer::Unarmed,
-            duration: shared.duration(),
-            clock: shared.clock().clone(),
-            // Only a call someone watches (metrics, listeners, a tracing subscriber) holds a
-            // handle on the timeout: the others cost no reference count.
-            observer: shared.is_observed().then(|| shared.clone()),
+            handle,
         }
     }
 }
@@ -109,10 +117,19 @@ pin_project! {
         inner: F,
         #[pin]
         timer: Timer,
-        duration: Duration,
-        clock: Clock,
-        observer: Option<Arc<Shared>>,
+        handle: Handle,
     }
+}
+
+/// What a response future knows of its timeout.
+enum Handle {
+    /// Someone watches the calls: report to the timeout itself.
+    Watched(Arc<Shared>),
+    /// Nobody does: only the timer's duration and clock (`None`: tokio's).
+    Unwatched {
+        duration: Duration,
+        clock: Option<Clock>,
+    },
 }
 
 impl<F, T, E> Future for TimeoutResponseFuture<F>
@@ -125,15 +142,25 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Poll::Ready(output) = this.inner.poll(cx) {
-            if let Some(observer) = this.observer {
-                observer.totals.finished(output.is_ok());
+            if let Handle::Watched(shared) = this.handle {
+                shared.totals.finished(output.is_ok());
             }
             return Poll::Ready(output.map_err(Into::into));
         }
-        let duration = *this.duration;
-        let after = std::task::ready!(this.timer.poll_elapsed(cx, this.clock, || duration));
-        if let Some(observer) = this.observer {
-            observer.timed_out(after);
+        let after = match this.handle {
+            Handle::Watched(shared) => {
+                std::task::ready!(
+                    this.timer
+                        .poll_elapsed(cx, shared.clock(), || shared.duration())
+                )
+            }
+            Handle::Unwatched { duration, clock } => {
+                let clock = clock.get_or_insert_with(Clock::tokio);
+                std::task::ready!(this.timer.poll_elapsed(cx, clock, || *duration))
+            }
+        };
+        if let Handle::Watched(shared) = this.handle {
+            shared.timed_out(after);
         }
         Poll::Ready(Err(Box::new(Elapsed::new(after))))
     }

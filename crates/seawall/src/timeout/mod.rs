@@ -71,6 +71,9 @@ pub(crate) struct Shared {
     name: Arc<str>,
     duration_nanos: AtomicU64,
     pub(crate) totals: Totals,
+    /// Set once metrics or a listener watch the calls: a tower call then reports to the
+    /// timeout itself.
+    watched: AtomicBool,
     clock: Clock,
     listeners: Listeners<TimeoutEvent>,
 }
@@ -107,9 +110,14 @@ impl Shared {
     /// `tracing`) a subscriber interested in timeouts.
     #[cfg(feature = "tower")]
     pub(crate) fn is_observed(&self) -> bool {
-        self.totals.tracking.load(Ordering::Relaxed)
-            || self.listeners.has_listeners()
-            || tracing_enabled()
+        self.watched.load(Ordering::Relaxed) || tracing_enabled()
+    }
+
+    /// Keeps call totals from now on (metrics read them).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn track(&self) {
+        self.totals.tracking.store(true, Ordering::Relaxed);
+        self.watched.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn timed_out(&self, after: Duration) {
@@ -178,6 +186,7 @@ impl Timeout {
     /// Registers a listener for this timeout's events (shared by clones).
     pub fn on_event(&self, listener: impl Fn(&TimeoutEvent) + Send + Sync + 'static) {
         self.shared.listeners.add(listener);
+        self.shared.watched.store(true, Ordering::Relaxed);
     }
 
     #[cfg(any(feature = "tower", feature = "metrics"))]
@@ -328,6 +337,7 @@ impl TimeoutBuilder {
                 name: self.name,
                 duration_nanos: AtomicU64::new(duration_to_nanos(self.duration)),
                 totals: Totals::default(),
+                watched: AtomicBool::new(false),
                 clock: self.clock.unwrap_or_default(),
                 listeners: Listeners::new(),
             }),

@@ -38,7 +38,7 @@ fn record_events(breaker: &CircuitBreaker<impl Sized>) -> Arc<Mutex<Vec<CircuitB
 
 #[tokio::test(start_paused = true)]
 async fn ten_server_errors_open_the_breaker_and_the_eleventh_call_never_runs() {
-    // Seed 004's test: 10 calls to a server answering 500 -> OPEN; the 11th is rejected
+    // The classic acceptance test: 10 calls to a server answering 500 -> OPEN; the 11th is rejected
     // without a network call.
     let breaker = breaker(10).ignore_if(|e: &PgError| matches!(e, PgError::Declined(_)));
     let calls = AtomicUsize::new(0);

@@ -150,8 +150,7 @@ fn the_open_wait_ends_by_itself_on_a_state_read_from_a_plain_thread() {
     clock.advance(ms(999));
     assert_eq!(breaker.state(), State::Open);
     clock.advance(ms(1));
-    let observer = breaker.clone();
-    let seen = std::thread::spawn(move || observer.state()).join().unwrap();
+    let seen = std::thread::spawn(move || breaker.state()).join().unwrap();
     assert_eq!(seen, State::HalfOpen, "no call was needed");
     assert!(
         events
@@ -281,7 +280,7 @@ fn run_both(
             }
         }
         Step::Abandon => {
-            let call = by_call.call(|| std::future::pending::<Result<(), Failure>>());
+            let call = by_call.call(std::future::pending::<Result<(), Failure>>);
             let mut call = Box::pin(call);
             let started = call.as_mut().poll(&mut Context::from_waker(Waker::noop()));
             drop(call);
