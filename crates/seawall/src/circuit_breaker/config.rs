@@ -216,6 +216,12 @@ impl CircuitBreakerConfig {
             .min(self.permitted_calls_in_half_open)
     }
 
+    /// The most memory this configuration's window can take, in bytes (it is allocated as it
+    /// fills, up to this).
+    pub(crate) fn window_memory_bound(&self) -> usize {
+        super::window::memory_bound(self.sliding_window)
+    }
+
     /// Checks every rule, naming the key (as a document spells it) and the rule broken.
     ///
     /// # Errors

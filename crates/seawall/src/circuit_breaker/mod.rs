@@ -79,6 +79,7 @@ mod metrics;
 mod model;
 mod permit;
 mod rules;
+mod slots;
 #[cfg(test)]
 mod tests;
 mod window;

@@ -12,6 +12,9 @@
 //! a long idle the whole window is cleared at once. This is Resilience4j's partial-aggregation
 //! design, lock-free.
 //!
+//! Both rings are allocated a chunk at a time as they fill (`slots.rs`), so a large window
+//! takes memory in proportion to the calls it has seen.
+//!
 //! Totals are kept in separate atomics. Under concurrent recording a snapshot may mix the
 //! effect of calls in flight by one or two; sequentially it is exact (the model-based tests
 //! check that).
@@ -20,6 +23,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use super::config::SlidingWindow;
 use super::rules::{Counts, split};
+use super::slots::Slots;
 use crate::clock::{Instant, duration_to_nanos};
 
 /// Window totals. Each field is a wrapping counter read as a signed number and clamped, so a
@@ -149,8 +153,13 @@ impl Window {
                     let Some(bucket_epoch) = epoch.checked_sub(back) else {
                         continue;
                     };
-                    let counts = old.ring[old.index(bucket_epoch)].load();
-                    new.ring[new.index(bucket_epoch)].add_counts(&counts);
+                    let Some(bucket) = old.ring.get(old.index(bucket_epoch)) else {
+                        continue;
+                    };
+                    let counts = bucket.load();
+                    new.ring
+                        .get_or_alloc(new.index(bucket_epoch))
+                        .add_counts(&counts);
                     new.totals.add_counts(&counts);
                 }
             }
@@ -189,8 +198,25 @@ pub(crate) struct CountWindow {
     /// `u64::MAX / size + 1`: Lemire's constant for a division-free `% size`.
     modulus: u64,
     head: AtomicU32,
-    slots: Box<[AtomicU8]>,
+    slots: Slots<AtomicU8>,
     totals: AtomicCounts,
+}
+
+/// Outcomes per chunk of a count window (4 KiB).
+const COUNT_CHUNK: usize = 4_096;
+/// Buckets per chunk of a time window (8 KiB).
+const TIME_CHUNK: usize = 256;
+
+/// The most memory a window of this shape can take, in bytes.
+pub(crate) fn memory_bound(window: SlidingWindow) -> usize {
+    match window {
+        SlidingWindow::Count(size) => size as usize,
+        SlidingWindow::Time { size, bucket } => {
+            let buckets =
+                usize::try_from(SlidingWindow::bucket_count(size, bucket)).unwrap_or(usize::MAX);
+            buckets.saturating_mul(std::mem::size_of::<AtomicCounts>())
+        }
+    }
 }
 
 impl CountWindow {
@@ -200,7 +226,7 @@ impl CountWindow {
             size,
             modulus: (u64::MAX / u64::from(size)).wrapping_add(1),
             head: AtomicU32::new(0),
-            slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
+            slots: Slots::new(size as usize, COUNT_CHUNK),
             totals: AtomicCounts::default(),
         }
     }
@@ -220,7 +246,9 @@ impl CountWindow {
             .rev()
             .map(|back| {
                 let sequence = head.wrapping_sub(1).wrapping_sub(back as u32);
-                self.slots[self.slot(sequence)].load(Ordering::Relaxed)
+                self.slots
+                    .get(self.slot(sequence))
+                    .map_or(0, |slot| slot.load(Ordering::Relaxed))
             })
             .filter(|code| *code != 0)
             .collect()
@@ -230,7 +258,10 @@ impl CountWindow {
     fn record(&self, code: u8) -> u8 {
         // The counter wraps after 2³² calls; the ring then skips at most one slot, once.
         let sequence = self.head.fetch_add(1, Ordering::Relaxed);
-        let old = self.slots[self.slot(sequence)].swap(code, Ordering::Relaxed);
+        let old = self
+            .slots
+            .get_or_alloc(self.slot(sequence))
+            .swap(code, Ordering::Relaxed);
         if old != code {
             self.totals.replace(old, code);
         }
@@ -245,7 +276,7 @@ pub(crate) struct TimeWindow {
     buckets: u64,
     /// The latest bucket period the window has been advanced to.
     head: AtomicU64,
-    ring: Box<[AtomicCounts]>,
+    ring: Slots<AtomicCounts>,
     totals: AtomicCounts,
 }
 
@@ -257,7 +288,7 @@ impl TimeWindow {
             bucket_nanos,
             buckets,
             head: AtomicU64::new(now.as_nanos() / bucket_nanos),
-            ring: (0..buckets).map(|_| AtomicCounts::default()).collect(),
+            ring: Slots::new(usize::try_from(buckets).unwrap_or(usize::MAX), TIME_CHUNK),
             totals: AtomicCounts::default(),
         }
     }
@@ -280,7 +311,7 @@ impl TimeWindow {
                     .compare_exchange(head, epoch, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
-                    for bucket in self.ring.iter() {
+                    for bucket in self.ring.allocated() {
                         self.totals.sub(&bucket.take());
                     }
                     return;
@@ -291,8 +322,9 @@ impl TimeWindow {
                 .is_ok()
             {
                 // The winner retires the bucket that period `head + 1` reuses.
-                let expired = self.ring[self.index(head + 1)].take();
-                self.totals.sub(&expired);
+                if let Some(bucket) = self.ring.get(self.index(head + 1)) {
+                    self.totals.sub(&bucket.take());
+                }
             }
         }
     }
@@ -305,7 +337,7 @@ impl TimeWindow {
         if self.head.load(Ordering::Acquire).saturating_sub(epoch) >= self.buckets {
             return;
         }
-        self.ring[self.index(epoch)].add(code);
+        self.ring.get_or_alloc(self.index(epoch)).add(code);
         self.totals.add(code);
     }
 
@@ -318,6 +350,7 @@ impl TimeWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::circuit_breaker::config::MAX_COUNT_WINDOW;
     use crate::circuit_breaker::rules::code;
     use std::time::Duration;
 
@@ -429,6 +462,31 @@ mod tests {
                 slow: 0,
                 slow_failures: 0
             }
+        );
+    }
+
+    #[test]
+    fn a_large_window_takes_memory_as_it_fills_not_when_it_is_built() {
+        let window = CountWindow::new(MAX_COUNT_WINDOW);
+        assert_eq!(
+            window.slots.allocated_len(),
+            COUNT_CHUNK,
+            "16 MiB promised, 4 KiB taken"
+        );
+        for _ in 0..COUNT_CHUNK + 1 {
+            window.record(code(false, false));
+        }
+        assert_eq!(window.slots.allocated_len(), 2 * COUNT_CHUNK);
+        assert_eq!(window.totals.load().calls, COUNT_CHUNK as u64 + 1);
+        let time = TimeWindow::new(
+            Duration::from_secs(65_536),
+            Duration::from_secs(1),
+            Instant::ZERO,
+        );
+        assert_eq!(time.ring.allocated_len(), TIME_CHUNK);
+        assert_eq!(
+            memory_bound(SlidingWindow::time(Duration::from_secs(65_536))),
+            65_536 * 32
         );
     }
 

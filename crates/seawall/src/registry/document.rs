@@ -188,6 +188,7 @@ impl Registries {
     ///
     /// The first invalid value, named by its full key path.
     pub fn from_document(document: &Document, context: BuildContext) -> Result<Self, ConfigError> {
+        check_memory(document, 0, context.memory_budget_or_default())?;
         let registries = Self {
             circuit_breakers: Registry::with_context(
                 context.clone(),
@@ -236,8 +237,23 @@ impl Registries {
     ///
     /// # Errors
     ///
-    /// A change an instance cannot make at run time (a retry's budget); nothing is applied.
+    /// A change an instance cannot make at run time (a retry's budget), or windows over the
+    /// memory budget; nothing is applied.
     pub fn reload(&self, document: &Document) -> Result<(), RegistryError> {
+        // Running breakers the document leaves alone keep their windows.
+        let outside = self
+            .circuit_breakers
+            .all()
+            .iter()
+            .filter(|(name, _)| !document.circuit_breakers.instances.contains_key(name))
+            .map(|(_, breaker)| breaker.config().window_memory_bound())
+            .fold(0, usize::saturating_add);
+        let budget = self
+            .circuit_breakers
+            .inner
+            .context
+            .memory_budget_or_default();
+        check_memory(document, outside, budget).map_err(RegistryError::Invalid)?;
         for (name, (config, _)) in &document.retries.instances {
             if let Some(existing) = self.retries.find(name)
                 && existing.config().budget != config.budget
@@ -285,6 +301,30 @@ where
         })?;
         self.current_config(name)
     }
+}
+
+/// Refuses a document whose breakers' windows could outgrow `budget` bytes in all: its own
+/// instances, plus `outside` bytes of running ones it leaves alone.
+fn check_memory(document: &Document, outside: usize, budget: usize) -> Result<(), ConfigError> {
+    let mut total = outside;
+    for (name, (config, _)) in &document.circuit_breakers.instances {
+        total = total.saturating_add(config.window_memory_bound());
+        if total > budget {
+            return Err(ConfigError::new(
+                format!("circuitbreaker.instances.{name}.sliding_window_size"),
+                format!(
+                    "the breakers' windows could take {} in all, over the registry's memory budget of {} (BuildContext::memory_budget)",
+                    mebibytes(total),
+                    mebibytes(budget)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn mebibytes(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
 }
 
 /// The tags of a document map (`tags: { team: payments }`).

@@ -45,7 +45,11 @@ pub type Tags = BTreeMap<String, String>;
 pub struct BuildContext {
     clock: Option<Clock>,
     seed: Option<u64>,
+    memory_budget: Option<usize>,
 }
+
+/// The default memory budget of a document's circuit-breaker windows: 64 MiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 
 impl BuildContext {
     /// Instances time their calls on `clock` (default: tokio's).
@@ -61,6 +65,20 @@ impl BuildContext {
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
+    }
+
+    /// The most memory the circuit breakers' windows of a document may take in all, in bytes
+    /// (default [`DEFAULT_MEMORY_BUDGET`]). A window is allocated as it fills, but a document
+    /// whose windows could together outgrow this is refused when it is built or reloaded,
+    /// naming the instance that crosses it.
+    #[must_use]
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(bytes);
+        self
+    }
+
+    pub(crate) fn memory_budget_or_default(&self) -> usize {
+        self.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET)
     }
 
     fn clock_or_default(&self) -> Clock {

@@ -3,6 +3,7 @@
 #![cfg(all(feature = "serde", feature = "metrics"))]
 
 mod documents;
+mod hostile;
 mod live;
 mod metrics;
 mod presets;
