@@ -1,10 +1,15 @@
-//! HTTP status classification for running reqwest requests through a seawall policy.
+//! A reqwest-middleware middleware that runs every request through a seawall policy: see
+//! [`SeawallMiddleware`].
+#![doc(test(attr(deny(warnings, rust_2018_idioms), allow(dead_code, unused_variables))))]
 
 mod classify;
+mod defaults;
 mod error;
+mod middleware;
 
 pub use crate::classify::{
     is_failure_status, is_retryable, is_retryable_status, is_server_error, is_throttled,
     retry_after, retry_after_hint,
 };
-pub use crate::error::StatusFailure;
+pub use crate::error::{PolicyError, StatusFailure};
+pub use crate::middleware::{HttpPolicy, Repeatable, SeawallMiddleware};
