@@ -1,5 +1,4 @@
-//! A reqwest-middleware middleware that runs every request through a seawall policy: see
-//! [`SeawallMiddleware`].
+#![doc = include_str!("../README.md")]
 #![doc(test(attr(deny(warnings, rust_2018_idioms), allow(dead_code, unused_variables))))]
 
 mod classify;
