@@ -211,6 +211,22 @@ impl<E> Error<E> {
         }
     }
 
+    /// The operation's own error, or this error back when it is not one (a timeout, a
+    /// rejection): nothing is lost either way.
+    ///
+    /// # Errors
+    ///
+    /// `self`, unchanged, when the operation's own error is not what it holds.
+    pub fn try_into_inner(self) -> Result<E, Self> {
+        match self.cause {
+            Cause::Inner(inner) => Ok(inner),
+            cause => Err(Self {
+                cause,
+                retry: self.retry,
+            }),
+        }
+    }
+
     /// The operation's own error, if this is one.
     pub fn into_inner(self) -> Option<E> {
         match self.cause {
@@ -609,6 +625,16 @@ mod tests {
         let limited: Error<Boom> = RateLimited::new("api".into(), None).into();
         assert!(limited.is_rate_limited());
         assert_eq!(limited.kind(), ErrorKind::RateLimited);
+    }
+
+    #[test]
+    fn try_into_inner_gives_back_what_it_does_not_take() {
+        let err: Error<Boom> = Error::from(Elapsed::new(Duration::from_secs(1)))
+            .with_retry_trace(2, Some(GaveUp::MaxAttempts));
+        let back = err.try_into_inner().unwrap_err();
+        assert!(back.is_timeout());
+        assert_eq!(back.attempts(), Some(2));
+        assert_eq!(Error::from_inner(Boom).try_into_inner().unwrap(), Boom);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::BoxError;
 use crate::clock::Sleep;
 
 /// Waiting in line for a permit; owns its `Arc<Shared>` so the service can hold it.
-type WaitOwned = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+type WaitOwned = Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>>;
 
 /// How a [`BulkheadService`] behaves when no permit is free.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -27,6 +27,14 @@ pub trait RetryClassifier<T, E> {
     fn retry_after(&self, error: &Error<E>) -> Option<Duration> {
         error.retry_after()
     }
+
+    /// How long a result that is retried asks to wait before the next attempt, overriding the
+    /// backoff (default: no hint). For a response that says "try later" itself, such as an
+    /// HTTP 503 with `Retry-After`.
+    fn retry_after_result(&self, value: &T) -> Option<Duration> {
+        let _ = value;
+        None
+    }
 }
 
 /// Retries every error except a circuit breaker's rejection (and a nested retry's exhausted
@@ -69,6 +77,10 @@ where
     fn retry_after(&self, error: &Error<E>) -> Option<Duration> {
         self.base.retry_after(error)
     }
+
+    fn retry_after_result(&self, value: &T) -> Option<Duration> {
+        self.base.retry_after_result(value)
+    }
 }
 
 /// Decides on every error, seawall's included, with one predicate.
@@ -94,6 +106,10 @@ where
     fn retry_after(&self, error: &Error<E>) -> Option<Duration> {
         self.base.retry_after(error)
     }
+
+    fn retry_after_result(&self, value: &T) -> Option<Duration> {
+        self.base.retry_after_result(value)
+    }
 }
 
 /// Retries successful results that match a predicate.
@@ -118,6 +134,10 @@ where
 
     fn retry_after(&self, error: &Error<E>) -> Option<Duration> {
         self.base.retry_after(error)
+    }
+
+    fn retry_after_result(&self, value: &T) -> Option<Duration> {
+        self.base.retry_after_result(value)
     }
 }
 
@@ -147,6 +167,10 @@ where
             .and_then(&self.hint)
             .or_else(|| self.base.retry_after(error))
     }
+
+    fn retry_after_result(&self, value: &T) -> Option<Duration> {
+        self.base.retry_after_result(value)
+    }
 }
 
 macro_rules! opaque_debug {
@@ -162,8 +186,11 @@ opaque_debug!(RetryIf, RetryErrorIf, RetryOnResult, RetryAfterHint);
 
 /// Choosing what is retried.
 impl<C> Retry<C> {
-    /// Retries the operation's own errors only when `predicate` says so (seawall's errors keep
-    /// the previous rule: everything but an open circuit).
+    /// Retries the operation's own errors only when `predicate` says so. seawall's own errors
+    /// (a timeout, a full bulkhead, a rate limiter's rejection) keep the previous rule — with
+    /// the default classifier, everything but an open circuit is retried — so a per-attempt
+    /// timeout is retried whatever `predicate` says; decide on every error with
+    /// [`retry_error_if`](Self::retry_error_if).
     pub fn retry_if<E, F>(self, predicate: F) -> Retry<RetryIf<C, F>>
     where
         F: Fn(&E) -> bool,

@@ -207,7 +207,9 @@ impl Shared {
         elapsed: impl FnOnce() -> Duration,
     ) -> Next<T, E> {
         let (hint, cause) = match &output {
-            Ok(value) if classifier.should_retry_result(value) => (None, None),
+            Ok(value) if classifier.should_retry_result(value) => {
+                (classifier.retry_after_result(value), None)
+            }
             Ok(_) => {
                 self.finished(attempt, true);
                 return Next::Return(output);

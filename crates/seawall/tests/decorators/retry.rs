@@ -404,3 +404,55 @@ fn builders_reject_invalid_values_with_the_key_and_rule() {
         .unwrap_err();
     assert_eq!(err.to_string(), "max_elapsed: must be >= 1ns, got 0ns");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_result_can_name_its_own_wait() {
+    /// A result that says "busy, come back in 3 s" itself.
+    #[derive(Debug, PartialEq)]
+    enum Answer {
+        Busy(Duration),
+        Done,
+    }
+
+    #[derive(Clone, Copy)]
+    struct BusyAnswers;
+
+    impl seawall::retry::RetryClassifier<Answer, Failure> for BusyAnswers {
+        fn should_retry(&self, _: &Error<Failure>) -> bool {
+            false
+        }
+
+        fn should_retry_result(&self, answer: &Answer) -> bool {
+            matches!(answer, Answer::Busy(_))
+        }
+
+        fn retry_after_result(&self, answer: &Answer) -> Option<Duration> {
+            match answer {
+                Answer::Busy(wait) => Some(*wait),
+                Answer::Done => None,
+            }
+        }
+    }
+
+    let retry = retry(3, Backoff::constant(ms(10))).with_classifier(BusyAnswers);
+    let log = AttemptLog::new();
+    let answer = retry
+        .call(|| {
+            let first = log.record() == 1;
+            async move {
+                Ok::<_, Failure>(if first {
+                    Answer::Busy(Duration::from_secs(3))
+                } else {
+                    Answer::Done
+                })
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer, Answer::Done);
+    assert_eq!(
+        log.gaps(),
+        [Duration::from_secs(3)],
+        "the answer's wait, not the backoff"
+    );
+}

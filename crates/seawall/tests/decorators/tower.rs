@@ -269,3 +269,24 @@ async fn the_rate_limiter_layer_shares_one_rate_across_clones_and_rejects_in_cal
     let err = service.clone().oneshot(()).await.unwrap_err();
     assert!(err.is::<seawall::error::RateLimited>());
 }
+
+#[test]
+fn every_layered_service_is_send_and_sync_so_axum_routers_accept_it() {
+    fn sync_service<S: Send + Sync>(_: &S) {}
+    let inner = service_fn(|_: ()| async { Ok::<_, BoxError>(()) });
+    sync_service(&BulkheadLayer::new(seawall::Bulkhead::new(1)).layer(inner));
+    sync_service(&TimeoutLayer::new(Timeout::new(ms(10))).layer(inner));
+    sync_service(&RetryLayer::new(seawall::Retry::builder().build().unwrap()).layer(inner));
+    sync_service(
+        &seawall::circuit_breaker::CircuitBreakerLayer::new(
+            seawall::CircuitBreaker::builder().build().unwrap(),
+        )
+        .layer(inner),
+    );
+    sync_service(
+        &seawall::rate_limiter::RateLimiterLayer::new(
+            seawall::RateLimiter::builder().build().unwrap(),
+        )
+        .layer(inner),
+    );
+}
