@@ -1,7 +1,7 @@
 //! Loads a configuration document, builds a policy by name, exports Prometheus metrics, and
 //! changes a threshold while the policy runs.
 //!
-//! Run with `cargo run -p seawall-examples --bin registry` (add `-- --serve 127.0.0.1:9000` to
+//! Run with `cargo run -p examples --bin registry` (add `-- --serve 127.0.0.1:9000` to
 //! keep serving `/metrics` and `PUT /breakers/pg` until Ctrl-C).
 
 use std::path::Path;
