@@ -4,7 +4,7 @@
 //! The gateway is simulated in-process and the whole run uses tokio's paused clock, so minutes
 //! of simulated outage take a fraction of a second and every run prints the same table.
 //!
-//! Run with `cargo run --release -p seawall-examples --bin payment_call`.
+//! Run with `cargo run --release -p examples --bin payment_call`.
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Loads a configuration document, builds a policy by name, exports Prometheus metrics, and
 //! changes a threshold while the policy runs.
 //!
-//! Run with `cargo run -p seawall-examples --bin registry` (add `-- --serve 127.0.0.1:9000` to
+//! Run with `cargo run -p examples --bin registry` (add `-- --serve 127.0.0.1:9000` to
 //! keep serving `/metrics` and `PUT /breakers/pg` until Ctrl-C).
 
 use std::path::Path;
@@ -84,6 +84,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The standard policy named "pg": retry -> breaker -> bulkhead -> timeout, from the file.
     let policy = registries.policy("pg");
+    // Rejections by the open breaker all read the same: count them instead of listing them.
+    let mut rejected = Vec::new();
     for call in 0..20u32 {
         let outcome = policy
             .call(|| async move {
@@ -94,9 +96,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             })
             .await;
-        if let Err(err) = outcome {
-            println!("call {call}: {err}");
+        match outcome {
+            Err(err) if err.is_circuit_open() => rejected.push((call, err)),
+            Err(err) => println!("call {call}: {err}"),
+            Ok(_) => {}
         }
+    }
+    if let (Some((first, err)), Some((last, _))) = (rejected.first(), rejected.last()) {
+        println!(
+            "calls {first} to {last}: {} rejected at once: {err}",
+            rejected.len()
+        );
     }
     metrics.publish();
     println!(
