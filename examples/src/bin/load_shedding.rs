@@ -11,12 +11,11 @@
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Router, ServiceExt};
 use seawall::bulkhead::{BulkheadLayer, BulkheadMode};
 use seawall::error::{BulkheadFull, RateLimited};
 use seawall::rate_limiter::RateLimiterLayer;
@@ -78,21 +77,19 @@ async fn start_server() -> String {
         .max_concurrent_calls(CONCURRENCY)
         .build()
         .expect("a valid bulkhead");
-    // The layers wrap the whole router instead of going through `Router::layer`, which
-    // demands `Sync` services: seawall's `BulkheadService` is `Send` but not `Sync`.
-    let app = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(shed))
-        // The cheap check first: a request over the rate never takes a worker permit.
-        .layer(RateLimiterLayer::new(limiter()))
-        .layer(BulkheadLayer::new(bulkhead).mode(BulkheadMode::Reject))
-        .service(Router::new().route("/report", get(report)));
+    let app = Router::new().route("/report", get(report)).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(shed))
+            // The cheap check first: a request over the rate never takes a worker permit.
+            .layer(RateLimiterLayer::new(limiter()))
+            .layer(BulkheadLayer::new(bulkhead).mode(BulkheadMode::Reject)),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
     let address = listener
         .local_addr()
         .expect("a bound socket has an address");
-    let app = ServiceExt::<Request>::into_make_service(app);
     tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {
             eprintln!("server stopped: {err}");
