@@ -5,6 +5,9 @@ use std::time::Duration;
 use super::{Backoff, RetryBudgetConfig};
 use crate::config::{ConfigError, check_duration};
 
+/// The most attempts a retry may make: more is a loop, not a retry.
+pub const MAX_ATTEMPTS: u32 = 10_000;
+
 /// A retry's settings: what a registry stores, a config file describes and a live
 /// reconfiguration replaces.
 ///
@@ -20,7 +23,8 @@ use crate::config::{ConfigError, check_duration};
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RetryConfig {
-    /// The maximum number of attempts, counting the first call (≥ 1; default 3).
+    /// The maximum number of attempts, counting the first call (≥ 1, ≤ [`MAX_ATTEMPTS`];
+    /// default 3).
     pub max_attempts: u32,
     /// The wait before each retry (default [`Backoff::default`]).
     pub backoff: Backoff,
@@ -58,6 +62,12 @@ impl RetryConfig {
             return Err(ConfigError::new(
                 "max_attempts",
                 "must be >= 1 (it counts the first call), got 0",
+            ));
+        }
+        if self.max_attempts > MAX_ATTEMPTS {
+            return Err(ConfigError::new(
+                "max_attempts",
+                format!("must be <= {MAX_ATTEMPTS}, got {}", self.max_attempts),
             ));
         }
         self.backoff.validate().map_err(|err| {

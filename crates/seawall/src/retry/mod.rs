@@ -51,7 +51,7 @@ pub use self::builder::RetryBuilder;
 pub use self::classify::{
     DefaultClassifier, RetryAfterHint, RetryClassifier, RetryErrorIf, RetryIf, RetryOnResult,
 };
-pub use self::config::RetryConfig;
+pub use self::config::{MAX_ATTEMPTS, RetryConfig};
 pub use self::future::RetryFuture;
 #[cfg(feature = "tower")]
 pub use self::layer::{RetryLayer, RetryResponseFuture, RetryService};

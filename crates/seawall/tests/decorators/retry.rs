@@ -456,3 +456,18 @@ async fn a_retried_result_can_name_its_own_wait() {
         "the answer's wait, not the backoff"
     );
 }
+
+#[test]
+fn attempts_have_an_upper_bound_so_a_typo_cannot_make_a_loop() {
+    let err = Retry::builder()
+        .max_attempts(seawall::retry::MAX_ATTEMPTS + 1)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key(), "max_attempts");
+    assert!(
+        Retry::builder()
+            .max_attempts(seawall::retry::MAX_ATTEMPTS)
+            .build()
+            .is_ok()
+    );
+}
