@@ -5,7 +5,8 @@
 //! Durations are integers in milliseconds (`*_ms`). Everything is validated once at start-up
 //! ([`Settings::validate`]); a bad value stops the program with the key named.
 
-use std::path::Path;
+mod load;
+
 use std::time::Duration;
 
 use pg_client::PgClientConfig;
@@ -14,6 +15,8 @@ use seawall::circuit_breaker::{OpenWait, SlidingWindow};
 use serde::{Deserialize, Serialize};
 
 use crate::persistence::DbOptions;
+
+pub use self::load::{Loaded, SettingsError};
 
 /// Every setting of the service.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -270,42 +273,7 @@ pub struct AdminSettings {
     pub token: Option<String>,
 }
 
-/// A configuration that could not be loaded or is invalid.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    /// The file or an environment variable could not be read or parsed.
-    #[error("configuration: {0}")]
-    Load(#[from] config::ConfigError),
-    /// A value broke a rule.
-    #[error("configuration: {0}")]
-    Invalid(#[from] ConfigError),
-}
-
 impl Settings {
-    /// Defaults, then `file` (if given; TOML), then `APP_*` environment variables.
-    ///
-    /// # Errors
-    ///
-    /// An unreadable file, a value of the wrong type, or a rule broken (see
-    /// [`validate`](Self::validate)).
-    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
-        let mut builder = config::Config::builder();
-        if let Some(file) = file {
-            builder = builder.add_source(config::File::from(file).required(true));
-        }
-        let settings: Self = builder
-            .add_source(
-                config::Environment::with_prefix("APP")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true),
-            )
-            .build()?
-            .try_deserialize()?;
-        settings.validate()?;
-        Ok(settings)
-    }
-
     /// Checks every rule once, naming the key of the first one broken.
     ///
     /// # Errors
@@ -385,21 +353,5 @@ mod tests {
                 .starts_with("gateway.client.charge.circuit_breaker"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn a_toml_file_overrides_the_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.toml");
-        std::fs::write(
-            &path,
-            "[recovery]\ninterval_ms = 250\n[gateway.client.charge.circuit_breaker]\nfailure_rate_threshold = 60.0\n",
-        )
-        .unwrap();
-        let settings = Settings::load(Some(&path)).unwrap();
-        assert_eq!(settings.recovery.interval_ms, 250);
-        let breaker = &settings.gateway.client.charge.circuit_breaker;
-        assert!((breaker.failure_rate_threshold - 60.0).abs() < f64::EPSILON);
-        assert_eq!(settings.database, DatabaseSettings::default());
     }
 }
