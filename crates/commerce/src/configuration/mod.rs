@@ -1,11 +1,12 @@
 //! Typed, layered configuration: built-in defaults, then an optional TOML file, then
 //! `APP_`-prefixed environment variables with `__` between levels
 //! (`APP_DATABASE__URL=sqlite://orders.db`,
-//! `APP_GATEWAY__CLIENT__CHARGE__CIRCUIT_BREAKER__FAILURE_RATE_THRESHOLD=60`).
+//! `APP_GATEWAY__CLIENT__CHARGE__CIRCUIT_BREAKER__FAILURE_RATE_THRESHOLD=60`); see
+//! [`Settings::load_from`] for which `APP_` variables are read.
 //!
 //! Durations are integers in milliseconds (`*_ms`, at most [`MAX_MS`], 365 days). Everything
 //! is validated once at start-up ([`Settings::validate`]); a bad value stops the program with
-//! the key named.
+//! the key named, and the variable or file that wrote it.
 
 mod load;
 
@@ -19,7 +20,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::persistence::DbOptions;
 
-pub use self::load::{Loaded, SettingsError};
+pub use self::load::{Loaded, Origin, SettingsError};
+
+/// The top-level sections of [`Settings`], as keys. An `APP_` environment variable is read
+/// only when its first level is one of them.
+pub const SECTIONS: [&str; 7] = [
+    "application",
+    "database",
+    "gateway",
+    "callback",
+    "recovery",
+    "outbox",
+    "admin",
+];
 
 /// Every setting of the service.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
