@@ -37,7 +37,10 @@ async fn main() -> ExitCode {
         None | Some(Command::Serve) => {
             commerce::telemetry::init_tracing("commerce=info,seawall=warn,tower_http=warn");
             match Settings::load(cli.config.as_deref()) {
-                Ok(settings) => commerce::serve::run(settings).await,
+                Ok(loaded) => {
+                    loaded.warn_ignored();
+                    commerce::serve::run(loaded.settings).await
+                }
                 Err(e) => Err(e.into()),
             }
         }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod callbacks;
+mod configuration;
 mod helpers;
 mod orders;
 mod outage;

@@ -1,19 +1,38 @@
 //! Typed, layered configuration: built-in defaults, then an optional TOML file, then
 //! `APP_`-prefixed environment variables with `__` between levels
-//! (`APP_DATABASE__URL=sqlite://orders.db`, `APP_GATEWAY__CHARGE_BREAKER__FAILURE_RATE_THRESHOLD=60`).
+//! (`APP_DATABASE__URL=sqlite://orders.db`,
+//! `APP_GATEWAY__CLIENT__CHARGE__CIRCUIT_BREAKER__FAILURE_RATE_THRESHOLD=60`); see
+//! [`Settings::load_from`] for which `APP_` variables are read.
 //!
-//! Durations are integers in milliseconds (`*_ms`). Everything is validated once at start-up
-//! ([`Settings::validate`]); a bad value stops the program with the key named.
+//! Durations are integers in milliseconds (`*_ms`, at most [`MAX_MS`], 365 days). Everything
+//! is validated once at start-up ([`Settings::validate`]); a bad value stops the program with
+//! the key named, and the variable or file that wrote it.
 
-use std::path::Path;
+mod load;
+
 use std::time::Duration;
 
 use pg_client::PgClientConfig;
 use seawall::ConfigError;
 use seawall::circuit_breaker::{OpenWait, SlidingWindow};
+use seawall::config::MAX_DURATION;
 use serde::{Deserialize, Serialize};
 
 use crate::persistence::DbOptions;
+
+pub use self::load::{Loaded, Origin, SettingsError};
+
+/// The top-level sections of [`Settings`], as keys. An `APP_` environment variable is read
+/// only when its first level is one of them.
+pub const SECTIONS: [&str; 7] = [
+    "application",
+    "database",
+    "gateway",
+    "callback",
+    "recovery",
+    "outbox",
+    "admin",
+];
 
 /// Every setting of the service.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -270,76 +289,98 @@ pub struct AdminSettings {
     pub token: Option<String>,
 }
 
-/// A configuration that could not be loaded or is invalid.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    /// The file or an environment variable could not be read or parsed.
-    #[error("configuration: {0}")]
-    Load(#[from] config::ConfigError),
-    /// A value broke a rule.
-    #[error("configuration: {0}")]
-    Invalid(#[from] ConfigError),
-}
-
 impl Settings {
-    /// Defaults, then `file` (if given; TOML), then `APP_*` environment variables.
-    ///
-    /// # Errors
-    ///
-    /// An unreadable file, a value of the wrong type, or a rule broken (see
-    /// [`validate`](Self::validate)).
-    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
-        let mut builder = config::Config::builder();
-        if let Some(file) = file {
-            builder = builder.add_source(config::File::from(file).required(true));
-        }
-        let settings: Self = builder
-            .add_source(
-                config::Environment::with_prefix("APP")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true),
-            )
-            .build()?
-            .try_deserialize()?;
-        settings.validate()?;
-        Ok(settings)
-    }
-
     /// Checks every rule once, naming the key of the first one broken.
     ///
     /// # Errors
     ///
     /// The first rule broken.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn positive(key: &'static str, value: u64) -> Result<(), ConfigError> {
-            if value == 0 {
-                Err(ConfigError::new(key, "must be > 0"))
-            } else {
-                Ok(())
+        for (key, value) in [
+            ("application.host", Some(&self.application.host)),
+            (
+                "application.public_base_url",
+                self.application.public_base_url.as_ref(),
+            ),
+            ("database.url", Some(&self.database.url)),
+            ("gateway.base_url", self.gateway.base_url.as_ref()),
+            ("callback.secret", self.callback.secret.as_ref()),
+            ("admin.token", self.admin.token.as_ref()),
+        ] {
+            // A blank token would match a request without one; a blank URL fails far from here.
+            if value.is_some_and(|text| text.trim().is_empty()) {
+                return Err(ConfigError::new(
+                    key,
+                    "must not be blank (leave it out to keep the default)",
+                ));
             }
         }
-        positive(
-            "application.request_timeout_ms",
-            self.application.request_timeout_ms,
-        )?;
-        positive(
-            "database.acquire_timeout_ms",
-            self.database.acquire_timeout_ms,
-        )?;
-        positive("recovery.interval_ms", self.recovery.interval_ms)?;
-        positive("recovery.lease_ttl_ms", self.recovery.lease_ttl_ms)?;
-        positive("outbox.interval_ms", self.outbox.interval_ms)?;
-        if self.recovery.page_size <= 0 {
-            return Err(ConfigError::new("recovery.page_size", "must be > 0"));
+        for (key, value, min) in [
+            (
+                "application.request_timeout_ms",
+                self.application.request_timeout_ms,
+                1,
+            ),
+            (
+                "database.acquire_timeout_ms",
+                self.database.acquire_timeout_ms,
+                1,
+            ),
+            ("recovery.interval_ms", self.recovery.interval_ms, 1),
+            ("recovery.older_than_ms", self.recovery.older_than_ms, 0),
+            (
+                "recovery.not_found_grace_ms",
+                self.recovery.not_found_grace_ms,
+                0,
+            ),
+            ("recovery.deadline_ms", self.recovery.deadline_ms, 0),
+            ("recovery.lease_ttl_ms", self.recovery.lease_ttl_ms, 1),
+            ("outbox.interval_ms", self.outbox.interval_ms, 1),
+            ("outbox.backoff_ms", self.outbox.backoff_ms, 0),
+        ] {
+            check_range(key, value, min, MAX_MS, " (365 days)")?;
         }
-        if self.outbox.batch_size <= 0 {
-            return Err(ConfigError::new("outbox.batch_size", "must be > 0"));
+        let tolerance = u64::try_from(self.callback.tolerance_secs).map_err(|_| {
+            ConfigError::new(
+                "callback.tolerance_secs",
+                format!("must be >= 0, got {}", self.callback.tolerance_secs),
+            )
+        })?;
+        check_range(
+            "callback.tolerance_secs",
+            tolerance,
+            0,
+            MAX_DURATION.as_secs(),
+            " (365 days)",
+        )?;
+        for (key, value) in [
+            (
+                "database.write_connections",
+                u64::from(self.database.write_connections),
+            ),
+            (
+                "database.read_connections",
+                u64::from(self.database.read_connections),
+            ),
+        ] {
+            check_range(key, value, 1, u64::from(u32::MAX), "")?;
+        }
+        for (key, value) in [
+            ("recovery.page_size", self.recovery.page_size),
+            ("outbox.batch_size", self.outbox.batch_size),
+            ("outbox.max_attempts", self.outbox.max_attempts),
+        ] {
+            if value <= 0 {
+                return Err(ConfigError::new(key, format!("must be > 0, got {value}")));
+            }
         }
         if self.recovery.deadline_ms < self.recovery.not_found_grace_ms {
             return Err(ConfigError::new(
                 "recovery.deadline_ms",
-                "must be >= recovery.not_found_grace_ms",
+                format!(
+                    "must be >= recovery.not_found_grace_ms ({}), got {}",
+                    self.recovery.not_found_grace_ms, self.recovery.deadline_ms
+                ),
             ));
         }
         if crate::persistence::Engine::of(&self.database.url).is_none() {
@@ -348,58 +389,47 @@ impl Settings {
                 "must start with sqlite: or postgres:",
             ));
         }
+        let base_url = self.gateway.base_url.as_deref();
         self.gateway
-            .client_config(
-                self.gateway
-                    .base_url
-                    .as_deref()
-                    .unwrap_or("http://localhost:8082"),
-            )
+            .client_config(base_url.unwrap_or("http://localhost:8082"))
             .validate()
-            .map_err(|e| e.under("gateway.client"))?;
+            .map_err(|e| match base_url {
+                // gateway.base_url stands in for the client's: name the key that was written.
+                Some(_) if e.key() == "base_url" => {
+                    ConfigError::new("gateway.base_url", e.rule().to_owned())
+                }
+                _ => e.under("gateway.client"),
+            })?;
         Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The longest `*_ms` duration: seawall's [`MAX_DURATION`] (365 days), so time arithmetic on
+/// any of them cannot overflow.
+pub const MAX_MS: u64 = MAX_DURATION.as_secs() * 1_000;
 
-    #[test]
-    fn the_defaults_are_valid() {
-        Settings::default().validate().unwrap();
+/// Checks `value` is in `[min, max]`; `unit` follows `max` in the rule.
+fn check_range(
+    key: &'static str,
+    value: u64,
+    min: u64,
+    max: u64,
+    unit: &str,
+) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::new(
+            key,
+            format!("must be >= {min}, got {value}"),
+        ));
     }
-
-    #[test]
-    fn a_bad_breaker_value_names_its_key() {
-        let mut settings = Settings::default();
-        settings
-            .gateway
-            .client
-            .charge
-            .circuit_breaker
-            .failure_rate_threshold = 0.0;
-        let err = settings.validate().unwrap_err();
-        assert!(
-            err.key()
-                .starts_with("gateway.client.charge.circuit_breaker"),
-            "{err}"
-        );
+    if value > max {
+        return Err(ConfigError::new(
+            key,
+            format!("must be <= {max}{unit}, got {value}"),
+        ));
     }
-
-    #[test]
-    fn a_toml_file_overrides_the_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.toml");
-        std::fs::write(
-            &path,
-            "[recovery]\ninterval_ms = 250\n[gateway.client.charge.circuit_breaker]\nfailure_rate_threshold = 60.0\n",
-        )
-        .unwrap();
-        let settings = Settings::load(Some(&path)).unwrap();
-        assert_eq!(settings.recovery.interval_ms, 250);
-        let breaker = &settings.gateway.client.charge.circuit_breaker;
-        assert!((breaker.failure_rate_threshold - 60.0).abs() < f64::EPSILON);
-        assert_eq!(settings.database, DatabaseSettings::default());
-    }
+    Ok(())
 }
+
+#[cfg(test)]
+mod tests;
