@@ -167,8 +167,20 @@ impl From<Keys> for PgClientConfig {
 impl PgClientConfig {
     /// The keys `written` over the defaults, at every depth.
     fn over_defaults(written: serde_json::Value) -> Result<Self, ConfigError> {
-        let defaults = Keys::from(Self::default());
-        seawall::config::overlay(&defaults, written).map(Self::from)
+        Self::default().overlay(written)
+    }
+
+    /// The keys `written` (a document's map) over this configuration, at every depth: what a
+    /// service with defaults of its own uses to read a partial `client` table, so that keys it
+    /// leaves out keep the service's values rather than the client's.
+    ///
+    /// # Errors
+    ///
+    /// An unknown key or a value of the wrong type, named by its path (validation is
+    /// separate: [`validate`](Self::validate)).
+    pub fn overlay(&self, written: serde_json::Value) -> Result<Self, ConfigError> {
+        let base = Keys::from(self.clone());
+        seawall::config::overlay(&base, written).map(Self::from)
     }
 }
 

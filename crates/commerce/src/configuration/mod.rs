@@ -143,8 +143,9 @@ pub struct GatewaySettings {
     /// The `pg-client` configuration: per path (`charge`, `query`) timeouts, retry, circuit
     /// breaker and bulkhead (see the pg-client README). Durations are humantime strings
     /// (`"1500ms"`). The service's defaults ([`GatewaySettings::default_client`]) are tuned
-    /// for the canonical PG; a `[gateway.client]` table in a file starts from pg-client's own
-    /// defaults for the fields it leaves out.
+    /// for the canonical PG; a `[gateway.client]` table (or `APP_GATEWAY__CLIENT__…`
+    /// variables) changes only the keys it names, the others keep the service's values.
+    #[serde(deserialize_with = "client_over_service_defaults")]
     pub client: PgClientConfig,
 }
 
@@ -156,6 +157,18 @@ impl Default for GatewaySettings {
             client: Self::default_client(),
         }
     }
+}
+
+/// Reads a partial `client` table over the service's tuned client, not over pg-client's own
+/// defaults.
+fn client_over_service_defaults<'de, D>(deserializer: D) -> Result<PgClientConfig, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let written = serde_json::Value::deserialize(deserializer)?;
+    GatewaySettings::default_client()
+        .overlay(written)
+        .map_err(serde::de::Error::custom)
 }
 
 impl GatewaySettings {

@@ -504,3 +504,21 @@ fn booleans_from_the_environment_read_the_usual_spellings_and_refuse_others() {
         &["recovery.enabled", "APP_RECOVERY__ENABLED", "true or false"],
     );
 }
+
+#[test]
+fn one_client_key_from_the_environment_keeps_the_services_other_client_settings() {
+    let loaded = from_env(&[(
+        "APP_GATEWAY__CLIENT__CHARGE__CIRCUIT_BREAKER__FAILURE_RATE_THRESHOLD",
+        "70",
+    )])
+    .unwrap();
+    let client = &loaded.settings.gateway.client;
+    let service = GatewaySettings::default_client();
+    assert_eq!(client.charge.circuit_breaker.failure_rate_threshold, 70.0);
+    assert_eq!(
+        client.charge.circuit_breaker.sliding_window, service.charge.circuit_breaker.sliding_window,
+        "the service's window, not pg-client's"
+    );
+    assert_eq!(client.query, service.query);
+    assert!(client.cancel_supported);
+}

@@ -343,3 +343,23 @@ fn a_permit_and_a_rejection_are_what_a_user_can_name_and_send() {
     bounds::<seawall::error::CircuitOpen>();
     let _: Duration = ms(1);
 }
+
+#[test]
+fn retry_after_is_the_rest_of_the_open_wait_and_nothing_in_other_states() {
+    let clock = ManualClock::new();
+    let breaker = breaker_on(&clock);
+    assert_eq!(breaker.retry_after(), None, "closed");
+    breaker.open_for(ms(1_000)).unwrap();
+    clock.advance(ms(400));
+    assert_eq!(breaker.retry_after(), Some(ms(600)));
+    // A call is permitted only strictly after the wait, as in Resilience4j.
+    clock.advance(ms(600));
+    assert!(
+        !breaker.is_call_permitted(),
+        "exactly at the end of the wait"
+    );
+    clock.advance(Duration::from_nanos(1));
+    assert!(breaker.is_call_permitted());
+    breaker.transition_to_forced_open().unwrap();
+    assert_eq!(breaker.retry_after(), None, "forced open has no end");
+}
