@@ -218,6 +218,7 @@ impl CircuitBreakerConfig {
 
     /// The most memory this configuration's window can take, in bytes (it is allocated as it
     /// fills, up to this).
+    #[cfg(feature = "serde")]
     pub(crate) fn window_memory_bound(&self) -> usize {
         super::window::memory_bound(self.sliding_window)
     }

@@ -77,6 +77,7 @@ impl BuildContext {
         self
     }
 
+    #[cfg(feature = "serde")]
     pub(crate) fn memory_budget_or_default(&self) -> usize {
         self.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET)
     }

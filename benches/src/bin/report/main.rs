@@ -20,7 +20,10 @@ use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use benches::scenarios::{self, GROUPS, Kind, Row};
+
+mod targets;
 use serde_json::Value;
+use targets::{Verdict, targets};
 
 /// Calls per callgrind run: the instruction count per call is the difference between the two
 /// runs divided by the difference in calls.
@@ -471,216 +474,6 @@ fn table(run: &Run, out: &mut String) {
     }
 }
 
-enum Verdict {
-    Met(String),
-    Missed(String),
-    Pending(String),
-}
-
-fn ratio_target(
-    run: &Run,
-    (group, param): (&str, &str),
-    ours: &[&str],
-    theirs: &str,
-    limit: f64,
-) -> Verdict {
-    let mut met = true;
-    let mut details = Vec::new();
-    for contender in ours {
-        match run.ratio(group, param, contender, theirs) {
-            Some(ratio) => {
-                met &= ratio <= limit;
-                details.push(format!(
-                    "{contender} {} ns = {ratio:.2}× {theirs} ({} ns)",
-                    fmt_ns(run.ns(group, contender, param).unwrap_or(f64::NAN)),
-                    fmt_ns(run.ns(group, theirs, param).unwrap_or(f64::NAN)),
-                ));
-            }
-            None => return Verdict::Pending(format!("no {contender} or {theirs} row in this run")),
-        }
-    }
-    let detail = details.join("; ");
-    if met {
-        Verdict::Met(detail)
-    } else {
-        Verdict::Missed(detail)
-    }
-}
-
-fn targets(run: &Run) -> Vec<(&'static str, Verdict)> {
-    let mut list = Vec::new();
-    let closed = ("circuit_breaker/closed", "count-100");
-    list.push((
-        "breaker closed ≤ 0.1× tower-resilience",
-        ratio_target(run, closed, &["seawall"], "tower-resilience", 0.1),
-    ));
-    list.push((
-        "breaker closed ≤ 1.0× recloser's async breaker",
-        ratio_target(run, closed, &["seawall"], "recloser-async", 1.0),
-    ));
-    list.push((
-        "metrics on: per-call overhead of a registry breaker bound to `metrics` (information)",
-        match (
-            run.ns(closed.0, "seawall-metrics", closed.1),
-            run.ns(closed.0, "seawall", closed.1),
-        ) {
-            (Some(on), Some(off)) => Verdict::Met(format!(
-                "seawall-metrics {} ns vs seawall {} ns: +{} ns",
-                fmt_ns(on),
-                fmt_ns(off),
-                fmt_ns(on - off)
-            )),
-            _ => Verdict::Pending("no seawall-metrics row in this run".into()),
-        },
-    ));
-    let slow = ("circuit_breaker/slow_calls", "count-100");
-    list.push((
-        "breaker with slow-call tracking ≤ 0.15× tower-resilience",
-        match ratio_target(run, slow, &["seawall-coarse-clock"], "tower-resilience", 0.15) {
-            Verdict::Met(detail) | Verdict::Missed(detail)
-                if run.ns(slow.0, "seawall", slow.1).is_some() =>
-            {
-                let tokio = run
-                    .ratio(slow.0, slow.1, "seawall", "tower-resilience")
-                    .unwrap_or(f64::NAN);
-                let coarse_met = run
-                    .ratio(slow.0, slow.1, "seawall-coarse-clock", "tower-resilience")
-                    .is_some_and(|ratio| ratio <= 0.15);
-                let detail = format!(
-                    "{detail}; on tokio's clock (two clock reads per call) seawall {} ns = {tokio:.2}×",
-                    fmt_ns(run.ns(slow.0, "seawall", slow.1).unwrap_or(f64::NAN)),
-                );
-                if coarse_met {
-                    Verdict::Met(detail)
-                } else {
-                    Verdict::Missed(detail)
-                }
-            }
-            other => other,
-        },
-    ));
-    let window = "circuit_breaker/time_window";
-    let growth = |contender: &str| {
-        Some(run.ns(window, contender, "100k")? / run.ns(window, contender, "1k")?)
-    };
-    list.push((
-        "time window at 100k calls ≤ 1.2× its cost at 1k",
-        match growth("seawall") {
-            Some(g) if g <= 1.2 => Verdict::Met(format!(
-                "seawall 100k/1k = {g:.2}×; coarse clock {}; tower-resilience {}; failsafe {}",
-                fmt_ratio(growth("seawall-coarse-clock")),
-                fmt_ratio(growth("tower-resilience")),
-                fmt_ratio(growth("failsafe")),
-            )),
-            Some(g) => Verdict::Missed(format!("seawall 100k/1k = {g:.2}×")),
-            None => Verdict::Pending("no seawall time-window rows in this run".into()),
-        },
-    ));
-    list.push((
-        "bulkhead ≤ 1.0× tower ConcurrencyLimit",
-        ratio_target(
-            run,
-            ("bulkhead/permit_free", "25"),
-            &["seawall", "seawall-tower"],
-            "tower",
-            1.0,
-        ),
-    ));
-    list.push((
-        "timeout ≤ 1.0× tower Timeout",
-        ratio_target(
-            run,
-            ("timeout/ready", "1s"),
-            &["seawall", "seawall-tower"],
-            "tower",
-            1.0,
-        ),
-    ));
-    let (group, param) = ("retry/first_success", "3-attempts");
-    list.push(("retry without a retry ≤ 1.1× baseline + 5 ns", {
-        match run.ns(group, "baseline", param) {
-            None => Verdict::Pending("no baseline row in this run".into()),
-            Some(base) => {
-                let bar = 1.1 * base + 5.0;
-                let mut met = true;
-                let mut details = vec![format!(
-                    "bar = 1.1 × {} + 5 = {} ns",
-                    fmt_ns(base),
-                    fmt_ns(bar)
-                )];
-                for contender in ["seawall", "seawall-tower"] {
-                    if let Some(ns) = run.ns(group, contender, param) {
-                        met &= ns <= bar;
-                        details.push(format!("{contender} {} ns", fmt_ns(ns)));
-                    }
-                }
-                let detail = details.join("; ");
-                if met {
-                    Verdict::Met(detail)
-                } else {
-                    Verdict::Missed(detail)
-                }
-            }
-        }
-    }));
-    let stack = ("stack/full", "ready");
-    list.push((
-        "full stack ≤ 0.2× tower-resilience's equivalent stack",
-        ratio_target(
-            run,
-            stack,
-            &["seawall", "seawall-tower"],
-            "tower-resilience",
-            0.2,
-        ),
-    ));
-    let seawall_allocs: Vec<(Key, f64)> = run
-        .allocs
-        .iter()
-        .filter(|((_, contender, _), _)| contender.starts_with("seawall"))
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    let allocating: Vec<String> = seawall_allocs
-        .iter()
-        .filter(|(_, v)| *v > 0.0)
-        .map(|((group, contender, param), v)| format!("{group} {contender} {param}: {v:.2}"))
-        .collect();
-    list.push((
-        "0 allocations per call in every seawall row",
-        if seawall_allocs.is_empty() {
-            Verdict::Pending("no seawall rows counted".into())
-        } else if allocating.is_empty() {
-            Verdict::Met(format!("{} seawall rows, all 0", seawall_allocs.len()))
-        } else {
-            Verdict::Missed(allocating.join("; "))
-        },
-    ));
-    let threads = "circuit_breaker/threads";
-    let scaling =
-        |contender: &str| Some(run.ns(threads, contender, "1")? / run.ns(threads, contender, "2")?);
-    list.push((
-        "two threads on one breaker: throughput ≥ 1.5× one thread",
-        match scaling("seawall") {
-            Some(s) if s >= 1.5 => Verdict::Met(format!(
-                "seawall {s:.2}× (baseline, the control: {})",
-                fmt_ratio(scaling("baseline"))
-            )),
-            Some(s) => Verdict::Missed(format!(
-                "seawall {s:.2}× (baseline, the control: {})",
-                fmt_ratio(scaling("baseline"))
-            )),
-            None => Verdict::Pending(format!(
-                "seawall's breaker is not on this branch; for reference: tower-resilience {}, failsafe {}, recloser-async {}; the baseline, the control, reached {} (well under 2× means this run could not have two free cores)",
-                fmt_ratio(scaling("tower-resilience")),
-                fmt_ratio(scaling("failsafe")),
-                fmt_ratio(scaling("recloser-async")),
-                fmt_ratio(scaling("baseline")),
-            )),
-        },
-    ));
-    list
-}
-
 fn meta_text(meta: &Value, field: &str) -> String {
     match &meta[field] {
         Value::String(text) => text.clone(),
@@ -780,7 +573,9 @@ fn render(run: &Run, dir: &Path) -> String {
     out.push_str("## Results\n\n");
     table(run, &mut out);
 
-    out.push_str("\n## Targets (issue 8)\n\n| target | verdict | figures |\n|---|---|---|\n");
+    out.push_str(
+        "\n## Targets (issues 8 and 11)\n\n| target | verdict | figures |\n|---|---|---|\n",
+    );
     for (target, verdict) in targets(run) {
         let (word, detail) = match verdict {
             Verdict::Met(detail) => ("met", detail),
