@@ -262,3 +262,14 @@ async fn a_boxed_policy_is_stored_in_a_struct_sent_to_tasks_and_shares_its_decor
     release.notify_one();
     assert_eq!(task.await.unwrap().unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_registry_hands_out_a_policy_a_struct_can_keep() {
+    let registries = seawall::registry::Registries::new();
+    let policy: seawall::policy::BoxPolicy<u32, Failure> = registries.policy("catalog").boxed();
+    assert_eq!(policy.call(|| async { Ok(3) }).await.unwrap(), 3);
+    assert!(
+        registries.circuit_breakers().find("catalog").is_some(),
+        "shared with the registry"
+    );
+}
