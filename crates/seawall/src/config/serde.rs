@@ -481,3 +481,63 @@ impl<'de> Deserialize<'de> for Jitter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::overlay;
+    use crate::circuit_breaker::{CircuitBreakerConfig, SlidingWindow};
+    use crate::retry::RetryConfig;
+
+    #[test]
+    fn a_sub_second_time_window_survives_a_round_trip_through_its_document_form() {
+        let config = CircuitBreakerConfig {
+            sliding_window: SlidingWindow::time_with_buckets(
+                Duration::from_millis(800),
+                Duration::from_millis(100),
+            ),
+            ..CircuitBreakerConfig::default()
+        };
+        let written = serde_json::to_value(&config).unwrap();
+        assert_eq!(written["sliding_window_size"], json!("800ms"));
+        let read: CircuitBreakerConfig = serde_json::from_value(written).unwrap();
+        assert_eq!(read, config);
+        let whole = CircuitBreakerConfig {
+            sliding_window: SlidingWindow::time(Duration::from_secs(30)),
+            ..CircuitBreakerConfig::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&whole).unwrap()["sliding_window_size"],
+            json!(30)
+        );
+    }
+
+    #[test]
+    fn a_count_window_sized_by_a_duration_is_refused_with_its_key() {
+        let err = overlay(
+            &CircuitBreakerConfig::default(),
+            json!({ "sliding_window_type": "COUNT_BASED", "sliding_window_size": "10s" }),
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), "sliding_window_size");
+        assert!(err.rule().contains("number of calls"), "{err}");
+    }
+
+    #[test]
+    fn durations_read_humantime_or_milliseconds_and_an_absent_cap_stays_absent() {
+        let read = overlay(
+            &RetryConfig::default(),
+            json!({ "wait_duration": 250, "max_elapsed": "1m 30s", "exponential_max_wait_duration": null }),
+        )
+        .unwrap();
+        assert_eq!(read.max_elapsed, Some(Duration::from_secs(90)));
+        assert_eq!(read.backoff.base_delay(1), Duration::from_millis(250));
+        assert_eq!(read.backoff.cap(), None);
+        let err = overlay(&RetryConfig::default(), json!({ "wait_duration": -5 })).unwrap_err();
+        assert_eq!(err.key(), "wait_duration");
+        assert!(err.rule().contains("negative"), "{err}");
+    }
+}
