@@ -447,6 +447,17 @@ mod tests {
         assert_eq!(larger.counts(|| Instant::ZERO).failures, 2);
         let to_time = window.resized(SlidingWindow::time(Duration::from_secs(5)), Instant::ZERO);
         assert_eq!(to_time.counts(|| Instant::ZERO), Counts::default());
+        let timed = Window::new(SlidingWindow::time(Duration::from_secs(5)), Instant::ZERO);
+        timed.record(code(true, false), || Instant::ZERO);
+        let finer = timed.resized(
+            SlidingWindow::time_with_buckets(Duration::from_secs(5), Duration::from_millis(500)),
+            Instant::ZERO,
+        );
+        assert_eq!(
+            finer.counts(|| Instant::ZERO),
+            Counts::default(),
+            "another bucket width starts empty"
+        );
 
         let second = Duration::from_secs(1);
         let at = |s: u64| Instant::from_nanos(s * 1_000_000_000);

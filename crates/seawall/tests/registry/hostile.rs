@@ -242,3 +242,40 @@ fn a_document_over_the_size_limit_is_refused_before_parsing() {
     assert_eq!(err.key(), "document");
     assert!(err.rule().contains("at most"), "{err}");
 }
+
+#[test]
+fn an_instance_inherits_its_base_configurations_tags_unless_it_has_its_own() {
+    let registries = Registries::from_str(
+        "circuitbreaker:\n  configs:\n    default: { tags: { team: payments } }\n    strict: { base_config: default, failure_rate_threshold: 30 }\n  instances:\n    a: { base_config: strict }\n    b: { tags: { team: search } }\n",
+        Format::Yaml,
+        BuildContext::default(),
+    )
+    .unwrap();
+    let breakers = registries.circuit_breakers();
+    assert_eq!(
+        breakers.tags("a").unwrap()["team"],
+        "payments",
+        "through strict"
+    );
+    assert_eq!(breakers.tags("b").unwrap()["team"], "search");
+}
+
+#[test]
+fn a_circle_through_the_implicit_default_is_found() {
+    let err = parse_err(
+        "circuitbreaker:\n  configs:\n    default: { base_config: a }\n    a: { failure_rate_threshold: 30 }\n",
+        Format::Yaml,
+    );
+    assert!(err.key().ends_with(".base_config"), "{err}");
+    assert!(err.rule().contains("circular reference"), "{err}");
+}
+
+#[test]
+fn an_error_about_a_whole_configuration_is_reported_at_the_entry() {
+    let err = parse_err(
+        "retry: {instances: {q: {enable_exponential_backoff: true, enable_linear_backoff: true}}}",
+        Format::Yaml,
+    );
+    assert_eq!(err.key(), "retry.instances.q");
+    assert!(err.rule().contains("at most one may be true"), "{err}");
+}
