@@ -65,7 +65,7 @@ use super::{
     BuildContext, Bulkheads, CircuitBreakers, Kind, RateLimiters, Registries, Registry,
     RegistryError, Retries, Tags, Timeouts,
 };
-use crate::config::ConfigError;
+use crate::config::{ConfigError, entry_path};
 
 /// The largest document read: 1 MiB of text.
 pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
@@ -259,7 +259,7 @@ impl Registries {
                 && existing.config().budget != config.budget
             {
                 return Err(RegistryError::Invalid(ConfigError::new(
-                    format!("retry.instances.{name}.budget"),
+                    format!("{}.budget", entry_path("retry", "instances", name)),
                     "cannot change while the retry runs (the budget is state)",
                 )));
             }
@@ -287,7 +287,7 @@ where
     /// An unknown instance, an unknown key or an invalid value, named by its full path
     /// (`circuitbreaker.instances.pg.slow_call_duration_threshold: …`); nothing changes.
     pub fn patch(&self, name: &str, changes: Value) -> Result<K::Config, RegistryError> {
-        let path = format!("{}.instances.{name}", K::SECTION);
+        let path = entry_path(K::SECTION, "instances", name);
         let changes =
             parse::normalize_properties(changes, &path).map_err(RegistryError::Invalid)?;
         if changes.contains_key("base_config") || changes.contains_key("tags") {
@@ -311,7 +311,10 @@ fn check_memory(document: &Document, outside: usize, budget: usize) -> Result<()
         total = total.saturating_add(config.window_memory_bound());
         if total > budget {
             return Err(ConfigError::new(
-                format!("circuitbreaker.instances.{name}.sliding_window_size"),
+                format!(
+                    "{}.sliding_window_size",
+                    entry_path("circuitbreaker", "instances", name)
+                ),
                 format!(
                     "the breakers' windows could take {} in all, over the registry's memory budget of {} (BuildContext::memory_budget)",
                     mebibytes(total),
@@ -338,7 +341,7 @@ fn tags_from(value: Value, path: &str) -> Result<Tags, ConfigError> {
                 Value::Number(number) => Ok((key, number.to_string())),
                 Value::Bool(flag) => Ok((key, flag.to_string())),
                 _ => Err(ConfigError::new(
-                    format!("{path}.{key}"),
+                    parse::join(path, &key),
                     "a tag's value must be a string",
                 )),
             })

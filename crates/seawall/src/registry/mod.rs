@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use crate::bulkhead::BulkheadConfig;
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::clock::Clock;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, entry_path};
 use crate::event::{Event, Listeners};
 use crate::policy::{Identity, Layered, Policy};
 use crate::rate_limiter::RateLimiterConfig;
@@ -437,7 +437,7 @@ impl<K: Kind> Registry<K> {
     ///
     /// An invalid configuration, its key under `<section>.configs.<name>`.
     pub fn add_config(&self, name: &str, config: K::Config) -> Result<(), ConfigError> {
-        K::validate(&config).map_err(|err| err.under(&format!("{}.configs.{name}", K::SECTION)))?;
+        K::validate(&config).map_err(|err| err.under(&entry_path(K::SECTION, "configs", name)))?;
         write(&self.inner.configs).insert(name.to_owned(), config);
         Ok(())
     }
@@ -478,8 +478,7 @@ impl<K: Kind> Registry<K> {
         if let Some(instance) = self.find(name) {
             return Ok(instance);
         }
-        K::validate(config)
-            .map_err(|err| err.under(&format!("{}.instances.{name}", K::SECTION)))?;
+        K::validate(config).map_err(|err| err.under(&entry_path(K::SECTION, "instances", name)))?;
         Ok(self.insert_new(name, config, tags))
     }
 
@@ -635,7 +634,7 @@ impl<K: Kind> Registry<K> {
         change: impl FnOnce(K::Config) -> Result<K::Config, ConfigError>,
     ) -> Result<(), RegistryError> {
         let instance = self.find(name).ok_or_else(|| self.not_found(name))?;
-        let path = format!("{}.instances.{name}", K::SECTION);
+        let path = entry_path(K::SECTION, "instances", name);
         let (old, new) = {
             let _serial = self
                 .inner

@@ -9,6 +9,8 @@ use serde_json::{Map, Number, Value};
 
 use super::{Format, MAX_DOCUMENT_BYTES, MAX_NESTING};
 use crate::config::ConfigError;
+use crate::config::segment;
+use crate::config::serde::{ROOT, dotted};
 
 /// Reads a file of at most [`MAX_DOCUMENT_BYTES`].
 pub(super) fn read_limited(path: &Path) -> Result<String, ConfigError> {
@@ -53,7 +55,7 @@ pub(super) fn sections(text: &str, format: Format) -> Result<Map<String, Value>,
     for (key, value) in root {
         let Some(name) = section_name(&key) else {
             return Err(ConfigError::new(
-                key,
+                join("", &key),
                 "unknown section; expected circuitbreaker, retry, bulkhead, timelimiter or ratelimiter",
             ));
         };
@@ -164,9 +166,11 @@ pub(crate) fn normalize_properties(
     }
 }
 
+/// `path.key`, the key quoted if it is empty or has a dot (see `config::segment`).
 pub(super) fn join(path: &str, key: &str) -> String {
+    let key = segment(key);
     if path.is_empty() {
-        key.to_owned()
+        key.into_owned()
     } else {
         format!("{path}.{key}")
     }
@@ -273,9 +277,9 @@ where
     let mut track = serde_path_to_error::Track::new();
     let wrapped = serde_path_to_error::Deserializer::new(deserializer, &mut track);
     seed.deserialize(wrapped).map_err(|err| {
-        let path = track.path().to_string();
-        let key = if path.is_empty() || path == "." || path == "?" {
-            "document".to_owned()
+        let path = dotted(&track.path());
+        let key = if path.is_empty() || path == "?" {
+            ROOT.to_owned()
         } else {
             path
         };

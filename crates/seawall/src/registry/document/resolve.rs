@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::parse::{join, kind_of, normalize_properties, snake_case};
 use super::{MAX_INHERITANCE_DEPTH, tags_from};
 use crate::config::ConfigError;
+use crate::config::serde::{ROOT, switched_off};
 use crate::registry::{DEFAULT_CONFIG, Kind, Tags};
 
 /// A section with every configuration and instance resolved and validated.
@@ -178,6 +179,11 @@ fn entries(group: Option<Value>, path: &str) -> Result<BTreeMap<String, Entry>, 
 }
 
 fn overlay_entry(merged: &mut Merged, entry: &Entry) {
+    for key in switched_off(&entry.keys) {
+        if let Some(inherited) = merged.get_mut(key) {
+            *inherited = (Value::Bool(false), entry.path.clone());
+        }
+    }
     for (key, value) in &entry.keys {
         merged.insert(key.clone(), (value.clone(), entry.path.clone()));
     }
@@ -300,15 +306,16 @@ where
 /// Puts an error about a key at the entry that wrote it (`path` when it was not inherited).
 fn locate(err: &ConfigError, merged: &Merged, path: &str) -> ConfigError {
     let key = err.key().to_owned();
-    if key == "." || key.is_empty() {
+    if key == ROOT || key.is_empty() {
         return ConfigError::new(path.to_owned(), err.rule().to_owned());
     }
     let first = key.split('.').next().unwrap_or(&key);
     match merged.get(first) {
+        // `key` is already a path (`budget.max_tokens`), not one key to quote.
         Some((_, origin)) if origin != path => ConfigError::new(
-            join(origin, &key),
+            format!("{origin}.{key}"),
             format!("{} (inherited by {path})", err.rule()),
         ),
-        _ => ConfigError::new(join(path, &key), err.rule().to_owned()),
+        _ => ConfigError::new(format!("{path}.{key}"), err.rule().to_owned()),
     }
 }
