@@ -62,8 +62,8 @@ use serde_json::Value;
 
 use self::resolve::{Resolved, resolve};
 use super::{
-    BuildContext, Bulkheads, CircuitBreakers, Kind, RateLimiters, Registries, Registry,
-    RegistryError, Retries, Tags, Timeouts,
+    Budget, BuildContext, Bulkheads, CircuitBreakers, Kind, RateLimiters, Registries, Registry,
+    RegistryError, Retries, Tags, Timeouts, over_budget,
 };
 use crate::config::{ConfigError, entry_path};
 
@@ -170,7 +170,8 @@ fn reload_into<K: Kind>(
     }
     for (name, (config, tags)) in &resolved.instances {
         if registry.find(name).is_some() {
-            registry.reconfigure(name, config.clone())?;
+            // The whole document's windows were checked against the budget first.
+            registry.change(name, |_| Ok(config.clone()), Budget::CheckedByCaller)?;
         } else {
             registry
                 .get_or_create_with(name, config, tags.clone())
@@ -285,7 +286,8 @@ where
     /// # Errors
     ///
     /// An unknown instance, an unknown key or an invalid value, named by its full path
-    /// (`circuitbreaker.instances.pg.slow_call_duration_threshold: …`); nothing changes.
+    /// (`circuitbreaker.instances.pg.slow_call_duration_threshold: …`), or a breaker's window
+    /// grown past the registry's memory budget; nothing changes.
     pub fn patch(&self, name: &str, changes: Value) -> Result<K::Config, RegistryError> {
         let path = entry_path(K::SECTION, "instances", name);
         let changes =
@@ -310,24 +312,17 @@ fn check_memory(document: &Document, outside: usize, budget: usize) -> Result<()
     for (name, (config, _)) in &document.circuit_breakers.instances {
         total = total.saturating_add(config.window_memory_bound());
         if total > budget {
-            return Err(ConfigError::new(
+            return Err(over_budget(
                 format!(
                     "{}.sliding_window_size",
                     entry_path("circuitbreaker", "instances", name)
                 ),
-                format!(
-                    "the breakers' windows could take {} in all, over the registry's memory budget of {} (BuildContext::memory_budget)",
-                    mebibytes(total),
-                    mebibytes(budget)
-                ),
+                total,
+                budget,
             ));
         }
     }
     Ok(())
-}
-
-fn mebibytes(bytes: usize) -> String {
-    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
 }
 
 /// The tags of a document map (`tags: { team: payments }`).

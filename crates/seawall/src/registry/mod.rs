@@ -67,10 +67,13 @@ impl BuildContext {
         self
     }
 
-    /// The most memory the circuit breakers' windows of a document may take in all, in bytes
+    /// The most memory the circuit breakers' windows of a registry may take in all, in bytes
     /// (default [`DEFAULT_MEMORY_BUDGET`]). A window is allocated as it fills, but a document
     /// whose windows could together outgrow this is refused when it is built or reloaded,
-    /// naming the instance that crosses it.
+    /// naming the instance that crosses it, and so is a reconfiguration
+    /// ([`Registry::reconfigure`], [`Registry::update`], `Registry::patch`) that grows a
+    /// window past it. Instances created by [`Registry::get_or_create`] (as
+    /// [`Registries::policy`] does) are not refused, but count against it from then on.
     #[must_use]
     pub fn memory_budget(mut self, bytes: usize) -> Self {
         self.memory_budget = Some(bytes);
@@ -120,6 +123,13 @@ mod sealed {
         fn current(instance: &Self::Instance) -> Self::Config;
 
         fn apply(instance: &Self::Instance, config: &Self::Config) -> Result<(), ConfigError>;
+
+        /// The most memory an instance with this configuration can take beyond its fixed
+        /// size (a breaker's window), counted against the memory budget.
+        fn memory_bound(config: &Self::Config) -> usize {
+            let _ = config;
+            0
+        }
     }
 }
 
@@ -139,6 +149,7 @@ macro_rules! kind {
         $(#[$meta:meta])* $kind:ident: $config:ty => $instance:ty, $section:literal;
         build($name:ident, $cfg:ident, $context:ident) $build:block
         apply($instance_arg:ident, $new:ident) $apply:block
+        $(memory($memory_cfg:ident) $memory:block)?
     ) => {
         $(#[$meta])*
         #[derive(Debug)]
@@ -171,6 +182,8 @@ macro_rules! kind {
             }
 
             fn apply($instance_arg: &$instance, $new: &$config) -> Result<(), ConfigError> $apply
+
+            $(fn memory_bound($memory_cfg: &$config) -> usize $memory)?
         }
     };
 }
@@ -189,6 +202,7 @@ kind! {
         builder.build()
     }
     apply(instance, config) { instance.reconfigure(config.clone()) }
+    memory(config) { config.window_memory_bound() }
 }
 
 kind! {
@@ -616,8 +630,9 @@ impl<K: Kind> Registry<K> {
     ///
     /// # Errors
     ///
-    /// An unknown instance, or an invalid configuration (its key under
-    /// `<section>.instances.<name>`); nothing changes.
+    /// An unknown instance, an invalid configuration (its key under
+    /// `<section>.instances.<name>`), or a breaker's window grown past the registry's
+    /// [memory budget](BuildContext::memory_budget); nothing changes.
     pub fn reconfigure(&self, name: &str, config: K::Config) -> Result<(), RegistryError> {
         self.update(name, |_| Ok(config))
     }
@@ -633,6 +648,18 @@ impl<K: Kind> Registry<K> {
         name: &str,
         change: impl FnOnce(K::Config) -> Result<K::Config, ConfigError>,
     ) -> Result<(), RegistryError> {
+        self.change(name, change, Budget::Check)
+    }
+
+    /// [`update`](Self::update), with the memory budget checked here or (for a reload, which
+    /// checks the whole document first and may grow one window as it shrinks another)
+    /// already checked.
+    pub(crate) fn change(
+        &self,
+        name: &str,
+        change: impl FnOnce(K::Config) -> Result<K::Config, ConfigError>,
+        budget: Budget,
+    ) -> Result<(), RegistryError> {
         let instance = self.find(name).ok_or_else(|| self.not_found(name))?;
         let path = entry_path(K::SECTION, "instances", name);
         let (old, new) = {
@@ -645,6 +672,10 @@ impl<K: Kind> Registry<K> {
             let new =
                 change(old.clone()).map_err(|err| RegistryError::Invalid(err.under(&path)))?;
             K::validate(&new).map_err(|err| RegistryError::Invalid(err.under(&path)))?;
+            if budget == Budget::Check {
+                self.check_growth(name, &old, &new)
+                    .map_err(|err| RegistryError::Invalid(err.under(&path)))?;
+            }
             K::apply(&instance, &new).map_err(|err| RegistryError::Invalid(err.under(&path)))?;
             (old, new)
         };
@@ -655,6 +686,31 @@ impl<K: Kind> Registry<K> {
                 old,
                 new,
             });
+        }
+        Ok(())
+    }
+
+    /// Refuses a change that grows instance `name`'s memory past the budget, counting every
+    /// other instance at its current configuration.
+    fn check_growth(
+        &self,
+        name: &str,
+        old: &K::Config,
+        new: &K::Config,
+    ) -> Result<(), ConfigError> {
+        let bound = K::memory_bound(new);
+        if bound <= K::memory_bound(old) {
+            return Ok(());
+        }
+        let others = read(&self.inner.instances)
+            .iter()
+            .filter(|(other, _)| other.as_str() != name)
+            .map(|(_, entry)| K::memory_bound(&K::current(&entry.instance)))
+            .fold(0, usize::saturating_add);
+        let total = others.saturating_add(bound);
+        let budget = self.inner.context.memory_budget_or_default();
+        if total > budget {
+            return Err(over_budget("sliding_window_size", total, budget));
         }
         Ok(())
     }
@@ -680,6 +736,30 @@ impl<K: Kind> Registry<K> {
             name: name.to_owned(),
         }
     }
+}
+
+/// Whether a change checks the memory budget itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Budget {
+    Check,
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    CheckedByCaller,
+}
+
+/// The error of windows that could outgrow the memory budget, at `key`.
+pub(crate) fn over_budget(key: impl Into<String>, total: usize, budget: usize) -> ConfigError {
+    ConfigError::new(
+        key.into(),
+        format!(
+            "the breakers' windows could take {} in all, over the registry's memory budget of {} (BuildContext::memory_budget)",
+            mebibytes(total),
+            mebibytes(budget)
+        ),
+    )
+}
+
+fn mebibytes(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

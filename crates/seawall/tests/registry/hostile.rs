@@ -327,3 +327,46 @@ fn overlaying_nothing_changes_nothing_and_a_non_map_is_an_error_at_the_document(
         assert!(err.rule().contains("must be a map"), "{err}");
     }
 }
+
+#[test]
+fn a_patch_cannot_grow_a_window_past_the_memory_budget() {
+    let registries = Registries::from_str(
+        "circuitbreaker: {instances: {pg: {sliding_window_size: 20}, other: {sliding_window_size: 1000}}}",
+        Format::Yaml,
+        BuildContext::default().memory_budget(1 << 20),
+    )
+    .unwrap();
+    let breakers = registries.circuit_breakers();
+    let err = breakers
+        .patch("pg", serde_json::json!({"sliding_window_size": 16_777_216}))
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "circuitbreaker.instances.pg.sliding_window_size: the breakers' windows could take 16.0 MiB"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        breakers.current_config("pg").unwrap().window_memory_bound(),
+        20,
+        "nothing changed"
+    );
+    // Within the budget, counting the other breaker's 1,000 calls, it applies.
+    let within = (1 << 20) - 1_000;
+    breakers
+        .patch("pg", serde_json::json!({"sliding_window_size": within}))
+        .unwrap();
+    assert!(
+        breakers
+            .patch("pg", serde_json::json!({"sliding_window_size": within + 1}))
+            .is_err()
+    );
+    // Shrinking is always allowed, as is a reload that swaps two windows' sizes.
+    breakers
+        .patch("pg", serde_json::json!({"sliding_window_size": 10}))
+        .unwrap();
+    let swapped = "circuitbreaker: {instances: {pg: {sliding_window_size: 1000}, other: {sliding_window_size: 20}}}";
+    registries
+        .reload(&Document::parse(swapped, Format::Yaml).unwrap())
+        .unwrap();
+}
