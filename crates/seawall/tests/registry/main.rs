@@ -7,3 +7,4 @@ mod hostile;
 mod live;
 mod metrics;
 mod presets;
+mod properties;
