@@ -2,6 +2,7 @@
 //! metrics.
 #![cfg(all(feature = "serde", feature = "metrics"))]
 
+mod corpus;
 mod documents;
 mod hostile;
 mod live;
