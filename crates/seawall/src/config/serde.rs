@@ -81,23 +81,24 @@ pub(crate) fn switched_off(written: &serde_json::Map<String, Value>) -> Vec<&'st
 }
 
 /// A serde path as a dotted key (`retry.budget.max_tokens`, `tags[2]`); empty for the root.
+/// It ends where the parser could not say which key it was in.
 pub(crate) fn dotted(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::new();
     for part in path {
-        match part {
+        let text = match part {
             Segment::Seq { index } => {
                 out.push_str(&format!("[{index}]"));
                 continue;
             }
-            _ if !out.is_empty() => out.push('.'),
-            _ => {}
+            Segment::Map { key } => segment(key),
+            Segment::Enum { variant } => segment(variant),
+            Segment::Unknown => break,
+        };
+        if !out.is_empty() {
+            out.push('.');
         }
-        match part {
-            Segment::Map { key } => out.push_str(&segment(key)),
-            Segment::Enum { variant } => out.push_str(&segment(variant)),
-            _ => out.push('?'),
-        }
+        out.push_str(&text);
     }
     out
 }

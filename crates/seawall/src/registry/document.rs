@@ -42,8 +42,10 @@
 //!   (0, 100], got 120`; a bad value inherited from a shared configuration is reported where
 //!   that configuration wrote it.
 //! - Limits, checked before or while parsing: at most [`MAX_DOCUMENT_BYTES`] of text, maps and
-//!   lists nested at most [`MAX_NESTING`] deep, and inheritance chains at most
-//!   [`MAX_INHERITANCE_DEPTH`] long. Resolving inheritance takes time linear in the document.
+//!   lists nested at most [`MAX_NESTING`] deep, inheritance chains at most
+//!   [`MAX_INHERITANCE_DEPTH`] long, and YAML aliases expanding the document at most four
+//!   times over (or to [`MAX_DOCUMENT_BYTES`] for a small one). Resolving inheritance takes
+//!   time linear in the document, and instances inheriting tags share them.
 //!
 //! Keys that are seawall's own (not Resilience4j's): `slow_call_tracking` (false turns it
 //! off), `sliding_window_bucket` (a time window's resolution, default 1s),
@@ -152,7 +154,7 @@ fn install<K: Kind>(registry: &Registry<K>, resolved: &Resolved<K>) -> Result<()
         registry.add_config(name, config.clone())?;
     }
     for (name, (config, tags)) in &resolved.instances {
-        registry.get_or_create_with(name, config, tags.clone())?;
+        registry.get_or_create_shared(name, config, tags.clone())?;
     }
     Ok(())
 }
@@ -174,7 +176,7 @@ fn reload_into<K: Kind>(
             registry.change(name, |_| Ok(config.clone()), Budget::CheckedByCaller)?;
         } else {
             registry
-                .get_or_create_with(name, config, tags.clone())
+                .get_or_create_shared(name, config, tags.clone())
                 .map_err(RegistryError::Invalid)?;
         }
     }

@@ -371,7 +371,8 @@ impl<C: fmt::Debug + Send + Sync + 'static> Event for RegistryEvent<C> {
 
 struct Entry<K: Kind> {
     instance: K::Instance,
-    tags: Tags,
+    /// Shared: a document's instances that inherit one configuration's tags hold one copy.
+    tags: Arc<Tags>,
 }
 
 pub(crate) struct Inner<K: Kind> {
@@ -474,7 +475,7 @@ impl<K: Kind> Registry<K> {
             return instance;
         }
         let config = self.config(name).unwrap_or_else(|| self.default_config());
-        self.insert_new(name, &config, Tags::new())
+        self.insert_new(name, &config, Arc::default())
     }
 
     /// The instance `name`, created from `config` if it does not exist yet (an existing
@@ -488,6 +489,16 @@ impl<K: Kind> Registry<K> {
         name: &str,
         config: &K::Config,
         tags: Tags,
+    ) -> Result<K::Instance, ConfigError> {
+        self.get_or_create_shared(name, config, Arc::new(tags))
+    }
+
+    /// [`get_or_create_with`](Self::get_or_create_with) with tags shared between instances.
+    pub(crate) fn get_or_create_shared(
+        &self,
+        name: &str,
+        config: &K::Config,
+        tags: Arc<Tags>,
     ) -> Result<K::Instance, ConfigError> {
         if let Some(instance) = self.find(name) {
             return Ok(instance);
@@ -516,10 +527,10 @@ impl<K: Kind> Registry<K> {
                 section: K::SECTION,
                 name: config_name.to_owned(),
             })?;
-        Ok(self.insert_new(name, &config, Tags::new()))
+        Ok(self.insert_new(name, &config, Arc::default()))
     }
 
-    fn insert_new(&self, name: &str, config: &K::Config, tags: Tags) -> K::Instance {
+    fn insert_new(&self, name: &str, config: &K::Config, tags: Arc<Tags>) -> K::Instance {
         let instance = {
             let mut instances = write(&self.inner.instances);
             // Another caller may have created it since we looked.
@@ -609,7 +620,12 @@ impl<K: Kind> Registry<K> {
         let instances = read(&self.inner.instances);
         let entry = instances.get(name)?;
         let mut tags = self.inner.tags.clone();
-        tags.extend(entry.tags.clone());
+        tags.extend(
+            entry
+                .tags
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone())),
+        );
         Some(tags)
     }
 

@@ -3,6 +3,7 @@
 //! remembered where it was written, so that an error is reported there.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,7 +18,7 @@ use crate::registry::{DEFAULT_CONFIG, Kind, Tags};
 /// A section with every configuration and instance resolved and validated.
 pub(crate) struct Resolved<K: Kind> {
     pub(crate) configs: BTreeMap<String, K::Config>,
-    pub(crate) instances: BTreeMap<String, (K::Config, Tags)>,
+    pub(crate) instances: BTreeMap<String, (K::Config, Arc<Tags>)>,
     pub(crate) tags: Tags,
 }
 
@@ -25,7 +26,7 @@ pub(crate) struct Resolved<K: Kind> {
 struct Entry {
     path: String,
     base: Option<String>,
-    tags: Option<Tags>,
+    tags: Option<Arc<Tags>>,
     keys: Map<String, Value>,
 }
 
@@ -163,7 +164,7 @@ fn entries(group: Option<Value>, path: &str) -> Result<BTreeMap<String, Entry>, 
         };
         let tags = match keys.remove("tags") {
             None => None,
-            Some(tags) => Some(tags_from(tags, &join(&entry_path, "tags"))?),
+            Some(tags) => Some(Arc::new(tags_from(tags, &join(&entry_path, "tags"))?)),
         };
         entries.insert(
             name,
@@ -268,8 +269,9 @@ impl Section {
         }
     }
 
-    /// The tags `configs.<name>` has or inherits.
-    fn inherited_tags(&self, name: &str) -> Option<Tags> {
+    /// The tags `configs.<name>` has or inherits (shared, not copied: many instances may
+    /// inherit many tags).
+    fn inherited_tags(&self, name: &str) -> Option<Arc<Tags>> {
         let mut current = name;
         for _ in 0..=MAX_INHERITANCE_DEPTH {
             let entry = self.configs.get(current)?;
