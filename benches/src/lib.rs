@@ -16,7 +16,9 @@
 //!   configuration, so that "the same configuration" is visible in one place;
 //! - [`scenarios`]: the catalogue — every group (`<decorator>/<scenario>`), its rows and the
 //!   outcome each row must produce — run through a [`Runner`](scenarios::Runner);
-//! - [`criterion_runner`]: the [`Runner`](scenarios::Runner) that times rows with criterion.
+//! - [`criterion_runner`]: the [`Runner`](scenarios::Runner) that times rows with criterion;
+//! - [`documents`]: configuration documents of the worst shapes, for the `documents` bench and
+//!   check.
 //!
 //! The bench targets (`benches/*.rs`) time the catalogue, the `allocs` binary counts
 //! allocations per call over the same catalogue, `probe` runs one row for callgrind, and
@@ -25,6 +27,7 @@
 pub mod config;
 pub mod contender;
 pub mod criterion_runner;
+pub mod documents;
 pub mod harness;
 pub mod ours;
 pub mod peers;

@@ -6,6 +6,7 @@
 mod breaker;
 mod callback;
 mod charge;
+mod config_properties;
 mod helpers;
 mod metrics;
 mod query;

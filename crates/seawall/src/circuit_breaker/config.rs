@@ -216,10 +216,12 @@ impl CircuitBreakerConfig {
             .min(self.permitted_calls_in_half_open)
     }
 
-    /// The most memory this configuration's window can take, in bytes (it is allocated as it
-    /// fills, up to this).
-    #[cfg(feature = "serde")]
-    pub(crate) fn window_memory_bound(&self) -> usize {
+    /// The most memory this configuration's window can take, in bytes: one byte per call of a
+    /// count window, 32 bytes per bucket of a time window. The window is allocated as it
+    /// fills, up to this; a registry's
+    /// [`BuildContext::memory_budget`](crate::registry::BuildContext::memory_budget) bounds the
+    /// sum over its breakers.
+    pub fn window_memory_bound(&self) -> usize {
         super::window::memory_bound(self.sliding_window)
     }
 

@@ -208,7 +208,6 @@ const COUNT_CHUNK: usize = 4_096;
 const TIME_CHUNK: usize = 256;
 
 /// The most memory a window of this shape can take, in bytes.
-#[cfg(any(feature = "serde", test))]
 pub(crate) fn memory_bound(window: SlidingWindow) -> usize {
     match window {
         SlidingWindow::Count(size) => size as usize,

@@ -49,6 +49,21 @@ pub(crate) fn check_duration(
     Ok(())
 }
 
+/// One segment of a key path: a key or name that is empty or has a dot in it is quoted
+/// (`""`, `"a.b"`), so that a path is never blank and reads back unambiguously.
+pub(crate) fn segment(key: &str) -> Cow<'_, str> {
+    if key.is_empty() || key.contains('.') {
+        Cow::Owned(format!("{key:?}"))
+    } else {
+        Cow::Borrowed(key)
+    }
+}
+
+/// The path of instance or configuration `name` of a registry section.
+pub(crate) fn entry_path(section: &str, group: &str, name: &str) -> String {
+    format!("{section}.{group}.{}", segment(name))
+}
+
 /// A configuration value broke a rule. The message names the key and the rule, e.g.
 /// `max_attempts: must be >= 1, got 0`.
 #[derive(Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::ConfigError;
+use super::{ConfigError, segment};
 use crate::circuit_breaker::State;
 use crate::retry::Jitter;
 
@@ -52,9 +52,55 @@ pub fn overlay<T: Serialize + DeserializeOwned>(
     changes: Value,
 ) -> Result<T, ConfigError> {
     let mut merged = serde_json::to_value(base)
-        .map_err(|err| ConfigError::new(".", format!("cannot be written as a document: {err}")))?;
-    merge(&mut merged, changes, "")?;
+        .map_err(|err| ConfigError::new(ROOT, format!("cannot be written as a document: {err}")))?;
+    // Nothing written changes nothing, as an empty map would.
+    if !changes.is_null() {
+        merge(&mut merged, changes, "")?;
+    }
     from_value(merged)
+}
+
+/// The key of an error about the whole of what was read rather than one key in it.
+pub(crate) const ROOT: &str = "document";
+
+/// Switches of which at most one may be on. Turning one on turns the others off where they
+/// were only inherited (a linear backoff written over the library's exponential default);
+/// writing two of them on in one place is still an error.
+const EXCLUSIVE_SWITCHES: [&str; 2] = ["enable_exponential_backoff", "enable_linear_backoff"];
+
+/// The switches that `written` turns off by turning another on.
+pub(crate) fn switched_off(written: &serde_json::Map<String, Value>) -> Vec<&'static str> {
+    let on = |key: &str| written.get(key) == Some(&Value::Bool(true));
+    if !EXCLUSIVE_SWITCHES.iter().any(|key| on(key)) {
+        return Vec::new();
+    }
+    EXCLUSIVE_SWITCHES
+        .into_iter()
+        .filter(|key| !written.contains_key(*key))
+        .collect()
+}
+
+/// A serde path as a dotted key (`retry.budget.max_tokens`, `tags[2]`); empty for the root.
+/// It ends where the parser could not say which key it was in.
+pub(crate) fn dotted(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for part in path {
+        let text = match part {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } => segment(key),
+            Segment::Enum { variant } => segment(variant),
+            Segment::Unknown => break,
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Deep-merges `changes` into `target`: maps key by key, anything else replaced. A map is
@@ -62,11 +108,16 @@ pub fn overlay<T: Serialize + DeserializeOwned>(
 fn merge(target: &mut Value, changes: Value, path: &str) -> Result<(), ConfigError> {
     match (target, changes) {
         (Value::Object(target), Value::Object(changes)) => {
+            for key in switched_off(&changes) {
+                if let Some(switch) = target.get_mut(key) {
+                    *switch = Value::Bool(false);
+                }
+            }
             for (key, value) in changes {
                 let at = if path.is_empty() {
-                    key.clone()
+                    segment(&key).into_owned()
                 } else {
-                    format!("{path}.{key}")
+                    format!("{path}.{}", segment(&key))
                 };
                 match target.get_mut(&key) {
                     Some(existing) => merge(existing, value, &at)?,
@@ -88,7 +139,7 @@ fn merge(target: &mut Value, changes: Value, path: &str) -> Result<(), ConfigErr
                 _ => "a boolean",
             };
             Err(ConfigError::new(
-                if path.is_empty() { "." } else { path }.to_owned(),
+                if path.is_empty() { ROOT } else { path }.to_owned(),
                 format!("must be a map of keys, got {found}"),
             ))
         }
@@ -99,22 +150,23 @@ fn merge(target: &mut Value, changes: Value, path: &str) -> Result<(), ConfigErr
     }
 }
 
-/// Deserializes `value`, naming the path of any error (`.` for the root).
+/// Deserializes `value`, naming the path of any error ([`ROOT`] for the whole value).
 pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
+        let path = dotted(err.path());
         let message = err.into_inner().to_string();
         // A configuration's own check of one key, raised while reading it, reads
         // "key: rule"; serde's messages never start with a bare key and a colon.
         match message.split_once(": ") {
             Some((key, rule)) if is_key(key) => {
-                let key = if path == "." {
+                let key = if path.is_empty() {
                     key.to_owned()
                 } else {
                     format!("{path}.{key}")
                 };
                 ConfigError::new(key, rule.to_owned())
             }
+            _ if path.is_empty() => ConfigError::new(ROOT, message),
             _ => ConfigError::new(path, message),
         }
     })

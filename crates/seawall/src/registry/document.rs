@@ -42,8 +42,10 @@
 //!   (0, 100], got 120`; a bad value inherited from a shared configuration is reported where
 //!   that configuration wrote it.
 //! - Limits, checked before or while parsing: at most [`MAX_DOCUMENT_BYTES`] of text, maps and
-//!   lists nested at most [`MAX_NESTING`] deep, and inheritance chains at most
-//!   [`MAX_INHERITANCE_DEPTH`] long. Resolving inheritance takes time linear in the document.
+//!   lists nested at most [`MAX_NESTING`] deep, inheritance chains at most
+//!   [`MAX_INHERITANCE_DEPTH`] long, and YAML aliases expanding the document at most four
+//!   times over (or to [`MAX_DOCUMENT_BYTES`] for a small one). Resolving inheritance takes
+//!   time linear in the document, and instances inheriting tags share them.
 //!
 //! Keys that are seawall's own (not Resilience4j's): `slow_call_tracking` (false turns it
 //! off), `sliding_window_bucket` (a time window's resolution, default 1s),
@@ -62,10 +64,10 @@ use serde_json::Value;
 
 use self::resolve::{Resolved, resolve};
 use super::{
-    BuildContext, Bulkheads, CircuitBreakers, Kind, RateLimiters, Registries, Registry,
-    RegistryError, Retries, Tags, Timeouts,
+    Budget, BuildContext, Bulkheads, CircuitBreakers, Kind, RateLimiters, Registries, Registry,
+    RegistryError, Retries, Tags, Timeouts, over_budget,
 };
-use crate::config::ConfigError;
+use crate::config::{ConfigError, entry_path};
 
 /// The largest document read: 1 MiB of text.
 pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
@@ -152,7 +154,7 @@ fn install<K: Kind>(registry: &Registry<K>, resolved: &Resolved<K>) -> Result<()
         registry.add_config(name, config.clone())?;
     }
     for (name, (config, tags)) in &resolved.instances {
-        registry.get_or_create_with(name, config, tags.clone())?;
+        registry.get_or_create_shared(name, config, tags.clone())?;
     }
     Ok(())
 }
@@ -170,10 +172,11 @@ fn reload_into<K: Kind>(
     }
     for (name, (config, tags)) in &resolved.instances {
         if registry.find(name).is_some() {
-            registry.reconfigure(name, config.clone())?;
+            // The whole document's windows were checked against the budget first.
+            registry.change(name, |_| Ok(config.clone()), Budget::CheckedByCaller)?;
         } else {
             registry
-                .get_or_create_with(name, config, tags.clone())
+                .get_or_create_shared(name, config, tags.clone())
                 .map_err(RegistryError::Invalid)?;
         }
     }
@@ -259,7 +262,7 @@ impl Registries {
                 && existing.config().budget != config.budget
             {
                 return Err(RegistryError::Invalid(ConfigError::new(
-                    format!("retry.instances.{name}.budget"),
+                    format!("{}.budget", entry_path("retry", "instances", name)),
                     "cannot change while the retry runs (the budget is state)",
                 )));
             }
@@ -285,9 +288,10 @@ where
     /// # Errors
     ///
     /// An unknown instance, an unknown key or an invalid value, named by its full path
-    /// (`circuitbreaker.instances.pg.slow_call_duration_threshold: …`); nothing changes.
+    /// (`circuitbreaker.instances.pg.slow_call_duration_threshold: …`), or a breaker's window
+    /// grown past the registry's memory budget; nothing changes.
     pub fn patch(&self, name: &str, changes: Value) -> Result<K::Config, RegistryError> {
-        let path = format!("{}.instances.{name}", K::SECTION);
+        let path = entry_path(K::SECTION, "instances", name);
         let changes =
             parse::normalize_properties(changes, &path).map_err(RegistryError::Invalid)?;
         if changes.contains_key("base_config") || changes.contains_key("tags") {
@@ -310,21 +314,17 @@ fn check_memory(document: &Document, outside: usize, budget: usize) -> Result<()
     for (name, (config, _)) in &document.circuit_breakers.instances {
         total = total.saturating_add(config.window_memory_bound());
         if total > budget {
-            return Err(ConfigError::new(
-                format!("circuitbreaker.instances.{name}.sliding_window_size"),
+            return Err(over_budget(
                 format!(
-                    "the breakers' windows could take {} in all, over the registry's memory budget of {} (BuildContext::memory_budget)",
-                    mebibytes(total),
-                    mebibytes(budget)
+                    "{}.sliding_window_size",
+                    entry_path("circuitbreaker", "instances", name)
                 ),
+                total,
+                budget,
             ));
         }
     }
     Ok(())
-}
-
-fn mebibytes(bytes: usize) -> String {
-    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
 }
 
 /// The tags of a document map (`tags: { team: payments }`).
@@ -338,7 +338,7 @@ fn tags_from(value: Value, path: &str) -> Result<Tags, ConfigError> {
                 Value::Number(number) => Ok((key, number.to_string())),
                 Value::Bool(flag) => Ok((key, flag.to_string())),
                 _ => Err(ConfigError::new(
-                    format!("{path}.{key}"),
+                    parse::join(path, &key),
                     "a tag's value must be a string",
                 )),
             })

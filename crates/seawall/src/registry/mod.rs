@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use crate::bulkhead::BulkheadConfig;
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::clock::Clock;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, entry_path};
 use crate::event::{Event, Listeners};
 use crate::policy::{Identity, Layered, Policy};
 use crate::rate_limiter::RateLimiterConfig;
@@ -67,17 +67,19 @@ impl BuildContext {
         self
     }
 
-    /// The most memory the circuit breakers' windows of a document may take in all, in bytes
+    /// The most memory the circuit breakers' windows of a registry may take in all, in bytes
     /// (default [`DEFAULT_MEMORY_BUDGET`]). A window is allocated as it fills, but a document
     /// whose windows could together outgrow this is refused when it is built or reloaded,
-    /// naming the instance that crosses it.
+    /// naming the instance that crosses it, and so is a reconfiguration
+    /// ([`Registry::reconfigure`], [`Registry::update`], `Registry::patch`) that grows a
+    /// window past it. Instances created by [`Registry::get_or_create`] (as
+    /// [`Registries::policy`] does) are not refused, but count against it from then on.
     #[must_use]
     pub fn memory_budget(mut self, bytes: usize) -> Self {
         self.memory_budget = Some(bytes);
         self
     }
 
-    #[cfg(feature = "serde")]
     pub(crate) fn memory_budget_or_default(&self) -> usize {
         self.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET)
     }
@@ -121,6 +123,13 @@ mod sealed {
         fn current(instance: &Self::Instance) -> Self::Config;
 
         fn apply(instance: &Self::Instance, config: &Self::Config) -> Result<(), ConfigError>;
+
+        /// The most memory an instance with this configuration can take beyond its fixed
+        /// size (a breaker's window), counted against the memory budget.
+        fn memory_bound(config: &Self::Config) -> usize {
+            let _ = config;
+            0
+        }
     }
 }
 
@@ -140,6 +149,7 @@ macro_rules! kind {
         $(#[$meta:meta])* $kind:ident: $config:ty => $instance:ty, $section:literal;
         build($name:ident, $cfg:ident, $context:ident) $build:block
         apply($instance_arg:ident, $new:ident) $apply:block
+        $(memory($memory_cfg:ident) $memory:block)?
     ) => {
         $(#[$meta])*
         #[derive(Debug)]
@@ -172,6 +182,8 @@ macro_rules! kind {
             }
 
             fn apply($instance_arg: &$instance, $new: &$config) -> Result<(), ConfigError> $apply
+
+            $(fn memory_bound($memory_cfg: &$config) -> usize $memory)?
         }
     };
 }
@@ -190,6 +202,7 @@ kind! {
         builder.build()
     }
     apply(instance, config) { instance.reconfigure(config.clone()) }
+    memory(config) { config.window_memory_bound() }
 }
 
 kind! {
@@ -358,7 +371,8 @@ impl<C: fmt::Debug + Send + Sync + 'static> Event for RegistryEvent<C> {
 
 struct Entry<K: Kind> {
     instance: K::Instance,
-    tags: Tags,
+    /// Shared: a document's instances that inherit one configuration's tags hold one copy.
+    tags: Arc<Tags>,
 }
 
 pub(crate) struct Inner<K: Kind> {
@@ -438,7 +452,7 @@ impl<K: Kind> Registry<K> {
     ///
     /// An invalid configuration, its key under `<section>.configs.<name>`.
     pub fn add_config(&self, name: &str, config: K::Config) -> Result<(), ConfigError> {
-        K::validate(&config).map_err(|err| err.under(&format!("{}.configs.{name}", K::SECTION)))?;
+        K::validate(&config).map_err(|err| err.under(&entry_path(K::SECTION, "configs", name)))?;
         write(&self.inner.configs).insert(name.to_owned(), config);
         Ok(())
     }
@@ -461,7 +475,7 @@ impl<K: Kind> Registry<K> {
             return instance;
         }
         let config = self.config(name).unwrap_or_else(|| self.default_config());
-        self.insert_new(name, &config, Tags::new())
+        self.insert_new(name, &config, Arc::default())
     }
 
     /// The instance `name`, created from `config` if it does not exist yet (an existing
@@ -476,11 +490,20 @@ impl<K: Kind> Registry<K> {
         config: &K::Config,
         tags: Tags,
     ) -> Result<K::Instance, ConfigError> {
+        self.get_or_create_shared(name, config, Arc::new(tags))
+    }
+
+    /// [`get_or_create_with`](Self::get_or_create_with) with tags shared between instances.
+    pub(crate) fn get_or_create_shared(
+        &self,
+        name: &str,
+        config: &K::Config,
+        tags: Arc<Tags>,
+    ) -> Result<K::Instance, ConfigError> {
         if let Some(instance) = self.find(name) {
             return Ok(instance);
         }
-        K::validate(config)
-            .map_err(|err| err.under(&format!("{}.instances.{name}", K::SECTION)))?;
+        K::validate(config).map_err(|err| err.under(&entry_path(K::SECTION, "instances", name)))?;
         Ok(self.insert_new(name, config, tags))
     }
 
@@ -504,10 +527,10 @@ impl<K: Kind> Registry<K> {
                 section: K::SECTION,
                 name: config_name.to_owned(),
             })?;
-        Ok(self.insert_new(name, &config, Tags::new()))
+        Ok(self.insert_new(name, &config, Arc::default()))
     }
 
-    fn insert_new(&self, name: &str, config: &K::Config, tags: Tags) -> K::Instance {
+    fn insert_new(&self, name: &str, config: &K::Config, tags: Arc<Tags>) -> K::Instance {
         let instance = {
             let mut instances = write(&self.inner.instances);
             // Another caller may have created it since we looked.
@@ -597,7 +620,12 @@ impl<K: Kind> Registry<K> {
         let instances = read(&self.inner.instances);
         let entry = instances.get(name)?;
         let mut tags = self.inner.tags.clone();
-        tags.extend(entry.tags.clone());
+        tags.extend(
+            entry
+                .tags
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone())),
+        );
         Some(tags)
     }
 
@@ -618,8 +646,9 @@ impl<K: Kind> Registry<K> {
     ///
     /// # Errors
     ///
-    /// An unknown instance, or an invalid configuration (its key under
-    /// `<section>.instances.<name>`); nothing changes.
+    /// An unknown instance, an invalid configuration (its key under
+    /// `<section>.instances.<name>`), or a breaker's window grown past the registry's
+    /// [memory budget](BuildContext::memory_budget); nothing changes.
     pub fn reconfigure(&self, name: &str, config: K::Config) -> Result<(), RegistryError> {
         self.update(name, |_| Ok(config))
     }
@@ -635,8 +664,20 @@ impl<K: Kind> Registry<K> {
         name: &str,
         change: impl FnOnce(K::Config) -> Result<K::Config, ConfigError>,
     ) -> Result<(), RegistryError> {
+        self.change(name, change, Budget::Check)
+    }
+
+    /// [`update`](Self::update), with the memory budget checked here or (for a reload, which
+    /// checks the whole document first and may grow one window as it shrinks another)
+    /// already checked.
+    pub(crate) fn change(
+        &self,
+        name: &str,
+        change: impl FnOnce(K::Config) -> Result<K::Config, ConfigError>,
+        budget: Budget,
+    ) -> Result<(), RegistryError> {
         let instance = self.find(name).ok_or_else(|| self.not_found(name))?;
-        let path = format!("{}.instances.{name}", K::SECTION);
+        let path = entry_path(K::SECTION, "instances", name);
         let (old, new) = {
             let _serial = self
                 .inner
@@ -647,6 +688,10 @@ impl<K: Kind> Registry<K> {
             let new =
                 change(old.clone()).map_err(|err| RegistryError::Invalid(err.under(&path)))?;
             K::validate(&new).map_err(|err| RegistryError::Invalid(err.under(&path)))?;
+            if budget == Budget::Check {
+                self.check_growth(name, &old, &new)
+                    .map_err(|err| RegistryError::Invalid(err.under(&path)))?;
+            }
             K::apply(&instance, &new).map_err(|err| RegistryError::Invalid(err.under(&path)))?;
             (old, new)
         };
@@ -657,6 +702,31 @@ impl<K: Kind> Registry<K> {
                 old,
                 new,
             });
+        }
+        Ok(())
+    }
+
+    /// Refuses a change that grows instance `name`'s memory past the budget, counting every
+    /// other instance at its current configuration.
+    fn check_growth(
+        &self,
+        name: &str,
+        old: &K::Config,
+        new: &K::Config,
+    ) -> Result<(), ConfigError> {
+        let bound = K::memory_bound(new);
+        if bound <= K::memory_bound(old) {
+            return Ok(());
+        }
+        let others = read(&self.inner.instances)
+            .iter()
+            .filter(|(other, _)| other.as_str() != name)
+            .map(|(_, entry)| K::memory_bound(&K::current(&entry.instance)))
+            .fold(0, usize::saturating_add);
+        let total = others.saturating_add(bound);
+        let budget = self.inner.context.memory_budget_or_default();
+        if total > budget {
+            return Err(over_budget("sliding_window_size", total, budget));
         }
         Ok(())
     }
@@ -682,6 +752,30 @@ impl<K: Kind> Registry<K> {
             name: name.to_owned(),
         }
     }
+}
+
+/// Whether a change checks the memory budget itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Budget {
+    Check,
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    CheckedByCaller,
+}
+
+/// The error of windows that could outgrow the memory budget, at `key`.
+pub(crate) fn over_budget(key: impl Into<String>, total: usize, budget: usize) -> ConfigError {
+    ConfigError::new(
+        key.into(),
+        format!(
+            "the breakers' windows could take {} in all, over the registry's memory budget of {} (BuildContext::memory_budget)",
+            mebibytes(total),
+            mebibytes(budget)
+        ),
+    )
+}
+
+fn mebibytes(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

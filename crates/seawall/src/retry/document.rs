@@ -69,7 +69,7 @@ impl Keys {
         let backoff = match (self.enable_exponential_backoff, self.enable_linear_backoff) {
             (true, true) => {
                 return Err(
-                    "enable_exponential_backoff and enable_linear_backoff: at most one may be true"
+                    "enable_linear_backoff: cannot be true while enable_exponential_backoff is (at most one of them may be)"
                         .to_owned(),
                 );
             }

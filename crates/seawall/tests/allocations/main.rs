@@ -147,3 +147,50 @@ fn the_counter_does_see_allocations() {
     });
     assert_eq!(allocations.count_total, 1);
 }
+
+/// A `default` configuration with `n` tags, and `n` instances that inherit them.
+#[cfg(feature = "serde")]
+fn tags_inherited_by_many(n: usize) -> String {
+    let tags: Vec<String> = (0..n).map(|i| format!("t{i}: v")).collect();
+    let mut text = format!(
+        "bulkhead:\n  configs:\n    default: {{tags: {{{}}}}}\n  instances:\n",
+        tags.join(", ")
+    );
+    for i in 0..n {
+        text.push_str(&format!("    i{i}: {{}}\n"));
+    }
+    text
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn inherited_tags_are_shared_so_a_document_takes_memory_in_proportion_to_its_size() {
+    use seawall::registry::BuildContext;
+    use seawall::registry::document::{Document, Format};
+
+    // 400 instances inheriting 400 tags: copies would be 160,000 tags, over 10 MB.
+    let text = tags_inherited_by_many(400);
+    let mut document = None;
+    let parsing = allocation_counter::measure(|| {
+        document = Some(Document::parse(&text, Format::Yaml).unwrap());
+    });
+    assert!(
+        parsing.bytes_max < 200 * text.len() as u64,
+        "{} bytes at the peak for {} bytes of text",
+        parsing.bytes_max,
+        text.len()
+    );
+    let document = document.unwrap();
+    let building = allocation_counter::measure(|| {
+        let registries =
+            seawall::registry::Registries::from_document(&document, BuildContext::default())
+                .unwrap();
+        assert_eq!(registries.bulkheads().tags("i7").unwrap().len(), 400);
+    });
+    assert!(
+        building.bytes_max < 200 * text.len() as u64,
+        "{} bytes at the peak for {} bytes of text",
+        building.bytes_max,
+        text.len()
+    );
+}

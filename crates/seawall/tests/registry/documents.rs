@@ -6,7 +6,7 @@ use seawall::registry::{BuildContext, Registries};
 use seawall::retry::RetryBudgetConfig;
 use seawall::{Backoff, Jitter};
 
-const YAML: &str = r#"
+pub(crate) const YAML: &str = r#"
 resilience4j:
   circuitbreaker:
     tags:
@@ -58,7 +58,7 @@ resilience4j:
       pg: { timeout_duration: 3s, cancel_running_future: true }
 "#;
 
-const TOML: &str = r#"
+pub(crate) const TOML: &str = r#"
 [circuitbreaker.tags]
 team = "payments"
 
@@ -112,7 +112,7 @@ timeout_duration = "3s"
 cancel_running_future = true
 "#;
 
-const JSON: &str = r#"{
+pub(crate) const JSON: &str = r#"{
   "seawall": {
     "circuitBreaker": {
       "tags": { "team": "payments" },

@@ -270,12 +270,130 @@ fn a_circle_through_the_implicit_default_is_found() {
     assert!(err.rule().contains("circular reference"), "{err}");
 }
 
+// Findings of the property suite (`properties.rs`).
+
 #[test]
-fn an_error_about_a_whole_configuration_is_reported_at_the_entry() {
+fn a_linear_backoff_written_over_the_exponential_default_is_read_as_linear() {
+    use seawall::retry::Progression;
+    let linear = |text: &str| {
+        let registries = Registries::from_str(text, Format::Yaml, BuildContext::default())
+            .unwrap_or_else(|err| panic!("{text}: {err}"));
+        let backoff = registries.retries().current_config("q").unwrap().backoff;
+        matches!(backoff.progression(), Progression::Linear { .. })
+    };
+    // The library's default is exponential: turning linear on turns it off.
+    assert!(linear(
+        "retry: {instances: {q: {enable_linear_backoff: true, linear_backoff_step: 50ms}}}"
+    ));
+    // So does an inherited `enable_exponential_backoff: true`.
+    assert!(linear(
+        "retry:\n  configs:\n    default: { enable_exponential_backoff: true }\n  instances:\n    q: { enable_linear_backoff: true }\n"
+    ));
+    // Both written on in one place is still a contradiction, named at a key.
     let err = parse_err(
-        "retry: {instances: {q: {enable_exponential_backoff: true, enable_linear_backoff: true}}}",
+        "retry: {instances: {q: {enable_linear_backoff: true, enable_exponential_backoff: true}}}",
         Format::Yaml,
     );
-    assert_eq!(err.key(), "retry.instances.q");
-    assert!(err.rule().contains("at most one may be true"), "{err}");
+    assert_eq!(err.key(), "retry.instances.q.enable_linear_backoff");
+    // And through a patch of a running retry, and `overlay`.
+    let registries = Registries::from_str(
+        "retry: {instances: {q: {}}}",
+        Format::Yaml,
+        BuildContext::default(),
+    )
+    .unwrap();
+    let patched = registries
+        .retries()
+        .patch("q", serde_json::json!({"enableLinearBackoff": true}))
+        .unwrap();
+    assert!(matches!(
+        patched.backoff.progression(),
+        Progression::Linear { .. }
+    ));
+    let err = registries
+        .retries()
+        .patch(
+            "q",
+            serde_json::json!({"enable_linear_backoff": true, "enable_exponential_backoff": true}),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("retry.instances.q.enable_linear_backoff: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_key_or_a_key_with_a_dot_is_quoted_in_the_error_path() {
+    let err = parse_err("\"\": {}", Format::Yaml);
+    assert_eq!(err.key(), "\"\"");
+    assert!(err.rule().contains("unknown section"), "{err}");
+    let err = parse_err(
+        "ratelimiter: {instances: {\"a.b\": {limit_for_period: 0}}}",
+        Format::Yaml,
+    );
+    assert_eq!(err.key(), "ratelimiter.instances.\"a.b\".limit_for_period");
+    let base = seawall::rate_limiter::RateLimiterConfig::default();
+    let err = seawall::config::overlay(&base, serde_json::json!({".": 1})).unwrap_err();
+    assert_eq!(err.key(), "\".\"");
+    let err = seawall::config::overlay(&base, serde_json::json!({"": 1})).unwrap_err();
+    assert_eq!(err.key(), "\"\"");
+}
+
+#[test]
+fn overlaying_nothing_changes_nothing_and_a_non_map_is_an_error_at_the_document() {
+    let base = seawall::bulkhead::BulkheadConfig::new(3);
+    assert_eq!(
+        seawall::config::overlay(&base, serde_json::Value::Null).unwrap(),
+        base
+    );
+    for changes in [serde_json::json!([1, 2]), serde_json::json!(5)] {
+        let err = seawall::config::overlay(&base, changes).unwrap_err();
+        assert_eq!(err.key(), "document");
+        assert!(err.rule().contains("must be a map"), "{err}");
+    }
+}
+
+#[test]
+fn a_patch_cannot_grow_a_window_past_the_memory_budget() {
+    let registries = Registries::from_str(
+        "circuitbreaker: {instances: {pg: {sliding_window_size: 20}, other: {sliding_window_size: 1000}}}",
+        Format::Yaml,
+        BuildContext::default().memory_budget(1 << 20),
+    )
+    .unwrap();
+    let breakers = registries.circuit_breakers();
+    let err = breakers
+        .patch("pg", serde_json::json!({"sliding_window_size": 16_777_216}))
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "circuitbreaker.instances.pg.sliding_window_size: the breakers' windows could take 16.0 MiB"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        breakers.current_config("pg").unwrap().window_memory_bound(),
+        20,
+        "nothing changed"
+    );
+    // Within the budget, counting the other breaker's 1,000 calls, it applies.
+    let within = (1 << 20) - 1_000;
+    breakers
+        .patch("pg", serde_json::json!({"sliding_window_size": within}))
+        .unwrap();
+    assert!(
+        breakers
+            .patch("pg", serde_json::json!({"sliding_window_size": within + 1}))
+            .is_err()
+    );
+    // Shrinking is always allowed, as is a reload that swaps two windows' sizes.
+    breakers
+        .patch("pg", serde_json::json!({"sliding_window_size": 10}))
+        .unwrap();
+    let swapped = "circuitbreaker: {instances: {pg: {sliding_window_size: 1000}, other: {sliding_window_size: 20}}}";
+    registries
+        .reload(&Document::parse(swapped, Format::Yaml).unwrap())
+        .unwrap();
 }

@@ -2,8 +2,10 @@
 //! metrics.
 #![cfg(all(feature = "serde", feature = "metrics"))]
 
+mod corpus;
 mod documents;
 mod hostile;
 mod live;
 mod metrics;
 mod presets;
+mod properties;

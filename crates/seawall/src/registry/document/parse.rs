@@ -1,6 +1,7 @@
 //! From text to checked, normalised maps: limits, strict parsing (no duplicate keys, no
 //! non-finite numbers), the optional root wrapper, and key spellings.
 
+use std::cell::Cell;
 use std::fmt;
 use std::path::Path;
 
@@ -9,6 +10,8 @@ use serde_json::{Map, Number, Value};
 
 use super::{Format, MAX_DOCUMENT_BYTES, MAX_NESTING};
 use crate::config::ConfigError;
+use crate::config::segment;
+use crate::config::serde::{ROOT, dotted};
 
 /// Reads a file of at most [`MAX_DOCUMENT_BYTES`].
 pub(super) fn read_limited(path: &Path) -> Result<String, ConfigError> {
@@ -53,7 +56,7 @@ pub(super) fn sections(text: &str, format: Format) -> Result<Map<String, Value>,
     for (key, value) in root {
         let Some(name) = section_name(&key) else {
             return Err(ConfigError::new(
-                key,
+                join("", &key),
                 "unknown section; expected circuitbreaker, retry, bulkhead, timelimiter or ratelimiter",
             ));
         };
@@ -164,9 +167,11 @@ pub(crate) fn normalize_properties(
     }
 }
 
+/// `path.key`, the key quoted if it is empty or has a dot (see `config::segment`).
 pub(super) fn join(path: &str, key: &str) -> String {
+    let key = segment(key);
     if path.is_empty() {
-        key.to_owned()
+        key.into_owned()
     } else {
         format!("{path}.{key}")
     }
@@ -243,10 +248,18 @@ fn lines_and_chars(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
     })
 }
 
-/// Parses `text` into a value, refusing duplicate keys, non-finite numbers and nesting past
-/// [`MAX_NESTING`]; errors name the path.
+/// Parses `text` into a value, refusing duplicate keys, non-finite numbers, nesting past
+/// [`MAX_NESTING`] and a value larger than the text; errors name the path.
 fn strict_parse(text: &str, format: Format) -> Result<Value, ConfigError> {
-    let seed = Strict { depth: 0 };
+    let room = Room(Cell::new(
+        text.len()
+            .saturating_mul(ROOM_PER_BYTE)
+            .max(MAX_DOCUMENT_BYTES),
+    ));
+    let seed = Strict {
+        depth: 0,
+        room: &room,
+    };
     match format {
         Format::Json => {
             let mut deserializer = serde_json::Deserializer::from_str(text);
@@ -265,7 +278,7 @@ fn strict_parse(text: &str, format: Format) -> Result<Value, ConfigError> {
     }
 }
 
-fn tracked<'de, D>(seed: Strict, deserializer: D) -> Result<Value, ConfigError>
+fn tracked<'de, D>(seed: Strict<'_>, deserializer: D) -> Result<Value, ConfigError>
 where
     D: Deserializer<'de>,
     D::Error: fmt::Display,
@@ -273,9 +286,9 @@ where
     let mut track = serde_path_to_error::Track::new();
     let wrapped = serde_path_to_error::Deserializer::new(deserializer, &mut track);
     seed.deserialize(wrapped).map_err(|err| {
-        let path = track.path().to_string();
-        let key = if path.is_empty() || path == "." || path == "?" {
-            "document".to_owned()
+        let path = dotted(&track.path());
+        let key = if path.is_empty() {
+            ROOT.to_owned()
         } else {
             path
         };
@@ -285,11 +298,23 @@ where
 
 /// Deserializes any value into a [`Value`], strictly.
 #[derive(Clone, Copy)]
-struct Strict {
+struct Strict<'r> {
     depth: usize,
+    room: &'r Room,
 }
 
-impl Strict {
+/// How much more the value read may hold: each value costs one, and each string or key one
+/// more than its length. The whole may cost four times the text's length, or as much as the
+/// largest document, whichever is more. Written out, no document comes near that (the
+/// densest, TOML's one-letter dotted keys, cost 1.5 per byte); YAML aliases sharing settings
+/// between instances stay well within it; but a few aliases of a large anchor would otherwise
+/// grow a megabyte of text into gigabytes (the parser bounds how many aliases are followed,
+/// not how much each one repeats).
+struct Room(Cell<usize>);
+
+const ROOM_PER_BYTE: usize = 4;
+
+impl Strict<'_> {
     fn deeper<E: de::Error>(self) -> Result<Self, E> {
         if self.depth >= MAX_NESTING {
             return Err(E::custom(format!(
@@ -298,11 +323,26 @@ impl Strict {
         }
         Ok(Self {
             depth: self.depth + 1,
+            room: self.room,
         })
+    }
+
+    /// Takes room for one value of `len` bytes of text.
+    fn take<E: de::Error>(self, len: usize) -> Result<Self, E> {
+        let left = self.room.0.get();
+        match left.checked_sub(len.saturating_add(1)) {
+            Some(left) => {
+                self.room.0.set(left);
+                Ok(self)
+            }
+            None => Err(E::custom(
+                "expands to more than four times the document's own size (aliases repeating a large anchor?)",
+            )),
+        }
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Strict {
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
@@ -310,7 +350,7 @@ impl<'de> DeserializeSeed<'de> for Strict {
     }
 }
 
-impl<'de> Visitor<'de> for Strict {
+impl<'de> Visitor<'de> for Strict<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -318,18 +358,22 @@ impl<'de> Visitor<'de> for Strict {
     }
 
     fn visit_bool<E: de::Error>(self, value: bool) -> Result<Value, E> {
+        self.take(0)?;
         Ok(Value::Bool(value))
     }
 
     fn visit_i64<E: de::Error>(self, value: i64) -> Result<Value, E> {
+        self.take(0)?;
         Ok(Value::Number(value.into()))
     }
 
     fn visit_u64<E: de::Error>(self, value: u64) -> Result<Value, E> {
+        self.take(0)?;
         Ok(Value::Number(value.into()))
     }
 
     fn visit_i128<E: de::Error>(self, value: i128) -> Result<Value, E> {
+        self.take(0)?;
         i64::try_from(value)
             .map(|value| Value::Number(value.into()))
             .or_else(|_| u64::try_from(value).map(|value| Value::Number(value.into())))
@@ -337,30 +381,36 @@ impl<'de> Visitor<'de> for Strict {
     }
 
     fn visit_u128<E: de::Error>(self, value: u128) -> Result<Value, E> {
+        self.take(0)?;
         u64::try_from(value)
             .map(|value| Value::Number(value.into()))
             .map_err(|_| E::custom(format!("{value} is out of range")))
     }
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<Value, E> {
+        self.take(0)?;
         Number::from_f64(value)
             .map(Value::Number)
             .ok_or_else(|| E::custom(format!("must be a finite number, got {value}")))
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<Value, E> {
+        self.take(value.len())?;
         Ok(Value::String(value.to_owned()))
     }
 
     fn visit_string<E: de::Error>(self, value: String) -> Result<Value, E> {
+        self.take(value.len())?;
         Ok(Value::String(value))
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        self.take(0)?;
         Ok(Value::Null)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        self.take(0)?;
         Ok(Value::Null)
     }
 
@@ -369,7 +419,7 @@ impl<'de> Visitor<'de> for Strict {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let inner = self.deeper()?;
+        let inner = self.take(0)?.deeper()?;
         let mut items = Vec::new();
         while let Some(item) = seq.next_element_seed(inner)? {
             items.push(item);
@@ -378,9 +428,10 @@ impl<'de> Visitor<'de> for Strict {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let inner = self.deeper()?;
+        let inner = self.take(0)?.deeper()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            self.take(key.len())?;
             if out.contains_key(&key) {
                 return Err(de::Error::custom(format!(
                     "duplicate key `{key}`: each key may be written once"

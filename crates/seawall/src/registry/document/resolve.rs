@@ -3,6 +3,7 @@
 //! remembered where it was written, so that an error is reported there.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -11,12 +12,13 @@ use serde_json::{Map, Value};
 use super::parse::{join, kind_of, normalize_properties, snake_case};
 use super::{MAX_INHERITANCE_DEPTH, tags_from};
 use crate::config::ConfigError;
+use crate::config::serde::{ROOT, switched_off};
 use crate::registry::{DEFAULT_CONFIG, Kind, Tags};
 
 /// A section with every configuration and instance resolved and validated.
 pub(crate) struct Resolved<K: Kind> {
     pub(crate) configs: BTreeMap<String, K::Config>,
-    pub(crate) instances: BTreeMap<String, (K::Config, Tags)>,
+    pub(crate) instances: BTreeMap<String, (K::Config, Arc<Tags>)>,
     pub(crate) tags: Tags,
 }
 
@@ -24,7 +26,7 @@ pub(crate) struct Resolved<K: Kind> {
 struct Entry {
     path: String,
     base: Option<String>,
-    tags: Option<Tags>,
+    tags: Option<Arc<Tags>>,
     keys: Map<String, Value>,
 }
 
@@ -162,7 +164,7 @@ fn entries(group: Option<Value>, path: &str) -> Result<BTreeMap<String, Entry>, 
         };
         let tags = match keys.remove("tags") {
             None => None,
-            Some(tags) => Some(tags_from(tags, &join(&entry_path, "tags"))?),
+            Some(tags) => Some(Arc::new(tags_from(tags, &join(&entry_path, "tags"))?)),
         };
         entries.insert(
             name,
@@ -178,6 +180,11 @@ fn entries(group: Option<Value>, path: &str) -> Result<BTreeMap<String, Entry>, 
 }
 
 fn overlay_entry(merged: &mut Merged, entry: &Entry) {
+    for key in switched_off(&entry.keys) {
+        if let Some(inherited) = merged.get_mut(key) {
+            *inherited = (Value::Bool(false), entry.path.clone());
+        }
+    }
     for (key, value) in &entry.keys {
         merged.insert(key.clone(), (value.clone(), entry.path.clone()));
     }
@@ -262,8 +269,9 @@ impl Section {
         }
     }
 
-    /// The tags `configs.<name>` has or inherits.
-    fn inherited_tags(&self, name: &str) -> Option<Tags> {
+    /// The tags `configs.<name>` has or inherits (shared, not copied: many instances may
+    /// inherit many tags).
+    fn inherited_tags(&self, name: &str) -> Option<Arc<Tags>> {
         let mut current = name;
         for _ in 0..=MAX_INHERITANCE_DEPTH {
             let entry = self.configs.get(current)?;
@@ -300,15 +308,16 @@ where
 /// Puts an error about a key at the entry that wrote it (`path` when it was not inherited).
 fn locate(err: &ConfigError, merged: &Merged, path: &str) -> ConfigError {
     let key = err.key().to_owned();
-    if key == "." || key.is_empty() {
+    if key == ROOT || key.is_empty() {
         return ConfigError::new(path.to_owned(), err.rule().to_owned());
     }
     let first = key.split('.').next().unwrap_or(&key);
     match merged.get(first) {
+        // `key` is already a path (`budget.max_tokens`), not one key to quote.
         Some((_, origin)) if origin != path => ConfigError::new(
-            join(origin, &key),
+            format!("{origin}.{key}"),
             format!("{} (inherited by {path})", err.rule()),
         ),
-        _ => ConfigError::new(join(path, &key), err.rule().to_owned()),
+        _ => ConfigError::new(format!("{path}.{key}"), err.rule().to_owned()),
     }
 }
