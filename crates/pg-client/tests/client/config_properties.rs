@@ -5,17 +5,6 @@
 //! configuration that validates builds a client; a configuration written out reads back the
 //! same. Cases per test: 256, or `PROPTEST_CASES`; `--nocapture` shows how many were accepted.
 
-// The document writer, value grammar and mutations are seawall's property suite's.
-#[allow(dead_code)]
-#[path = "../../../seawall/tests/registry/properties/grammar.rs"]
-mod grammar;
-#[allow(dead_code)]
-#[path = "../../../seawall/tests/registry/properties/mutate.rs"]
-mod mutate;
-#[allow(dead_code)]
-#[path = "../../../seawall/tests/registry/properties/text.rs"]
-mod text;
-
 use std::cell::Cell;
 use std::fmt::Debug;
 
@@ -24,10 +13,11 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use seawall::ConfigError;
-use seawall::registry::document::Format;
 
-use self::grammar::word;
-use self::text::{Node, Style};
+use config_grammar::Syntax as Format;
+use config_grammar::grammar::{self, word};
+use config_grammar::mutate;
+use config_grammar::text::{self, Node, Style};
 
 /// proptest's defaults (256 cases, `PROPTEST_CASES` to change), without regression files.
 fn config() -> Config {

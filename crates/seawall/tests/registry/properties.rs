@@ -8,10 +8,7 @@
 //! reload that changes something or windows over the memory budget are failures. Cases per
 //! test: 256, or `PROPTEST_CASES`; run with `--nocapture` to see how many were accepted.
 
-mod grammar;
-mod mutate;
 mod seeds;
-mod text;
 
 use std::cell::Cell;
 use std::fmt::Debug;
@@ -34,7 +31,8 @@ use seawall::{Bulkhead, CircuitBreaker, ConfigError, RateLimiter, Retry, RetryBu
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use self::text::{Node, Style};
+use config_grammar::text::{self, Node, Style};
+use config_grammar::{Syntax, grammar, mutate};
 
 /// proptest's defaults (256 cases, `PROPTEST_CASES` to change), without regression files:
 /// what a run finds goes into the corpus instead.
@@ -74,8 +72,17 @@ fn named(err: &ConfigError) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn formats() -> impl Strategy<Value = Format> {
-    select(&[Format::Yaml, Format::Toml, Format::Json][..])
+fn formats() -> impl Strategy<Value = Syntax> {
+    select(&[Syntax::Yaml, Syntax::Toml, Syntax::Json][..])
+}
+
+/// The library's name for a syntax of the document generator.
+fn format_of(syntax: Syntax) -> Format {
+    match syntax {
+        Syntax::Yaml => Format::Yaml,
+        Syntax::Toml => Format::Toml,
+        Syntax::Json => Format::Json,
+    }
 }
 
 /// What a build gets besides the text: a memory budget and a patch to apply afterwards.
@@ -113,7 +120,8 @@ fn setup() -> impl Strategy<Value = Setup> {
 
 /// Each document entry point on one text: `parse`, `read` from a file, `from_str`; then,
 /// if it built, the registries are exercised.
-fn check_text(text: &str, format: Format, setup: &Setup) -> Result<bool, TestCaseError> {
+fn check_text(text: &str, syntax: Syntax, setup: &Setup) -> Result<bool, TestCaseError> {
+    let format = format_of(syntax);
     let parsed = Document::parse(text, format);
     prop_assert_eq!(&parsed, &read_back(text, format), "read differs from parse");
     let document = match parsed {
@@ -391,7 +399,7 @@ fn patches_of_a_running_registry_apply_whole_or_fail_with_a_named_key() {
             let budget = setup.budget.unwrap_or(DEFAULT_MEMORY_BUDGET);
             let context = BuildContext::default().memory_budget(budget);
             // A budget too small for the seed refuses it; the patch is what is tested here.
-            let Ok(registries) = Registries::from_str(text, format, context) else {
+            let Ok(registries) = Registries::from_str(text, format_of(format), context) else {
                 return Ok(false);
             };
             let accepted = patch(&registries, &setup)?;
@@ -454,16 +462,16 @@ fn check_read<T: Checked>(config: &T) -> Result<bool, TestCaseError> {
 }
 
 /// `overlay` and `Deserialize` from JSON, YAML and TOML text, for one configuration type.
-fn check_type<T: Checked>(changes: &Node, format: Format) -> Result<bool, TestCaseError> {
+fn check_type<T: Checked>(changes: &Node, syntax: Syntax) -> Result<bool, TestCaseError> {
     let overlaid = match seawall::config::overlay(&T::default(), grammar::to_value(changes)) {
         Ok(config) => check_read(&config)?,
         Err(err) => named(&err).map(|()| false)?,
     };
-    let text = text::render(changes, format, Style { blocks: 2 });
-    let read: Result<T, String> = match format {
-        Format::Json => serde_json::from_str(&text).map_err(|err| err.to_string()),
-        Format::Yaml => serde_norway::from_str(&text).map_err(|err| err.to_string()),
-        Format::Toml => toml::from_str(&text).map_err(|err| err.to_string()),
+    let text = text::render(changes, syntax, Style { blocks: 2 });
+    let read: Result<T, String> = match syntax {
+        Syntax::Json => serde_json::from_str(&text).map_err(|err| err.to_string()),
+        Syntax::Yaml => serde_norway::from_str(&text).map_err(|err| err.to_string()),
+        Syntax::Toml => toml::from_str(&text).map_err(|err| err.to_string()),
     };
     match read {
         Ok(config) => check_read(&config).map(|ok| ok || overlaid),
@@ -514,11 +522,11 @@ fn the_writer_spells_one_tree_in_each_format_as_its_parser_reads_it() {
         )]),
     )]);
     let mut parsed = Vec::new();
-    for format in [Format::Yaml, Format::Toml, Format::Json] {
+    for syntax in [Syntax::Yaml, Syntax::Toml, Syntax::Json] {
         for blocks in [0, 2, 9] {
-            let text = text::render(&tree, format, Style { blocks });
-            let document = Document::parse(&text, format);
-            parsed.push(document.unwrap_or_else(|err| panic!("{format:?}:\n{text}\n{err}")));
+            let text = text::render(&tree, syntax, Style { blocks });
+            let document = Document::parse(&text, format_of(syntax));
+            parsed.push(document.unwrap_or_else(|err| panic!("{syntax:?}:\n{text}\n{err}")));
         }
     }
     assert!(parsed.windows(2).all(|pair| pair[0] == pair[1]));

@@ -1,19 +1,19 @@
 //! Real documents of every section, in all three formats: the starting points of the
 //! mutated-document tests.
 
-use seawall::registry::document::Format;
+use config_grammar::Syntax;
 
 use crate::documents;
 
 /// Real documents of every section, in all three formats.
-pub(crate) fn all() -> Vec<(Format, &'static str)> {
+pub(crate) fn all() -> Vec<(Syntax, &'static str)> {
     vec![
-        (Format::Yaml, documents::YAML),
-        (Format::Toml, documents::TOML),
-        (Format::Json, documents::JSON),
-        (Format::Yaml, LIMITERS_YAML),
-        (Format::Toml, LIMITERS_TOML),
-        (Format::Json, LIMITERS_JSON),
+        (Syntax::Yaml, documents::YAML),
+        (Syntax::Toml, documents::TOML),
+        (Syntax::Json, documents::JSON),
+        (Syntax::Yaml, LIMITERS_YAML),
+        (Syntax::Toml, LIMITERS_TOML),
+        (Syntax::Json, LIMITERS_JSON),
     ]
 }
 

@@ -1,14 +1,14 @@
-//! Structured random documents (shared with pg-client's property tests): sections under known and unknown spellings, configurations
+//! Structured random documents: sections under known and unknown spellings, configurations
 //! and instances with random names, real and random keys, values of every type, and
 //! `base_config` references that may be missing, circular or long chains.
 
 use proptest::prelude::*;
 use proptest::sample::select;
 
-use super::text::{Node, Special};
+use crate::text::{Node, Special};
 
 /// The kinds of section, each with its keys (snake case) and what each key holds.
-pub(crate) const KINDS: [(&str, &[(&str, Class)]); 5] = [
+pub const KINDS: [(&str, &[(&str, Class)]); 5] = [
     (
         "circuitbreaker",
         &[
@@ -80,16 +80,26 @@ pub(crate) const KINDS: [(&str, &[(&str, Class)]); 5] = [
 
 /// What a key holds, to draw values a real document would have (and some it would not).
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Class {
+pub enum Class {
+    /// A percentage (0 to 100).
     Rate,
+    /// A whole number of calls, permits or attempts.
     Count,
+    /// A duration, as text or milliseconds.
     Duration,
+    /// A switch.
     Bool,
+    /// A breaker state name.
     State,
+    /// `COUNT_BASED` or `TIME_BASED`.
     WindowType,
+    /// A sliding window's size, up to the memory limits.
     WindowSize,
+    /// A backoff multiplier.
     Multiplier,
+    /// A jitter name.
     Jitter,
+    /// A retry budget's map of keys.
     Budget,
 }
 
@@ -135,7 +145,7 @@ const NAMES: [&str; 8] = [
 ];
 
 /// Strings that look like names, keys or values, including hostile ones.
-pub(crate) fn word() -> BoxedStrategy<String> {
+pub fn word() -> BoxedStrategy<String> {
     prop_oneof![
         4 => select(&NAMES[..]).prop_map(str::to_owned),
         2 => "[a-z][a-zA-Z0-9_-]{0,12}",
@@ -147,7 +157,7 @@ pub(crate) fn word() -> BoxedStrategy<String> {
 }
 
 /// `snake_case` rewritten as a writer might: camel, kebab, Pascal or upper case.
-pub(crate) fn spelled(snake: &'static str) -> BoxedStrategy<String> {
+pub fn spelled(snake: &'static str) -> BoxedStrategy<String> {
     (0u8..10)
         .prop_map(move |choice| match choice {
             0..=4 => snake.to_owned(),
@@ -176,7 +186,7 @@ fn camel(snake: &str, pascal: bool) -> String {
 }
 
 /// Durations as documents write them, right and wrong.
-pub(crate) fn duration_text() -> BoxedStrategy<String> {
+pub fn duration_text() -> BoxedStrategy<String> {
     prop_oneof![
         select(
             &[
@@ -323,7 +333,7 @@ fn scalar() -> BoxedStrategy<Node> {
 }
 
 /// Any value: scalars, lists and maps, nested a few levels.
-pub(crate) fn any_node() -> BoxedStrategy<Node> {
+pub fn any_node() -> BoxedStrategy<Node> {
     scalar()
         .prop_recursive(4, 24, 5, |inner| {
             prop_oneof![
@@ -446,7 +456,7 @@ fn section() -> BoxedStrategy<(String, Node)> {
 
 /// A whole document: up to four sections, sometimes under a `resilience4j:` or `seawall:`
 /// root, sometimes not a map at all.
-pub(crate) fn document() -> BoxedStrategy<Node> {
+pub fn document() -> BoxedStrategy<Node> {
     let sections = prop::collection::vec(section(), 0..5).prop_map(Node::Map);
     prop_oneof![
         8 => sections.clone(),
@@ -459,7 +469,7 @@ pub(crate) fn document() -> BoxedStrategy<Node> {
 
 /// A change for `Registry::patch` or `config::overlay`: keys of `kind` (or any kind), or
 /// anything at all.
-pub(crate) fn changes(kind: usize) -> BoxedStrategy<Node> {
+pub fn changes(kind: usize) -> BoxedStrategy<Node> {
     prop_oneof![
         8 => prop::collection::vec(property(kind), 0..4).prop_map(Node::Map),
         1 => any_node(),
@@ -468,13 +478,13 @@ pub(crate) fn changes(kind: usize) -> BoxedStrategy<Node> {
 }
 
 /// A change for a retry budget's own keys, or anything at all.
-pub(crate) fn budget_changes() -> BoxedStrategy<Node> {
+pub fn budget_changes() -> BoxedStrategy<Node> {
     value_for(Class::Budget)
 }
 
 /// A `Node` as serde_json reads it (duplicate keys: the last wins; other formats' numbers
 /// become what JSON can hold), for entry points that take a `Value`.
-pub(crate) fn to_value(node: &Node) -> serde_json::Value {
+pub fn to_value(node: &Node) -> serde_json::Value {
     use serde_json::Value;
     match node {
         Node::Map(entries) => Value::Object(

@@ -1,9 +1,9 @@
 //! Documents damaged the way editors, templates and copy-paste damage them, random text, and
-//! deep nesting. Shared with pg-client's property tests.
+//! deep nesting.
 
+use crate::Syntax;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
-use seawall::registry::document::Format;
 
 /// Text an editor or a template might slip into a document.
 const TOKENS: [&str; 24] = [
@@ -33,13 +33,20 @@ const TOKENS: [&str; 24] = [
     "\u{feff}",
 ];
 
+/// One way to damage a document's text.
 #[derive(Clone, Debug)]
-pub(crate) enum Mutation {
+pub enum Mutation {
+    /// Replaces the byte at a position.
     FlipByte(Index, u8),
+    /// Cuts the text at a position.
     Truncate(Index),
+    /// Deletes up to this many bytes from a position.
     Delete(Index, usize),
+    /// Writes a line twice.
     DuplicateLine(Index),
+    /// Swaps two lines.
     SwapLines(Index, Index),
+    /// Inserts text at a position.
     Insert(Index, String),
 }
 
@@ -54,7 +61,8 @@ fn inserted() -> BoxedStrategy<String> {
     .boxed()
 }
 
-pub(crate) fn mutation() -> BoxedStrategy<Mutation> {
+/// One random [`Mutation`].
+pub fn mutation() -> BoxedStrategy<Mutation> {
     prop_oneof![
         3 => (any::<Index>(), any::<u8>()).prop_map(|(at, byte)| Mutation::FlipByte(at, byte)),
         1 => any::<Index>().prop_map(Mutation::Truncate),
@@ -68,7 +76,7 @@ pub(crate) fn mutation() -> BoxedStrategy<Mutation> {
 
 /// Applies `mutations` to `text`; invalid UTF-8 is repaired lossily (a `&str` entry point
 /// cannot receive it).
-pub(crate) fn apply(text: &str, mutations: &[Mutation]) -> String {
+pub fn apply(text: &str, mutations: &[Mutation]) -> String {
     let mut bytes = text.as_bytes().to_vec();
     for mutation in mutations {
         let len = bytes.len().max(1);
@@ -119,16 +127,16 @@ fn split_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// One of `seeds`, damaged one to four times, and its format.
-pub(crate) fn mutated(seeds: Vec<(Format, &'static str)>) -> BoxedStrategy<(Format, String)> {
+pub fn mutated(seeds: Vec<(Syntax, &'static str)>) -> BoxedStrategy<(Syntax, String)> {
     (
         select(seeds),
         prop::collection::vec(mutation(), 1..5),
         prop::sample::select(
             &[
                 None,
-                Some(Format::Yaml),
-                Some(Format::Toml),
-                Some(Format::Json),
+                Some(Syntax::Yaml),
+                Some(Syntax::Toml),
+                Some(Syntax::Json),
             ][..],
         ),
     )
@@ -140,7 +148,7 @@ pub(crate) fn mutated(seeds: Vec<(Format, &'static str)>) -> BoxedStrategy<(Form
 }
 
 /// Random text: printable, any Unicode, or a tangle of brackets, colons and quotes.
-pub(crate) fn random_text() -> BoxedStrategy<String> {
+pub fn random_text() -> BoxedStrategy<String> {
     prop_oneof![
         "[ -~\n\t]{0,200}",
         ".{0,100}",
@@ -150,7 +158,7 @@ pub(crate) fn random_text() -> BoxedStrategy<String> {
 }
 
 /// Deep nesting in each format's spelling, closed or not, up to well past `MAX_NESTING`.
-pub(crate) fn deep_text() -> BoxedStrategy<String> {
+pub fn deep_text() -> BoxedStrategy<String> {
     let opener = select(
         &[
             "{a: ",

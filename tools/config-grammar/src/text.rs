@@ -1,29 +1,39 @@
 //! A document tree that can say what serde_json's `Value` cannot (duplicate keys, `.nan`,
-//! integers past `u64`), written out as YAML, TOML or JSON text. Shared with pg-client's
-//! property tests.
+//! integers past `u64`), written out as YAML, TOML or JSON text.
 
 use std::fmt::Write as _;
 
-use seawall::registry::document::Format;
+use crate::Syntax;
 
 /// One value of a generated document, as written (a map may repeat a key).
 #[derive(Clone, Debug)]
-pub(crate) enum Node {
+pub enum Node {
+    /// A map, in order, keys possibly repeated.
     Map(Vec<(String, Self)>),
+    /// A list.
     List(Vec<Self>),
+    /// An integer, possibly past what `u64` or `i64` holds.
     Int(i128),
+    /// A float.
     Float(f64),
+    /// A string.
     Str(String),
+    /// A boolean.
     Bool(bool),
+    /// Null (TOML, which has none, gets an empty inline table).
     Null,
+    /// A number written differently in each syntax.
     Special(Special),
 }
 
 /// Numbers each format spells its own way, or cannot hold.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Special {
+pub enum Special {
+    /// Not a number.
     Nan,
+    /// Positive infinity.
     Inf,
+    /// Negative infinity.
     NegInf,
     /// `1e400`: a float literal past `f64::MAX`.
     Exp400,
@@ -31,18 +41,19 @@ pub(crate) enum Special {
 
 /// How a document is laid out in its format.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Style {
+pub struct Style {
     /// YAML: block mappings down to this depth, flow below. TOML: `[tables]` down to this
     /// depth, inline tables below. JSON: ignored.
-    pub(crate) blocks: usize,
+    pub blocks: usize,
 }
 
-pub(crate) fn render(node: &Node, format: Format, style: Style) -> String {
+/// Writes `node` out as text in `syntax`.
+pub fn render(node: &Node, syntax: Syntax, style: Style) -> String {
     let mut out = String::new();
-    match format {
-        Format::Json => json(node, &mut out),
-        Format::Yaml => yaml_block(node, 0, style.blocks, &mut out),
-        Format::Toml => match node {
+    match syntax {
+        Syntax::Json => json(node, &mut out),
+        Syntax::Yaml => yaml_block(node, 0, style.blocks, &mut out),
+        Syntax::Toml => match node {
             Node::Map(entries) => toml_table(&mut Vec::new(), entries, style.blocks, &mut out),
             // A TOML document is a table; anything else becomes one key of it.
             other => {
