@@ -41,6 +41,12 @@ impl Contender for Baseline {
     }
 }
 
+/// The inner call through tower's protocol with no layer (`poll_ready`, then `call` on the echo
+/// service): what every `seawall-tower` row pays before its layer does anything.
+pub fn tower_baseline() -> impl Contender + Clone + Send + 'static {
+    Tower::new(crate::harness::Echo, |Failure| Outcome::Failed)
+}
+
 /// A seawall decorator or policy, called through its native API (`.call(|| op)`): any
 /// [`Stage`] — a [`Policy`](seawall::Policy), or a single decorator such as
 /// [`Timeout`](seawall::Timeout) — and, once it lands, the circuit breaker.

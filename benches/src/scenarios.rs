@@ -8,7 +8,7 @@
 //! filling a time window — happens outside the measurement.
 
 use crate::config::TRIP_CALLS;
-use crate::contender::{Baseline, Contender};
+use crate::contender::{Baseline, Contender, tower_baseline};
 use crate::harness::{Failure, INPUT, Inner, Outcome};
 use crate::ours;
 use crate::peers::{self, Window};
@@ -233,6 +233,7 @@ fn breaker_open<R: Runner>(r: &mut R) {
     const G: &str = "circuit_breaker/open";
     const P: &str = "count-100";
     r.steady(row(G, "baseline", P), || Baseline);
+    r.steady(row(G, "baseline-tower", P), tower_baseline);
     r.steady(row(G, "seawall", P), || {
         tripped(ours::breaker(Window::Count))
     });
@@ -290,6 +291,7 @@ fn timeout_ready<R: Runner>(r: &mut R) {
     const G: &str = "timeout/ready";
     const P: &str = "1s";
     r.steady(row(G, "baseline", P), || Baseline);
+    r.steady(row(G, "baseline-tower", P), tower_baseline);
     r.steady(row(G, "seawall", P), ours::timeout);
     r.steady(row(G, "seawall-tower", P), ours::timeout_tower);
     r.steady(row(G, "tower", P), peers::tower_timeout);
@@ -300,6 +302,7 @@ fn retry_first_success<R: Runner>(r: &mut R) {
     const G: &str = "retry/first_success";
     const P: &str = "3-attempts";
     r.steady(row(G, "baseline", P), || Baseline);
+    r.steady(row(G, "baseline-tower", P), tower_baseline);
     r.steady(row(G, "seawall", P), ours::retry);
     r.steady(row(G, "seawall-tower", P), ours::retry_tower);
     r.steady(row(G, "tower", P), peers::tower_retry);

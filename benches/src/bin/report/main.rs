@@ -590,7 +590,8 @@ fn render(run: &Run, dir: &Path) -> String {
         let _ = writeln!(out, "| `{}` | {} |", group.name, group.about);
     }
     out.push_str(
-        "\nContenders: `baseline` = the bare inner call; `seawall` = the native API \
+        "\nContenders: `baseline` = the bare inner call; `baseline-tower` = the same call through \
+         tower's protocol with no layer (`poll_ready`, then `call`); `seawall` = the native API \
          (`.call(|| op)`); `seawall-tower` = seawall's tower layers; `tower` = tower 0.5's \
          built-ins (`Timeout`, `ConcurrencyLimit`, `Retry` with a policy that never retries a \
          success); `tower-resilience` = tower-resilience 0.13 configured as seawall \

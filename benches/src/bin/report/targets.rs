@@ -53,10 +53,19 @@ fn layer_target(run: &Run, group: &str, param: &str) -> Verdict {
             param.to_owned(),
         ))
         .copied();
+    // What the layer itself adds, net of tower's protocol (`baseline-tower`), against what the
+    // native decorator adds to the bare call (`baseline`).
+    let added = |contender: &str, floor: &str| {
+        Some(run.ns(group, contender, param)? - run.ns(group, floor, param)?)
+    };
+    let layer_only = added("seawall-tower", "baseline-tower")
+        .zip(added("seawall", "baseline"))
+        .map(|(tower, native)| tower / native);
     let detail = format!(
-        "seawall-tower {} ns = {ratio:.2}× seawall ({} ns); {} allocs/call",
+        "seawall-tower {} ns = {ratio:.2}× seawall ({} ns); net of each floor (baseline-tower, baseline) {}; {} allocs/call",
         fmt_ns(run.ns(group, "seawall-tower", param).unwrap_or(f64::NAN)),
         fmt_ns(run.ns(group, "seawall", param).unwrap_or(f64::NAN)),
+        layer_only.map_or_else(|| "unknown".to_owned(), |r| format!("{r:.2}×")),
         allocs.map_or_else(|| "unknown".to_owned(), |a| format!("{a:.2}")),
     );
     if ratio <= 1.5 && allocs == Some(0.0) {
