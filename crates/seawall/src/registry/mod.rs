@@ -14,25 +14,22 @@
 //!   with its old and new values.
 //!
 //! [`Registries`] bundles one registry per kind, can be built from a configuration document
-//! (TOML, YAML or JSON, feature `serde`), and builds a standard [`Policy`] by name.
+//! (TOML, YAML or JSON, feature `serde`), and builds a standard [`Policy`](crate::Policy) by name.
 
 #[cfg(feature = "serde")]
 pub mod document;
+mod kind;
+mod registries;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use crate::bulkhead::BulkheadConfig;
-use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+pub use self::kind::{Bulkheads, CircuitBreakers, Kind, RateLimiters, Retries, Timeouts};
+pub use self::registries::{Registries, StandardPolicy};
 use crate::clock::Clock;
 use crate::config::{ConfigError, entry_path};
 use crate::event::{Event, Listeners};
-use crate::policy::{Identity, Layered, Policy};
-use crate::rate_limiter::RateLimiterConfig;
-use crate::retry::RetryConfig;
-use crate::timeout::TimeoutConfig;
-use crate::{Bulkhead, RateLimiter, Retry, Timeout};
 
 /// The name of the configuration every registry has, and every other inherits from.
 pub const DEFAULT_CONFIG: &str = "default";
@@ -96,167 +93,6 @@ impl BuildContext {
                 })
         })
     }
-}
-
-mod sealed {
-    use super::{BuildContext, ConfigError};
-
-    /// What a registry does with instances of a kind. Not nameable outside the crate: users
-    /// reach instances through [`Registry`](super::Registry), never build them through this.
-    pub trait Sealed {
-        /// The configuration of one instance.
-        type Config: Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static;
-        /// The instance (a cheap handle; clones share state).
-        type Instance: Clone + Send + Sync + 'static;
-
-        fn default_config() -> Self::Config;
-
-        fn validate(config: &Self::Config) -> Result<(), ConfigError>;
-
-        /// Builds a new instance from a validated configuration.
-        fn build(
-            name: &str,
-            config: &Self::Config,
-            context: &BuildContext,
-        ) -> Result<Self::Instance, ConfigError>;
-
-        fn current(instance: &Self::Instance) -> Self::Config;
-
-        fn apply(instance: &Self::Instance, config: &Self::Config) -> Result<(), ConfigError>;
-
-        /// The most memory an instance with this configuration can take beyond its fixed
-        /// size (a breaker's window), counted against the memory budget.
-        fn memory_bound(config: &Self::Config) -> usize {
-            let _ = config;
-            0
-        }
-    }
-}
-
-use self::sealed::Sealed;
-
-/// A kind of instance a [`Registry`] can hold: [`CircuitBreakers`], [`Retries`],
-/// [`Bulkheads`], [`Timeouts`] or [`RateLimiters`]. Sealed. `K::Config` is the kind's
-/// configuration type and `K::Instance` its instance type.
-pub trait Kind: Sealed + Send + Sync + 'static {
-    /// The section name in configuration documents and metrics (`circuitbreaker`, …).
-    const SECTION: &'static str;
-}
-
-/// Declares a kind: its marker type, its section, and how its instances are built.
-macro_rules! kind {
-    (
-        $(#[$meta:meta])* $kind:ident: $config:ty => $instance:ty, $section:literal;
-        build($name:ident, $cfg:ident, $context:ident) $build:block
-        apply($instance_arg:ident, $new:ident) $apply:block
-        $(memory($memory_cfg:ident) $memory:block)?
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug)]
-        pub enum $kind {}
-
-        impl Kind for $kind {
-            const SECTION: &'static str = $section;
-        }
-
-        impl Sealed for $kind {
-            type Config = $config;
-            type Instance = $instance;
-
-            fn default_config() -> $config {
-                <$config>::default()
-            }
-
-            fn validate(config: &$config) -> Result<(), ConfigError> {
-                config.validate()
-            }
-
-            fn build(
-                $name: &str,
-                $cfg: &$config,
-                $context: &BuildContext,
-            ) -> Result<$instance, ConfigError> $build
-
-            fn current(instance: &$instance) -> $config {
-                instance.config()
-            }
-
-            fn apply($instance_arg: &$instance, $new: &$config) -> Result<(), ConfigError> $apply
-
-            $(fn memory_bound($memory_cfg: &$config) -> usize $memory)?
-        }
-    };
-}
-
-kind! {
-    /// Circuit breakers.
-    CircuitBreakers: CircuitBreakerConfig => CircuitBreaker, "circuitbreaker";
-    build(name, config, context) {
-        let mut builder = CircuitBreaker::builder()
-            .name(name)
-            .config(config.clone())
-            .clock(context.clock_or_default());
-        if let Some(seed) = context.seed_for(name) {
-            builder = builder.random(crate::retry::SplitMix64::seeded(seed));
-        }
-        builder.build()
-    }
-    apply(instance, config) { instance.reconfigure(config.clone()) }
-    memory(config) { config.window_memory_bound() }
-}
-
-kind! {
-    /// Retries.
-    Retries: RetryConfig => Retry, "retry";
-    build(name, config, context) {
-        let mut builder = Retry::builder()
-            .name(name)
-            .config(config.clone())
-            .clock(context.clock_or_default());
-        if let Some(seed) = context.seed_for(name) {
-            builder = builder.seed(seed);
-        }
-        builder.build()
-    }
-    apply(instance, config) { instance.reconfigure(config.clone()) }
-}
-
-kind! {
-    /// Bulkheads.
-    Bulkheads: BulkheadConfig => Bulkhead, "bulkhead";
-    build(name, config, context) {
-        Bulkhead::builder()
-            .name(name)
-            .config(*config)
-            .clock(context.clock_or_default())
-            .build()
-    }
-    apply(instance, config) { instance.reconfigure(*config) }
-}
-
-kind! {
-    /// Timeouts (Resilience4j's time limiters).
-    Timeouts: TimeoutConfig => Timeout, "timelimiter";
-    build(name, config, context) {
-        Ok(Timeout::builder(config.duration)
-            .name(name)
-            .clock(context.clock_or_default())
-            .build())
-    }
-    apply(instance, config) { instance.reconfigure(*config) }
-}
-
-kind! {
-    /// Rate limiters.
-    RateLimiters: RateLimiterConfig => RateLimiter, "ratelimiter";
-    build(name, config, context) {
-        RateLimiter::builder()
-            .name(name)
-            .config(*config)
-            .clock(context.clock_or_default())
-            .build()
-    }
-    apply(instance, config) { instance.reconfigure(*config) }
 }
 
 /// What went wrong with a registry operation.
@@ -784,97 +620,4 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The policy [`Registries::policy`] builds: retry, then circuit breaker, then bulkhead, then
-/// a per-attempt timeout (the order recommended in the crate docs).
-pub type StandardPolicy =
-    Policy<Layered<Retry, Layered<CircuitBreaker, Layered<Bulkhead, Layered<Timeout, Identity>>>>>;
-
-/// One registry per kind, sharing a build context and tags.
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// use seawall::registry::Registries;
-///
-/// let registries = Registries::new();
-/// registries
-///     .bulkheads()
-///     .add_config("pg", seawall::bulkhead::BulkheadConfig::new(20))
-///     .unwrap();
-/// let policy = registries.policy("pg"); // retry → breaker → bulkhead → timeout, all named "pg"
-/// assert_eq!(registries.bulkheads().find("pg").unwrap().max_concurrent_calls(), 20);
-///
-/// // Live: a smaller bulkhead for the next calls; the breaker's state is untouched.
-/// registries.bulkheads().update("pg", |mut c| { c.max_concurrent_calls = 5; Ok(c) }).unwrap();
-/// let value = policy.call(|| async { Ok::<_, std::io::Error>(7) }).await.unwrap();
-/// assert_eq!(value, 7);
-/// # }
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct Registries {
-    circuit_breakers: Registry<CircuitBreakers>,
-    retries: Registry<Retries>,
-    bulkheads: Registry<Bulkheads>,
-    timeouts: Registry<Timeouts>,
-    rate_limiters: Registry<RateLimiters>,
-}
-
-impl Registries {
-    /// Empty registries with the library's defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Empty registries building instances with `context`, labelled with `tags`.
-    pub fn with_context(context: BuildContext, tags: Tags) -> Self {
-        Self {
-            circuit_breakers: Registry::with_context(context.clone(), tags.clone()),
-            retries: Registry::with_context(context.clone(), tags.clone()),
-            bulkheads: Registry::with_context(context.clone(), tags.clone()),
-            timeouts: Registry::with_context(context.clone(), tags.clone()),
-            rate_limiters: Registry::with_context(context, tags),
-        }
-    }
-
-    /// The circuit breakers.
-    pub fn circuit_breakers(&self) -> &Registry<CircuitBreakers> {
-        &self.circuit_breakers
-    }
-
-    /// The retries.
-    pub fn retries(&self) -> &Registry<Retries> {
-        &self.retries
-    }
-
-    /// The bulkheads.
-    pub fn bulkheads(&self) -> &Registry<Bulkheads> {
-        &self.bulkheads
-    }
-
-    /// The timeouts.
-    pub fn timeouts(&self) -> &Registry<Timeouts> {
-        &self.timeouts
-    }
-
-    /// The rate limiters.
-    pub fn rate_limiters(&self) -> &Registry<RateLimiters> {
-        &self.rate_limiters
-    }
-
-    /// The standard policy for `name`: the retry, circuit breaker, bulkhead and timeout named
-    /// `name` (each created from its configuration of that name, else `default`), composed
-    /// retry → breaker → bulkhead → per-attempt timeout. The instances are shared: a live
-    /// reconfiguration through the registries applies to the policy's next calls.
-    pub fn policy(&self, name: &str) -> StandardPolicy {
-        Policy::builder()
-            .retry(self.retries.get_or_create(name))
-            .circuit_breaker(self.circuit_breakers.get_or_create(name))
-            .bulkhead(self.bulkheads.get_or_create(name))
-            .timeout(self.timeouts.get_or_create(name))
-            .build()
-    }
 }
