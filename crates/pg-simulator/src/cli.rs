@@ -49,7 +49,7 @@ pub struct Args {
     /// Outcome weights `SUCCESS,LIMIT_EXCEEDED,INVALID_CARD`, e.g. `70,20,10`.
     #[arg(long, value_name = "S,L,I")]
     pub outcomes: Option<String>,
-    /// Required callbackUrl prefix.
+    /// Allowed callback target: callbackUrl must have its scheme, host and port.
     #[arg(long, value_name = "URL")]
     pub callback_prefix: Option<String>,
     /// Also accept any loopback callback URL.

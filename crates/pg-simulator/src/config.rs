@@ -121,7 +121,8 @@ pub struct OutcomeWeights {
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallbackConfig {
-    /// `callbackUrl` must start with this (canonical: `http://localhost:8080`).
+    /// The allowed callback target (canonical: `http://localhost:8080`): a `callbackUrl` must
+    /// have its scheme, host and port, a path under its path, and no `user:password@`.
     pub url_prefix: String,
     /// Also accept any `http://` URL on a loopback host (for tests on random ports).
     pub allow_any_loopback: bool,
@@ -521,6 +522,17 @@ impl SimConfig {
         {
             return Err(ConfigError::new("callback.retry.retries", "at most 20"));
         }
+        // Callback URLs are matched by the prefix's scheme, host and port: it must have them.
+        match reqwest::Url::parse(&self.callback.url_prefix) {
+            Ok(prefix) if prefix.has_host() && prefix.username().is_empty() => {}
+            _ => {
+                return Err(ConfigError::new(
+                    "callback.url_prefix",
+                    "must be an absolute URL with a host and no user:password@, e.g. \
+                     http://localhost:8080",
+                ));
+            }
+        }
         if self.callback.secrets.iter().any(String::is_empty) {
             return Err(ConfigError::new("callback.secrets", "empty secret"));
         }
@@ -648,6 +660,11 @@ mod tests {
             SimConfig::from_toml_str("[faults]\nrates = { \"query-error\" = 0.5 }").unwrap_err();
         assert_eq!(err.field(), "faults.rates.query-error");
         assert!(SimConfig::from_toml_str("bogus = 1").is_err());
+        for prefix in ["localhost:8080", "/callback", "http://user@localhost:8080"] {
+            let err = SimConfig::from_toml_str(&format!("[callback]\nurl_prefix = \"{prefix}\""))
+                .unwrap_err();
+            assert_eq!(err.field(), "callback.url_prefix", "{prefix}");
+        }
     }
 
     #[test]

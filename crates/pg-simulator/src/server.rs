@@ -125,7 +125,7 @@ impl SimulatorBuilder {
         self
     }
 
-    /// The required `callbackUrl` prefix.
+    /// The allowed callback target: a `callbackUrl` must have its scheme, host and port.
     pub fn callback_url_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.config.callback.url_prefix = prefix.into();
         self

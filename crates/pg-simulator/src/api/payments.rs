@@ -191,6 +191,9 @@ async fn create(
     let Some(user) = user_id(&headers) else {
         return bad_request(messages::USER_HEADER_REQUIRED);
     };
+    if user.chars().count() > request::MAX_STORED_CHARS {
+        return bad_request(messages::USER_ID_TOO_LONG);
+    }
     let header = match header_faults(&headers, &config) {
         Ok(h) => h,
         Err(r) => return *r,
