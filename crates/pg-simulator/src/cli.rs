@@ -74,6 +74,10 @@ pub struct Args {
     /// One transaction per (user, order).
     #[arg(long)]
     pub one_tx_per_order: bool,
+    /// Honour magic card numbers `4000-0000-0000-NNNN` (off: they let whoever picks the card
+    /// number pick the outcome).
+    #[arg(long)]
+    pub magic_cards: bool,
     /// Mask card numbers in responses and callbacks.
     #[arg(long)]
     pub mask_pan: bool,
@@ -200,6 +204,7 @@ impl Args {
         c.extensions.cancel |= self.cancel;
         c.extensions.one_tx_per_order |= self.one_tx_per_order;
         c.mask_pan_in_responses |= self.mask_pan;
+        c.triggers.magic_cards |= self.magic_cards;
         if let Some(v) = self.retention {
             c.ledger.retention = v;
         }
@@ -256,6 +261,16 @@ mod tests {
     fn no_flags_is_the_canonical_gateway() {
         let c = Args::parse_from(["pg-simulator"]).into_config().unwrap();
         assert_eq!(c, SimConfig::canonical());
+    }
+
+    #[test]
+    fn magic_cards_are_off_unless_asked_for() {
+        let off = Args::parse_from(["pg-simulator"]).into_config().unwrap();
+        assert!(!off.triggers.magic_cards);
+        let on = Args::parse_from(["pg-simulator", "--magic-cards"])
+            .into_config()
+            .unwrap();
+        assert!(on.triggers.magic_cards);
     }
 
     #[test]

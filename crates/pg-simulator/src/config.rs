@@ -237,7 +237,8 @@ pub struct KeyConfig {
 pub struct TriggerConfig {
     /// The `X-Sim-Fault` header.
     pub header: bool,
-    /// Magic card numbers `4000-0000-0000-NNNN`.
+    /// Magic card numbers `4000-0000-0000-NNNN`. Off by default: where they are on, whoever
+    /// picks the card number picks the outcome (`…-0001` is always approved).
     pub magic_cards: bool,
 }
 
@@ -400,7 +401,7 @@ impl Default for TriggerConfig {
     fn default() -> Self {
         Self {
             header: true,
-            magic_cards: true,
+            magic_cards: false,
         }
     }
 }

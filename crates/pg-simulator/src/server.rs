@@ -227,7 +227,7 @@ impl SimulatorBuilder {
         self
     }
 
-    /// Honour magic card numbers (on by default).
+    /// Honour magic card numbers (off by default: they let the card number pick the outcome).
     pub fn magic_cards(mut self, enabled: bool) -> Self {
         self.config.triggers.magic_cards = enabled;
         self

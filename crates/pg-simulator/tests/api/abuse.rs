@@ -1,5 +1,5 @@
-//! What a hostile or careless merchant can send: callback URLs that point somewhere else and
-//! oversized fields.
+//! What a hostile or careless merchant can send: callback URLs that point somewhere else,
+//! oversized fields, and magic card numbers on a gateway that did not ask for them.
 
 use pg_simulator::model::messages;
 use pg_simulator::{SimConfig, Simulator};
@@ -147,4 +147,32 @@ async fn oversized_fields_are_refused_with_a_400_and_nothing_is_kept() {
         .await
         .unwrap();
     assert_eq!(a.status, 200);
+}
+
+#[tokio::test]
+async fn a_magic_card_number_is_an_ordinary_card_on_a_default_gateway() {
+    // Arrange: the canonical gateway; `X-Sim-Fault: none` only takes the random 40 % away.
+    let pg = spawn(Simulator::builder().config(SimConfig::instant()).seed(7)).await;
+    let always_500 = "4000-0000-0000-0500";
+    // Act
+    let a = pg
+        .pay(
+            &body("000123", always_500, CANON_CALLBACK),
+            &[("X-Sim-Fault", "none")],
+        )
+        .await;
+    // Assert: created like any card, and no fault was injected.
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert!(pg.handle.fault_log().is_empty());
+    assert!(!SimConfig::canonical().triggers.magic_cards);
+}
+
+#[tokio::test]
+async fn magic_cards_work_once_turned_on() {
+    let pg = spawn(instant().magic_cards(true)).await;
+    let a = pg
+        .pay(&body("000123", "4000-0000-0000-0500", CANON_CALLBACK), &[])
+        .await;
+    assert_eq!(a.status, 500);
+    assert_eq!(a.json()["meta"]["message"], messages::UNSTABLE);
 }
