@@ -84,6 +84,10 @@ pub struct Args {
     /// Most transactions kept in memory.
     #[arg(long, value_name = "N")]
     pub retention: Option<usize>,
+    /// Keep the ledger in this file and load it at start (survives a restart; the file holds
+    /// full card numbers).
+    #[arg(long, value_name = "FILE")]
+    pub ledger_file: Option<PathBuf>,
     /// A payment fault probability, `name=P` (repeatable), e.g. `error-after-create=0.1`.
     #[arg(long = "fault", value_name = "NAME=P", value_parser = parse_rate)]
     pub faults: Vec<(Fault, f64)>,
@@ -208,6 +212,9 @@ impl Args {
         if let Some(v) = self.retention {
             c.ledger.retention = v;
         }
+        if self.ledger_file.is_some() {
+            c.ledger.file = self.ledger_file;
+        }
         c.faults.rates.extend(self.faults);
         c.faults.query_rates.extend(self.query_faults);
         c.validate()?;
@@ -271,6 +278,15 @@ mod tests {
             .into_config()
             .unwrap();
         assert!(on.triggers.magic_cards);
+    }
+
+    #[test]
+    fn the_ledger_file_flag_names_the_file() {
+        let c = Args::parse_from(["pg-simulator", "--ledger-file", "pg.jsonl"])
+            .into_config()
+            .unwrap();
+        assert_eq!(c.ledger.file, Some(PathBuf::from("pg.jsonl")));
+        assert_eq!(SimConfig::canonical().ledger.file, None);
     }
 
     #[test]

@@ -213,12 +213,16 @@ pub struct ExtensionsConfig {
     pub one_tx_per_order: bool,
 }
 
-/// Memory bound of the ledger.
+/// Memory bound and persistence of the ledger.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LedgerConfig {
     /// Most transactions kept; past it the oldest terminal ones are evicted first.
     pub retention: usize,
+    /// Keep the ledger in this file too (JSON Lines, compacted at start) and load it at start,
+    /// so a restarted simulator still knows its transactions. `None` (canonical): memory only.
+    /// The file holds full card numbers, like the PG's own table.
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// Transaction key generation (`yyyyMMdd:TR:xxxxxx`).
@@ -384,7 +388,10 @@ impl Default for IdempotencyConfig {
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        Self { retention: 100_000 }
+        Self {
+            retention: 100_000,
+            file: None,
+        }
     }
 }
 

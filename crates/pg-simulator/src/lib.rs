@@ -52,6 +52,7 @@ pub mod config;
 mod decider;
 pub mod fault;
 mod idempotency;
+mod journal;
 mod key;
 mod ledger;
 pub mod model;

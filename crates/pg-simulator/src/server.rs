@@ -25,8 +25,9 @@ use crate::clock;
 use crate::config::{CallbackRetry, ConfigError, FaultConfig, Latency, SimConfig};
 use crate::fault::{Fault, FaultContext, Trigger};
 use crate::key::{KeyGenerator, RandomKeys};
-use crate::ledger::{Transaction, TransitionError};
-use crate::model::{CardType, Outcome};
+use crate::ledger::{Ledger, Restored, Transaction, TransitionError};
+use crate::model::{CardType, Outcome, TransactionStatus};
+use crate::processing;
 use crate::rng::entropy_seed;
 use crate::state::Shared;
 use crate::stats::Stats;
@@ -233,6 +234,14 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Keeps the ledger in this file as well as in memory, and loads it at start: a simulator
+    /// restarted on the same file still knows every transaction (see the README for the
+    /// format). The file holds full card numbers.
+    pub fn ledger_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.ledger.file = Some(path.into());
+        self
+    }
+
     /// Replaces the transaction key generator (e.g. [`crate::ScriptedKeys`] to force
     /// collisions).
     pub fn key_generator(mut self, keys: impl KeyGenerator) -> Self {
@@ -250,9 +259,21 @@ impl SimulatorBuilder {
         let config = self.config;
         config.validate()?;
         let seed = config.seed.unwrap_or_else(entropy_seed);
+        let (ledger, restored) = match &config.ledger.file {
+            Some(path) => {
+                Ledger::open(config.ledger.retention, path).map_err(|e| SpawnError::Ledger {
+                    path: e.path,
+                    reason: e.reason,
+                })?
+            }
+            None => (Ledger::new(config.ledger.retention), Vec::new()),
+        };
+        // A restart with the same seed would otherwise draw the keys it already handed out.
+        let restarts = u64::try_from(restored.len()).unwrap_or(u64::MAX);
         let keys = self.keys.unwrap_or_else(|| {
             Arc::new(RandomKeys::new(
-                seed ^ 0x4B45_5953_u64.rotate_left(17),
+                seed ^ 0x4B45_5953_u64.rotate_left(17)
+                    ^ restarts.wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 config.keys.suffix_len,
             ))
         });
@@ -260,7 +281,8 @@ impl SimulatorBuilder {
             .no_proxy()
             .build()
             .map_err(|e| SpawnError::Client(e.to_string()))?;
-        let shared = Arc::new(Shared::new(config.clone(), seed, keys, http));
+        let shared = Arc::new(Shared::new(config.clone(), seed, keys, http, ledger));
+        resume(&shared, &config, restored);
         let api = Api {
             router: api::payments::router(Arc::clone(&shared)),
             shared,
@@ -313,6 +335,38 @@ pub enum SpawnError {
     /// The callback HTTP client could not be built.
     #[error("cannot build the callback client: {0}")]
     Client(String),
+    /// The ledger file could not be read or rewritten.
+    #[error("ledger file {path}: {reason}")]
+    Ledger {
+        /// The file.
+        path: String,
+        /// What went wrong (for a bad line, its number).
+        reason: String,
+    },
+}
+
+/// Takes up the transactions read back from the ledger file: their idempotency keys answer
+/// again, and PENDING ones are processed to the outcome decided before the restart, at the
+/// time it was due (at once if that has passed).
+fn resume(shared: &Arc<Shared>, config: &SimConfig, restored: Vec<Restored>) {
+    let now_ms = clock::unix_millis();
+    for r in restored {
+        let tx = r.tx;
+        if let Some(idem) = r.idempotency {
+            shared.idempotency.restore(
+                &tx.user_id,
+                &idem.key,
+                idem.fingerprint,
+                api::payments::created_body(&tx.transaction_key),
+                Duration::from_millis(now_ms.saturating_sub(tx.created_at_unix_ms)),
+                &config.idempotency,
+            );
+        }
+        if tx.status == TransactionStatus::Pending && !r.stuck {
+            let due = Duration::from_millis(r.process_at_unix_ms.saturating_sub(now_ms));
+            processing::schedule(shared, tx.transaction_key, due, r.outcome);
+        }
+    }
 }
 
 impl SpawnError {

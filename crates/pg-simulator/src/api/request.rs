@@ -39,12 +39,15 @@ pub(crate) struct PaymentRequest {
 }
 
 impl PaymentRequest {
-    /// What two requests must share to be "the same" for idempotency.
+    /// What two requests must share to be "the same" for idempotency: a SHA-256 (hex) of
+    /// every field, so neither the key store nor the ledger file keeps the card number twice.
     pub(crate) fn fingerprint(&self) -> String {
-        format!(
+        use sha2::Digest;
+        let joined = format!(
             "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
             self.order_id, self.card_type, self.card_no, self.amount, self.callback_url
-        )
+        );
+        hex::encode(sha2::Sha256::digest(joined.as_bytes()))
     }
 }
 

@@ -7,3 +7,4 @@ mod control;
 mod extensions;
 mod faults;
 mod helpers;
+mod ledger_file;
