@@ -20,6 +20,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+mod local_pg;
 pub mod orders;
 pub mod outbox;
 pub mod payments;

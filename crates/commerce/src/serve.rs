@@ -18,13 +18,26 @@ const LOCAL_CALLBACK_SECRET: &str = "local-dev-callback-secret";
 ///
 /// The simulator or the service could not start, or the server failed.
 pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let local_pg = crate::local_pg::simulator_config(&settings)?;
     let simulator = if settings.gateway.base_url.is_none() {
         // The canonical PG (latency, 40 % failures, 1–5 s processing) with the extensions a
-        // correct client uses: idempotency keys, signed callbacks, cancel.
+        // correct client uses (idempotency keys, signed callbacks, cancel) and its ledger in a
+        // file next to the database, so a crash of this process loses no charge.
+        match &local_pg.ledger.file {
+            Some(file) => {
+                if let Some(aside) = crate::local_pg::set_aside_orphan_ledger(&settings, &local_pg)?
+                {
+                    tracing::warn!(ledger = %file.display(), moved_to = %aside.display(),
+                        "a PG ledger without its database was set aside");
+                }
+            }
+            None => tracing::warn!(
+                "the in-process PG keeps its ledger in memory: a crash loses it (name a file \
+                 with ledger.file in gateway.simulator_config)"
+            ),
+        }
         let sim = Simulator::builder()
-            .allow_any_loopback_callback()
-            .idempotency(true)
-            .cancel_endpoint(true)
+            .config(local_pg)
             .callback_secret(LOCAL_CALLBACK_SECRET)
             .spawn()
             .await?;
@@ -50,6 +63,7 @@ pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error
     }
     let admin_token = settings.admin.token.clone().unwrap_or_default();
     let host = settings.application.host.clone();
+    let sim_file = settings.gateway.simulator_config.clone();
     let application = match Application::build(settings).await {
         Ok(app) => app,
         Err(StartupError::Bind(e)) => {
@@ -63,10 +77,20 @@ pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error
     let base = format!("http://{host}:{}", application.port());
     println!("commerce is up at {base}");
     if let Some(sim) = &simulator {
+        let faults = sim_file.as_deref().map_or_else(
+            || "canonical faults on".to_owned(),
+            |f| format!("configured by {f}"),
+        );
         println!(
-            "  payment gateway: in-process pg-simulator at {} (canonical faults on)",
+            "  payment gateway: in-process pg-simulator at {} ({faults})",
             sim.base_url()
         );
+        if let Some(file) = &sim.config().ledger.file {
+            println!("  PG ledger: {}", file.display());
+        }
+        if let Some(control) = sim.control_url() {
+            println!("  PG control plane: {control}");
+        }
     }
     println!("  products:  curl -s {base}/api/v1/products");
     println!(

@@ -49,7 +49,7 @@ pub struct Args {
     /// Outcome weights `SUCCESS,LIMIT_EXCEEDED,INVALID_CARD`, e.g. `70,20,10`.
     #[arg(long, value_name = "S,L,I")]
     pub outcomes: Option<String>,
-    /// Required callbackUrl prefix.
+    /// Allowed callback target: callbackUrl must have its scheme, host and port.
     #[arg(long, value_name = "URL")]
     pub callback_prefix: Option<String>,
     /// Also accept any loopback callback URL.
@@ -74,12 +74,20 @@ pub struct Args {
     /// One transaction per (user, order).
     #[arg(long)]
     pub one_tx_per_order: bool,
+    /// Honour magic card numbers `4000-0000-0000-NNNN` (off: they let whoever picks the card
+    /// number pick the outcome).
+    #[arg(long)]
+    pub magic_cards: bool,
     /// Mask card numbers in responses and callbacks.
     #[arg(long)]
     pub mask_pan: bool,
     /// Most transactions kept in memory.
     #[arg(long, value_name = "N")]
     pub retention: Option<usize>,
+    /// Keep the ledger in this file and load it at start (survives a restart; the file holds
+    /// full card numbers).
+    #[arg(long, value_name = "FILE")]
+    pub ledger_file: Option<PathBuf>,
     /// A payment fault probability, `name=P` (repeatable), e.g. `error-after-create=0.1`.
     #[arg(long = "fault", value_name = "NAME=P", value_parser = parse_rate)]
     pub faults: Vec<(Fault, f64)>,
@@ -200,8 +208,12 @@ impl Args {
         c.extensions.cancel |= self.cancel;
         c.extensions.one_tx_per_order |= self.one_tx_per_order;
         c.mask_pan_in_responses |= self.mask_pan;
+        c.triggers.magic_cards |= self.magic_cards;
         if let Some(v) = self.retention {
             c.ledger.retention = v;
+        }
+        if self.ledger_file.is_some() {
+            c.ledger.file = self.ledger_file;
         }
         c.faults.rates.extend(self.faults);
         c.faults.query_rates.extend(self.query_faults);
@@ -256,6 +268,25 @@ mod tests {
     fn no_flags_is_the_canonical_gateway() {
         let c = Args::parse_from(["pg-simulator"]).into_config().unwrap();
         assert_eq!(c, SimConfig::canonical());
+    }
+
+    #[test]
+    fn magic_cards_are_off_unless_asked_for() {
+        let off = Args::parse_from(["pg-simulator"]).into_config().unwrap();
+        assert!(!off.triggers.magic_cards);
+        let on = Args::parse_from(["pg-simulator", "--magic-cards"])
+            .into_config()
+            .unwrap();
+        assert!(on.triggers.magic_cards);
+    }
+
+    #[test]
+    fn the_ledger_file_flag_names_the_file() {
+        let c = Args::parse_from(["pg-simulator", "--ledger-file", "pg.jsonl"])
+            .into_config()
+            .unwrap();
+        assert_eq!(c.ledger.file, Some(PathBuf::from("pg.jsonl")));
+        assert_eq!(SimConfig::canonical().ledger.file, None);
     }
 
     #[test]

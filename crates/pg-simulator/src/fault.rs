@@ -210,7 +210,7 @@ impl fmt::Display for UnknownFault {
 impl std::error::Error for UnknownFault {}
 
 /// How a fault came to be injected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
     /// Named in the `X-Sim-Fault` header.
@@ -228,7 +228,7 @@ pub enum Trigger {
 
 /// One fault active for a request, with its optional parameter (milliseconds for delays,
 /// a count for `duplicate-callback`, seconds for `throttle`/`unavailable`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveFault {
     /// The fault.
     pub fault: Fault,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::clock::{self, Instant};
+use crate::config::IdempotencyConfig;
 use crate::fault::lock;
 
 type Scope = (String, String);
@@ -63,6 +64,7 @@ pub(crate) enum Begin {
 pub(crate) struct IdempotencyGuard {
     store: Arc<IdempotencyStore>,
     scope: Scope,
+    fingerprint: String,
     token: u64,
     done: bool,
 }
@@ -102,23 +104,65 @@ impl IdempotencyStore {
         }
         let token = inner.next_token;
         inner.next_token += 1;
-        if inner
-            .slots
-            .insert(scope.clone(), Slot::InFlight { fingerprint, token })
-            .is_none()
-        {
+        let slot = Slot::InFlight {
+            fingerprint: fingerprint.clone(),
+            token,
+        };
+        if inner.slots.insert(scope.clone(), slot).is_none() {
             inner.order.push_back(scope.clone());
         }
         Begin::Started(IdempotencyGuard {
             store: Arc::clone(self),
             scope,
+            fingerprint,
             token,
             done: false,
         })
     }
+
+    /// Remembers a key read back from the ledger file, `age` after its first use; a key past
+    /// its retention is not brought back.
+    pub(crate) fn restore(
+        &self,
+        user: &str,
+        key: &str,
+        fingerprint: String,
+        body: Bytes,
+        age: Duration,
+        config: &IdempotencyConfig,
+    ) {
+        if age > config.retention {
+            return;
+        }
+        let now = clock::now();
+        let scope = (user.to_owned(), key.to_owned());
+        let mut inner = lock(&self.inner);
+        while inner.slots.len() >= config.max_keys {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            inner.slots.remove(&oldest);
+        }
+        let slot = Slot::Done {
+            fingerprint,
+            body,
+            at: now.checked_sub(age).unwrap_or(now),
+        };
+        if inner.slots.insert(scope.clone(), slot).is_none() {
+            inner.order.push_back(scope);
+        }
+    }
 }
 
 impl IdempotencyGuard {
+    /// The key and the request's fingerprint, as the ledger file keeps them.
+    pub(crate) fn record(&self) -> crate::journal::IdempotencyRecord {
+        crate::journal::IdempotencyRecord {
+            key: self.scope.1.clone(),
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
+
     /// Stores the response to replay: the body of the 200 that created the transaction.
     pub(crate) fn complete(mut self, body: Bytes) {
         let mut inner = lock(&self.store.inner);

@@ -1,13 +1,17 @@
-//! The in-memory transaction store: insert-only keys, per-(user, order) index, bounded size.
+//! The transaction store: insert-only keys, per-(user, order) index, bounded size; in memory,
+//! and also in the ledger file when one is configured (see the `journal` module).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::clock::{self, Instant};
 use crate::fault::{ActiveFaults, Fault, lock};
+use crate::journal::{self, IdempotencyRecord, Journal, JournalError, Record};
 use crate::key::KeyGenerator;
 use crate::model::{CardNumber, CardType, Outcome, TransactionStatus, messages};
 
@@ -132,6 +136,22 @@ pub(crate) struct NewTransaction {
     pub(crate) amount: i64,
     pub(crate) callback_url: String,
     pub(crate) faults: ActiveFaults,
+    /// The outcome and delay processing will apply (kept so a restart finishes it the same way).
+    pub(crate) outcome: Outcome,
+    pub(crate) processing_delay: Duration,
+    /// The `Idempotency-Key` it was created under, if any.
+    pub(crate) idempotency: Option<IdempotencyRecord>,
+}
+
+/// A transaction read back from the ledger file at start, with what a restart needs to finish
+/// it (processing, the idempotency key).
+#[derive(Clone, Debug)]
+pub(crate) struct Restored {
+    pub(crate) tx: Transaction,
+    pub(crate) stuck: bool,
+    pub(crate) outcome: Outcome,
+    pub(crate) process_at_unix_ms: u64,
+    pub(crate) idempotency: Option<IdempotencyRecord>,
 }
 
 /// A transaction plus the hidden state the query and callback faults need.
@@ -150,6 +170,9 @@ struct Entry {
     faults: ActiveFaults,
     created: Instant,
     completed: Option<Instant>,
+    outcome: Outcome,
+    process_at_unix_ms: u64,
+    idempotency: Option<IdempotencyRecord>,
 }
 
 impl Entry {
@@ -161,6 +184,75 @@ impl Entry {
             completed: self.completed,
         }
     }
+
+    /// The line of the ledger file (with the full card number: it is the PG's record).
+    fn record(&self) -> Record {
+        let tx = &self.tx;
+        Record {
+            transaction_key: tx.transaction_key.clone(),
+            user_id: tx.user_id.clone(),
+            order_id: tx.order_id.clone(),
+            card_type: tx.card_type,
+            card_no: tx.card_no.expose().to_owned(),
+            amount: tx.amount,
+            callback_url: tx.callback_url.clone(),
+            status: tx.status,
+            reason: tx.reason.clone(),
+            created_at_unix_ms: tx.created_at_unix_ms,
+            updated_at_unix_ms: tx.updated_at_unix_ms,
+            faults: self.faults.iter().copied().collect(),
+            outcome: self.outcome,
+            process_at_unix_ms: self.process_at_unix_ms,
+            idempotency: self.idempotency.clone(),
+        }
+    }
+
+    /// An entry read back from the file; its monotonic times are set back by the wall-clock
+    /// age, so query lags and stale PENDING windows keep running from where they were.
+    fn from_record(seq: u64, r: Record, now_ms: u64, now: Instant) -> Self {
+        let at = |unix_ms: u64| {
+            now.checked_sub(Duration::from_millis(now_ms.saturating_sub(unix_ms)))
+                .unwrap_or(now)
+        };
+        let mut faults = ActiveFaults::new();
+        for a in &r.faults {
+            faults.insert(a.fault, a.trigger, a.param);
+        }
+        let terminal = r.status.is_terminal();
+        Self {
+            seq,
+            created: at(r.created_at_unix_ms),
+            completed: terminal.then(|| at(r.updated_at_unix_ms)),
+            tx: Transaction {
+                transaction_key: r.transaction_key,
+                user_id: r.user_id,
+                order_id: r.order_id,
+                card_type: r.card_type,
+                card_no: CardNumber::new(r.card_no),
+                amount: r.amount,
+                callback_url: r.callback_url,
+                status: r.status,
+                reason: r.reason,
+                created_at_unix_ms: r.created_at_unix_ms,
+                updated_at_unix_ms: r.updated_at_unix_ms,
+                faults: faults.faults(),
+            },
+            faults,
+            outcome: r.outcome,
+            process_at_unix_ms: r.process_at_unix_ms,
+            idempotency: r.idempotency,
+        }
+    }
+
+    fn restored(&self) -> Restored {
+        Restored {
+            tx: self.tx.clone(),
+            stuck: self.faults.contains(Fault::Stuck),
+            outcome: self.outcome,
+            process_at_unix_ms: self.process_at_unix_ms,
+            idempotency: self.idempotency.clone(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -170,6 +262,7 @@ struct Inner {
     by_seq: BTreeMap<u64, String>,
     by_order: HashMap<(String, String), Vec<String>>,
     retention: usize,
+    journal: Option<Journal>,
 }
 
 /// Why a transaction could not be created.
@@ -177,6 +270,8 @@ struct Inner {
 pub(crate) enum InsertError {
     #[error("no unique transaction key after {0} attempts")]
     KeysExhausted(u32),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 /// Why a status change was refused.
@@ -201,15 +296,34 @@ const MAX_KEY_ATTEMPTS: u32 = 32;
 const EVICTION_SCAN: usize = 1_024;
 
 impl Ledger {
+    /// A ledger in memory only.
     pub(crate) fn new(retention: usize) -> Self {
+        Self::with_inner(Inner::empty(retention))
+    }
+
+    /// A ledger kept in the file at `path`: loads what the file holds (the retained part, as
+    /// if the transactions had been inserted again), compacts the file and appends to it from
+    /// now on. Returns the transactions read back.
+    pub(crate) fn open(
+        retention: usize,
+        path: &Path,
+    ) -> Result<(Self, Vec<Restored>), JournalError> {
+        let records = journal::load(path)?;
+        let mut inner = Inner::empty(retention);
+        let (now_ms, now) = (clock::unix_millis(), clock::now());
+        for record in records {
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            inner.add(Entry::from_record(seq, record, now_ms, now));
+        }
+        inner.journal = Some(Journal::create(path, inner.records())?);
+        let restored = inner.entries().map(Entry::restored).collect();
+        Ok((Self::with_inner(inner), restored))
+    }
+
+    fn with_inner(inner: Inner) -> Self {
         Self {
-            inner: Mutex::new(Inner {
-                next_seq: 0,
-                by_key: HashMap::new(),
-                by_seq: BTreeMap::new(),
-                by_order: HashMap::new(),
-                retention: retention.max(1),
-            }),
+            inner: Mutex::new(inner),
             changes: watch::Sender::new(0),
         }
     }
@@ -250,11 +364,8 @@ impl Ledger {
             }
         }
         let key = key.ok_or(InsertError::KeysExhausted(MAX_KEY_ATTEMPTS))?;
-        while inner.by_key.len() >= inner.retention {
-            inner.evict_one();
-        }
         let tx = Transaction {
-            transaction_key: key.clone(),
+            transaction_key: key,
             user_id: new.user_id,
             order_id: new.order_id,
             card_type: new.card_type,
@@ -267,24 +378,25 @@ impl Ledger {
             updated_at_unix_ms: now_ms,
             faults: new.faults.faults(),
         };
-        let seq = inner.next_seq;
+        let delay_ms = u64::try_from(new.processing_delay.as_millis()).unwrap_or(u64::MAX);
+        let entry = Entry {
+            seq: inner.next_seq,
+            tx: tx.clone(),
+            faults: new.faults,
+            created: clock::now(),
+            completed: None,
+            outcome: new.outcome,
+            process_at_unix_ms: now_ms.saturating_add(delay_ms),
+            idempotency: new.idempotency,
+        };
+        // On file before anyone can learn of it: a client told "created" can find it after a
+        // restart. Nothing was created when this fails.
+        if let Some(journal) = inner.journal.as_mut() {
+            journal.append(&entry.record())?;
+        }
         inner.next_seq += 1;
-        inner.by_seq.insert(seq, key.clone());
-        inner
-            .by_order
-            .entry((tx.user_id.clone(), tx.order_id.clone()))
-            .or_default()
-            .push(key.clone());
-        inner.by_key.insert(
-            key,
-            Entry {
-                seq,
-                tx: tx.clone(),
-                faults: new.faults,
-                created: clock::now(),
-                completed: None,
-            },
-        );
+        inner.add(entry);
+        inner.compact_if_due();
         drop(inner);
         self.touch();
         Ok((tx, collisions))
@@ -306,6 +418,7 @@ impl Ledger {
         entry.tx.updated_at_unix_ms = clock::unix_millis();
         entry.completed = Some(clock::now());
         let view = entry.view();
+        inner.persist(key);
         drop(inner);
         self.touch();
         Ok(view)
@@ -330,6 +443,7 @@ impl Ledger {
                 entry.tx.reason = Some(messages::REASON_CANCELED.to_owned());
                 entry.tx.updated_at_unix_ms = clock::unix_millis();
                 let view = entry.view();
+                inner.persist(key);
                 drop(inner);
                 self.touch();
                 Ok((view, true))
@@ -387,6 +501,70 @@ impl Ledger {
 }
 
 impl Inner {
+    fn empty(retention: usize) -> Self {
+        Self {
+            next_seq: 0,
+            by_key: HashMap::new(),
+            by_seq: BTreeMap::new(),
+            by_order: HashMap::new(),
+            retention: retention.max(1),
+            journal: None,
+        }
+    }
+
+    /// Indexes an entry, evicting first to stay within the retention.
+    fn add(&mut self, entry: Entry) {
+        while self.by_key.len() >= self.retention {
+            self.evict_one();
+        }
+        let key = entry.tx.transaction_key.clone();
+        self.by_seq.insert(entry.seq, key.clone());
+        self.by_order
+            .entry((entry.tx.user_id.clone(), entry.tx.order_id.clone()))
+            .or_default()
+            .push(key.clone());
+        self.by_key.insert(key, entry);
+    }
+
+    /// Retained entries, oldest first.
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.by_seq.values().filter_map(|k| self.by_key.get(k))
+    }
+
+    fn records(&self) -> Vec<Record> {
+        self.entries().map(Entry::record).collect()
+    }
+
+    /// Appends the entry's new state to the file. A failure is logged: the change stands in
+    /// memory, and a restart would process a PENDING transaction again to the same outcome.
+    fn persist(&mut self, key: &str) {
+        let Some(record) = self.by_key.get(key).map(Entry::record) else {
+            return;
+        };
+        if let Some(journal) = self.journal.as_mut()
+            && let Err(error) = journal.append(&record)
+        {
+            tracing::error!(transaction_key = %key, %error, "ledger file not updated");
+        }
+        self.compact_if_due();
+    }
+
+    fn compact_if_due(&mut self) {
+        if !self
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.wants_compaction(self.by_key.len()))
+        {
+            return;
+        }
+        let records = self.records();
+        if let Some(journal) = self.journal.as_mut()
+            && let Err(error) = journal.compact(records)
+        {
+            tracing::error!(%error, "ledger file not compacted");
+        }
+    }
+
     /// Drops the oldest terminal transaction (looking at most `EVICTION_SCAN` deep), or the
     /// oldest one outright: memory stays bounded even if everything is stuck.
     fn evict_one(&mut self) {
@@ -429,6 +607,9 @@ mod tests {
             amount: 5000,
             callback_url: "http://localhost:8080/cb".into(),
             faults: ActiveFaults::new(),
+            outcome: Outcome::Success,
+            processing_delay: Duration::ZERO,
+            idempotency: None,
         }
     }
 

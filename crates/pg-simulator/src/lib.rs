@@ -39,7 +39,8 @@
 //! # Forcing a fault for one request
 //!
 //! Send `X-Sim-Fault: charge-but-timeout` (comma-separated for several, `name=<ms>` to override
-//! a delay), or use a magic card number such as `4000-0000-0000-0002` (always invalid card).
+//! a delay), or, with [`SimulatorBuilder::magic_cards`] on, use a magic card number such as
+//! `4000-0000-0000-0002` (always invalid card).
 //! Every injected fault is recorded: [`SimulatorHandle::fault_log`].
 #![doc(test(no_crate_inject, attr(deny(warnings, rust_2018_idioms))))]
 
@@ -51,6 +52,7 @@ pub mod config;
 mod decider;
 pub mod fault;
 mod idempotency;
+mod journal;
 mod key;
 mod ledger;
 pub mod model;

@@ -231,6 +231,15 @@ pub mod messages {
         "요청 본문을 처리하는 중 오류가 발생했습니다. JSON 메세지 규격을 확인해주세요.";
     /// Order id blank or shorter than 6 characters.
     pub const INVALID_ORDER_ID: &str = "주문 ID는 6자리 이상 문자열이어야 합니다.";
+    /// Order id longer than the canonical `VARCHAR(255)` column.
+    pub const ORDER_ID_TOO_LONG: &str = "주문 ID는 255자 이하 문자열이어야 합니다.";
+    /// Callback URL longer than the canonical `VARCHAR(255)` column.
+    pub const CALLBACK_URL_TOO_LONG: &str = "콜백 URL 은 255자 이하여야 합니다.";
+    /// Callback URL with `user:password@` before its host.
+    pub const CALLBACK_URL_USERINFO: &str =
+        "콜백 URL 에 사용자 정보(user:password@)를 넣을 수 없습니다.";
+    /// `X-USER-ID` longer than the canonical `VARCHAR(255)` column.
+    pub const USER_ID_TOO_LONG: &str = "유저 ID 헤더는 255자 이하여야 합니다.";
     /// Card number not `xxxx-xxxx-xxxx-xxxx`.
     pub const INVALID_CARD_NO: &str = "카드 번호는 xxxx-xxxx-xxxx-xxxx 형식이어야 합니다.";
     /// Amount not positive.

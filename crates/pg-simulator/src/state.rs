@@ -48,11 +48,12 @@ impl Shared {
         seed: u64,
         keys: Arc<dyn KeyGenerator>,
         http: reqwest::Client,
+        ledger: Ledger,
     ) -> Self {
         Self {
             decider: Mutex::new(Decider::new(seed)),
             keys,
-            ledger: Ledger::new(config.ledger.retention),
+            ledger,
             stats: Stats::default(),
             fault_log: FaultLog::new(config.faults.log_capacity),
             idempotency: Arc::new(IdempotencyStore::default()),

@@ -147,6 +147,10 @@ pub struct GatewaySettings {
     /// variables) changes only the keys it names, the others keep the service's values.
     #[serde(deserialize_with = "client_over_service_defaults")]
     pub client: PgClientConfig,
+    /// A pg-simulator configuration file (TOML, as `pg-simulator --config` reads it) for the
+    /// in-process simulator that `serve` starts when `base_url` is unset (unset: the canonical
+    /// PG). Its `server` section is not used: the simulator listens on a free loopback port.
+    pub simulator_config: Option<String>,
 }
 
 impl Default for GatewaySettings {
@@ -155,6 +159,7 @@ impl Default for GatewaySettings {
             base_url: None,
             mode: GatewayMode::Protected,
             client: Self::default_client(),
+            simulator_config: None,
         }
     }
 }
@@ -317,6 +322,10 @@ impl Settings {
             ),
             ("database.url", Some(&self.database.url)),
             ("gateway.base_url", self.gateway.base_url.as_ref()),
+            (
+                "gateway.simulator_config",
+                self.gateway.simulator_config.as_ref(),
+            ),
             ("callback.secret", self.callback.secret.as_ref()),
             ("admin.token", self.admin.token.as_ref()),
         ] {

@@ -92,11 +92,13 @@ fn fast_backoff() -> seawall::Backoff {
 }
 
 /// The simulator every test starts from: instant, no random failure, approves everything,
-/// idempotency and cancel on, signed callbacks, 100 ms processing so a 202 shows PENDING.
+/// idempotency and cancel on, signed callbacks, 100 ms processing so a 202 shows PENDING, and
+/// the magic cards on (tests pick faults with them).
 pub(crate) fn test_simulator() -> SimulatorBuilder {
     Simulator::builder()
         .config(SimConfig::instant())
         .seed(7)
+        .magic_cards(true)
         .outcome_weights(100, 0, 0)
         .processing_delay(Duration::from_millis(100)..=Duration::from_millis(100))
         .idempotency(true)

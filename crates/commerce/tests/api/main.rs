@@ -4,6 +4,7 @@
 mod admin;
 mod callbacks;
 mod configuration;
+mod crash;
 mod helpers;
 mod orders;
 mod outage;

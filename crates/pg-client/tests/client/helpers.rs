@@ -36,11 +36,13 @@ pub(crate) fn user() -> UserId {
     UserId::parse("135135").unwrap()
 }
 
-/// The instant preset (no latency, no random failure, instant processing), seeded.
+/// The instant preset (no latency, no random failure, instant processing), seeded, with the
+/// magic cards on (the tests force faults with them).
 pub(crate) fn sim() -> SimulatorBuilder {
     Simulator::builder()
         .config(pg_simulator::SimConfig::instant())
         .seed(7)
+        .magic_cards(true)
 }
 
 pub(crate) async fn spawn(builder: SimulatorBuilder) -> SimulatorHandle {

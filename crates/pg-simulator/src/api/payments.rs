@@ -73,6 +73,15 @@ fn card_no_for_response(card: &CardNumber, config: &SimConfig) -> String {
     }
 }
 
+/// The body of the 200 that creates a transaction (also what an idempotent retry gets back).
+pub(crate) fn created_body(transaction_key: &str) -> Bytes {
+    success_bytes(&TransactionResponse {
+        transaction_key,
+        status: TransactionStatus::Pending,
+        reason: None,
+    })
+}
+
 // ===== common request parts =====
 
 fn user_id(headers: &HeaderMap) -> Option<String> {
@@ -191,6 +200,9 @@ async fn create(
     let Some(user) = user_id(&headers) else {
         return bad_request(messages::USER_HEADER_REQUIRED);
     };
+    if user.chars().count() > request::MAX_STORED_CHARS {
+        return bad_request(messages::USER_ID_TOO_LONG);
+    }
     let header = match header_faults(&headers, &config) {
         Ok(h) => h,
         Err(r) => return *r,
@@ -330,6 +342,9 @@ async fn run_payment(
         amount: req.amount,
         callback_url: req.callback_url,
         faults: tx_faults.clone(),
+        outcome: plan.outcome,
+        processing_delay: plan.processing_delay,
+        idempotency: guard.as_ref().map(IdempotencyGuard::record),
     };
     let forced_collision = faults.contains(Fault::KeyCollision);
     let (tx, collisions) =
@@ -358,11 +373,7 @@ async fn run_payment(
     for a in tx_faults.iter() {
         shared.record(a.fault, a.trigger, &ctx);
     }
-    let body = success_bytes(&TransactionResponse {
-        transaction_key: &tx.transaction_key,
-        status: tx.status,
-        reason: None,
-    });
+    let body = created_body(&tx.transaction_key);
     if let Some(guard) = guard {
         guard.complete(body.clone());
     }

@@ -8,15 +8,25 @@
 //!    unknown fields are ignored;
 //! 3. then the first missing (absent or null) field in declaration order;
 //! 4. then the rules: orderId, cardNo, amount, callbackUrl, in that order.
+//!
+//! Two rules go beyond the canonical validation, where the canonical PG would fail later:
+//! `orderId` and `callbackUrl` are at most [`MAX_STORED_CHARS`] characters (its `VARCHAR(255)`
+//! columns), and `callbackUrl` is parsed and matched by scheme, host and port, never with
+//! `user:password@` in it (a prefix check let `http://localhost:8080@other-host/` through).
 
 use std::fmt;
 
+use reqwest::Url;
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
 use serde_json::{Number, Value};
 
 use crate::config::CallbackConfig;
 use crate::model::{CardType, messages};
+
+/// The longest `orderId`, `callbackUrl` and `X-USER-ID`, in characters: the canonical PG
+/// stores them in `VARCHAR(255)` columns (JPA's default length), which cannot hold more.
+pub(crate) const MAX_STORED_CHARS: usize = 255;
 
 /// A validated payment request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,12 +39,15 @@ pub(crate) struct PaymentRequest {
 }
 
 impl PaymentRequest {
-    /// What two requests must share to be "the same" for idempotency.
+    /// What two requests must share to be "the same" for idempotency: a SHA-256 (hex) of
+    /// every field, so neither the key store nor the ledger file keeps the card number twice.
     pub(crate) fn fingerprint(&self) -> String {
-        format!(
+        use sha2::Digest;
+        let joined = format!(
             "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
             self.order_id, self.card_type, self.card_no, self.amount, self.callback_url
-        )
+        );
+        hex::encode(sha2::Sha256::digest(joined.as_bytes()))
     }
 }
 
@@ -95,15 +108,16 @@ pub(crate) fn bind(body: &[u8], callback: &CallbackConfig) -> Result<PaymentRequ
     if order_id.trim().is_empty() || order_id.encode_utf16().count() < 6 {
         return Err(messages::INVALID_ORDER_ID.to_owned());
     }
+    if order_id.chars().count() > MAX_STORED_CHARS {
+        return Err(messages::ORDER_ID_TOO_LONG.to_owned());
+    }
     if !is_card_number(&card_no) {
         return Err(messages::INVALID_CARD_NO.to_owned());
     }
     if amount <= 0 {
         return Err(messages::INVALID_AMOUNT.to_owned());
     }
-    if !callback_url_allowed(&callback_url, callback) {
-        return Err(messages::invalid_callback_url(&callback.url_prefix));
-    }
+    check_callback_url(&callback_url, callback)?;
     Ok(PaymentRequest {
         order_id,
         card_type,
@@ -192,26 +206,44 @@ fn is_card_number(s: &str) -> bool {
         })
 }
 
-fn callback_url_allowed(url: &str, callback: &CallbackConfig) -> bool {
-    if url.starts_with(&callback.url_prefix) {
-        return true;
+/// The callback URL must fit the canonical column, carry no userinfo (reqwest would turn it
+/// into a Basic auth header), and point at the allowed scheme, host and port (or, when
+/// allowed, at any loopback host over plain HTTP).
+fn check_callback_url(url: &str, callback: &CallbackConfig) -> Result<(), String> {
+    if url.chars().count() > MAX_STORED_CHARS {
+        return Err(messages::CALLBACK_URL_TOO_LONG.to_owned());
     }
-    callback.allow_any_loopback && is_loopback_http(url)
+    let not_allowed = || messages::invalid_callback_url(&callback.url_prefix);
+    let parsed = Url::parse(url).map_err(|_| not_allowed())?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(messages::CALLBACK_URL_USERINFO.to_owned());
+    }
+    let allowed = Url::parse(&callback.url_prefix).is_ok_and(|prefix| within(&parsed, &prefix))
+        || (callback.allow_any_loopback && is_loopback_http(&parsed));
+    if allowed { Ok(()) } else { Err(not_allowed()) }
 }
 
-fn is_loopback_http(url: &str) -> bool {
-    let Ok(parsed) = reqwest::Url::parse(url) else {
-        return false;
-    };
-    if parsed.scheme() != "http" {
+/// Same scheme, host and port as `prefix`, and a path under the prefix's path, segment-wise.
+fn within(url: &Url, prefix: &Url) -> bool {
+    if url.scheme() != prefix.scheme()
+        || url.host() != prefix.host()
+        || url.port_or_known_default() != prefix.port_or_known_default()
+    {
         return false;
     }
-    parsed.host_str().is_some_and(|h| {
-        let h = h.trim_start_matches('[').trim_end_matches(']');
-        h.eq_ignore_ascii_case("localhost")
-            || h.parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    })
+    let base = prefix.path().trim_end_matches('/');
+    let path = url.path();
+    base.is_empty() || path == base || path.starts_with(&format!("{base}/"))
+}
+
+fn is_loopback_http(url: &Url) -> bool {
+    url.scheme() == "http"
+        && url.host_str().is_some_and(|h| {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
+            h.eq_ignore_ascii_case("localhost")
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
 }
 
 #[cfg(test)]
@@ -305,6 +337,21 @@ mod tests {
         assert!(bind(json.as_bytes(), &c).is_ok());
         let json = OK.replace("http://localhost:8080/cb", "http://10.0.0.1:4567/cb");
         assert!(bind(json.as_bytes(), &c).is_err());
+    }
+
+    #[test]
+    fn a_prefix_with_a_path_allows_that_path_and_below_only() {
+        let mut c = cb();
+        c.url_prefix = "http://localhost:8080/api".into();
+        for (url, ok) in [
+            ("http://localhost:8080/api", true),
+            ("http://localhost:8080/api/cb", true),
+            ("http://localhost:8080/apix/cb", false),
+            ("http://localhost:8080/", false),
+        ] {
+            let json = OK.replace("http://localhost:8080/cb", url);
+            assert_eq!(bind(json.as_bytes(), &c).is_ok(), ok, "{url}");
+        }
     }
 
     #[test]

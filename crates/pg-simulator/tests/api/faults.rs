@@ -25,12 +25,6 @@ fn small_params(f: &mut FaultConfig) {
     f.stale_pending = Duration::from_millis(50);
 }
 
-async fn with_small_params() -> (TestPg, Receiver) {
-    let receiver = Receiver::start().await;
-    let pg = spawn(instant().fault_params(small_params)).await;
-    (pg, receiver)
-}
-
 /// POST with a short client timeout; `None` when the connection failed or timed out.
 async fn try_pay(
     pg: &TestPg,
@@ -134,7 +128,8 @@ async fn every_magic_card_forces_its_fault() {
         let Some(card) = fault.magic_card() else {
             continue;
         };
-        let (pg, receiver) = with_small_params().await;
+        let receiver = Receiver::start().await;
+        let pg = spawn(instant().fault_params(small_params).magic_cards(true)).await;
         let _ = try_pay(&pg, &body("000123", &card, &receiver.url()), "").await;
         let fired = pg
             .handle
@@ -146,7 +141,7 @@ async fn every_magic_card_forces_its_fault() {
 
 #[tokio::test]
 async fn magic_outcome_cards_decide_the_outcome() {
-    let pg = spawn(instant()).await;
+    let pg = spawn(instant().magic_cards(true)).await;
     for (card, status, reason) in [
         (
             "4000-0000-0000-0001",

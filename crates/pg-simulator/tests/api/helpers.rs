@@ -237,6 +237,15 @@ impl Receiver {
 
     /// Answers the given statuses first (0 = hang), then 200.
     pub(crate) async fn scripted(statuses: &[u16]) -> Self {
+        Self::listening("127.0.0.1", statuses).await
+    }
+
+    /// A receiver on another address (e.g. `127.0.0.2`, still loopback on Linux).
+    pub(crate) async fn start_on(ip: &str) -> Self {
+        Self::listening(ip, &[]).await
+    }
+
+    async fn listening(ip: &str, statuses: &[u16]) -> Self {
         let (tx, rx) = watch::channel(0);
         let state = Arc::new(ReceiverState {
             received: Mutex::default(),
@@ -246,7 +255,7 @@ impl Receiver {
         let app = Router::new()
             .route("/callback", post(receive))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -260,6 +269,11 @@ impl Receiver {
 
     pub(crate) fn url(&self) -> String {
         format!("http://{}/callback", self.addr)
+    }
+
+    /// `host:port` of the receiver.
+    pub(crate) fn authority(&self) -> String {
+        self.addr.to_string()
     }
 
     pub(crate) fn received(&self) -> Vec<Received> {
