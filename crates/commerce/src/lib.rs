@@ -11,6 +11,7 @@
 //! - [`gateway`]: the PG port (`Arc<dyn PaymentGateway>`) and its protected and naive adapters.
 //! - [`recovery`], [`outbox`]: the background jobs.
 //! - [`persistence`]: all SQL; [`configuration`]: layered typed settings.
+//! - [`secrets`]: random secrets and ids from the OS RNG.
 //! - [`serve`] and [`demo`]: what `cargo run -p commerce [-- demo]` runs.
 //!
 //! See the crate README for the API, the data model and the demo.
@@ -26,6 +27,7 @@ pub mod payments;
 pub mod persistence;
 pub mod recovery;
 pub mod routes;
+pub mod secrets;
 pub mod serve;
 pub mod startup;
 pub mod telemetry;

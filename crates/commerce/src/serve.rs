@@ -37,16 +37,8 @@ pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error
         None
     };
     if settings.admin.token.is_none() {
-        // Not configured: a fresh token per start, printed below.
-        use sha2::Digest;
-        let seed = format!(
-            "{}-{}-{:p}",
-            crate::persistence::now_ms(),
-            std::process::id(),
-            &settings
-        );
-        let token = hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..16]);
-        settings.admin.token = Some(token);
+        // Not configured: a fresh token per start from the OS RNG, printed below.
+        settings.admin.token = Some(crate::secrets::random_hex(32)?);
     }
     let admin_token = settings.admin.token.clone().unwrap_or_default();
     let host = settings.application.host.clone();

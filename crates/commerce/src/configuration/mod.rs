@@ -217,8 +217,9 @@ impl GatewaySettings {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallbackSettings {
-    /// Shared secret of `X-PG-Signature` (HMAC-SHA256). Unset: callbacks are not signed and
-    /// are trusted only after re-querying the PG (which happens either way).
+    /// Shared secret of `X-PG-Signature` (HMAC-SHA256), at least [`MIN_SECRET_BYTES`] bytes.
+    /// Unset: callbacks are not signed and are trusted only after re-querying the PG (which
+    /// happens either way).
     pub secret: Option<String>,
     /// Accepted clock difference of a signature's timestamp (default 300 s).
     pub tolerance_secs: i64,
@@ -298,7 +299,8 @@ impl Default for OutboxSettings {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminSettings {
-    /// Bearer token of the admin API. Unset: the admin API answers 401 to everyone.
+    /// Bearer token of the admin API, at least [`MIN_SECRET_BYTES`] bytes. Unset: the admin
+    /// API answers 401 to everyone (`serve` generates one and prints it).
     pub token: Option<String>,
 }
 
@@ -325,6 +327,23 @@ impl Settings {
                 return Err(ConfigError::new(
                     key,
                     "must not be blank (leave it out to keep the default)",
+                ));
+            }
+        }
+        for (key, value) in [
+            ("callback.secret", self.callback.secret.as_ref()),
+            ("admin.token", self.admin.token.as_ref()),
+        ] {
+            // A short secret can be guessed; the rule says the length, never the value.
+            if let Some(secret) = value
+                && secret.len() < MIN_SECRET_BYTES
+            {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "must be at least {MIN_SECRET_BYTES} bytes, got {}",
+                        secret.len()
+                    ),
                 ));
             }
         }
@@ -416,6 +435,9 @@ impl Settings {
         Ok(())
     }
 }
+
+/// The shortest accepted admin token or callback secret, in bytes.
+pub const MIN_SECRET_BYTES: usize = 16;
 
 /// The longest `*_ms` duration: seawall's [`MAX_DURATION`] (365 days), so time arithmetic on
 /// any of them cannot overflow.

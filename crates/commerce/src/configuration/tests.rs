@@ -354,16 +354,37 @@ fn blank_strings_are_refused_by_validation() {
 }
 
 #[test]
+fn a_secret_shorter_than_16_bytes_is_refused_by_its_length_never_its_value() {
+    for (variable, key) in [
+        ("APP_ADMIN__TOKEN", "admin.token"),
+        ("APP_CALLBACK__SECRET", "callback.secret"),
+    ] {
+        let err = from_env(&[(variable, "fifteen-bytes!!")]).unwrap_err();
+        assert_eq!(err.key(), key);
+        assert!(err.rule().contains("at least 16 bytes, got 15"), "{err}");
+        assert!(!err.to_string().contains("fifteen"), "{err}");
+    }
+    let sixteen = from_env(&[("APP_ADMIN__TOKEN", "sixteen-bytes!!!")]).unwrap();
+    assert_eq!(
+        sixteen.settings.admin.token.as_deref(),
+        Some("sixteen-bytes!!!")
+    );
+}
+
+#[test]
 fn a_numeric_looking_secret_is_kept_exactly_as_written() {
     let settings = from_env(&[
-        ("APP_ADMIN__TOKEN", "0042"),
-        ("APP_CALLBACK__SECRET", "1e5"),
+        ("APP_ADMIN__TOKEN", "0042000000000000"),
+        ("APP_CALLBACK__SECRET", "1e50000000000000"),
         ("APP_APPLICATION__HOST", "nan"),
     ])
     .unwrap()
     .settings;
-    assert_eq!(settings.admin.token.as_deref(), Some("0042"));
-    assert_eq!(settings.callback.secret.as_deref(), Some("1e5"));
+    assert_eq!(settings.admin.token.as_deref(), Some("0042000000000000"));
+    assert_eq!(
+        settings.callback.secret.as_deref(),
+        Some("1e50000000000000")
+    );
     assert_eq!(settings.application.host, "nan");
 }
 

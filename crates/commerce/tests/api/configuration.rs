@@ -78,3 +78,57 @@ fn the_binary_starts_despite_an_unrelated_app_variable_and_warns_about_it() {
         "no WARN naming APP_ENV before start-up: {seen:?}"
     );
 }
+
+/// Runs `command` to its end, or kills it after `timeout` (a service that started when it
+/// should have refused to): `None` then.
+fn exit_within(mut command: Command, timeout: Duration) -> Option<std::process::Output> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let poll = Duration::from_millis(50);
+    let mut waited = Duration::ZERO;
+    while waited < timeout {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        block_for(poll);
+        waited += poll;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A blocking wait between polls of a child process (a synchronous test, no runtime).
+#[allow(clippy::disallowed_methods)]
+fn block_for(duration: Duration) {
+    std::thread::sleep(duration);
+}
+
+#[test]
+fn the_binary_refuses_an_empty_or_short_admin_token_or_callback_secret_naming_the_setting() {
+    // The attack: an operator leaves the token empty (or types a short one), and anyone
+    // without a token, or who guesses a few characters, is let into the admin API.
+    for (variable, value, key) in [
+        ("APP_ADMIN__TOKEN", "", "admin.token"),
+        ("APP_ADMIN__TOKEN", "hunter2", "admin.token"),
+        ("APP_ADMIN__TOKEN", "fifteen-bytes!!", "admin.token"),
+        ("APP_CALLBACK__SECRET", "s3cret", "callback.secret"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = commerce(&dir);
+        command.env(variable, value);
+        let Some(output) = exit_within(command, Duration::from_secs(30)) else {
+            panic!("{variable}={value:?}: the service started instead of refusing");
+        };
+        assert!(!output.status.success(), "{variable}={value:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(key), "{variable}={value:?}: {stderr}");
+        assert!(stderr.contains(variable), "{variable}={value:?}: {stderr}");
+        if !value.is_empty() {
+            assert!(!stderr.contains(value), "the secret is echoed: {stderr}");
+        }
+    }
+}
