@@ -6,7 +6,8 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -48,6 +49,13 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
+    /// 403: a callback that could not be verified, whatever the reason (bad signature, unknown
+    /// transaction or order, mismatch): one answer, so forged callbacks learn nothing.
+    #[error("callback rejected")]
+    CallbackRejected,
+    /// 429: over a rate limit; try again after the delay (a `Retry-After` header).
+    #[error("rate limited")]
+    RateLimited(Option<std::time::Duration>),
     /// 503: the payment gateway cannot take payments now; nothing was charged.
     #[error("payment temporarily unavailable")]
     PaymentUnavailable,
@@ -99,6 +107,14 @@ impl ApiError {
         }
     }
 
+    /// The `Retry-After` an answer carries, if any.
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited(wait) => Some(wait.unwrap_or(std::time::Duration::from_secs(1))),
+            _ => None,
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone()),
@@ -110,6 +126,16 @@ impl ApiError {
             Self::Unprocessable { code, message } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone())
             }
+            Self::CallbackRejected => (
+                StatusCode::FORBIDDEN,
+                "CALLBACK_REJECTED",
+                "the callback was not accepted".to_owned(),
+            ),
+            Self::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "too many requests; try again after the Retry-After delay".to_owned(),
+            ),
             Self::PaymentUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "PAYMENT_TEMPORARILY_UNAVAILABLE",
@@ -155,7 +181,15 @@ impl IntoResponse for ApiError {
         } else if status.is_server_error() {
             tracing::warn!(code, "request answered {status}");
         }
-        (status, Json(ErrorBody { code, message })).into_response()
+        let mut response = (status, Json(ErrorBody { code, message })).into_response();
+        if let Some(wait) = self.retry_after() {
+            // Whole seconds, rounded up, at least 1: a client that waits that long is on time.
+            let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -8,9 +8,6 @@ use pg_simulator::Simulator;
 use crate::configuration::Settings;
 use crate::startup::{Application, StartupError};
 
-/// The secret shared by the in-process simulator and the service to sign callbacks.
-const LOCAL_CALLBACK_SECRET: &str = "local-dev-callback-secret";
-
 /// Starts the service (and a simulator if needed), prints how to use it, serves until
 /// ctrl-c / SIGTERM.
 ///
@@ -19,19 +16,23 @@ const LOCAL_CALLBACK_SECRET: &str = "local-dev-callback-secret";
 /// The simulator or the service could not start, or the server failed.
 pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let simulator = if settings.gateway.base_url.is_none() {
+        // The in-process simulator signs its callbacks with the configured secret, else with
+        // one made for this process: nobody else can sign a callback the service accepts.
+        let secret = match settings.callback.secret.clone() {
+            Some(secret) => secret,
+            None => crate::secrets::random_hex(32)?,
+        };
         // The canonical PG (latency, 40 % failures, 1–5 s processing) with the extensions a
         // correct client uses: idempotency keys, signed callbacks, cancel.
         let sim = Simulator::builder()
             .allow_any_loopback_callback()
             .idempotency(true)
             .cancel_endpoint(true)
-            .callback_secret(LOCAL_CALLBACK_SECRET)
+            .callback_secret(secret.clone())
             .spawn()
             .await?;
         settings.gateway.base_url = Some(sim.base_url());
-        if settings.callback.secret.is_none() {
-            settings.callback.secret = Some(LOCAL_CALLBACK_SECRET.to_owned());
-        }
+        settings.callback.secret = Some(secret);
         Some(sim)
     } else {
         None

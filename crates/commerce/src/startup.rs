@@ -140,6 +140,24 @@ impl ApplicationBuilder {
             .clone()
             .unwrap_or_else(|| format!("http://{}:{port}", settings.application.host));
         let callback_url = format!("{}/api/v1/payments/callback", base.trim_end_matches('/'));
+        settings.callback.check_authentication()?;
+        if settings.callback.secret.is_none() {
+            tracing::warn!(
+                setting = "callback.allow_unsigned",
+                "callback.allow_unsigned is on: PG callbacks are not authenticated; each is \
+                 trusted only after re-querying the PG (set callback.secret to verify them)"
+            );
+        }
+        let callback_limiter = seawall::RateLimiter::builder()
+            .name("callbacks")
+            .limit_for_period(settings.callback.rate_limit)
+            .limit_refresh_period(Duration::from_millis(
+                settings.callback.rate_limit_period_ms,
+            ))
+            // A callback over the rate is answered 429 at once, never parked.
+            .timeout(Duration::ZERO)
+            .build()
+            .map_err(|e| e.under("callback"))?;
         let payments = PaymentService::new(db.clone(), gateway);
         let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![Arc::new(AlertLog::default())];
         subscribers.extend(self.subscribers);
@@ -163,6 +181,7 @@ impl ApplicationBuilder {
                 )),
                 None => None,
             },
+            callback_limiter,
             admin_token: settings.admin.token.as_deref().map(Arc::from),
             metrics,
             registries,

@@ -223,6 +223,13 @@ pub struct CallbackSettings {
     pub secret: Option<String>,
     /// Accepted clock difference of a signature's timestamp (default 300 s).
     pub tolerance_secs: i64,
+    /// Accept unsigned callbacks when no `secret` is set, trusting only the re-query of the PG
+    /// (default false: an external PG without a secret refuses to start).
+    pub allow_unsigned: bool,
+    /// Callbacks admitted per `rate_limit_period_ms`, all callers together (default 100).
+    pub rate_limit: u32,
+    /// The rate limit's period (default 1 s).
+    pub rate_limit_period_ms: u64,
 }
 
 impl Default for CallbackSettings {
@@ -230,7 +237,30 @@ impl Default for CallbackSettings {
         Self {
             secret: None,
             tolerance_secs: 300,
+            allow_unsigned: false,
+            rate_limit: 100,
+            rate_limit_period_ms: 1_000,
         }
+    }
+}
+
+impl CallbackSettings {
+    /// Callbacks are authenticated (a `secret`), or accepted unsigned by choice
+    /// (`allow_unsigned`).
+    ///
+    /// # Errors
+    ///
+    /// Neither, naming both settings.
+    pub fn check_authentication(&self) -> Result<(), ConfigError> {
+        if self.secret.is_none() && !self.allow_unsigned {
+            return Err(ConfigError::new(
+                "callback.secret",
+                "must be set to verify the PG's callbacks (X-PG-Signature); to accept unsigned \
+                 callbacks, trusted only after re-querying the PG, set \
+                 callback.allow_unsigned = true",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -368,6 +398,11 @@ impl Settings {
             ("recovery.deadline_ms", self.recovery.deadline_ms, 0),
             ("recovery.lease_ttl_ms", self.recovery.lease_ttl_ms, 1),
             ("outbox.interval_ms", self.outbox.interval_ms, 1),
+            (
+                "callback.rate_limit_period_ms",
+                self.callback.rate_limit_period_ms,
+                1,
+            ),
             ("outbox.backoff_ms", self.outbox.backoff_ms, 0),
         ] {
             check_range(key, value, min, MAX_MS, " (365 days)")?;
@@ -385,6 +420,12 @@ impl Settings {
             MAX_DURATION.as_secs(),
             " (365 days)",
         )?;
+        if self.callback.rate_limit == 0 {
+            return Err(ConfigError::new(
+                "callback.rate_limit",
+                "must be > 0, got 0",
+            ));
+        }
         for (key, value) in [
             (
                 "database.write_connections",
@@ -432,6 +473,12 @@ impl Settings {
                 }
                 _ => e.under("gateway.client"),
             })?;
+        // An external PG without a secret: forged callbacks would be accepted (and cost a PG
+        // query each); only an explicit choice allows that. `serve` signs the in-process
+        // simulator's callbacks with a secret of its own.
+        if self.gateway.base_url.is_some() {
+            self.callback.check_authentication()?;
+        }
         Ok(())
     }
 }

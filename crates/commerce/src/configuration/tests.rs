@@ -175,7 +175,7 @@ fn a_float_where_an_integer_belongs_is_refused_naming_its_key() {
 
 #[test]
 fn durations_in_milliseconds_are_bounded_by_365_days() {
-    let fields: [(&str, Field); 9] = [
+    let fields: [(&str, Field); 10] = [
         ("application.request_timeout_ms", |s| {
             &mut s.application.request_timeout_ms
         }),
@@ -191,6 +191,9 @@ fn durations_in_milliseconds_are_bounded_by_365_days() {
         ("recovery.lease_ttl_ms", |s| &mut s.recovery.lease_ttl_ms),
         ("outbox.interval_ms", |s| &mut s.outbox.interval_ms),
         ("outbox.backoff_ms", |s| &mut s.outbox.backoff_ms),
+        ("callback.rate_limit_period_ms", |s| {
+            &mut s.callback.rate_limit_period_ms
+        }),
     ];
     let max_ms = u64::try_from(seawall::config::MAX_DURATION.as_millis()).unwrap();
     for (key, field) in fields {
@@ -386,6 +389,41 @@ fn a_numeric_looking_secret_is_kept_exactly_as_written() {
         Some("1e50000000000000")
     );
     assert_eq!(settings.application.host, "nan");
+}
+
+// ----- 5. Callback authentication and rate -----
+
+#[test]
+fn an_external_pg_without_a_callback_secret_is_refused_unless_unsigned_is_chosen() {
+    refused_naming(
+        from_env(&[("APP_GATEWAY__BASE_URL", "http://pg.internal:8082")]),
+        &["callback.secret", "callback.allow_unsigned"],
+    );
+    let unsigned = from_env(&[
+        ("APP_GATEWAY__BASE_URL", "http://pg.internal:8082"),
+        ("APP_CALLBACK__ALLOW_UNSIGNED", "true"),
+    ])
+    .unwrap();
+    assert!(unsigned.settings.callback.allow_unsigned);
+    let signed = from_env(&[
+        ("APP_GATEWAY__BASE_URL", "http://pg.internal:8082"),
+        ("APP_CALLBACK__SECRET", "a-secret-of-24-bytes-ok!"),
+    ]);
+    assert!(signed.is_ok(), "{signed:?}");
+    // No gateway.base_url: `serve` starts a simulator and gives it a secret of its own.
+    assert!(from_env(&NO_VARS).is_ok());
+}
+
+#[test]
+fn a_callback_rate_limit_of_zero_is_refused() {
+    refused_naming(
+        from_env(&[("APP_CALLBACK__RATE_LIMIT", "0")]),
+        &["callback.rate_limit", "APP_CALLBACK__RATE_LIMIT", "> 0"],
+    );
+    refused_naming(
+        from_env(&[("APP_CALLBACK__RATE_LIMIT_PERIOD_MS", "0")]),
+        &["callback.rate_limit_period_ms", ">= 1"],
+    );
 }
 
 // ----- What an error carries -----

@@ -16,6 +16,7 @@ use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
 use pg_client::callback::CallbackVerifier;
+use seawall::RateLimiter;
 use seawall::metrics::RegistryMetrics;
 use seawall::registry::Registries;
 use tower_http::timeout::TimeoutLayer;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub outbox: OutboxRelay,
     /// Callback signature verification, when a secret is configured.
     pub callback_verifier: Option<Arc<CallbackVerifier>>,
+    /// The callback endpoint's rate (every caller together).
+    pub callback_limiter: RateLimiter,
     /// The admin bearer token, if the admin API is enabled.
     pub admin_token: Option<Arc<str>>,
     /// Prometheus rendering.
@@ -58,7 +61,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .merge(products::router())
         .merge(orders::router())
-        .merge(callback::router())
+        .merge(callback::router(state.callback_limiter.clone()))
         .merge(admin::router())
         .merge(health::router())
         .fallback(|| async {
