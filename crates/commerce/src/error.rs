@@ -56,9 +56,11 @@ pub enum ApiError {
     /// 429: over a rate limit; try again after the delay (a `Retry-After` header).
     #[error("rate limited")]
     RateLimited(Option<std::time::Duration>),
-    /// 503: the payment gateway cannot take payments now; nothing was charged.
+    /// 503: the payment gateway cannot take payments now; nothing was charged and the request
+    /// may be sent again, with its Idempotency-Key, after the delay (`Retry-After`; 1 s when
+    /// not known).
     #[error("payment temporarily unavailable")]
-    PaymentUnavailable,
+    PaymentUnavailable(Option<std::time::Duration>),
     /// 503: a dependency (the PG's query API) is unavailable; try again.
     #[error("{0}")]
     Unavailable(&'static str),
@@ -110,7 +112,9 @@ impl ApiError {
     /// The `Retry-After` an answer carries, if any.
     fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
-            Self::RateLimited(wait) => Some(wait.unwrap_or(std::time::Duration::from_secs(1))),
+            Self::RateLimited(wait) | Self::PaymentUnavailable(wait) => {
+                Some(wait.unwrap_or(std::time::Duration::from_secs(1)))
+            }
             _ => None,
         }
     }
@@ -136,11 +140,12 @@ impl ApiError {
                 "RATE_LIMITED",
                 "too many requests; try again after the Retry-After delay".to_owned(),
             ),
-            Self::PaymentUnavailable => (
+            Self::PaymentUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "PAYMENT_TEMPORARILY_UNAVAILABLE",
-                "Card payments are temporarily unavailable. Nothing was charged and your order \
-                 was not placed; please try again in a moment."
+                "Card payments are temporarily unavailable. Nothing was charged and no order was \
+                 placed. Send the same request again after the Retry-After delay, with the same \
+                 Idempotency-Key if you sent one: it will place the order."
                     .to_owned(),
             ),
             Self::Unavailable(what) => (

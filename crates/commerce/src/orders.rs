@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::gateway::{ChargeError, ChargeRequest};
-use crate::payments::{PaymentService, Target};
+use crate::payments::{NOT_REACHED_REASON, PaymentService, Target};
 use crate::persistence::{self as db, NewPayment, OrderItem};
 
 /// Most lines in one order.
@@ -138,6 +138,9 @@ impl OrderService {
         let database = self.payments.db();
         let mut tx = database.begin().await?;
 
+        // The key's earlier order, when it failed without ever reaching the PG: this request
+        // places the order that one could not (the 503 told the client to send it again).
+        let mut retry_of = None;
         if let Some(key) = idempotency_key
             && let Some((hash, order_id)) = db::idempotent_order(&mut tx, user_id, key).await?
         {
@@ -147,7 +150,10 @@ impl OrderService {
                     message: "this Idempotency-Key was used for a different order".to_owned(),
                 });
             }
-            return Ok(Placed::Replayed { order_id });
+            if !never_reached_the_pg(&mut tx, order_id).await? {
+                return Ok(Placed::Replayed { order_id });
+            }
+            retry_of = Some(order_id);
         }
         if db::user_points_in(&mut tx, user_id).await?.is_none() {
             return Err(ApiError::NotFound {
@@ -257,12 +263,30 @@ impl OrderService {
             now,
         )
         .await?;
-        if let Some(key) = idempotency_key
-            && !db::insert_idempotency_key(&mut tx, user_id, key, &request_hash, order_id, now)
+        let bound = match (idempotency_key, retry_of) {
+            (None, _) => true,
+            (Some(key), None) => {
+                db::insert_idempotency_key(&mut tx, user_id, key, &request_hash, order_id, now)
+                    .await?
+            }
+            (Some(key), Some(failed)) => {
+                db::rebind_idempotency_key(
+                    &mut tx,
+                    user_id,
+                    key,
+                    failed,
+                    &request_hash,
+                    order_id,
+                    now,
+                )
                 .await?
+            }
+        };
+        if let Some(key) = idempotency_key
+            && !bound
         {
-            // Taken by a concurrent request between our check and now (not possible under
-            // SQLite's write lock; kept for engines with finer locking): its order wins.
+            // Taken (or moved) by a concurrent request between our check and now (not possible
+            // under SQLite's write lock; Postgres row locks): its order wins.
             drop(tx);
             let mut tx = database.begin().await?;
             if let Some((_, existing)) = db::idempotent_order(&mut tx, user_id, key).await? {
@@ -333,13 +357,31 @@ impl OrderService {
                 code: "PAYMENT_REJECTED",
                 message: "the card payment was rejected; check the card details".to_owned(),
             }),
-            PaymentStatus::Failed => Err(ApiError::PaymentUnavailable),
+            PaymentStatus::Failed => Err(ApiError::PaymentUnavailable(None)),
             status => Ok(Placed::New {
                 order_id,
                 payment: status,
             }),
         }
     }
+}
+
+/// Whether an order failed only because its charge provably never reached the PG: FAILED,
+/// and every payment FAILED as not reached, with no PG transaction.
+async fn never_reached_the_pg(tx: &mut db::Tx, order_id: i64) -> Result<bool, sqlx::Error> {
+    let Some(order) = db::order_by_id(tx, order_id).await? else {
+        return Ok(false);
+    };
+    if order.status != OrderStatus::Failed {
+        return Ok(false);
+    }
+    let payments = db::payments_for_order(tx, order_id).await?;
+    Ok(!payments.is_empty()
+        && payments.iter().all(|p| {
+            p.status == PaymentStatus::Failed
+                && p.transaction_key.is_none()
+                && p.reason.as_deref() == Some(NOT_REACHED_REASON)
+        }))
 }
 
 fn validate(request: &OrderRequest, idempotency_key: Option<&str>) -> Result<Payment, ApiError> {

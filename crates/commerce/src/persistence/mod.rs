@@ -30,7 +30,7 @@ pub use self::catalogue::{product_price, release_stock, take_points, take_stock,
 pub use self::jobs::insert_outbox;
 pub use self::orders::{
     idempotent_order, insert_idempotency_key, insert_order, insert_order_item, lock_order,
-    order_by_id, order_by_ref, transition_order,
+    order_by_id, order_by_ref, rebind_idempotency_key, transition_order,
 };
 pub use self::payments::{
     attach_transaction_key, insert_history, insert_payment, payment_by_id,

@@ -117,6 +117,36 @@ pub async fn insert_idempotency_key(
     Ok(done.rows_affected() == 1)
 }
 
+/// Moves `key` from `old_order_id` to `order_id` (a new request fingerprint and time), if it
+/// still names `old_order_id`. Returns false when another request moved it first.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn rebind_idempotency_key(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    key: &str,
+    old_order_id: i64,
+    request_hash: &str,
+    order_id: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE idempotency_keys SET order_id = $1, request_hash = $2, created_at = $3 \
+         WHERE user_id = $4 AND key = $5 AND order_id = $6",
+    )
+    .bind(order_id)
+    .bind(request_hash)
+    .bind(now)
+    .bind(user_id)
+    .bind(key)
+    .bind(old_order_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Inserts an order and gives it its PG-facing reference (`ORD-000042`). Returns (id, ref).
 ///
 /// # Errors

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::{AppState, UserId};
 use crate::domain::PaymentStatus;
 use crate::error::ApiError;
+use crate::gateway::pg::CHARGE_BREAKER;
 use crate::orders::{OrderRequest, Placed};
 use crate::persistence::{OrderItem, OrderRow, PaymentRow};
 
@@ -105,7 +106,18 @@ async fn place(
     };
     let placed = state.orders.place(user.0, key, request).await;
     state.outbox.wake();
-    let (order_id, status, replayed) = match placed? {
+    let placed = placed.map_err(|error| match error {
+        // The charge breaker knows when it lets calls through again.
+        ApiError::PaymentUnavailable(None) => ApiError::PaymentUnavailable(
+            state
+                .registries
+                .circuit_breakers()
+                .find(CHARGE_BREAKER)
+                .and_then(|breaker| breaker.retry_after()),
+        ),
+        other => other,
+    })?;
+    let (order_id, status, replayed) = match placed {
         Placed::New { order_id, payment } => {
             let status = match payment {
                 PaymentStatus::Success => StatusCode::CREATED,
