@@ -5,8 +5,11 @@
 //! the REQUESTED payment. The PG call holds no database connection. Its outcome goes through
 //! [`PaymentService::apply`] like every other observation.
 
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use tracing::Instrument;
 
 use crate::domain::{
@@ -99,18 +102,29 @@ pub enum Placed {
 }
 
 /// Places orders. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct OrderService {
     payments: PaymentService,
     callback_url: String,
+    fingerprint_key: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for OrderService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderService")
+            .field("callback_url", &self.callback_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OrderService {
-    /// A service whose card payments report to `callback_url`.
-    pub fn new(payments: PaymentService, callback_url: String) -> Self {
+    /// A service whose card payments report to `callback_url`, and whose idempotency
+    /// fingerprints are keyed with `fingerprint_key`.
+    pub fn new(payments: PaymentService, callback_url: String, fingerprint_key: &[u8]) -> Self {
         Self {
             payments,
             callback_url,
+            fingerprint_key: Arc::from(fingerprint_key),
         }
     }
 
@@ -133,7 +147,7 @@ impl OrderService {
         request: OrderRequest,
     ) -> Result<Placed, ApiError> {
         let payment = validate(&request, idempotency_key)?;
-        let request_hash = request_hash(&request, &payment);
+        let request_hash = fingerprint(&self.fingerprint_key, &request, &payment);
         let now = db::now_ms();
         let database = self.payments.db();
         let mut tx = database.begin().await?;
@@ -439,12 +453,19 @@ fn validate(request: &OrderRequest, idempotency_key: Option<&str>) -> Result<Pay
     }
 }
 
-/// A fingerprint of the request, to tell a replay from a reuse of the key (card masked).
-fn request_hash(request: &OrderRequest, payment: &Payment) -> String {
+/// A fingerprint of the request, to tell a replay from a reuse of the key. It covers the
+/// full card number (two cards that mask alike are two requests), so it is an HMAC with a
+/// server key: without the key, the stored value does not give the middle digits away to a
+/// search of the few million numbers that share a BIN and last four.
+fn fingerprint(key: &[u8], request: &OrderRequest, payment: &Payment) -> String {
     let payment = match payment {
         Payment::Point => "POINT".to_owned(),
-        Payment::Card(card_type, card) => format!("CARD {} {}", card_type.as_str(), card.masked()),
+        Payment::Card(card_type, card) => {
+            format!("CARD {} {}", card_type.as_str(), card.expose_for_gateway())
+        }
     };
     let canonical = serde_json::json!({"items": request.items, "payment": payment});
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(canonical.to_string().as_bytes());
+    format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
 }

@@ -16,7 +16,7 @@ use crate::gateway::pg::PgGateway;
 use crate::orders::OrderService;
 use crate::outbox::{AlertLog, OutboxRelay, Subscriber};
 use crate::payments::PaymentService;
-use crate::persistence::Db;
+use crate::persistence::{Db, now_ms};
 use crate::recovery::RecoveryJob;
 use crate::routes::{self, AppState};
 
@@ -158,12 +158,26 @@ impl ApplicationBuilder {
             .timeout(Duration::ZERO)
             .build()
             .map_err(|e| e.under("callback"))?;
+        let fingerprint_key = match &settings.idempotency.fingerprint_key {
+            Some(key) => key.clone(),
+            None => {
+                tracing::info!(
+                    "idempotency fingerprints are keyed with a key kept in the database; set \
+                     idempotency.fingerprint_key to keep it out of it"
+                );
+                let candidate = crate::secrets::random_hex(32).map_err(|e| {
+                    seawall::ConfigError::new("idempotency.fingerprint_key", e.to_string())
+                })?;
+                db.service_secret("idempotency.fingerprint_key", &candidate, now_ms())
+                    .await?
+            }
+        };
         let payments = PaymentService::new(db.clone(), gateway);
         let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![Arc::new(AlertLog::default())];
         subscribers.extend(self.subscribers);
         let state = AppState {
             db: db.clone(),
-            orders: OrderService::new(payments.clone(), callback_url),
+            orders: OrderService::new(payments.clone(), callback_url, fingerprint_key.as_bytes()),
             recovery: RecoveryJob::new(
                 payments.clone(),
                 settings.recovery.clone(),

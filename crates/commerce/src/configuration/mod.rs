@@ -24,11 +24,12 @@ pub use self::load::{Loaded, Origin, SettingsError};
 
 /// The top-level sections of [`Settings`], as keys. An `APP_` environment variable is read
 /// only when its first level is one of them.
-pub const SECTIONS: [&str; 7] = [
+pub const SECTIONS: [&str; 8] = [
     "application",
     "database",
     "gateway",
     "callback",
+    "idempotency",
     "recovery",
     "outbox",
     "admin",
@@ -46,6 +47,8 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     /// PG callbacks.
     pub callback: CallbackSettings,
+    /// Idempotency keys of order requests.
+    pub idempotency: IdempotencySettings,
     /// The recovery (reconciliation) job.
     pub recovery: RecoverySettings,
     /// The outbox relay.
@@ -264,6 +267,18 @@ impl CallbackSettings {
     }
 }
 
+/// Idempotency key settings.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// The HMAC key of request fingerprints (which cover the full card number), at least
+    /// [`MIN_SECRET_BYTES`] bytes, the same on every instance. Unset: a random key made at
+    /// first start and kept in the database (so a copy of the database holds both the key and
+    /// the fingerprints: set this in production). Changing it makes earlier keys conflict
+    /// rather than replay.
+    pub fingerprint_key: Option<String>,
+}
+
 /// Recovery job settings.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -350,6 +365,10 @@ impl Settings {
             ("database.url", Some(&self.database.url)),
             ("gateway.base_url", self.gateway.base_url.as_ref()),
             ("callback.secret", self.callback.secret.as_ref()),
+            (
+                "idempotency.fingerprint_key",
+                self.idempotency.fingerprint_key.as_ref(),
+            ),
             ("admin.token", self.admin.token.as_ref()),
         ] {
             // A blank token would match a request without one; a blank URL fails far from here.
@@ -362,6 +381,10 @@ impl Settings {
         }
         for (key, value) in [
             ("callback.secret", self.callback.secret.as_ref()),
+            (
+                "idempotency.fingerprint_key",
+                self.idempotency.fingerprint_key.as_ref(),
+            ),
             ("admin.token", self.admin.token.as_ref()),
         ] {
             // A short secret can be guessed; the rule says the length, never the value.

@@ -361,6 +361,10 @@ fn a_secret_shorter_than_16_bytes_is_refused_by_its_length_never_its_value() {
     for (variable, key) in [
         ("APP_ADMIN__TOKEN", "admin.token"),
         ("APP_CALLBACK__SECRET", "callback.secret"),
+        (
+            "APP_IDEMPOTENCY__FINGERPRINT_KEY",
+            "idempotency.fingerprint_key",
+        ),
     ] {
         let err = from_env(&[(variable, "fifteen-bytes!!")]).unwrap_err();
         assert_eq!(err.key(), key);

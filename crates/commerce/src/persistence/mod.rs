@@ -20,6 +20,7 @@ mod jobs;
 mod orders;
 mod payments;
 mod rows;
+mod service;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -138,6 +138,8 @@ struct Running {
     child: std::process::Child,
     base: String,
     printed: Vec<String>,
+    /// Keeps the reader of its output alive, so the pipe stays open while it runs.
+    _output: mpsc::Receiver<String>,
 }
 
 impl Drop for Running {
@@ -156,10 +158,19 @@ fn start(mut command: Command) -> Result<Running, String> {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     let (lines, received) = mpsc::channel();
+    let errors = lines.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if errors.send(format!("stderr: {line}")).is_err() {
                 break;
             }
         }
@@ -175,16 +186,14 @@ fn start(mut command: Command) -> Result<Running, String> {
                         child,
                         base,
                         printed,
+                        _output: received,
                     });
                 }
             }
             Err(_) => {
                 let _ = child.kill();
-                let output = child.wait_with_output().unwrap();
-                return Err(format!(
-                    "stdout: {printed:?}; stderr: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                ));
+                let _ = child.wait();
+                return Err(format!("it printed: {printed:?}"));
             }
         }
     }

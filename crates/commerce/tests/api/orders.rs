@@ -368,3 +368,51 @@ async fn a_card_order_refused_with_503_can_be_retried_with_the_same_idempotency_
     assert_eq!(app.stock(1).await, stock - 1);
     assert_eq!(app.pg.stats().payments_created, 1);
 }
+
+#[tokio::test]
+async fn reusing_an_idempotency_key_with_another_card_that_masks_alike_is_a_conflict() {
+    // Arrange: an order paid with one card; a second card with the same BIN and last four
+    // digits (both show as 4000-00**-****-0001).
+    let app = spawn_app().await;
+    let first = app
+        .post_order(
+            1,
+            &order_body(1, 1, card("4000-0012-3456-0001")),
+            Some("k-card"),
+        )
+        .await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+
+    // Act
+    let other_card = app
+        .post_order(
+            1,
+            &order_body(1, 1, card("4000-0098-7654-0001")),
+            Some("k-card"),
+        )
+        .await;
+    let same_card = app
+        .post_order(
+            1,
+            &order_body(1, 1, card("4000-0012-3456-0001")),
+            Some("k-card"),
+        )
+        .await;
+
+    // Assert: the other card is another request; the same one is replayed.
+    assert_eq!(other_card.status(), StatusCode::CONFLICT);
+    let error: Value = other_card.json().await.unwrap();
+    assert_eq!(error["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(same_card.status(), StatusCode::OK);
+    assert_eq!(app.pg.stats().payment_requests, 1);
+    // The full numbers are in no file of the database (SQLite runs).
+    if let Some(path) = app.settings.database.url.strip_prefix("sqlite://") {
+        for file in [path.to_owned(), format!("{path}-wal")] {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            for middle in ["0012-3456", "00123456", "0098-7654", "00987654"] {
+                assert!(!text.contains(middle), "{middle} in {file}");
+            }
+        }
+    }
+}
