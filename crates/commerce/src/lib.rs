@@ -9,7 +9,8 @@
 //! - [`orders`]: placing POINT and CARD orders (state in the database before the PG is called).
 //! - [`payments`]: the one `apply(observation)` every source of truth goes through.
 //! - [`gateway`]: the PG port (`Arc<dyn PaymentGateway>`) and its protected and naive adapters.
-//! - [`recovery`], [`outbox`]: the background jobs.
+//! - [`recovery`], [`outbox`]: the background jobs; [`instance`]: the name this instance holds
+//!   the recovery lease under.
 //! - [`persistence`]: all SQL; [`configuration`]: layered typed settings.
 //! - [`secrets`]: random secrets and ids from the OS RNG.
 //! - [`serve`] and [`demo`]: what `cargo run -p commerce [-- demo]` runs.
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+pub mod instance;
 pub mod orders;
 pub mod outbox;
 pub mod payments;

@@ -181,7 +181,7 @@ impl ApplicationBuilder {
             recovery: RecoveryJob::new(
                 payments.clone(),
                 settings.recovery.clone(),
-                format!("commerce-{}-{port}", std::process::id()),
+                crate::instance::instance_id(&settings)?,
             ),
             payments,
             outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),

@@ -71,6 +71,13 @@ pub struct ApplicationSettings {
     pub request_timeout_ms: u64,
     /// Seed demo users and products at first start (default true).
     pub seed_demo_data: bool,
+    /// This instance's name in the recovery lease (unique per instance, stable across its
+    /// restarts). Unset: a random id kept in `instance_id_file`.
+    pub instance_id: Option<String>,
+    /// Where the random instance id is kept when `instance_id` is unset (default: next to the
+    /// SQLite database, `<file>.instance-id`; on Postgres `commerce.instance-id` in the
+    /// working directory).
+    pub instance_id_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ApplicationSettings {
@@ -81,6 +88,8 @@ impl Default for ApplicationSettings {
             public_base_url: None,
             request_timeout_ms: 30_000,
             seed_demo_data: true,
+            instance_id: None,
+            instance_id_file: None,
         }
     }
 }
@@ -362,6 +371,10 @@ impl Settings {
                 "application.public_base_url",
                 self.application.public_base_url.as_ref(),
             ),
+            (
+                "application.instance_id",
+                self.application.instance_id.as_ref(),
+            ),
             ("database.url", Some(&self.database.url)),
             ("gateway.base_url", self.gateway.base_url.as_ref()),
             ("callback.secret", self.callback.secret.as_ref()),
@@ -443,6 +456,14 @@ impl Settings {
             MAX_DURATION.as_secs(),
             " (365 days)",
         )?;
+        if let Some(id) = &self.application.instance_id
+            && (id.len() > 200 || id.chars().any(char::is_control))
+        {
+            return Err(ConfigError::new(
+                "application.instance_id",
+                "must be at most 200 visible characters",
+            ));
+        }
         if self.callback.rate_limit == 0 {
             return Err(ConfigError::new(
                 "callback.rate_limit",
