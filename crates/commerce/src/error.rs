@@ -96,7 +96,32 @@ pub mod anyhow_like {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if is_busy(&error) {
+            // Contention, not a fault: the client may simply try again.
+            tracing::warn!(%error, "database busy");
+            return Self::Unavailable("the service is busy; try again after the Retry-After delay");
+        }
         Self::Internal(anyhow_like::Internal::new("database error", error))
+    }
+}
+
+/// A database error that says "busy, try again": no pooled connection in time, a lock held
+/// elsewhere past the lock timeout (SQLite's SQLITE_BUSY and SQLITE_LOCKED with their extended
+/// codes; Postgres's lock_not_available), a transaction lost to a concurrent one, or a server
+/// with no connection to spare.
+pub fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(e) => match e.code().as_deref() {
+            // SQLite's codes are numbers (the primary code in the low byte).
+            Some(code) if code.len() <= 4 && code.bytes().all(|b| b.is_ascii_digit()) => {
+                code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+            }
+            // Postgres's are five-character SQLSTATEs.
+            Some(code) => matches!(code, "55P03" | "40001" | "40P01" | "53300" | "57P03"),
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -115,6 +140,7 @@ impl ApiError {
             Self::RateLimited(wait) | Self::PaymentUnavailable(wait) => {
                 Some(wait.unwrap_or(std::time::Duration::from_secs(1)))
             }
+            Self::Unavailable(_) => Some(std::time::Duration::from_secs(1)),
             _ => None,
         }
     }

@@ -107,6 +107,9 @@ pub struct DatabaseSettings {
     pub read_connections: u32,
     /// Longest wait for a pooled connection (default 3 s).
     pub acquire_timeout_ms: u64,
+    /// Longest wait for a lock another connection holds (SQLite's `busy_timeout`, Postgres's
+    /// `lock_timeout`; default 10 s); then the request answers 503 with `Retry-After`.
+    pub lock_timeout_ms: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -116,6 +119,7 @@ impl Default for DatabaseSettings {
             write_connections: 4,
             read_connections: 8,
             acquire_timeout_ms: 3_000,
+            lock_timeout_ms: 10_000,
         }
     }
 }
@@ -128,6 +132,7 @@ impl DatabaseSettings {
             write_connections: self.write_connections,
             read_connections: self.read_connections,
             acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
+            lock_timeout: Duration::from_millis(self.lock_timeout_ms),
         }
     }
 }
@@ -464,6 +469,13 @@ impl Settings {
                 "must be at most 200 visible characters",
             ));
         }
+        check_range(
+            "database.lock_timeout_ms",
+            self.database.lock_timeout_ms,
+            1,
+            crate::persistence::MAX_LOCK_TIMEOUT_MS,
+            " (about 24.8 days, the engines' limit)",
+        )?;
         if self.callback.rate_limit == 0 {
             return Err(ConfigError::new(
                 "callback.rate_limit",

@@ -395,6 +395,19 @@ fn a_numeric_looking_secret_is_kept_exactly_as_written() {
     assert_eq!(settings.application.host, "nan");
 }
 
+#[test]
+fn the_lock_timeout_is_bounded_by_what_both_engines_take() {
+    refused_naming(
+        from_env(&[("APP_DATABASE__LOCK_TIMEOUT_MS", "0")]),
+        &["database.lock_timeout_ms", ">= 1"],
+    );
+    refused_naming(
+        from_env(&[("APP_DATABASE__LOCK_TIMEOUT_MS", "2147483648")]),
+        &["database.lock_timeout_ms", "2147483647"],
+    );
+    assert!(from_env(&[("APP_DATABASE__LOCK_TIMEOUT_MS", "2147483647")]).is_ok());
+}
+
 // ----- 5. Callback authentication and rate -----
 
 #[test]

@@ -84,7 +84,14 @@ pub struct DbOptions {
     pub read_connections: u32,
     /// How long a request waits for a pooled connection before failing.
     pub acquire_timeout: Duration,
+    /// How long a statement waits for a lock another connection holds (at most
+    /// [`MAX_LOCK_TIMEOUT_MS`]).
+    pub lock_timeout: Duration,
 }
+
+/// The longest lock timeout both engines take: SQLite's `busy_timeout` and Postgres's
+/// `lock_timeout` are 32-bit counts of milliseconds (about 24.8 days).
+pub const MAX_LOCK_TIMEOUT_MS: u64 = i32::MAX as u64;
 
 /// The two pools.
 #[derive(Clone, Debug)]
@@ -99,18 +106,14 @@ pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// The Postgres migrations, embedded in the binary.
 pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Per-connection SQLite settings: wait for the write lock instead of failing at once, enforce
-/// foreign keys, and fsync less often (safe with WAL).
-fn sqlite_pragmas(
-    conn: &mut AnyConnection,
-    _: sqlx::pool::PoolConnectionMetadata,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
-    Box::pin(async move {
-        conn.execute("PRAGMA busy_timeout = 10000").await?;
-        conn.execute("PRAGMA foreign_keys = ON").await?;
-        conn.execute("PRAGMA synchronous = NORMAL").await?;
-        Ok(())
-    })
+/// Per-connection SQLite settings: wait up to `lock_ms` for the write lock instead of failing
+/// at once, enforce foreign keys, and fsync less often (safe with WAL).
+async fn sqlite_pragmas(conn: &mut AnyConnection, lock_ms: u64) -> Result<(), sqlx::Error> {
+    conn.execute(format!("PRAGMA busy_timeout = {lock_ms}").as_str())
+        .await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    Ok(())
 }
 
 /// `url` with `param` added to its query string.
@@ -133,6 +136,10 @@ impl Db {
         let engine = Engine::of(&options.url).ok_or_else(|| {
             sqlx::Error::Configuration("database.url must start with sqlite: or postgres:".into())
         })?;
+        // Both engines take the lock timeout as a 32-bit count of milliseconds.
+        let lock_ms = u64::try_from(options.lock_timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_LOCK_TIMEOUT_MS);
         let pool = |connections: u32| {
             AnyPoolOptions::new()
                 .max_connections(connections.max(1))
@@ -141,7 +148,7 @@ impl Db {
         let (write, read) = match engine {
             Engine::Sqlite => {
                 let write = pool(options.write_connections)
-                    .after_connect(sqlite_pragmas)
+                    .after_connect(move |conn, _| Box::pin(sqlite_pragmas(conn, lock_ms)))
                     .connect(&with_param(&options.url, "mode=rwc"))
                     .await?;
                 // Readers never block the writer, nor the writer them (persistent per file).
@@ -150,13 +157,22 @@ impl Db {
                     .await?;
                 SQLITE_MIGRATOR.run(&write).await?;
                 let read = pool(options.read_connections)
-                    .after_connect(sqlite_pragmas)
+                    .after_connect(move |conn, _| Box::pin(sqlite_pragmas(conn, lock_ms)))
                     .connect(&with_param(&options.url, "mode=ro"))
                     .await?;
                 (write, read)
             }
             Engine::Postgres => {
+                // A lock held elsewhere fails the statement after `lock_ms` (55P03), which
+                // the API answers 503, rather than queueing requests behind it for ever.
                 let write = pool(options.write_connections)
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            conn.execute(format!("SET lock_timeout = {lock_ms}").as_str())
+                                .await?;
+                            Ok(())
+                        })
+                    })
                     .connect(&options.url)
                     .await?;
                 POSTGRES_MIGRATOR.run(&write).await?;

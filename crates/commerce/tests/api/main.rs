@@ -5,6 +5,7 @@ mod admin;
 mod callbacks;
 mod configuration;
 mod helpers;
+mod hygiene;
 mod orders;
 mod outage;
 mod outbox;
