@@ -5,7 +5,7 @@
 //! request's span.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +49,9 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
+    /// 413: the body is over [`MAX_BODY_BYTES`].
+    #[error("payload too large")]
+    PayloadTooLarge,
     /// 403: a callback that could not be verified, whatever the reason (bad signature, unknown
     /// transaction or order, mismatch): one answer, so forged callbacks learn nothing.
     #[error("callback rejected")]
@@ -93,6 +96,9 @@ pub mod anyhow_like {
         }
     }
 }
+
+/// The largest request body accepted, on every route (an order of 50 lines is a few KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
@@ -156,6 +162,11 @@ impl ApiError {
             Self::Unprocessable { code, message } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone())
             }
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            ),
             Self::CallbackRejected => (
                 StatusCode::FORBIDDEN,
                 "CALLBACK_REJECTED",
@@ -224,19 +235,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        // The rejection text names the field and the problem; it can quote a value (a card
-        // number sent as a JSON number, say), so digits are masked like a PAN.
-        let message = match &rejection {
-            JsonRejection::JsonDataError(e) => crate::domain::mask_pan(&e.body_text()),
-            JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".to_owned(),
-            JsonRejection::MissingJsonContentType(_) => {
-                "expected Content-Type: application/json".to_owned()
-            }
-            _ => "unreadable request body".to_owned(),
-        };
-        Self::bad_request("INVALID_REQUEST", message)
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            Self::bad_request("INVALID_REQUEST", "unreadable request body")
+        }
     }
 }
 

@@ -47,33 +47,33 @@ pub struct ItemRequest {
     pub quantity: i64,
 }
 
-/// The payment part of an order request.
+/// The payment part of an order request: `{"method": "POINT"}` or
+/// `{"method": "CARD", "cardType": "SAMSUNG", "cardNo": "1234-5678-9012-3456"}`. A flat
+/// struct rather than a tagged enum, so an unknown field (a `cvv`) is refused for every
+/// method.
 #[derive(Clone, Deserialize)]
-#[serde(tag = "method", rename_all = "UPPERCASE")]
-pub enum PaymentRequest {
-    /// Pay with points.
-    Point,
-    /// Pay by card.
-    Card {
-        /// `SAMSUNG`, `KB` or `HYUNDAI`.
-        #[serde(rename = "cardType")]
-        card_type: String,
-        /// `dddd-dddd-dddd-dddd`.
-        #[serde(rename = "cardNo")]
-        card_no: String,
-    },
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// `POINT` or `CARD`.
+    pub method: PaymentMethod,
+    /// `SAMSUNG`, `KB` or `HYUNDAI` (CARD only).
+    #[serde(default)]
+    pub card_type: Option<String>,
+    /// `dddd-dddd-dddd-dddd` (CARD only).
+    #[serde(default)]
+    pub card_no: Option<String>,
 }
 
 impl std::fmt::Debug for PaymentRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Point => f.write_str("Point"),
-            Self::Card { card_type, card_no } => f
-                .debug_struct("Card")
-                .field("card_type", card_type)
-                .field("card_no", &crate::domain::mask_pan(card_no))
-                .finish(),
-        }
+        f.debug_struct("PaymentRequest")
+            .field("method", &self.method)
+            .field("card_type", &self.card_type)
+            .field(
+                "card_no",
+                &self.card_no.as_deref().map(crate::domain::mask_pan),
+            )
+            .finish()
     }
 }
 
@@ -440,9 +440,14 @@ fn validate(request: &OrderRequest, idempotency_key: Option<&str>) -> Result<Pay
             ));
         }
     }
-    match &request.payment {
-        PaymentRequest::Point => Ok(Payment::Point),
-        PaymentRequest::Card { card_type, card_no } => {
+    let payment = &request.payment;
+    match (payment.method, &payment.card_type, &payment.card_no) {
+        (PaymentMethod::Point, None, None) => Ok(Payment::Point),
+        (PaymentMethod::Point, ..) => Err(ApiError::bad_request(
+            "INVALID_REQUEST",
+            "payment.cardType and payment.cardNo are only for CARD payments",
+        )),
+        (PaymentMethod::Card, Some(card_type), Some(card_no)) => {
             let card_type: CardType = card_type
                 .parse()
                 .map_err(|e: &str| ApiError::bad_request("INVALID_CARD", format!("payment.{e}")))?;
@@ -450,6 +455,10 @@ fn validate(request: &OrderRequest, idempotency_key: Option<&str>) -> Result<Pay
                 .map_err(|e| ApiError::bad_request("INVALID_CARD", format!("payment.{e}")))?;
             Ok(Payment::Card(card_type, card_no))
         }
+        (PaymentMethod::Card, ..) => Err(ApiError::bad_request(
+            "INVALID_REQUEST",
+            "payment.cardType and payment.cardNo are required for a CARD payment",
+        )),
     }
 }
 

@@ -22,6 +22,7 @@
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -91,8 +92,10 @@ fn rejected(why: &'static str) -> ApiError {
 async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // Too large or unreadable: said before any check, so it tells nothing about orders.
+    let body = body?;
     let signed = match &state.callback_verifier {
         Some(verifier) => {
             let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());

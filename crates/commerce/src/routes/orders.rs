@@ -1,6 +1,6 @@
 //! `POST /api/v1/orders`, `GET /api/v1/orders/{id}`.
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
+use super::json::ApiJson;
 use super::{AppState, UserId};
 use crate::domain::PaymentStatus;
 use crate::error::ApiError;
@@ -92,9 +93,8 @@ async fn place(
     State(state): State<AppState>,
     user: UserId,
     headers: HeaderMap,
-    body: Result<Json<OrderRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<OrderRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let key = match headers.get("Idempotency-Key") {
         Some(value) => Some(value.to_str().map_err(|_| {
             ApiError::bad_request(
