@@ -9,7 +9,7 @@
 //! - [`orders`]: placing POINT and CARD orders (state in the database before the PG is called).
 //! - [`payments`]: the one `apply(observation)` every source of truth goes through.
 //! - [`gateway`]: the PG port (`Arc<dyn PaymentGateway>`) and its protected and naive adapters.
-//! - [`recovery`], [`outbox`]: the background jobs; [`instance`]: the name this instance holds
+//! - [`recovery`], [`outbox`], [`retention`]: the background jobs; [`instance`]: the name this instance holds
 //!   the recovery lease under.
 //! - [`persistence`]: all SQL; [`configuration`]: layered typed settings.
 //! - [`secrets`]: random secrets and ids from the OS RNG.
@@ -28,6 +28,7 @@ pub mod outbox;
 pub mod payments;
 pub mod persistence;
 pub mod recovery;
+pub mod retention;
 pub mod routes;
 pub mod secrets;
 pub mod serve;

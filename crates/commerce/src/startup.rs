@@ -18,6 +18,7 @@ use crate::outbox::{AlertLog, OutboxRelay, Subscriber};
 use crate::payments::PaymentService;
 use crate::persistence::{Db, now_ms};
 use crate::recovery::RecoveryJob;
+use crate::retention::RetentionJob;
 use crate::routes::{self, AppState};
 
 /// Why the application could not start.
@@ -184,6 +185,7 @@ impl ApplicationBuilder {
                 crate::instance::instance_id(&settings)?,
             ),
             payments,
+            retention: RetentionJob::new(db.clone(), settings.retention.clone()),
             outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),
             callback_verifier: match &settings.callback.secret {
                 Some(secret) => Some(Arc::new(
@@ -255,6 +257,9 @@ impl Application {
         let mut jobs: Vec<JoinHandle<()>> = Vec::new();
         jobs.push(tokio::spawn(
             self.state.outbox.clone().run(shutdown.clone()),
+        ));
+        jobs.push(tokio::spawn(
+            self.state.retention.clone().run(shutdown.clone()),
         ));
         if self.settings.recovery.enabled {
             jobs.push(tokio::spawn(

@@ -24,7 +24,7 @@ pub use self::load::{Loaded, Origin, SettingsError};
 
 /// The top-level sections of [`Settings`], as keys. An `APP_` environment variable is read
 /// only when its first level is one of them.
-pub const SECTIONS: [&str; 8] = [
+pub const SECTIONS: [&str; 9] = [
     "application",
     "database",
     "gateway",
@@ -32,6 +32,7 @@ pub const SECTIONS: [&str; 8] = [
     "idempotency",
     "recovery",
     "outbox",
+    "retention",
     "admin",
 ];
 
@@ -53,6 +54,8 @@ pub struct Settings {
     pub recovery: RecoverySettings,
     /// The outbox relay.
     pub outbox: OutboxSettings,
+    /// The retention job.
+    pub retention: RetentionSettings,
     /// The admin API.
     pub admin: AdminSettings,
 }
@@ -354,6 +357,33 @@ impl Default for OutboxSettings {
     }
 }
 
+/// Retention job settings: what is deleted, and when.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Time between prunes (default 1 h).
+    pub interval_ms: u64,
+    /// Idempotency keys older than this are deleted (default 7 days); a request repeated
+    /// later with the same key is a new request.
+    pub idempotency_keys_ms: u64,
+    /// Outbox events published longer ago than this are deleted (default 7 days);
+    /// undelivered and dead events are kept.
+    pub published_events_ms: u64,
+    /// Rows per delete statement (default 1000), so no prune holds a lock for long.
+    pub batch_size: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            interval_ms: 3_600_000,
+            idempotency_keys_ms: 7 * 86_400_000,
+            published_events_ms: 7 * 86_400_000,
+            batch_size: 1_000,
+        }
+    }
+}
+
 /// Admin API settings.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -445,6 +475,17 @@ impl Settings {
                 1,
             ),
             ("outbox.backoff_ms", self.outbox.backoff_ms, 0),
+            ("retention.interval_ms", self.retention.interval_ms, 1),
+            (
+                "retention.idempotency_keys_ms",
+                self.retention.idempotency_keys_ms,
+                1,
+            ),
+            (
+                "retention.published_events_ms",
+                self.retention.published_events_ms,
+                1,
+            ),
         ] {
             check_range(key, value, min, MAX_MS, " (365 days)")?;
         }
@@ -498,6 +539,7 @@ impl Settings {
             ("recovery.page_size", self.recovery.page_size),
             ("outbox.batch_size", self.outbox.batch_size),
             ("outbox.max_attempts", self.outbox.max_attempts),
+            ("retention.batch_size", self.retention.batch_size),
         ] {
             if value <= 0 {
                 return Err(ConfigError::new(key, format!("must be > 0, got {value}")));

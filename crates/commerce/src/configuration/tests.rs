@@ -140,6 +140,14 @@ fn an_out_of_range_port_from_the_environment_names_the_key_and_the_variable() {
 }
 
 #[test]
+fn a_retention_batch_of_zero_rows_is_refused() {
+    refused_naming(
+        from_env(&[("APP_RETENTION__BATCH_SIZE", "0")]),
+        &["retention.batch_size", "APP_RETENTION__BATCH_SIZE", "> 0"],
+    );
+}
+
+#[test]
 fn a_negative_page_size_from_the_environment_names_the_key_and_the_variable() {
     refused_naming(
         from_env(&[("APP_RECOVERY__PAGE_SIZE", "-1")]),
@@ -175,7 +183,7 @@ fn a_float_where_an_integer_belongs_is_refused_naming_its_key() {
 
 #[test]
 fn durations_in_milliseconds_are_bounded_by_365_days() {
-    let fields: [(&str, Field); 10] = [
+    let fields: [(&str, Field); 13] = [
         ("application.request_timeout_ms", |s| {
             &mut s.application.request_timeout_ms
         }),
@@ -193,6 +201,13 @@ fn durations_in_milliseconds_are_bounded_by_365_days() {
         ("outbox.backoff_ms", |s| &mut s.outbox.backoff_ms),
         ("callback.rate_limit_period_ms", |s| {
             &mut s.callback.rate_limit_period_ms
+        }),
+        ("retention.interval_ms", |s| &mut s.retention.interval_ms),
+        ("retention.idempotency_keys_ms", |s| {
+            &mut s.retention.idempotency_keys_ms
+        }),
+        ("retention.published_events_ms", |s| {
+            &mut s.retention.published_events_ms
         }),
     ];
     let max_ms = u64::try_from(seawall::config::MAX_DURATION.as_millis()).unwrap();

@@ -1,4 +1,5 @@
-//! The background jobs' statements: the recovery job's pages and lease, and the outbox.
+//! The background jobs' statements: the recovery job's pages and lease, the outbox, and the
+//! retention job's deletions.
 
 use std::time::Duration;
 
@@ -223,4 +224,66 @@ pub async fn insert_outbox(
     .bind(now)
     .fetch_one(conn)
     .await
+}
+
+// The retention job's statements.
+impl Db {
+    /// Deletes up to `limit` idempotency keys made before `cutoff`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn prune_idempotency_keys(
+        &self,
+        cutoff: i64,
+        limit: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE (user_id, key) IN \
+               (SELECT user_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes up to `limit` outbox events published before `cutoff` (never an undelivered or
+    /// dead one); returns how many.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn prune_published_events(
+        &self,
+        cutoff: i64,
+        limit: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM outbox_events WHERE id IN \
+               (SELECT id FROM outbox_events WHERE published_at IS NOT NULL \
+                  AND published_at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Idempotency keys and published outbox events held now (tests, the retention report).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn retained_rows(&self) -> Result<(i64, i64), sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM idempotency_keys) AS keys, \
+                    (SELECT COUNT(*) FROM outbox_events WHERE published_at IS NOT NULL) AS events",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok((row.try_get("keys")?, row.try_get("events")?))
+    }
 }

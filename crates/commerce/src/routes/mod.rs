@@ -32,6 +32,7 @@ use crate::outbox::OutboxRelay;
 use crate::payments::PaymentService;
 use crate::persistence::Db;
 use crate::recovery::RecoveryJob;
+use crate::retention::RetentionJob;
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -46,6 +47,8 @@ pub struct AppState {
     pub recovery: RecoveryJob,
     /// The outbox relay (woken after commits).
     pub outbox: OutboxRelay,
+    /// The retention job.
+    pub retention: RetentionJob,
     /// Callback signature verification, when a secret is configured.
     pub callback_verifier: Option<Arc<CallbackVerifier>>,
     /// The callback endpoint's rate (every caller together).

@@ -11,3 +11,4 @@ mod outage;
 mod outbox;
 mod randomized;
 mod recovery;
+mod retention;
