@@ -416,3 +416,21 @@ async fn reusing_an_idempotency_key_with_another_card_that_masks_alike_is_a_conf
         }
     }
 }
+
+#[tokio::test]
+async fn an_idempotency_key_still_replays_after_a_restart() {
+    // The fingerprint's key is kept with the data, so a restarted service recognises the
+    // request it answered before.
+    let app = spawn_app().await;
+    let body = order_body(1, 1, card("4000-0012-3456-0001"));
+    let first = app.post_order(1, &body, Some("before-restart")).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: Value = first.json().await.unwrap();
+
+    let app = app.restart().await;
+    let again = app.post_order(1, &body, Some("before-restart")).await;
+
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["orderId"], first["orderId"]);
+}
