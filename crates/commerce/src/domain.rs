@@ -105,6 +105,46 @@ pub fn mask_pan(input: &str) -> String {
         .collect()
 }
 
+/// Masks only what is shaped like a card number: a run of 12 to 19 digits, possibly split by
+/// single spaces or dashes (BIN and last four kept, as [`mask_pan`]). Other numbers — a line
+/// and column, a quantity — are left as they are.
+pub fn mask_card_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // The longest run of digits with single separators between them.
+        let mut end = i;
+        let mut j = i;
+        while j < chars.len() {
+            if chars[j].is_ascii_digit() {
+                end = j + 1;
+                j += 1;
+            } else if matches!(chars[j], ' ' | '-')
+                && chars.get(j + 1).is_some_and(char::is_ascii_digit)
+            {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let run: String = chars[i..end].iter().collect();
+        let digits = run.chars().filter(char::is_ascii_digit).count();
+        if (12..=19).contains(&digits) {
+            out.push_str(&mask_pan(&run));
+        } else {
+            out.push_str(&run);
+        }
+        i = end;
+    }
+    out
+}
+
 /// The card issuers the PG accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -142,7 +182,8 @@ impl FromStr for CardType {
 }
 
 /// How an order is paid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum PaymentMethod {
     /// With the user's points, synchronously.
     Point,
@@ -397,6 +438,19 @@ mod tests {
     fn masking_a_short_string_hides_every_digit() {
         assert_eq!(mask_pan("12-34"), "**-**");
         assert_eq!(mask_pan("no digits"), "no digits");
+    }
+
+    #[test]
+    fn only_card_shaped_numbers_are_masked_in_free_text() {
+        assert_eq!(
+            mask_card_numbers("got 4111 1111 1111 1111 at line 1 column 80"),
+            "got 4111 11** **** 1111 at line 1 column 80"
+        );
+        assert_eq!(
+            mask_card_numbers("cardNo 4111-1111-1111-1111, quantity 1000, id 12345678901"),
+            "cardNo 4111-11**-****-1111, quantity 1000, id 12345678901"
+        );
+        assert_eq!(mask_card_numbers("expected i64"), "expected i64");
     }
 
     #[test]

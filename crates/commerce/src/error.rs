@@ -5,8 +5,9 @@
 //! request's span.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::http::StatusCode;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -48,9 +49,21 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
-    /// 503: the payment gateway cannot take payments now; nothing was charged.
+    /// 413: the body is over [`MAX_BODY_BYTES`].
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 403: a callback that could not be verified, whatever the reason (bad signature, unknown
+    /// transaction or order, mismatch): one answer, so forged callbacks learn nothing.
+    #[error("callback rejected")]
+    CallbackRejected,
+    /// 429: over a rate limit; try again after the delay (a `Retry-After` header).
+    #[error("rate limited")]
+    RateLimited(Option<std::time::Duration>),
+    /// 503: the payment gateway cannot take payments now; nothing was charged and the request
+    /// may be sent again, with its Idempotency-Key, after the delay (`Retry-After`; 1 s when
+    /// not known).
     #[error("payment temporarily unavailable")]
-    PaymentUnavailable,
+    PaymentUnavailable(Option<std::time::Duration>),
     /// 503: a dependency (the PG's query API) is unavailable; try again.
     #[error("{0}")]
     Unavailable(&'static str),
@@ -84,9 +97,37 @@ pub mod anyhow_like {
     }
 }
 
+/// The largest request body accepted, on every route (an order of 50 lines is a few KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if is_busy(&error) {
+            // Contention, not a fault: the client may simply try again.
+            tracing::warn!(%error, "database busy");
+            return Self::Unavailable("the service is busy; try again after the Retry-After delay");
+        }
         Self::Internal(anyhow_like::Internal::new("database error", error))
+    }
+}
+
+/// A database error that says "busy, try again": no pooled connection in time, a lock held
+/// elsewhere past the lock timeout (SQLite's SQLITE_BUSY and SQLITE_LOCKED with their extended
+/// codes; Postgres's lock_not_available), a transaction lost to a concurrent one, or a server
+/// with no connection to spare.
+pub fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(e) => match e.code().as_deref() {
+            // SQLite's codes are numbers (the primary code in the low byte).
+            Some(code) if code.len() <= 4 && code.bytes().all(|b| b.is_ascii_digit()) => {
+                code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+            }
+            // Postgres's are five-character SQLSTATEs.
+            Some(code) => matches!(code, "55P03" | "40001" | "40P01" | "53300" | "57P03"),
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -96,6 +137,17 @@ impl ApiError {
         Self::BadRequest {
             code,
             message: message.into(),
+        }
+    }
+
+    /// The `Retry-After` an answer carries, if any.
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited(wait) | Self::PaymentUnavailable(wait) => {
+                Some(wait.unwrap_or(std::time::Duration::from_secs(1)))
+            }
+            Self::Unavailable(_) => Some(std::time::Duration::from_secs(1)),
+            _ => None,
         }
     }
 
@@ -110,11 +162,27 @@ impl ApiError {
             Self::Unprocessable { code, message } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone())
             }
-            Self::PaymentUnavailable => (
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            ),
+            Self::CallbackRejected => (
+                StatusCode::FORBIDDEN,
+                "CALLBACK_REJECTED",
+                "the callback was not accepted".to_owned(),
+            ),
+            Self::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "too many requests; try again after the Retry-After delay".to_owned(),
+            ),
+            Self::PaymentUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "PAYMENT_TEMPORARILY_UNAVAILABLE",
-                "Card payments are temporarily unavailable. Nothing was charged and your order \
-                 was not placed; please try again in a moment."
+                "Card payments are temporarily unavailable. Nothing was charged and no order was \
+                 placed. Send the same request again after the Retry-After delay, with the same \
+                 Idempotency-Key if you sent one: it will place the order."
                     .to_owned(),
             ),
             Self::Unavailable(what) => (
@@ -155,23 +223,25 @@ impl IntoResponse for ApiError {
         } else if status.is_server_error() {
             tracing::warn!(code, "request answered {status}");
         }
-        (status, Json(ErrorBody { code, message })).into_response()
+        let mut response = (status, Json(ErrorBody { code, message })).into_response();
+        if let Some(wait) = self.retry_after() {
+            // Whole seconds, rounded up, at least 1: a client that waits that long is on time.
+            let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        // The rejection text names the field and the problem; it can quote a value (a card
-        // number sent as a JSON number, say), so digits are masked like a PAN.
-        let message = match &rejection {
-            JsonRejection::JsonDataError(e) => crate::domain::mask_pan(&e.body_text()),
-            JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".to_owned(),
-            JsonRejection::MissingJsonContentType(_) => {
-                "expected Content-Type: application/json".to_owned()
-            }
-            _ => "unreadable request body".to_owned(),
-        };
-        Self::bad_request("INVALID_REQUEST", message)
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            Self::bad_request("INVALID_REQUEST", "unreadable request body")
+        }
     }
 }
 

@@ -9,8 +9,10 @@
 //! - [`orders`]: placing POINT and CARD orders (state in the database before the PG is called).
 //! - [`payments`]: the one `apply(observation)` every source of truth goes through.
 //! - [`gateway`]: the PG port (`Arc<dyn PaymentGateway>`) and its protected and naive adapters.
-//! - [`recovery`], [`outbox`]: the background jobs.
+//! - [`recovery`], [`outbox`], [`retention`]: the background jobs; [`instance`]: the name this instance holds
+//!   the recovery lease under.
 //! - [`persistence`]: all SQL; [`configuration`]: layered typed settings.
+//! - [`secrets`]: random secrets and ids from the OS RNG.
 //! - [`serve`] and [`demo`]: what `cargo run -p commerce [-- demo]` runs.
 //!
 //! See the crate README for the API, the data model and the demo.
@@ -20,13 +22,16 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+pub mod instance;
 mod local_pg;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
 pub mod persistence;
 pub mod recovery;
+pub mod retention;
 pub mod routes;
+pub mod secrets;
 pub mod serve;
 pub mod startup;
 pub mod telemetry;

@@ -5,8 +5,11 @@
 //! the REQUESTED payment. The PG call holds no database connection. Its outcome goes through
 //! [`PaymentService::apply`] like every other observation.
 
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use tracing::Instrument;
 
 use crate::domain::{
@@ -14,7 +17,7 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::gateway::{ChargeError, ChargeRequest};
-use crate::payments::{PaymentService, Target};
+use crate::payments::{NOT_REACHED_REASON, PaymentService, Target};
 use crate::persistence::{self as db, NewPayment, OrderItem};
 
 /// Most lines in one order.
@@ -44,33 +47,33 @@ pub struct ItemRequest {
     pub quantity: i64,
 }
 
-/// The payment part of an order request.
+/// The payment part of an order request: `{"method": "POINT"}` or
+/// `{"method": "CARD", "cardType": "SAMSUNG", "cardNo": "1234-5678-9012-3456"}`. A flat
+/// struct rather than a tagged enum, so an unknown field (a `cvv`) is refused for every
+/// method.
 #[derive(Clone, Deserialize)]
-#[serde(tag = "method", rename_all = "UPPERCASE")]
-pub enum PaymentRequest {
-    /// Pay with points.
-    Point,
-    /// Pay by card.
-    Card {
-        /// `SAMSUNG`, `KB` or `HYUNDAI`.
-        #[serde(rename = "cardType")]
-        card_type: String,
-        /// `dddd-dddd-dddd-dddd`.
-        #[serde(rename = "cardNo")]
-        card_no: String,
-    },
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// `POINT` or `CARD`.
+    pub method: PaymentMethod,
+    /// `SAMSUNG`, `KB` or `HYUNDAI` (CARD only).
+    #[serde(default)]
+    pub card_type: Option<String>,
+    /// `dddd-dddd-dddd-dddd` (CARD only).
+    #[serde(default)]
+    pub card_no: Option<String>,
 }
 
 impl std::fmt::Debug for PaymentRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Point => f.write_str("Point"),
-            Self::Card { card_type, card_no } => f
-                .debug_struct("Card")
-                .field("card_type", card_type)
-                .field("card_no", &crate::domain::mask_pan(card_no))
-                .finish(),
-        }
+        f.debug_struct("PaymentRequest")
+            .field("method", &self.method)
+            .field("card_type", &self.card_type)
+            .field(
+                "card_no",
+                &self.card_no.as_deref().map(crate::domain::mask_pan),
+            )
+            .finish()
     }
 }
 
@@ -99,18 +102,29 @@ pub enum Placed {
 }
 
 /// Places orders. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct OrderService {
     payments: PaymentService,
     callback_url: String,
+    fingerprint_key: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for OrderService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderService")
+            .field("callback_url", &self.callback_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OrderService {
-    /// A service whose card payments report to `callback_url`.
-    pub fn new(payments: PaymentService, callback_url: String) -> Self {
+    /// A service whose card payments report to `callback_url`, and whose idempotency
+    /// fingerprints are keyed with `fingerprint_key`.
+    pub fn new(payments: PaymentService, callback_url: String, fingerprint_key: &[u8]) -> Self {
         Self {
             payments,
             callback_url,
+            fingerprint_key: Arc::from(fingerprint_key),
         }
     }
 
@@ -133,11 +147,14 @@ impl OrderService {
         request: OrderRequest,
     ) -> Result<Placed, ApiError> {
         let payment = validate(&request, idempotency_key)?;
-        let request_hash = request_hash(&request, &payment);
+        let request_hash = fingerprint(&self.fingerprint_key, &request, &payment);
         let now = db::now_ms();
         let database = self.payments.db();
         let mut tx = database.begin().await?;
 
+        // The key's earlier order, when it failed without ever reaching the PG: this request
+        // places the order that one could not (the 503 told the client to send it again).
+        let mut retry_of = None;
         if let Some(key) = idempotency_key
             && let Some((hash, order_id)) = db::idempotent_order(&mut tx, user_id, key).await?
         {
@@ -147,7 +164,10 @@ impl OrderService {
                     message: "this Idempotency-Key was used for a different order".to_owned(),
                 });
             }
-            return Ok(Placed::Replayed { order_id });
+            if !never_reached_the_pg(&mut tx, order_id).await? {
+                return Ok(Placed::Replayed { order_id });
+            }
+            retry_of = Some(order_id);
         }
         if db::user_points_in(&mut tx, user_id).await?.is_none() {
             return Err(ApiError::NotFound {
@@ -257,12 +277,30 @@ impl OrderService {
             now,
         )
         .await?;
-        if let Some(key) = idempotency_key
-            && !db::insert_idempotency_key(&mut tx, user_id, key, &request_hash, order_id, now)
+        let bound = match (idempotency_key, retry_of) {
+            (None, _) => true,
+            (Some(key), None) => {
+                db::insert_idempotency_key(&mut tx, user_id, key, &request_hash, order_id, now)
+                    .await?
+            }
+            (Some(key), Some(failed)) => {
+                db::rebind_idempotency_key(
+                    &mut tx,
+                    user_id,
+                    key,
+                    failed,
+                    &request_hash,
+                    order_id,
+                    now,
+                )
                 .await?
+            }
+        };
+        if let Some(key) = idempotency_key
+            && !bound
         {
-            // Taken by a concurrent request between our check and now (not possible under
-            // SQLite's write lock; kept for engines with finer locking): its order wins.
+            // Taken (or moved) by a concurrent request between our check and now (not possible
+            // under SQLite's write lock; Postgres row locks): its order wins.
             drop(tx);
             let mut tx = database.begin().await?;
             if let Some((_, existing)) = db::idempotent_order(&mut tx, user_id, key).await? {
@@ -333,13 +371,31 @@ impl OrderService {
                 code: "PAYMENT_REJECTED",
                 message: "the card payment was rejected; check the card details".to_owned(),
             }),
-            PaymentStatus::Failed => Err(ApiError::PaymentUnavailable),
+            PaymentStatus::Failed => Err(ApiError::PaymentUnavailable(None)),
             status => Ok(Placed::New {
                 order_id,
                 payment: status,
             }),
         }
     }
+}
+
+/// Whether an order failed only because its charge provably never reached the PG: FAILED,
+/// and every payment FAILED as not reached, with no PG transaction.
+async fn never_reached_the_pg(tx: &mut db::Tx, order_id: i64) -> Result<bool, sqlx::Error> {
+    let Some(order) = db::order_by_id(tx, order_id).await? else {
+        return Ok(false);
+    };
+    if order.status != OrderStatus::Failed {
+        return Ok(false);
+    }
+    let payments = db::payments_for_order(tx, order_id).await?;
+    Ok(!payments.is_empty()
+        && payments.iter().all(|p| {
+            p.status == PaymentStatus::Failed
+                && p.transaction_key.is_none()
+                && p.reason.as_deref() == Some(NOT_REACHED_REASON)
+        }))
 }
 
 fn validate(request: &OrderRequest, idempotency_key: Option<&str>) -> Result<Payment, ApiError> {
@@ -384,9 +440,14 @@ fn validate(request: &OrderRequest, idempotency_key: Option<&str>) -> Result<Pay
             ));
         }
     }
-    match &request.payment {
-        PaymentRequest::Point => Ok(Payment::Point),
-        PaymentRequest::Card { card_type, card_no } => {
+    let payment = &request.payment;
+    match (payment.method, &payment.card_type, &payment.card_no) {
+        (PaymentMethod::Point, None, None) => Ok(Payment::Point),
+        (PaymentMethod::Point, ..) => Err(ApiError::bad_request(
+            "INVALID_REQUEST",
+            "payment.cardType and payment.cardNo are only for CARD payments",
+        )),
+        (PaymentMethod::Card, Some(card_type), Some(card_no)) => {
             let card_type: CardType = card_type
                 .parse()
                 .map_err(|e: &str| ApiError::bad_request("INVALID_CARD", format!("payment.{e}")))?;
@@ -394,15 +455,26 @@ fn validate(request: &OrderRequest, idempotency_key: Option<&str>) -> Result<Pay
                 .map_err(|e| ApiError::bad_request("INVALID_CARD", format!("payment.{e}")))?;
             Ok(Payment::Card(card_type, card_no))
         }
+        (PaymentMethod::Card, ..) => Err(ApiError::bad_request(
+            "INVALID_REQUEST",
+            "payment.cardType and payment.cardNo are required for a CARD payment",
+        )),
     }
 }
 
-/// A fingerprint of the request, to tell a replay from a reuse of the key (card masked).
-fn request_hash(request: &OrderRequest, payment: &Payment) -> String {
+/// A fingerprint of the request, to tell a replay from a reuse of the key. It covers the
+/// full card number (two cards that mask alike are two requests), so it is an HMAC with a
+/// server key: without the key, the stored value does not give the middle digits away to a
+/// search of the few million numbers that share a BIN and last four.
+fn fingerprint(key: &[u8], request: &OrderRequest, payment: &Payment) -> String {
     let payment = match payment {
         Payment::Point => "POINT".to_owned(),
-        Payment::Card(card_type, card) => format!("CARD {} {}", card_type.as_str(), card.masked()),
+        Payment::Card(card_type, card) => {
+            format!("CARD {} {}", card_type.as_str(), card.expose_for_gateway())
+        }
     };
     let canonical = serde_json::json!({"items": request.items, "payment": payment});
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(canonical.to_string().as_bytes());
+    format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
 }

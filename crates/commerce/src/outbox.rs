@@ -9,7 +9,7 @@
 //! and marking redelivers the event: **subscribers must dedupe by event id**
 //! ([`RecordingSubscriber`] shows how).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -43,10 +43,75 @@ pub trait Subscriber: Send + Sync + fmt::Debug {
     fn handle(&self, event: &Event) -> Result<(), String>;
 }
 
+/// Event ids seen lately: at most `capacity`, the oldest forgotten first. A redelivery follows
+/// its first delivery closely (the relay goes in id order and redelivers what it could not
+/// mark published on its next pass), so a window of recent ids dedupes it without keeping
+/// every id for ever.
+#[derive(Debug)]
+struct RecentIds {
+    capacity: usize,
+    order: VecDeque<i64>,
+    set: HashSet<i64>,
+}
+
+impl RecentIds {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            order: VecDeque::new(),
+            set: HashSet::new(),
+        }
+    }
+
+    /// Remembers `id`; false if it was already remembered.
+    fn insert(&mut self, id: i64) -> bool {
+        if self.set.contains(&id) {
+            return false;
+        }
+        if self.order.len() == self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.set.remove(&oldest);
+        }
+        self.order.push_back(id);
+        self.set.insert(id);
+        true
+    }
+}
+
 /// Logs alert events (conflicts, double charges) at ERROR and every other event at DEBUG.
-#[derive(Debug, Default)]
+/// Dedupes by event id over the last [`AlertLog::DEFAULT_WINDOW`] events, so its memory is
+/// bounded however long the service runs.
+#[derive(Debug)]
 pub struct AlertLog {
-    seen: Mutex<HashSet<i64>>,
+    seen: Mutex<RecentIds>,
+}
+
+impl Default for AlertLog {
+    fn default() -> Self {
+        Self::with_window(Self::DEFAULT_WINDOW)
+    }
+}
+
+impl AlertLog {
+    /// Event ids remembered for deduplication by default.
+    pub const DEFAULT_WINDOW: usize = 10_000;
+
+    /// An alert log that remembers the last `window` event ids (at least 1).
+    pub fn with_window(window: usize) -> Self {
+        Self {
+            seen: Mutex::new(RecentIds::new(window)),
+        }
+    }
+
+    /// How many event ids it remembers now.
+    pub fn remembered(&self) -> usize {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .order
+            .len()
+    }
 }
 
 impl Subscriber for AlertLog {
@@ -256,5 +321,43 @@ impl OutboxRelay {
             }
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: i64) -> Event {
+        Event {
+            id,
+            order_id: 1,
+            event_type: "OrderPaid".to_owned(),
+            payload: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn the_alert_log_remembers_a_bounded_window_of_event_ids() {
+        let log = AlertLog::with_window(100);
+        for id in 1..=10_000 {
+            log.handle(&event(id)).unwrap();
+        }
+        assert_eq!(log.remembered(), 100);
+        // A recent id is still a duplicate; an old one has been forgotten.
+        let mut seen = log.seen.lock().unwrap();
+        assert!(!seen.insert(10_000));
+        assert!(seen.insert(1));
+        assert_eq!(seen.order.len(), 100);
+        assert_eq!(seen.set.len(), 100);
+    }
+
+    #[test]
+    fn the_default_alert_log_is_bounded_too() {
+        let log = AlertLog::default();
+        for id in 0..25_000 {
+            log.handle(&event(id)).unwrap();
+        }
+        assert_eq!(log.remembered(), AlertLog::DEFAULT_WINDOW);
     }
 }

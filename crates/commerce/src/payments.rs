@@ -19,6 +19,10 @@ use crate::domain::{
 use crate::gateway::PaymentGateway;
 use crate::persistence::{self as db, Db, NewPayment, PaymentRow};
 
+/// The reason stored on a payment failed because its charge provably never reached the PG
+/// (the 503 case): an idempotency key whose order failed only this way may be used again.
+pub const NOT_REACHED_REASON: &str = "payment gateway unavailable";
+
 /// Which payment an observation is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -341,7 +345,7 @@ fn describe(observation: &Observation) -> (Option<&str>, Option<String>, String)
         }
         Observation::NotReached { reason } => (
             None,
-            Some("payment gateway unavailable".to_owned()),
+            Some(NOT_REACHED_REASON.to_owned()),
             format!("not reached: {reason}"),
         ),
         Observation::Uncertain { reason } => (None, None, format!("uncertain: {reason}")),

@@ -64,6 +64,11 @@ impl RecoveryJob {
         }
     }
 
+    /// The name this instance holds the lease under.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// Rounds completed so far.
     pub fn rounds(&self) -> u64 {
         self.rounds.load(Ordering::Relaxed)

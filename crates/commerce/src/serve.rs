@@ -8,9 +8,6 @@ use pg_simulator::Simulator;
 use crate::configuration::Settings;
 use crate::startup::{Application, StartupError};
 
-/// The secret shared by the in-process simulator and the service to sign callbacks.
-const LOCAL_CALLBACK_SECRET: &str = "local-dev-callback-secret";
-
 /// Starts the service (and a simulator if needed), prints how to use it, serves until
 /// ctrl-c / SIGTERM.
 ///
@@ -20,6 +17,12 @@ const LOCAL_CALLBACK_SECRET: &str = "local-dev-callback-secret";
 pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let local_pg = crate::local_pg::simulator_config(&settings)?;
     let simulator = if settings.gateway.base_url.is_none() {
+        // The in-process simulator signs its callbacks with the configured secret, else with
+        // one made for this process: nobody else can sign a callback the service accepts.
+        let secret = match settings.callback.secret.clone() {
+            Some(secret) => secret,
+            None => crate::secrets::random_hex(32)?,
+        };
         // The canonical PG (latency, 40 % failures, 1–5 s processing) with the extensions a
         // correct client uses (idempotency keys, signed callbacks, cancel) and its ledger in a
         // file next to the database, so a crash of this process loses no charge.
@@ -38,28 +41,18 @@ pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error
         }
         let sim = Simulator::builder()
             .config(local_pg)
-            .callback_secret(LOCAL_CALLBACK_SECRET)
+            .callback_secret(secret.clone())
             .spawn()
             .await?;
         settings.gateway.base_url = Some(sim.base_url());
-        if settings.callback.secret.is_none() {
-            settings.callback.secret = Some(LOCAL_CALLBACK_SECRET.to_owned());
-        }
+        settings.callback.secret = Some(secret);
         Some(sim)
     } else {
         None
     };
     if settings.admin.token.is_none() {
-        // Not configured: a fresh token per start, printed below.
-        use sha2::Digest;
-        let seed = format!(
-            "{}-{}-{:p}",
-            crate::persistence::now_ms(),
-            std::process::id(),
-            &settings
-        );
-        let token = hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..16]);
-        settings.admin.token = Some(token);
+        // Not configured: a fresh token per start from the OS RNG, printed below.
+        settings.admin.token = Some(crate::secrets::random_hex(32)?);
     }
     let admin_token = settings.admin.token.clone().unwrap_or_default();
     let host = settings.application.host.clone();

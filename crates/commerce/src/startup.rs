@@ -16,8 +16,9 @@ use crate::gateway::pg::PgGateway;
 use crate::orders::OrderService;
 use crate::outbox::{AlertLog, OutboxRelay, Subscriber};
 use crate::payments::PaymentService;
-use crate::persistence::Db;
+use crate::persistence::{Db, now_ms};
 use crate::recovery::RecoveryJob;
+use crate::retention::RetentionJob;
 use crate::routes::{self, AppState};
 
 /// Why the application could not start.
@@ -140,18 +141,51 @@ impl ApplicationBuilder {
             .clone()
             .unwrap_or_else(|| format!("http://{}:{port}", settings.application.host));
         let callback_url = format!("{}/api/v1/payments/callback", base.trim_end_matches('/'));
+        settings.callback.check_authentication()?;
+        if settings.callback.secret.is_none() {
+            tracing::warn!(
+                setting = "callback.allow_unsigned",
+                "callback.allow_unsigned is on: PG callbacks are not authenticated; each is \
+                 trusted only after re-querying the PG (set callback.secret to verify them)"
+            );
+        }
+        let callback_limiter = seawall::RateLimiter::builder()
+            .name("callbacks")
+            .limit_for_period(settings.callback.rate_limit)
+            .limit_refresh_period(Duration::from_millis(
+                settings.callback.rate_limit_period_ms,
+            ))
+            // A callback over the rate is answered 429 at once, never parked.
+            .timeout(Duration::ZERO)
+            .build()
+            .map_err(|e| e.under("callback"))?;
+        let fingerprint_key = match &settings.idempotency.fingerprint_key {
+            Some(key) => key.clone(),
+            None => {
+                tracing::info!(
+                    "idempotency fingerprints are keyed with a key kept in the database; set \
+                     idempotency.fingerprint_key to keep it out of it"
+                );
+                let candidate = crate::secrets::random_hex(32).map_err(|e| {
+                    seawall::ConfigError::new("idempotency.fingerprint_key", e.to_string())
+                })?;
+                db.service_secret("idempotency.fingerprint_key", &candidate, now_ms())
+                    .await?
+            }
+        };
         let payments = PaymentService::new(db.clone(), gateway);
         let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![Arc::new(AlertLog::default())];
         subscribers.extend(self.subscribers);
         let state = AppState {
             db: db.clone(),
-            orders: OrderService::new(payments.clone(), callback_url),
+            orders: OrderService::new(payments.clone(), callback_url, fingerprint_key.as_bytes()),
             recovery: RecoveryJob::new(
                 payments.clone(),
                 settings.recovery.clone(),
-                format!("commerce-{}-{port}", std::process::id()),
+                crate::instance::instance_id(&settings)?,
             ),
             payments,
+            retention: RetentionJob::new(db.clone(), settings.retention.clone()),
             outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),
             callback_verifier: match &settings.callback.secret {
                 Some(secret) => Some(Arc::new(
@@ -163,6 +197,7 @@ impl ApplicationBuilder {
                 )),
                 None => None,
             },
+            callback_limiter,
             admin_token: settings.admin.token.as_deref().map(Arc::from),
             metrics,
             registries,
@@ -222,6 +257,9 @@ impl Application {
         let mut jobs: Vec<JoinHandle<()>> = Vec::new();
         jobs.push(tokio::spawn(
             self.state.outbox.clone().run(shutdown.clone()),
+        ));
+        jobs.push(tokio::spawn(
+            self.state.retention.clone().run(shutdown.clone()),
         ));
         if self.settings.recovery.enabled {
             jobs.push(tokio::spawn(

@@ -24,13 +24,15 @@ pub use self::load::{Loaded, Origin, SettingsError};
 
 /// The top-level sections of [`Settings`], as keys. An `APP_` environment variable is read
 /// only when its first level is one of them.
-pub const SECTIONS: [&str; 7] = [
+pub const SECTIONS: [&str; 9] = [
     "application",
     "database",
     "gateway",
     "callback",
+    "idempotency",
     "recovery",
     "outbox",
+    "retention",
     "admin",
 ];
 
@@ -46,10 +48,14 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     /// PG callbacks.
     pub callback: CallbackSettings,
+    /// Idempotency keys of order requests.
+    pub idempotency: IdempotencySettings,
     /// The recovery (reconciliation) job.
     pub recovery: RecoverySettings,
     /// The outbox relay.
     pub outbox: OutboxSettings,
+    /// The retention job.
+    pub retention: RetentionSettings,
     /// The admin API.
     pub admin: AdminSettings,
 }
@@ -68,6 +74,13 @@ pub struct ApplicationSettings {
     pub request_timeout_ms: u64,
     /// Seed demo users and products at first start (default true).
     pub seed_demo_data: bool,
+    /// This instance's name in the recovery lease (unique per instance, stable across its
+    /// restarts). Unset: a random id kept in `instance_id_file`.
+    pub instance_id: Option<String>,
+    /// Where the random instance id is kept when `instance_id` is unset (default: next to the
+    /// SQLite database, `<file>.instance-id`; on Postgres `commerce.instance-id` in the
+    /// working directory).
+    pub instance_id_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ApplicationSettings {
@@ -78,6 +91,8 @@ impl Default for ApplicationSettings {
             public_base_url: None,
             request_timeout_ms: 30_000,
             seed_demo_data: true,
+            instance_id: None,
+            instance_id_file: None,
         }
     }
 }
@@ -95,6 +110,9 @@ pub struct DatabaseSettings {
     pub read_connections: u32,
     /// Longest wait for a pooled connection (default 3 s).
     pub acquire_timeout_ms: u64,
+    /// Longest wait for a lock another connection holds (SQLite's `busy_timeout`, Postgres's
+    /// `lock_timeout`; default 10 s); then the request answers 503 with `Retry-After`.
+    pub lock_timeout_ms: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -104,6 +122,7 @@ impl Default for DatabaseSettings {
             write_connections: 4,
             read_connections: 8,
             acquire_timeout_ms: 3_000,
+            lock_timeout_ms: 10_000,
         }
     }
 }
@@ -116,6 +135,7 @@ impl DatabaseSettings {
             write_connections: self.write_connections,
             read_connections: self.read_connections,
             acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
+            lock_timeout: Duration::from_millis(self.lock_timeout_ms),
         }
     }
 }
@@ -222,11 +242,19 @@ impl GatewaySettings {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallbackSettings {
-    /// Shared secret of `X-PG-Signature` (HMAC-SHA256). Unset: callbacks are not signed and
-    /// are trusted only after re-querying the PG (which happens either way).
+    /// Shared secret of `X-PG-Signature` (HMAC-SHA256), at least [`MIN_SECRET_BYTES`] bytes.
+    /// Unset: callbacks are not signed and are trusted only after re-querying the PG (which
+    /// happens either way).
     pub secret: Option<String>,
     /// Accepted clock difference of a signature's timestamp (default 300 s).
     pub tolerance_secs: i64,
+    /// Accept unsigned callbacks when no `secret` is set, trusting only the re-query of the PG
+    /// (default false: an external PG without a secret refuses to start).
+    pub allow_unsigned: bool,
+    /// Callbacks admitted per `rate_limit_period_ms`, all callers together (default 100).
+    pub rate_limit: u32,
+    /// The rate limit's period (default 1 s).
+    pub rate_limit_period_ms: u64,
 }
 
 impl Default for CallbackSettings {
@@ -234,8 +262,43 @@ impl Default for CallbackSettings {
         Self {
             secret: None,
             tolerance_secs: 300,
+            allow_unsigned: false,
+            rate_limit: 100,
+            rate_limit_period_ms: 1_000,
         }
     }
+}
+
+impl CallbackSettings {
+    /// Callbacks are authenticated (a `secret`), or accepted unsigned by choice
+    /// (`allow_unsigned`).
+    ///
+    /// # Errors
+    ///
+    /// Neither, naming both settings.
+    pub fn check_authentication(&self) -> Result<(), ConfigError> {
+        if self.secret.is_none() && !self.allow_unsigned {
+            return Err(ConfigError::new(
+                "callback.secret",
+                "must be set to verify the PG's callbacks (X-PG-Signature); to accept unsigned \
+                 callbacks, trusted only after re-querying the PG, set \
+                 callback.allow_unsigned = true",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Idempotency key settings.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// The HMAC key of request fingerprints (which cover the full card number), at least
+    /// [`MIN_SECRET_BYTES`] bytes, the same on every instance. Unset: a random key made at
+    /// first start and kept in the database (so a copy of the database holds both the key and
+    /// the fingerprints: set this in production). Changing it makes earlier keys conflict
+    /// rather than replay.
+    pub fingerprint_key: Option<String>,
 }
 
 /// Recovery job settings.
@@ -299,11 +362,39 @@ impl Default for OutboxSettings {
     }
 }
 
+/// Retention job settings: what is deleted, and when.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Time between prunes (default 1 h).
+    pub interval_ms: u64,
+    /// Idempotency keys older than this are deleted (default 7 days); a request repeated
+    /// later with the same key is a new request.
+    pub idempotency_keys_ms: u64,
+    /// Outbox events published longer ago than this are deleted (default 7 days);
+    /// undelivered and dead events are kept.
+    pub published_events_ms: u64,
+    /// Rows per delete statement (default 1000), so no prune holds a lock for long.
+    pub batch_size: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            interval_ms: 3_600_000,
+            idempotency_keys_ms: 7 * 86_400_000,
+            published_events_ms: 7 * 86_400_000,
+            batch_size: 1_000,
+        }
+    }
+}
+
 /// Admin API settings.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminSettings {
-    /// Bearer token of the admin API. Unset: the admin API answers 401 to everyone.
+    /// Bearer token of the admin API, at least [`MIN_SECRET_BYTES`] bytes. Unset: the admin
+    /// API answers 401 to everyone (`serve` generates one and prints it).
     pub token: Option<String>,
 }
 
@@ -320,6 +411,10 @@ impl Settings {
                 "application.public_base_url",
                 self.application.public_base_url.as_ref(),
             ),
+            (
+                "application.instance_id",
+                self.application.instance_id.as_ref(),
+            ),
             ("database.url", Some(&self.database.url)),
             ("gateway.base_url", self.gateway.base_url.as_ref()),
             (
@@ -327,6 +422,10 @@ impl Settings {
                 self.gateway.simulator_config.as_ref(),
             ),
             ("callback.secret", self.callback.secret.as_ref()),
+            (
+                "idempotency.fingerprint_key",
+                self.idempotency.fingerprint_key.as_ref(),
+            ),
             ("admin.token", self.admin.token.as_ref()),
         ] {
             // A blank token would match a request without one; a blank URL fails far from here.
@@ -334,6 +433,27 @@ impl Settings {
                 return Err(ConfigError::new(
                     key,
                     "must not be blank (leave it out to keep the default)",
+                ));
+            }
+        }
+        for (key, value) in [
+            ("callback.secret", self.callback.secret.as_ref()),
+            (
+                "idempotency.fingerprint_key",
+                self.idempotency.fingerprint_key.as_ref(),
+            ),
+            ("admin.token", self.admin.token.as_ref()),
+        ] {
+            // A short secret can be guessed; the rule says the length, never the value.
+            if let Some(secret) = value
+                && secret.len() < MIN_SECRET_BYTES
+            {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "must be at least {MIN_SECRET_BYTES} bytes, got {}",
+                        secret.len()
+                    ),
                 ));
             }
         }
@@ -358,7 +478,23 @@ impl Settings {
             ("recovery.deadline_ms", self.recovery.deadline_ms, 0),
             ("recovery.lease_ttl_ms", self.recovery.lease_ttl_ms, 1),
             ("outbox.interval_ms", self.outbox.interval_ms, 1),
+            (
+                "callback.rate_limit_period_ms",
+                self.callback.rate_limit_period_ms,
+                1,
+            ),
             ("outbox.backoff_ms", self.outbox.backoff_ms, 0),
+            ("retention.interval_ms", self.retention.interval_ms, 1),
+            (
+                "retention.idempotency_keys_ms",
+                self.retention.idempotency_keys_ms,
+                1,
+            ),
+            (
+                "retention.published_events_ms",
+                self.retention.published_events_ms,
+                1,
+            ),
         ] {
             check_range(key, value, min, MAX_MS, " (365 days)")?;
         }
@@ -375,6 +511,27 @@ impl Settings {
             MAX_DURATION.as_secs(),
             " (365 days)",
         )?;
+        if let Some(id) = &self.application.instance_id
+            && (id.len() > 200 || id.chars().any(char::is_control))
+        {
+            return Err(ConfigError::new(
+                "application.instance_id",
+                "must be at most 200 visible characters",
+            ));
+        }
+        check_range(
+            "database.lock_timeout_ms",
+            self.database.lock_timeout_ms,
+            1,
+            crate::persistence::MAX_LOCK_TIMEOUT_MS,
+            " (about 24.8 days, the engines' limit)",
+        )?;
+        if self.callback.rate_limit == 0 {
+            return Err(ConfigError::new(
+                "callback.rate_limit",
+                "must be > 0, got 0",
+            ));
+        }
         for (key, value) in [
             (
                 "database.write_connections",
@@ -391,6 +548,7 @@ impl Settings {
             ("recovery.page_size", self.recovery.page_size),
             ("outbox.batch_size", self.outbox.batch_size),
             ("outbox.max_attempts", self.outbox.max_attempts),
+            ("retention.batch_size", self.retention.batch_size),
         ] {
             if value <= 0 {
                 return Err(ConfigError::new(key, format!("must be > 0, got {value}")));
@@ -422,9 +580,18 @@ impl Settings {
                 }
                 _ => e.under("gateway.client"),
             })?;
+        // An external PG without a secret: forged callbacks would be accepted (and cost a PG
+        // query each); only an explicit choice allows that. `serve` signs the in-process
+        // simulator's callbacks with a secret of its own.
+        if self.gateway.base_url.is_some() {
+            self.callback.check_authentication()?;
+        }
         Ok(())
     }
 }
+
+/// The shortest accepted admin token or callback secret, in bytes.
+pub const MIN_SECRET_BYTES: usize = 16;
 
 /// The longest `*_ms` duration: seawall's [`MAX_DURATION`] (365 days), so time arithmetic on
 /// any of them cannot overflow.

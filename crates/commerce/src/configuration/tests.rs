@@ -140,6 +140,14 @@ fn an_out_of_range_port_from_the_environment_names_the_key_and_the_variable() {
 }
 
 #[test]
+fn a_retention_batch_of_zero_rows_is_refused() {
+    refused_naming(
+        from_env(&[("APP_RETENTION__BATCH_SIZE", "0")]),
+        &["retention.batch_size", "APP_RETENTION__BATCH_SIZE", "> 0"],
+    );
+}
+
+#[test]
 fn a_negative_page_size_from_the_environment_names_the_key_and_the_variable() {
     refused_naming(
         from_env(&[("APP_RECOVERY__PAGE_SIZE", "-1")]),
@@ -175,7 +183,7 @@ fn a_float_where_an_integer_belongs_is_refused_naming_its_key() {
 
 #[test]
 fn durations_in_milliseconds_are_bounded_by_365_days() {
-    let fields: [(&str, Field); 9] = [
+    let fields: [(&str, Field); 13] = [
         ("application.request_timeout_ms", |s| {
             &mut s.application.request_timeout_ms
         }),
@@ -191,6 +199,16 @@ fn durations_in_milliseconds_are_bounded_by_365_days() {
         ("recovery.lease_ttl_ms", |s| &mut s.recovery.lease_ttl_ms),
         ("outbox.interval_ms", |s| &mut s.outbox.interval_ms),
         ("outbox.backoff_ms", |s| &mut s.outbox.backoff_ms),
+        ("callback.rate_limit_period_ms", |s| {
+            &mut s.callback.rate_limit_period_ms
+        }),
+        ("retention.interval_ms", |s| &mut s.retention.interval_ms),
+        ("retention.idempotency_keys_ms", |s| {
+            &mut s.retention.idempotency_keys_ms
+        }),
+        ("retention.published_events_ms", |s| {
+            &mut s.retention.published_events_ms
+        }),
     ];
     let max_ms = u64::try_from(seawall::config::MAX_DURATION.as_millis()).unwrap();
     for (key, field) in fields {
@@ -354,17 +372,90 @@ fn blank_strings_are_refused_by_validation() {
 }
 
 #[test]
+fn a_secret_shorter_than_16_bytes_is_refused_by_its_length_never_its_value() {
+    for (variable, key) in [
+        ("APP_ADMIN__TOKEN", "admin.token"),
+        ("APP_CALLBACK__SECRET", "callback.secret"),
+        (
+            "APP_IDEMPOTENCY__FINGERPRINT_KEY",
+            "idempotency.fingerprint_key",
+        ),
+    ] {
+        let err = from_env(&[(variable, "fifteen-bytes!!")]).unwrap_err();
+        assert_eq!(err.key(), key);
+        assert!(err.rule().contains("at least 16 bytes, got 15"), "{err}");
+        assert!(!err.to_string().contains("fifteen"), "{err}");
+    }
+    let sixteen = from_env(&[("APP_ADMIN__TOKEN", "sixteen-bytes!!!")]).unwrap();
+    assert_eq!(
+        sixteen.settings.admin.token.as_deref(),
+        Some("sixteen-bytes!!!")
+    );
+}
+
+#[test]
 fn a_numeric_looking_secret_is_kept_exactly_as_written() {
     let settings = from_env(&[
-        ("APP_ADMIN__TOKEN", "0042"),
-        ("APP_CALLBACK__SECRET", "1e5"),
+        ("APP_ADMIN__TOKEN", "0042000000000000"),
+        ("APP_CALLBACK__SECRET", "1e50000000000000"),
         ("APP_APPLICATION__HOST", "nan"),
     ])
     .unwrap()
     .settings;
-    assert_eq!(settings.admin.token.as_deref(), Some("0042"));
-    assert_eq!(settings.callback.secret.as_deref(), Some("1e5"));
+    assert_eq!(settings.admin.token.as_deref(), Some("0042000000000000"));
+    assert_eq!(
+        settings.callback.secret.as_deref(),
+        Some("1e50000000000000")
+    );
     assert_eq!(settings.application.host, "nan");
+}
+
+#[test]
+fn the_lock_timeout_is_bounded_by_what_both_engines_take() {
+    refused_naming(
+        from_env(&[("APP_DATABASE__LOCK_TIMEOUT_MS", "0")]),
+        &["database.lock_timeout_ms", ">= 1"],
+    );
+    refused_naming(
+        from_env(&[("APP_DATABASE__LOCK_TIMEOUT_MS", "2147483648")]),
+        &["database.lock_timeout_ms", "2147483647"],
+    );
+    assert!(from_env(&[("APP_DATABASE__LOCK_TIMEOUT_MS", "2147483647")]).is_ok());
+}
+
+// ----- 5. Callback authentication and rate -----
+
+#[test]
+fn an_external_pg_without_a_callback_secret_is_refused_unless_unsigned_is_chosen() {
+    refused_naming(
+        from_env(&[("APP_GATEWAY__BASE_URL", "http://pg.internal:8082")]),
+        &["callback.secret", "callback.allow_unsigned"],
+    );
+    let unsigned = from_env(&[
+        ("APP_GATEWAY__BASE_URL", "http://pg.internal:8082"),
+        ("APP_CALLBACK__ALLOW_UNSIGNED", "true"),
+    ])
+    .unwrap();
+    assert!(unsigned.settings.callback.allow_unsigned);
+    let signed = from_env(&[
+        ("APP_GATEWAY__BASE_URL", "http://pg.internal:8082"),
+        ("APP_CALLBACK__SECRET", "a-secret-of-24-bytes-ok!"),
+    ]);
+    assert!(signed.is_ok(), "{signed:?}");
+    // No gateway.base_url: `serve` starts a simulator and gives it a secret of its own.
+    assert!(from_env(&NO_VARS).is_ok());
+}
+
+#[test]
+fn a_callback_rate_limit_of_zero_is_refused() {
+    refused_naming(
+        from_env(&[("APP_CALLBACK__RATE_LIMIT", "0")]),
+        &["callback.rate_limit", "APP_CALLBACK__RATE_LIMIT", "> 0"],
+    );
+    refused_naming(
+        from_env(&[("APP_CALLBACK__RATE_LIMIT_PERIOD_MS", "0")]),
+        &["callback.rate_limit_period_ms", ">= 1"],
+    );
 }
 
 // ----- What an error carries -----

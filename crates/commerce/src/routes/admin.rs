@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
@@ -24,6 +24,7 @@ use seawall::registry::RegistryError;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::json::ApiJson;
 use crate::domain::{Observation, PaymentStatus, Source};
 use crate::error::ApiError;
 use crate::payments::Target;
@@ -207,10 +208,9 @@ async fn update_breaker(
     _: Admin,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    body: Result<Json<BreakerFields>, JsonRejection>,
+    ApiJson(fields): ApiJson<BreakerFields>,
 ) -> Result<Json<BreakerView>, ApiError> {
     let Path(name) = path?;
-    let Json(fields) = body?;
     let registry = state.registries.circuit_breakers();
     let breaker = registry.find(&name).ok_or_else(|| ApiError::NotFound {
         code: "CIRCUIT_BREAKER_NOT_FOUND",
@@ -286,7 +286,8 @@ async fn reconcile(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Resolution {
-    status: PaymentStatus,
+    /// Read as text, so an unknown status and a status that is no resolution get one answer.
+    status: String,
     reason: String,
 }
 
@@ -294,22 +295,26 @@ async fn resolve(
     _: Admin,
     State(state): State<AppState>,
     path: Result<Path<i64>, PathRejection>,
-    body: Result<Json<Resolution>, JsonRejection>,
+    ApiJson(resolution): ApiJson<Resolution>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Path(id) = path?;
-    let Json(resolution) = body?;
-    if !matches!(
-        resolution.status,
-        PaymentStatus::Success | PaymentStatus::Failed | PaymentStatus::Canceled
-    ) {
-        return Err(invalid("status", "must be SUCCESS, FAILED or CANCELED"));
-    }
+    let status = match resolution.status.as_str() {
+        "SUCCESS" => PaymentStatus::Success,
+        "FAILED" => PaymentStatus::Failed,
+        "CANCELED" => PaymentStatus::Canceled,
+        _ => {
+            return Err(ApiError::Unprocessable {
+                code: "INVALID_RESOLUTION",
+                message: "status must be SUCCESS, FAILED or CANCELED".to_owned(),
+            });
+        }
+    };
     let applied = state
         .payments
         .apply(
             Target::Payment(id),
             Observation::Manual {
-                status: resolution.status,
+                status,
                 reason: resolution.reason,
             },
             Source::Admin,

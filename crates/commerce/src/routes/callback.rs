@@ -1,22 +1,37 @@
 //! `POST /api/v1/payments/callback`: the PG's result notification, treated as a trigger only.
 //!
-//! 1. Verify `X-PG-Signature` when a secret is configured (401 otherwise), with pg-client's
+//! 1. Verify `X-PG-Signature` when a secret is configured, with pg-client's
 //!    `CallbackVerifier` (HMAC-SHA256, constant-time, any of several secrets, ±tolerance).
+//!    Without a secret (`callback.allow_unsigned`), step 5 is the only proof.
 //! 2. Parse leniently (unknown fields ignored); the body's card number is never read.
 //! 3. Find the local payment by transaction key, else the order by order id (the
-//!    charge-but-timeout case); neither → 404.
-//! 4. Compare the body's order id and amount with the order (422 on mismatch).
-//! 5. **Re-query the PG** with the order's user: the PG's answer, not the body, is applied; a
-//!    PG that does not know the key for that user → 404; PG unreachable → 503, state kept.
+//!    charge-but-timeout case).
+//! 4. Compare the body's order id and amount with the order.
+//! 5. **Re-query the PG** with the order's user: the PG's answer, not the body, is applied.
 //! 6. [`PaymentService::apply`](crate::payments::PaymentService::apply) — idempotent, with the
 //!    outbox event in the same transaction. Duplicates and already-final payments get 200.
+//!
+//! Whatever fails in steps 1 to 5 gets the same answer, 403 `CALLBACK_REJECTED` (the reason
+//! is logged, and counted only as signature / malformed / unverified): an answer that differed
+//! between "no such order" and "wrong amount" would let anyone enumerate the sequential order
+//! refs and learn their totals. Only a signed callback whose re-query failed gets a 503 (the
+//! PG may send it again; recovery finishes it anyway). The route is rate-limited
+//! (`callback.rate_limit`, 429 with `Retry-After`), so forged traffic cannot turn into
+//! unbounded database reads and PG queries.
 
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use seawall::error::RateLimited;
+use seawall::rate_limiter::RateLimiterLayer;
+use seawall::{BoxError, RateLimiter};
 use serde::Deserialize;
+use tower::ServiceBuilder;
 
 use super::AppState;
 use crate::domain::{Observation, Source};
@@ -27,8 +42,29 @@ use crate::persistence as db;
 /// Name of the signature header.
 const SIGNATURE_HEADER: &str = "X-PG-Signature";
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/payments/callback", post(callback))
+pub(super) fn router(limiter: RateLimiter) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/payments/callback", post(callback))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(over_the_rate))
+                .layer(RateLimiterLayer::new(limiter)),
+        )
+}
+
+/// The rate limiter's rejection as a JSON 429 with `Retry-After`.
+async fn over_the_rate(error: BoxError) -> Response {
+    if let Some(limited) = error.downcast_ref::<RateLimited>() {
+        metrics::counter!("commerce_callbacks_rejected_total", "code" => "RATE_LIMITED")
+            .increment(1);
+        return ApiError::RateLimited(limited.retry_after()).into_response();
+    }
+    // The limiter rejects with nothing else and the handler cannot fail: a bug, not a panic.
+    ApiError::Internal(crate::error::anyhow_like::Internal::new(
+        "callback layer",
+        std::io::Error::other(error.to_string()),
+    ))
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -39,46 +75,40 @@ struct CallbackBody {
     amount: i64,
 }
 
-fn reject(code: &'static str, message: &str) -> ApiError {
+/// The one answer to a callback that could not be verified. `why` goes to the log only; the
+/// metric's label says no more than the caller already knows (signature or body checks come
+/// before any lookup, everything after them is "unverified").
+fn rejected(why: &'static str) -> ApiError {
+    let code = match why {
+        "INVALID_SIGNATURE" | "INVALID_CALLBACK" => why,
+        _ => "UNVERIFIED",
+    };
     metrics::counter!("commerce_callbacks_rejected_total", "code" => code).increment(1);
-    tracing::warn!(code, "callback rejected");
-    ApiError::Unprocessable {
-        code,
-        message: message.to_owned(),
-    }
-}
-
-fn unknown() -> ApiError {
-    metrics::counter!("commerce_callbacks_rejected_total", "code" => "UNKNOWN_TRANSACTION")
-        .increment(1);
-    tracing::warn!("callback for an unknown transaction rejected");
-    ApiError::NotFound {
-        code: "UNKNOWN_TRANSACTION",
-        message: "no such payment".to_owned(),
-    }
+    tracing::warn!(why, "callback rejected");
+    ApiError::CallbackRejected
 }
 
 #[tracing::instrument(name = "payment.callback", skip_all, fields(transaction_key, order_id))]
 async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if let Some(verifier) = &state.callback_verifier {
-        let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-        if let Err(error) = verifier.verify(header, &body) {
-            metrics::counter!("commerce_callbacks_rejected_total", "code" => "INVALID_SIGNATURE")
-                .increment(1);
-            tracing::warn!(%error, "callback signature rejected");
-            return Err(ApiError::Unauthorized("missing or invalid X-PG-Signature"));
+    // Too large or unreadable: said before any check, so it tells nothing about orders.
+    let body = body?;
+    let signed = match &state.callback_verifier {
+        Some(verifier) => {
+            let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+            if let Err(error) = verifier.verify(header, &body) {
+                tracing::debug!(%error, "callback signature");
+                return Err(rejected("INVALID_SIGNATURE"));
+            }
+            true
         }
-    }
-    let parsed: CallbackBody = serde_json::from_slice(&body).map_err(|_| {
-        ApiError::bad_request(
-            "INVALID_CALLBACK",
-            "expected transactionKey, orderId and amount",
-        )
-    })?;
+        None => false,
+    };
+    let parsed: CallbackBody =
+        serde_json::from_slice(&body).map_err(|_| rejected("INVALID_CALLBACK"))?;
     let span = tracing::Span::current();
     span.record("transaction_key", parsed.transaction_key.as_str());
 
@@ -89,13 +119,13 @@ async fn callback(
             Some(payment) => {
                 let order = db::order_by_id(&mut conn, payment.order_id)
                     .await?
-                    .ok_or_else(unknown)?;
+                    .ok_or_else(|| rejected("UNKNOWN_TRANSACTION"))?;
                 (order, Some(payment.id))
             }
             None => (
                 db::order_by_ref(&mut conn, &parsed.order_id)
                     .await?
-                    .ok_or_else(unknown)?,
+                    .ok_or_else(|| rejected("UNKNOWN_TRANSACTION"))?,
                 None,
             ),
         };
@@ -103,10 +133,7 @@ async fn callback(
     drop(conn);
     span.record("order_id", order.id);
     if parsed.order_id != order.order_ref || parsed.amount != order.total_amount {
-        return Err(reject(
-            "CALLBACK_MISMATCH",
-            "the callback does not match the order",
-        ));
+        return Err(rejected("CALLBACK_MISMATCH"));
     }
 
     // The body is a trigger: ask the PG what is true.
@@ -118,19 +145,20 @@ async fn callback(
         .await
     {
         Ok(Some(truth)) => truth,
-        Ok(None) => return Err(unknown()),
+        Ok(None) => return Err(rejected("UNKNOWN_TRANSACTION")),
         Err(error) => {
             tracing::warn!(%error, "PG query failed; the callback is left to recovery");
+            // Only the PG itself (a valid signature) learns that the order exists.
+            if !signed {
+                return Err(rejected("UNCONFIRMED"));
+            }
             return Err(ApiError::Unavailable(
                 "could not confirm the result with the payment gateway; try again",
             ));
         }
     };
     if truth.order_ref != order.order_ref || truth.amount.minor_units() != order.total_amount {
-        return Err(reject(
-            "CALLBACK_MISMATCH",
-            "the transaction does not match the order",
-        ));
+        return Err(rejected("CALLBACK_MISMATCH"));
     }
     let target = payment_id.map_or(Target::Order(order.id), Target::Payment);
     let applied = state

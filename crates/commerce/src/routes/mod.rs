@@ -4,6 +4,7 @@
 mod admin;
 mod callback;
 mod health;
+mod json;
 mod orders;
 mod products;
 
@@ -11,22 +12,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, MatchedPath};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::response::Response;
 use metrics_exporter_prometheus::PrometheusHandle;
 use pg_client::callback::CallbackVerifier;
+use seawall::RateLimiter;
 use seawall::metrics::RegistryMetrics;
 use seawall::registry::Registries;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, MAX_BODY_BYTES};
 use crate::orders::OrderService;
 use crate::outbox::OutboxRelay;
 use crate::payments::PaymentService;
 use crate::persistence::Db;
 use crate::recovery::RecoveryJob;
+use crate::retention::RetentionJob;
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -41,8 +47,12 @@ pub struct AppState {
     pub recovery: RecoveryJob,
     /// The outbox relay (woken after commits).
     pub outbox: OutboxRelay,
+    /// The retention job.
+    pub retention: RetentionJob,
     /// Callback signature verification, when a secret is configured.
     pub callback_verifier: Option<Arc<CallbackVerifier>>,
+    /// The callback endpoint's rate (every caller together).
+    pub callback_limiter: RateLimiter,
     /// The admin bearer token, if the admin API is enabled.
     pub admin_token: Option<Arc<str>>,
     /// Prometheus rendering.
@@ -58,7 +68,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .merge(products::router())
         .merge(orders::router())
-        .merge(callback::router())
+        .merge(callback::router(state.callback_limiter.clone()))
         .merge(admin::router())
         .merge(health::router())
         .fallback(|| async {
@@ -68,10 +78,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             }
         })
         .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        // Outside the timeout, so its 408 is turned into JSON too.
+        .layer(axum::middleware::map_response(json_errors))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -86,7 +99,43 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
 }
 
-/// The `X-USER-ID` header, a positive integer.
+/// Gives a JSON body to the error answers axum and tower-http make themselves (405 from the
+/// method router, 408 from the timeout, a plain-text rejection): `{"code", "message"}` with
+/// the code from the status (`METHOD_NOT_ALLOWED`), the other headers (`Allow`) kept.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = reason.to_ascii_uppercase().replace([' ', '-'], "_");
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "this endpoint does not take that method; the Allow header lists the ones it takes"
+                .to_owned()
+        }
+        StatusCode::REQUEST_TIMEOUT => "the request took too long and was stopped".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes")
+        }
+        _ => reason.to_ascii_lowercase(),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(CONTENT_LENGTH);
+    let body = serde_json::json!({"code": code, "message": message}).to_string();
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// The `X-USER-ID` header: a positive integer in plain decimal (no sign, spaces or leading
+/// zeros), so one user has one spelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UserId(pub i64);
 
@@ -100,11 +149,17 @@ impl<S: Send + Sync> FromRequestParts<S> for UserId {
         value
             .to_str()
             .ok()
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .filter(|id| *id > 0)
+            .filter(|v| {
+                !v.is_empty() && !v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit())
+            })
+            .and_then(|v| v.parse::<i64>().ok())
             .map(Self)
             .ok_or_else(|| {
-                ApiError::bad_request("INVALID_USER_ID", "X-USER-ID must be a positive integer")
+                ApiError::bad_request(
+                    "INVALID_USER_ID",
+                    "X-USER-ID must be a positive integer in plain decimal digits (no sign, \
+                     spaces or leading zeros)",
+                )
             })
     }
 }

@@ -1,6 +1,6 @@
 //! `POST /api/v1/orders`, `GET /api/v1/orders/{id}`.
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,9 +8,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
+use super::json::ApiJson;
 use super::{AppState, UserId};
 use crate::domain::PaymentStatus;
 use crate::error::ApiError;
+use crate::gateway::pg::CHARGE_BREAKER;
 use crate::orders::{OrderRequest, Placed};
 use crate::persistence::{OrderItem, OrderRow, PaymentRow};
 
@@ -91,9 +93,8 @@ async fn place(
     State(state): State<AppState>,
     user: UserId,
     headers: HeaderMap,
-    body: Result<Json<OrderRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<OrderRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let key = match headers.get("Idempotency-Key") {
         Some(value) => Some(value.to_str().map_err(|_| {
             ApiError::bad_request(
@@ -105,7 +106,18 @@ async fn place(
     };
     let placed = state.orders.place(user.0, key, request).await;
     state.outbox.wake();
-    let (order_id, status, replayed) = match placed? {
+    let placed = placed.map_err(|error| match error {
+        // The charge breaker knows when it lets calls through again.
+        ApiError::PaymentUnavailable(None) => ApiError::PaymentUnavailable(
+            state
+                .registries
+                .circuit_breakers()
+                .find(CHARGE_BREAKER)
+                .and_then(|breaker| breaker.retry_after()),
+        ),
+        other => other,
+    })?;
+    let (order_id, status, replayed) = match placed {
         Placed::New { order_id, payment } => {
             let status = match payment {
                 PaymentStatus::Success => StatusCode::CREATED,

@@ -217,3 +217,21 @@ async fn spawn_app_with_deadline() -> crate::helpers::TestApp {
     )
     .await
 }
+
+#[tokio::test]
+async fn an_application_with_an_empty_or_short_admin_token_refuses_to_start() {
+    // The attack: with `token = ""`, a request without an Authorization header matched the
+    // empty token, and `resolve` marked a card order PAID while the PG said PENDING.
+    for token in ["", "short-token"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::helpers::test_settings(&dir);
+        settings.gateway.base_url = Some("http://127.0.0.1:9".to_owned());
+        settings.admin.token = Some(token.to_owned());
+        let built = commerce::Application::build(settings).await;
+        let error = built.err().map(|e| e.to_string());
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("admin.token")),
+            "token {token:?}: {error:?}"
+        );
+    }
+}

@@ -130,6 +130,8 @@ pub(crate) async fn spawn_app_with(
     let mut settings = test_settings(&dir);
     if let Some(url) = fresh_postgres_database().await {
         settings.database.url = url;
+        // On SQLite the instance id file sits next to the database; here, in the test's dir.
+        settings.application.instance_id_file = Some(dir.path().join("commerce.instance-id"));
     }
     settings.gateway.base_url = Some(pg.base_url());
     configure(&mut settings);

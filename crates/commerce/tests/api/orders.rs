@@ -1,3 +1,4 @@
+use pg_simulator::Fault;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -304,4 +305,132 @@ async fn products_can_be_listed_and_read_one_by_one() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["code"], "PRODUCT_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_card_order_refused_with_503_can_be_retried_with_the_same_idempotency_key() {
+    // Arrange: the PG answers every charge with a 500 before creating anything.
+    let app = spawn_app().await;
+    let stock = app.stock(1).await;
+    let body = order_body(1, 1, card(APPROVED_CARD));
+    app.pg
+        .set_fault_rate(Fault::ErrorBeforeCreate, 1.0)
+        .unwrap();
+    let refused = app.post_order(1, &body, Some("buy-once")).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("Retry-After"));
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["code"], "PAYMENT_TEMPORARILY_UNAVAILABLE");
+    let advice = error["message"].as_str().unwrap();
+    assert!(
+        advice.contains("same Idempotency-Key") && advice.contains("Retry-After"),
+        "{advice}"
+    );
+
+    // Act: the PG recovers and the client does what it was told, three times at once.
+    app.pg
+        .set_fault_rate(Fault::ErrorBeforeCreate, 0.0)
+        .unwrap();
+    let (a, b, c) = tokio::join!(
+        app.post_order(1, &body, Some("buy-once")),
+        app.post_order(1, &body, Some("buy-once")),
+        app.post_order(1, &body, Some("buy-once")),
+    );
+
+    // Assert: one new order, placed and paid; the failure is never replayed.
+    let mut placed = Vec::new();
+    for response in [a, b, c] {
+        let status = response.status();
+        let replayed = response.headers().contains_key("Idempotent-Replayed");
+        let order: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "{status} {order}");
+        assert_ne!(order["status"], "FAILED", "{order}");
+        placed.push((status, replayed, order["orderId"].as_i64().unwrap()));
+    }
+    let new_order = placed[0].2;
+    assert!(
+        placed.iter().all(|(_, _, id)| *id == new_order),
+        "{placed:?}"
+    );
+    assert_eq!(
+        placed
+            .iter()
+            .filter(|(status, replayed, _)| *status == StatusCode::ACCEPTED && !replayed)
+            .count(),
+        1,
+        "{placed:?}"
+    );
+    app.wait_for_order_status(1, new_order, "PAID").await;
+    let again = app.post_order(1, &body, Some("buy-once")).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["orderId"], new_order);
+    assert_eq!(app.stock(1).await, stock - 1);
+    assert_eq!(app.pg.stats().payments_created, 1);
+}
+
+#[tokio::test]
+async fn reusing_an_idempotency_key_with_another_card_that_masks_alike_is_a_conflict() {
+    // Arrange: an order paid with one card; a second card with the same BIN and last four
+    // digits (both show as 4000-00**-****-0001).
+    let app = spawn_app().await;
+    let first = app
+        .post_order(
+            1,
+            &order_body(1, 1, card("4000-0012-3456-0001")),
+            Some("k-card"),
+        )
+        .await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+
+    // Act
+    let other_card = app
+        .post_order(
+            1,
+            &order_body(1, 1, card("4000-0098-7654-0001")),
+            Some("k-card"),
+        )
+        .await;
+    let same_card = app
+        .post_order(
+            1,
+            &order_body(1, 1, card("4000-0012-3456-0001")),
+            Some("k-card"),
+        )
+        .await;
+
+    // Assert: the other card is another request; the same one is replayed.
+    assert_eq!(other_card.status(), StatusCode::CONFLICT);
+    let error: Value = other_card.json().await.unwrap();
+    assert_eq!(error["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(same_card.status(), StatusCode::OK);
+    assert_eq!(app.pg.stats().payment_requests, 1);
+    // The full numbers are in no file of the database (SQLite runs).
+    if let Some(path) = app.settings.database.url.strip_prefix("sqlite://") {
+        for file in [path.to_owned(), format!("{path}-wal")] {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            for middle in ["0012-3456", "00123456", "0098-7654", "00987654"] {
+                assert!(!text.contains(middle), "{middle} in {file}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_still_replays_after_a_restart() {
+    // The fingerprint's key is kept with the data, so a restarted service recognises the
+    // request it answered before.
+    let app = spawn_app().await;
+    let body = order_body(1, 1, card("4000-0012-3456-0001"));
+    let first = app.post_order(1, &body, Some("before-restart")).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: Value = first.json().await.unwrap();
+
+    let app = app.restart().await;
+    let again = app.post_order(1, &body, Some("before-restart")).await;
+
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["orderId"], first["orderId"]);
 }

@@ -263,3 +263,72 @@ async fn a_graceful_shutdown_lets_an_in_flight_order_finish() {
     app.stop().await;
     assert_eq!(app.pg.ledger().len(), 1);
 }
+
+#[tokio::test]
+async fn a_restarted_instance_reclaims_its_own_recovery_lease_at_once() {
+    // Arrange: a payment whose callback never comes, and an instance that crashed in the
+    // middle of a recovery round, leaving its lease held for a minute.
+    let app = spawn_app().await;
+    let (status, order) = app
+        .place(1, &order_body(1, 1, card("4000-0000-0000-0010")))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = order["orderId"].as_i64().unwrap();
+    let key = first_payment(&order)["transactionKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.pg
+        .wait_for_terminal(&key, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let owner = app.handle.state.recovery.owner().to_owned();
+    let held = app
+        .handle
+        .state
+        .db
+        .try_acquire_lease(
+            "recovery",
+            &owner,
+            commerce::persistence::now_ms(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert!(held);
+
+    // Act: the instance comes back (on another port, in another process run).
+    let app = app.restart().await;
+    let report = app.reconcile().await;
+
+    // Assert: same instance, same lease: the round runs now, not a minute later.
+    assert_eq!(report["ran"], true, "{report}");
+    assert_eq!(app.handle.state.recovery.owner(), owner);
+    assert_eq!(app.order(1, id).await["status"], "PAID");
+}
+
+#[tokio::test]
+async fn the_recovery_lease_is_held_under_the_configured_instance_id() {
+    let app = spawn_app_with(
+        |sim| sim,
+        |s| {
+            s.application.instance_id = Some("orders-eu-1".to_owned());
+        },
+    )
+    .await;
+    assert_eq!(app.handle.state.recovery.owner(), "orders-eu-1");
+    let db = &app.handle.state.db;
+    let now = commerce::persistence::now_ms();
+    // Another instance cannot take it while this one holds it, this one can.
+    assert!(
+        db.try_acquire_lease("recovery", "orders-eu-1", now, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.try_acquire_lease("recovery", "orders-eu-2", now, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(app.reconcile().await["ran"], true);
+}

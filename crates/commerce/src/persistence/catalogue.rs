@@ -1,0 +1,248 @@
+//! Users, products and stock: the demo seed, the catalogue reads, and the stock and points
+//! statements of an order's transaction.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, Product};
+
+impl Db {
+    /// Seeds demo users and products when the database has none. Returns whether it seeded.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn seed_demo_data(&self) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await?;
+        if users > 0 {
+            return Ok(false);
+        }
+        for (id, name, points) in [
+            (1_i64, "Kim", 1_000_000_i64),
+            (2, "Lee", 1_000_000),
+            (3, "Park", 5_000),
+        ] {
+            sqlx::query("INSERT INTO users (id, name, points) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(name)
+                .bind(points)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Without explicit ids, so a Postgres sequence stays in step (a fresh database gives
+        // them ids 1 to 5).
+        for (name, price, stock) in [
+            ("Mechanical keyboard", 89_000_i64, 1_000_i64),
+            ("Wireless mouse", 35_000, 1_000),
+            ("27-inch monitor", 329_000, 500),
+            ("USB-C hub", 45_000, 1_000),
+            ("Laptop stand", 29_000, 1_000),
+        ] {
+            sqlx::query("INSERT INTO products (name, price, stock) VALUES ($1, $2, $3)")
+                .bind(name)
+                .bind(price)
+                .bind(stock)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Adds a user (tests and the demo).
+    ///
+    /// # Errors
+    ///
+    /// A database error (e.g. a duplicate id).
+    pub async fn insert_user(&self, id: i64, name: &str, points: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO users (id, name, points) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(name)
+            .bind(points)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds a product and returns its id (tests and the demo).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn insert_product(
+        &self,
+        name: &str,
+        price: i64,
+        stock: i64,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "INSERT INTO products (name, price, stock) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(price)
+        .bind(stock)
+        .fetch_one(&self.write)
+        .await
+    }
+
+    /// Every product, by id.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn products(&self) -> Result<Vec<Product>, sqlx::Error> {
+        let rows = sqlx::query("SELECT id, name, price, stock FROM products ORDER BY id")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(product_from_row).collect()
+    }
+
+    /// One product.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn product(&self, id: i64) -> Result<Option<Product>, sqlx::Error> {
+        let row = sqlx::query("SELECT id, name, price, stock FROM products WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(product_from_row).transpose()
+    }
+
+    /// A user's points.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn user_points(&self, user_id: i64) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT points FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await
+    }
+
+    /// Units reserved by orders whose stock is still held (not released).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn units_held(&self, product_id: i64) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) FROM order_items i \
+             JOIN orders o ON o.id = i.order_id WHERE i.product_id = $1 AND o.stock_released = 0",
+        )
+        .bind(product_id)
+        .fetch_one(&self.read)
+        .await
+    }
+}
+
+/// The user's points, `None` if the user does not exist.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn user_points_in(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT points FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A product's price, `None` if it does not exist.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn product_price(
+    conn: &mut AnyConnection,
+    product_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT price FROM products WHERE id = $1")
+        .bind(product_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Takes `quantity` units if that many are in stock. Returns whether it did.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn take_stock(
+    conn: &mut AnyConnection,
+    product_id: i64,
+    quantity: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
+        .bind(quantity)
+        .bind(product_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deducts points if the user has enough. Returns whether it did.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn take_points(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    amount: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET points = points - $1 WHERE id = $2 AND points >= $1")
+        .bind(amount)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives an order's units back to stock, once: returns false if they were already released.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn release_stock(
+    conn: &mut AnyConnection,
+    order_id: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE orders SET stock_released = 1, updated_at = $1 WHERE id = $2 AND stock_released = 0",
+    )
+    .bind(now)
+    .bind(order_id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE products SET stock = stock + \
+           (SELECT i.quantity FROM order_items i WHERE i.order_id = $1 AND i.product_id = products.id) \
+         WHERE id IN (SELECT product_id FROM order_items WHERE order_id = $1)",
+    )
+    .bind(order_id)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+fn product_from_row(row: &AnyRow) -> Result<Product, sqlx::Error> {
+    Ok(Product {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        price: row.try_get("price")?,
+        stock: row.try_get("stock")?,
+    })
+}

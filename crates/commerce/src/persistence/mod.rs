@@ -1,0 +1,231 @@
+//! Every SQL statement of the service, and the database pools.
+//!
+//! One set of portable statements (`$1` placeholders, `RETURNING`, `ON CONFLICT DO NOTHING`,
+//! `CAST`, no engine-specific functions) runs on **SQLite** (embedded, the default:
+//! `sqlite://file.db`) and **Postgres** (`postgres://…`) through sqlx's `Any` driver; only the
+//! migrations (`migrations/sqlite`, `migrations/postgres`) and the connection set-up differ.
+//!
+//! Concurrency: every status change is a conditional `UPDATE … WHERE status = $from`, so a
+//! losing racer changes nothing. On SQLite, write transactions are `BEGIN IMMEDIATE` (the
+//! write lock from the first statement, so two writers never deadlock on a lock upgrade); on
+//! Postgres, [`lock_order`] takes the order's row lock first, so two observations about the
+//! same order are applied one after the other.
+//!
+//! Two pools: `write` for transactions, `read` (read-only connections) for the catalogue and
+//! order reads, so reads never queue behind writers — and no pool connection is ever held
+//! while the PG is called.
+
+mod catalogue;
+mod jobs;
+mod orders;
+mod payments;
+mod rows;
+mod service;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Executor};
+
+pub use self::catalogue::{product_price, release_stock, take_points, take_stock, user_points_in};
+pub use self::jobs::insert_outbox;
+pub use self::orders::{
+    idempotent_order, insert_idempotency_key, insert_order, insert_order_item, lock_order,
+    order_by_id, order_by_ref, rebind_idempotency_key, transition_order,
+};
+pub use self::payments::{
+    attach_transaction_key, insert_history, insert_payment, payment_by_id,
+    payment_by_transaction_key, payments_for_order, set_payment_idempotency_key,
+    transition_payment,
+};
+pub use self::rows::{HistoryRow, NewPayment, OrderItem, OrderRow, OutboxRow, PaymentRow, Product};
+
+/// A write transaction.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// The database engine behind a URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// `sqlite:` URLs: an embedded file.
+    Sqlite,
+    /// `postgres:` / `postgresql:` URLs.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine of `url`, if supported.
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the service's stored time.
+pub fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Database settings the pools are built from.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    /// `sqlite://path/to/file.db` (created when missing) or `postgres://user:pw@host/db`.
+    pub url: String,
+    /// Connections of the write pool.
+    pub write_connections: u32,
+    /// Connections of the read pool.
+    pub read_connections: u32,
+    /// How long a request waits for a pooled connection before failing.
+    pub acquire_timeout: Duration,
+    /// How long a statement waits for a lock another connection holds (at most
+    /// [`MAX_LOCK_TIMEOUT_MS`]).
+    pub lock_timeout: Duration,
+}
+
+/// The longest lock timeout both engines take: SQLite's `busy_timeout` and Postgres's
+/// `lock_timeout` are 32-bit counts of milliseconds (about 24.8 days).
+pub const MAX_LOCK_TIMEOUT_MS: u64 = i32::MAX as u64;
+
+/// The two pools.
+#[derive(Clone, Debug)]
+pub struct Db {
+    engine: Engine,
+    write: AnyPool,
+    read: AnyPool,
+}
+
+/// The SQLite migrations, embedded in the binary.
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The Postgres migrations, embedded in the binary.
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Per-connection SQLite settings: wait up to `lock_ms` for the write lock instead of failing
+/// at once, enforce foreign keys, and fsync less often (safe with WAL).
+async fn sqlite_pragmas(conn: &mut AnyConnection, lock_ms: u64) -> Result<(), sqlx::Error> {
+    conn.execute(format!("PRAGMA busy_timeout = {lock_ms}").as_str())
+        .await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    Ok(())
+}
+
+/// `url` with `param` added to its query string.
+fn with_param(url: &str, param: &str) -> String {
+    if url.contains('?') {
+        format!("{url}&{param}")
+    } else {
+        format!("{url}?{param}")
+    }
+}
+
+impl Db {
+    /// Opens both pools (creating an SQLite file if needed) and applies the migrations.
+    ///
+    /// # Errors
+    ///
+    /// An unsupported or bad URL, an unreachable database, or a failed migration.
+    pub async fn connect(options: &DbOptions) -> Result<Self, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of(&options.url).ok_or_else(|| {
+            sqlx::Error::Configuration("database.url must start with sqlite: or postgres:".into())
+        })?;
+        // Both engines take the lock timeout as a 32-bit count of milliseconds.
+        let lock_ms = u64::try_from(options.lock_timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_LOCK_TIMEOUT_MS);
+        let pool = |connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(connections.max(1))
+                .acquire_timeout(options.acquire_timeout)
+        };
+        let (write, read) = match engine {
+            Engine::Sqlite => {
+                let write = pool(options.write_connections)
+                    .after_connect(move |conn, _| Box::pin(sqlite_pragmas(conn, lock_ms)))
+                    .connect(&with_param(&options.url, "mode=rwc"))
+                    .await?;
+                // Readers never block the writer, nor the writer them (persistent per file).
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .fetch_optional(&write)
+                    .await?;
+                SQLITE_MIGRATOR.run(&write).await?;
+                let read = pool(options.read_connections)
+                    .after_connect(move |conn, _| Box::pin(sqlite_pragmas(conn, lock_ms)))
+                    .connect(&with_param(&options.url, "mode=ro"))
+                    .await?;
+                (write, read)
+            }
+            Engine::Postgres => {
+                // A lock held elsewhere fails the statement after `lock_ms` (55P03), which
+                // the API answers 503, rather than queueing requests behind it for ever.
+                let write = pool(options.write_connections)
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            conn.execute(format!("SET lock_timeout = {lock_ms}").as_str())
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&options.url)
+                    .await?;
+                POSTGRES_MIGRATOR.run(&write).await?;
+                let read = pool(options.read_connections)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("SET default_transaction_read_only = on")
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&options.url)
+                    .await?;
+                (write, read)
+            }
+        };
+        Ok(Self {
+            engine,
+            write,
+            read,
+        })
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Closes both pools (waits for connections in use to come back).
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// Starts a write transaction that holds the write lock from its first statement.
+    ///
+    /// # Errors
+    ///
+    /// No connection within the acquire timeout, or the lock not obtained within the busy
+    /// timeout.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.write.begin().await,
+        }
+    }
+
+    /// A read-only connection (for lookups made with the statement functions below).
+    ///
+    /// # Errors
+    ///
+    /// No connection within the acquire timeout.
+    pub async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
+        self.read.acquire().await
+    }
+}

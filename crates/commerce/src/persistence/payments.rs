@@ -1,0 +1,255 @@
+//! Payment attempts and their history.
+
+use sqlx::{AnyConnection, Row};
+
+use super::rows::{PAYMENT_COLUMNS, parse_payment};
+use super::{Db, HistoryRow, NewPayment, PaymentRow};
+use crate::domain::PaymentStatus;
+
+impl Db {
+    /// A payment's transitions, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn payment_history(&self, payment_id: i64) -> Result<Vec<HistoryRow>, sqlx::Error> {
+        sqlx::query(
+            "SELECT from_status, to_status, source, detail, created_at FROM payment_history \
+             WHERE payment_id = $1 ORDER BY id",
+        )
+        .bind(payment_id)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(HistoryRow {
+                from_status: r.try_get("from_status")?,
+                to_status: r.try_get("to_status")?,
+                source: r.try_get("source")?,
+                detail: r.try_get("detail")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Every payment (tests and the demo).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn all_payments(&self) -> Result<Vec<PaymentRow>, sqlx::Error> {
+        sqlx::query(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments ORDER BY id"
+        ))
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(parse_payment)
+        .collect()
+    }
+
+    /// Open card payments (REQUESTED / PENDING / UNKNOWN): how many, and the oldest one's
+    /// creation time — the "oldest pending age" alert of the runbook.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn open_payments_summary(&self) -> Result<(i64, Option<i64>), sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM payments \
+             WHERE status IN ('REQUESTED', 'PENDING', 'UNKNOWN')",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
+    }
+}
+
+/// Inserts a payment; returns its id.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn insert_payment(
+    conn: &mut AnyConnection,
+    payment: &NewPayment<'_>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO payments (order_id, method, status, amount, card_type, card_no_masked, \
+           idempotency_key, transaction_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+    )
+    .bind(payment.order_id)
+    .bind(payment.method.as_str())
+    .bind(payment.status.as_str())
+    .bind(payment.amount.minor_units())
+    .bind(payment.card_type)
+    .bind(payment.card_no_masked)
+    .bind(payment.idempotency_key)
+    .bind(payment.transaction_key)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// Sets the idempotency key of a payment (derived from its id).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn set_payment_idempotency_key(
+    conn: &mut AnyConnection,
+    payment_id: i64,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET idempotency_key = $1 WHERE id = $2")
+        .bind(key)
+        .bind(payment_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a transition.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn insert_history(
+    conn: &mut AnyConnection,
+    payment_id: i64,
+    from: Option<PaymentStatus>,
+    to: PaymentStatus,
+    source: &str,
+    detail: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payment_history (payment_id, from_status, to_status, source, detail, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(payment_id)
+    .bind(from.map(PaymentStatus::as_str))
+    .bind(to.as_str())
+    .bind(source)
+    .bind(detail)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One payment.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn payment_by_id(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(parse_payment)
+    .transpose()
+}
+
+/// The payment holding a PG transaction key.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn payment_by_transaction_key(
+    conn: &mut AnyConnection,
+    key: &str,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE transaction_key = $1"
+    ))
+    .bind(key)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(parse_payment)
+    .transpose()
+}
+
+/// Every payment of an order, oldest first.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn payments_for_order(
+    conn: &mut AnyConnection,
+    order_id: i64,
+) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1 ORDER BY id"
+    ))
+    .bind(order_id)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(parse_payment)
+    .collect()
+}
+
+/// Moves a payment from `from` to `to` if it is still in `from`. Sets the transaction key
+/// and reason when given. Returns whether it moved.
+///
+/// # Errors
+///
+/// A database error (e.g. a transaction key already held by another payment).
+pub async fn transition_payment(
+    conn: &mut AnyConnection,
+    id: i64,
+    from: PaymentStatus,
+    to: PaymentStatus,
+    transaction_key: Option<&str>,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE payments SET status = $1, transaction_key = COALESCE($2, transaction_key), \
+           reason = COALESCE($3, reason), updated_at = $4 \
+         WHERE id = $5 AND status = $6",
+    )
+    .bind(to.as_str())
+    .bind(transaction_key)
+    .bind(reason)
+    .bind(now)
+    .bind(id)
+    .bind(from.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Attaches a transaction key to a payment that has none, without changing its status.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn attach_transaction_key(
+    conn: &mut AnyConnection,
+    id: i64,
+    key: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE payments SET transaction_key = $1, updated_at = $2 WHERE id = $3 AND transaction_key IS NULL",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
