@@ -5,53 +5,19 @@
 //! configuration that validates builds a client; a configuration written out reads back the
 //! same. Cases per test: 256, or `PROPTEST_CASES`; `--nocapture` shows how many were accepted.
 
-use std::cell::Cell;
-use std::fmt::Debug;
-
 use pg_client::{PgClient, PgClientConfig};
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use seawall::ConfigError;
 
 use config_grammar::Syntax as Format;
 use config_grammar::grammar::{self, word};
-use config_grammar::mutate;
 use config_grammar::text::{self, Node, Style};
-
-/// proptest's defaults (256 cases, `PROPTEST_CASES` to change), without regression files.
-fn config() -> Config {
-    Config {
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-fn run<S>(name: &str, strategy: S, check: impl Fn(S::Value) -> Result<bool, TestCaseError>)
-where
-    S: Strategy,
-    S::Value: Debug,
-{
-    let (cases, accepted) = (Cell::new(0u64), Cell::new(0u64));
-    let result = TestRunner::new(config()).run(&strategy, |input| {
-        let ok = check(input)?;
-        cases.set(cases.get() + 1);
-        accepted.set(accepted.get() + u64::from(ok));
-        Ok(())
-    });
-    eprintln!("{name}: {} cases, {} accepted", cases.get(), accepted.get());
-    if let Err(err) = result {
-        panic!("{name}: {err}");
-    }
-}
+use config_grammar::{mutate, run};
 
 fn named(err: &ConfigError) -> Result<(), TestCaseError> {
-    prop_assert!(
-        !err.key().is_empty() && err.key() != "." && !err.key().starts_with('.'),
-        "unnamed key: {err:?}"
-    );
-    prop_assert!(!err.rule().is_empty(), "no rule: {err:?}");
-    Ok(())
+    config_grammar::names_a_key(err.key(), err.rule(), err)
 }
 
 const JSON: &str = r#"{

@@ -10,7 +10,6 @@
 
 mod seeds;
 
-use std::cell::Cell;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,7 +17,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use seawall::bulkhead::BulkheadConfig;
 use seawall::circuit_breaker::CircuitBreakerConfig;
 use seawall::rate_limiter::RateLimiterConfig;
@@ -32,44 +31,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use config_grammar::text::{self, Node, Style};
-use config_grammar::{Syntax, grammar, mutate};
+use config_grammar::{Syntax, grammar, mutate, run};
 
-/// proptest's defaults (256 cases, `PROPTEST_CASES` to change), without regression files:
-/// what a run finds goes into the corpus instead.
-fn config() -> Config {
-    Config {
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-/// Runs `check` over `strategy`; `check` says whether the input was accepted.
-fn run<S>(name: &str, strategy: S, check: impl Fn(S::Value) -> Result<bool, TestCaseError>)
-where
-    S: Strategy,
-    S::Value: Debug,
-{
-    let (cases, accepted) = (Cell::new(0u64), Cell::new(0u64));
-    let result = TestRunner::new(config()).run(&strategy, |input| {
-        let ok = check(input)?;
-        cases.set(cases.get() + 1);
-        accepted.set(accepted.get() + u64::from(ok));
-        Ok(())
-    });
-    eprintln!("{name}: {} cases, {} accepted", cases.get(), accepted.get());
-    if let Err(err) = result {
-        panic!("{name}: {err}");
-    }
-}
-
-/// An error names where and what: a key that is not empty or the root, and a rule.
 fn named(err: &ConfigError) -> Result<(), TestCaseError> {
-    prop_assert!(
-        !err.key().is_empty() && err.key() != "." && !err.key().starts_with('.'),
-        "unnamed key: {err:?}"
-    );
-    prop_assert!(!err.rule().is_empty(), "no rule: {err:?}");
-    Ok(())
+    config_grammar::names_a_key(err.key(), err.rule(), err)
 }
 
 fn formats() -> impl Strategy<Value = Syntax> {
