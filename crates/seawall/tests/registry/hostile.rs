@@ -397,3 +397,75 @@ fn a_patch_cannot_grow_a_window_past_the_memory_budget() {
         .reload(&Document::parse(swapped, Format::Yaml).unwrap())
         .unwrap();
 }
+
+// From the mutation run over the strict parser.
+
+#[test]
+fn an_integer_past_what_u64_holds_is_refused_at_its_key_in_every_format() {
+    for (text, format) in [
+        (
+            "retry: {instances: {q: {max_attempts: 18446744073709551616}}}",
+            Format::Yaml,
+        ),
+        (
+            "retry: {instances: {q: {max_attempts: -9223372036854775809}}}",
+            Format::Yaml,
+        ),
+        (
+            r#"{"retry": {"instances": {"q": {"max_attempts": 18446744073709551616}}}}"#,
+            Format::Json,
+        ),
+    ] {
+        let err = parse_err(text, format);
+        assert_eq!(err.key(), "retry.instances.q.max_attempts", "{text}");
+        assert!(
+            !err.rule().contains("max_attempts"),
+            "the key said once: {err}"
+        );
+        assert!(
+            ["out of range", "invalid type"]
+                .iter()
+                .any(|rule| err.rule().contains(rule)),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn aliases_repeating_nulls_count_against_the_expansion_limit_too() {
+    // 110 nulls, repeated 110 × 110 times: 1.3 million values from a 1 KB document.
+    let nulls = vec!["~"; 110].join(", ");
+    let twice = vec!["*a0"; 110].join(", ");
+    let thrice = vec!["*a1"; 110].join(", ");
+    let text = format!("a0: &a0 [{nulls}]\na1: &a1 [{twice}]\na2: [{thrice}]\n");
+    let err = parse_err(&text, Format::Yaml);
+    assert!(err.rule().contains("expands to more than"), "{err}");
+}
+
+#[test]
+fn strings_written_with_escapes_read_the_same_in_every_format() {
+    for (text, format) in [
+        (
+            "bulkhead: {tags: {team: \"pay\\\"ments\\u00e9\"}}",
+            Format::Yaml,
+        ),
+        (
+            "[bulkhead.tags]\nteam = \"pay\\\"ments\\u00e9\"\n",
+            Format::Toml,
+        ),
+        (
+            r#"{"bulkhead": {"tags": {"team": "pay\"ments\u00e9"}}}"#,
+            Format::Json,
+        ),
+    ] {
+        let registries = Registries::from_str(text, format, BuildContext::default())
+            .unwrap_or_else(|err| panic!("{format:?}: {err}"));
+        let bulkhead = registries.bulkheads().get_or_create("b");
+        drop(bulkhead);
+        assert_eq!(
+            registries.bulkheads().tags("b").unwrap()["team"],
+            "pay\"ments\u{e9}",
+            "{format:?}"
+        );
+    }
+}

@@ -292,7 +292,13 @@ where
         } else {
             path
         };
-        ConfigError::new(key, err.to_string())
+        // YAML's messages start with the path themselves; the key is said once.
+        let message = err.to_string();
+        let rule = message
+            .strip_prefix(key.as_str())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .map_or_else(|| message.clone(), str::to_owned);
+        ConfigError::new(key, rule)
     })
 }
 
