@@ -20,6 +20,8 @@ use std::time::Duration;
 
 pub use crate::bulkhead::error::BulkheadFull;
 pub use crate::circuit_breaker::error::{CircuitOpen, IllegalTransition};
+#[cfg(feature = "fault")]
+pub use crate::fault::error::InjectedFault;
 pub use crate::timeout::error::Elapsed;
 
 use crate::circuit_breaker::State;
@@ -70,6 +72,8 @@ enum Cause<E> {
     },
     RateLimited(RateLimited),
     RetriesExhausted(RetriesExhausted),
+    #[cfg(feature = "fault")]
+    Injected,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +100,10 @@ pub enum ErrorKind {
     /// predicate (only with `fail_after_max_attempts`). When a retry gives up on an *error*, the
     /// kind is that error's kind and [`Error::is_retries_exhausted`] is true.
     RetriesExhausted,
+    /// A fault injector failed the call on purpose (feature `fault`); the operation did not
+    /// run.
+    #[cfg(feature = "fault")]
+    Injected,
 }
 
 /// Why a retry stopped retrying.
@@ -159,7 +167,15 @@ impl<E> Error<E> {
             Cause::CircuitOpen { .. } => ErrorKind::CircuitOpen,
             Cause::RateLimited(_) => ErrorKind::RateLimited,
             Cause::RetriesExhausted(_) => ErrorKind::RetriesExhausted,
+            #[cfg(feature = "fault")]
+            Cause::Injected => ErrorKind::Injected,
         }
+    }
+
+    /// A fault injector failed the call on purpose (feature `fault`).
+    #[cfg(feature = "fault")]
+    pub fn is_injected(&self) -> bool {
+        matches!(self.cause, Cause::Injected)
     }
 
     /// The operation itself failed.
@@ -289,6 +305,8 @@ impl<E> Error<E> {
             },
             Cause::RateLimited(limited) => Cause::RateLimited(limited),
             Cause::RetriesExhausted(exhausted) => Cause::RetriesExhausted(exhausted),
+            #[cfg(feature = "fault")]
+            Cause::Injected => Cause::Injected,
         };
         Error {
             cause,
@@ -315,6 +333,8 @@ impl<E> Error<E> {
             Cause::CircuitOpen { .. } => Box::new(CircuitOpen::new()),
             Cause::RateLimited(limited) => Box::new(limited),
             Cause::RetriesExhausted(exhausted) => Box::new(exhausted),
+            #[cfg(feature = "fault")]
+            Cause::Injected => Box::new(InjectedFault::new()),
         }
     }
 }
@@ -337,6 +357,11 @@ impl Error<crate::BoxError> {
             Err(other) => other,
         };
         let error = match error.downcast::<RateLimited>() {
+            Ok(marker) => return (*marker).into(),
+            Err(other) => other,
+        };
+        #[cfg(feature = "fault")]
+        let error = match error.downcast::<InjectedFault>() {
             Ok(marker) => return (*marker).into(),
             Err(other) => other,
         };
@@ -375,6 +400,13 @@ impl<E> From<RateLimited> for Error<E> {
     }
 }
 
+#[cfg(feature = "fault")]
+impl<E> From<InjectedFault> for Error<E> {
+    fn from(_: InjectedFault) -> Self {
+        Self::with_cause(Cause::Injected)
+    }
+}
+
 impl<E> From<RetriesExhausted> for Error<E> {
     fn from(marker: RetriesExhausted) -> Self {
         Self::with_cause(Cause::RetriesExhausted(marker))
@@ -399,6 +431,8 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
                 .field("retry_after", retry_after),
             Cause::RateLimited(limited) => out.field("marker", limited),
             Cause::RetriesExhausted(exhausted) => out.field("marker", exhausted),
+            #[cfg(feature = "fault")]
+            Cause::Injected => out.field("marker", &InjectedFault::new()),
         };
         if let Some(trace) = self.retry {
             out.field("attempts", &trace.attempts);
@@ -449,6 +483,8 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Cause::CircuitOpen { name: None, .. } => fmt::Display::fmt(&CircuitOpen::new(), f),
             Cause::RateLimited(limited) => fmt::Display::fmt(limited, f),
             Cause::RetriesExhausted(exhausted) => fmt::Display::fmt(exhausted, f),
+            #[cfg(feature = "fault")]
+            Cause::Injected => fmt::Display::fmt(&InjectedFault::new(), f),
         }
     }
 }
@@ -463,6 +499,8 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
             Cause::BulkheadFull { .. } if gave_up => Some(&BULKHEAD_FULL),
             Cause::CircuitOpen { .. } if gave_up => Some(&CIRCUIT_OPEN),
             Cause::RateLimited(limited) if gave_up => Some(limited),
+            #[cfg(feature = "fault")]
+            Cause::Injected if gave_up => Some(&INJECTED),
             _ => None,
         }
     }
@@ -471,6 +509,8 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
 /// The markers a retry that gave up reports as its source.
 static BULKHEAD_FULL: BulkheadFull = BulkheadFull::new();
 static CIRCUIT_OPEN: CircuitOpen = CircuitOpen::new();
+#[cfg(feature = "fault")]
+static INJECTED: InjectedFault = InjectedFault::new();
 
 /// A rate limiter did not permit the call.
 #[derive(Clone, PartialEq, Eq)]

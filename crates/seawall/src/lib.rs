@@ -9,6 +9,9 @@ pub mod config;
 pub mod error;
 mod event;
 pub mod fallback;
+#[cfg(feature = "fault")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fault")))]
+pub mod fault;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -26,6 +29,8 @@ pub use crate::clock::Clock;
 pub use crate::config::ConfigError;
 pub use crate::error::{Error, ErrorKind, GaveUp};
 pub use crate::fallback::{Fallback, ResultFallback};
+#[cfg(feature = "fault")]
+pub use crate::fault::FaultInjector;
 pub use crate::policy::{Attempt, Policy};
 pub use crate::rate_limiter::RateLimiter;
 pub use crate::retry::{Backoff, Jitter, Retry, RetryBudget};

@@ -20,6 +20,8 @@
 //! | `seawall_ratelimiter_available_permissions` | gauge | `name` | calls that could start now |
 //! | `seawall_ratelimiter_waiting_threads` | gauge | `name` | calls waiting for their slot (Resilience4j's name) |
 //! | `seawall_ratelimiter_rejected_calls` | counter | `name` | calls rejected |
+//! | `seawall_fault_injections` | counter | `name`, `kind` = `error` / `latency` / `outcome` | faults injected (feature `fault`) |
+//! | `seawall_fault_enabled` | gauge | `name` | 1 while injection is on, else 0 (feature `fault`) |
 //!
 //! Every instance's tags are added as labels. Undefined rates are NaN rather than
 //! Resilience4j's −1, which dashboards average into nonsense.
@@ -273,6 +275,38 @@ impl RateLimiterHandles {
     }
 }
 
+#[cfg(feature = "fault")]
+struct FaultHandles {
+    injector: crate::FaultInjector,
+    injections: [Counter; 3],
+    enabled: Gauge,
+}
+
+#[cfg(feature = "fault")]
+impl FaultHandles {
+    fn bind(name: &str, injector: crate::FaultInjector, tags: Option<Tags>) -> Self {
+        let base = labels(name, tags);
+        Self {
+            injections: crate::fault::FaultKind::ALL.map(|kind| {
+                counter!(
+                    "seawall_fault_injections",
+                    with(&base, "kind", kind.as_str())
+                )
+            }),
+            enabled: gauge!("seawall_fault_enabled", base),
+            injector,
+        }
+    }
+
+    fn publish(&self) {
+        for (counter, kind) in self.injections.iter().zip(crate::fault::FaultKind::ALL) {
+            counter.absolute(self.injector.injected(kind));
+        }
+        self.enabled
+            .set(if self.injector.is_enabled() { 1.0 } else { 0.0 });
+    }
+}
+
 /// Handles by instance name: a replaced instance's handles replace the old ones.
 #[derive(Default)]
 struct Bound {
@@ -281,6 +315,8 @@ struct Bound {
     bulkheads: BTreeMap<String, BulkheadHandles>,
     timeouts: BTreeMap<String, TimeoutHandles>,
     rate_limiters: BTreeMap<String, RateLimiterHandles>,
+    #[cfg(feature = "fault")]
+    faults: BTreeMap<String, FaultHandles>,
 }
 
 /// Metrics for every instance of a [`Registries`], present and future. See the
@@ -366,6 +402,16 @@ impl RegistryMetrics {
                 );
             },
         );
+        #[cfg(feature = "fault")]
+        follow(
+            registries.fault_injectors(),
+            &weak,
+            |bound, name, instance, tags| {
+                bound
+                    .faults
+                    .insert(name.to_owned(), FaultHandles::bind(name, instance, tags));
+            },
+        );
         metrics
     }
 
@@ -380,6 +426,8 @@ impl RegistryMetrics {
             .rate_limiters
             .values()
             .for_each(RateLimiterHandles::publish);
+        #[cfg(feature = "fault")]
+        bound.faults.values().for_each(FaultHandles::publish);
     }
 
     /// The registries being measured.

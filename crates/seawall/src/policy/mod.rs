@@ -587,6 +587,16 @@ impl<S> PolicyBuilder<S> {
         self.layer(fallback)
     }
 
+    /// Adds a fault injector inside those already added (feature `fault`; usually last, next
+    /// to the operation, so the other decorators handle the injected faults).
+    #[cfg(feature = "fault")]
+    pub fn fault<Fe, Fo>(self, injector: crate::FaultInjector<Fe, Fo>) -> PolicyBuilder<S::Output>
+    where
+        S: Push<crate::FaultInjector<Fe, Fo>>,
+    {
+        self.layer(injector)
+    }
+
     /// Finishes the policy.
     pub fn build(self) -> Policy<S> {
         Policy { stack: self.stack }

@@ -51,7 +51,9 @@
 //! off), `sliding_window_bucket` (a time window's resolution, default 1s),
 //! `wait_duration_in_open_state_jitter` and retry's `jitter` (`none`, `full`, `equal`,
 //! `decorrelated`), retry's `max_elapsed`, `enable_linear_backoff` / `linear_backoff_step`,
-//! and `budget: { max_tokens, token_ratio }`.
+//! and `budget: { max_tokens, token_ratio }`. With the `fault` feature, a section `fault`
+//! (alias `chaos`) configures [`FaultInjector`](crate::FaultInjector)s with the keys of
+//! [`FaultConfig`](crate::fault::FaultConfig).
 
 mod parse;
 mod resolve;
@@ -108,6 +110,8 @@ pub struct Document {
     bulkheads: Resolved<Bulkheads>,
     timeouts: Resolved<Timeouts>,
     rate_limiters: Resolved<RateLimiters>,
+    #[cfg(feature = "fault")]
+    fault_injectors: Resolved<super::FaultInjectors>,
 }
 
 impl Document {
@@ -126,6 +130,8 @@ impl Document {
             bulkheads: resolve(section(Bulkheads::SECTION))?,
             timeouts: resolve(section(Timeouts::SECTION))?,
             rate_limiters: resolve(section(RateLimiters::SECTION))?,
+            #[cfg(feature = "fault")]
+            fault_injectors: resolve(section(<super::FaultInjectors as Kind>::SECTION))?,
         })
     }
 
@@ -200,6 +206,11 @@ impl Registries {
             retries: Registry::with_context(context.clone(), document.retries.tags.clone()),
             bulkheads: Registry::with_context(context.clone(), document.bulkheads.tags.clone()),
             timeouts: Registry::with_context(context.clone(), document.timeouts.tags.clone()),
+            #[cfg(feature = "fault")]
+            fault_injectors: Registry::with_context(
+                context.clone(),
+                document.fault_injectors.tags.clone(),
+            ),
             rate_limiters: Registry::with_context(context, document.rate_limiters.tags.clone()),
         };
         install(&registries.circuit_breakers, &document.circuit_breakers)?;
@@ -207,6 +218,8 @@ impl Registries {
         install(&registries.bulkheads, &document.bulkheads)?;
         install(&registries.timeouts, &document.timeouts)?;
         install(&registries.rate_limiters, &document.rate_limiters)?;
+        #[cfg(feature = "fault")]
+        install(&registries.fault_injectors, &document.fault_injectors)?;
         Ok(registries)
     }
 
@@ -272,6 +285,8 @@ impl Registries {
         reload_into(&self.bulkheads, &document.bulkheads)?;
         reload_into(&self.timeouts, &document.timeouts)?;
         reload_into(&self.rate_limiters, &document.rate_limiters)?;
+        #[cfg(feature = "fault")]
+        reload_into(&self.fault_injectors, &document.fault_injectors)?;
         Ok(())
     }
 }

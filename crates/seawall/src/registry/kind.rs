@@ -157,6 +157,23 @@ kind! {
     apply(instance, config) { instance.reconfigure(*config) }
 }
 
+#[cfg(feature = "fault")]
+kind! {
+    /// Fault injectors (feature `fault`). Reconfiguring one keeps its random generator's place.
+    FaultInjectors: crate::fault::FaultConfig => crate::FaultInjector, "fault";
+    build(name, config, context) {
+        let mut builder = crate::FaultInjector::builder()
+            .name(name)
+            .config(*config)
+            .clock(context.clock_or_default());
+        if let Some(seed) = context.seed_for(name) {
+            builder = builder.seed(seed);
+        }
+        builder.build()
+    }
+    apply(instance, config) { instance.reconfigure(*config) }
+}
+
 kind! {
     /// Rate limiters.
     RateLimiters: RateLimiterConfig => RateLimiter, "ratelimiter";

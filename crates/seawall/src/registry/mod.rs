@@ -25,6 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+#[cfg(feature = "fault")]
+pub use self::kind::FaultInjectors;
 pub use self::kind::{Bulkheads, CircuitBreakers, Kind, RateLimiters, Retries, Timeouts};
 pub use self::registries::{Registries, StandardPolicy};
 use crate::clock::Clock;

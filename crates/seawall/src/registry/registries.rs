@@ -42,6 +42,8 @@ pub struct Registries {
     pub(super) bulkheads: Registry<Bulkheads>,
     pub(super) timeouts: Registry<Timeouts>,
     pub(super) rate_limiters: Registry<RateLimiters>,
+    #[cfg(feature = "fault")]
+    pub(super) fault_injectors: Registry<super::FaultInjectors>,
 }
 
 impl Registries {
@@ -57,6 +59,8 @@ impl Registries {
             retries: Registry::with_context(context.clone(), tags.clone()),
             bulkheads: Registry::with_context(context.clone(), tags.clone()),
             timeouts: Registry::with_context(context.clone(), tags.clone()),
+            #[cfg(feature = "fault")]
+            fault_injectors: Registry::with_context(context.clone(), tags.clone()),
             rate_limiters: Registry::with_context(context, tags),
         }
     }
@@ -84,6 +88,12 @@ impl Registries {
     /// The rate limiters.
     pub fn rate_limiters(&self) -> &Registry<RateLimiters> {
         &self.rate_limiters
+    }
+
+    /// The fault injectors (feature `fault`).
+    #[cfg(feature = "fault")]
+    pub fn fault_injectors(&self) -> &Registry<super::FaultInjectors> {
+        &self.fault_injectors
     }
 
     /// The standard policy for `name`: the retry, circuit breaker, bulkhead and timeout named

@@ -101,6 +101,8 @@ fn section_name(key: &str) -> Option<&'static str> {
         "retry" | "retries" => Some("retry"),
         "bulkhead" | "bulkheads" => Some("bulkhead"),
         "ratelimiter" | "ratelimiters" => Some("ratelimiter"),
+        #[cfg(feature = "fault")]
+        "fault" | "faults" | "faultinjector" | "faultinjectors" | "chaos" => Some("fault"),
         _ => None,
     }
 }
