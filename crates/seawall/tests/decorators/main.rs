@@ -6,6 +6,8 @@ mod bulkhead;
 mod circuit_breaker;
 mod composition;
 mod fallback;
+#[cfg(feature = "fault")]
+mod fault;
 mod permission;
 mod rate_limiter;
 mod retry;
