@@ -194,3 +194,55 @@ fn inherited_tags_are_shared_so_a_document_takes_memory_in_proportion_to_its_siz
         text.len()
     );
 }
+
+#[cfg(feature = "fault")]
+#[test]
+fn a_disabled_fault_injector_allocates_nothing_and_neither_does_an_injected_error() {
+    use seawall::FaultInjector;
+    use seawall::fault::FaultConfig;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let injector = FaultInjector::builder()
+        .config(
+            FaultConfig::new()
+                .error(1.0)
+                .latency(1.0, Duration::from_secs(1)),
+        )
+        .seed(1)
+        .build()
+        .unwrap();
+    let policy = Policy::builder()
+        .timeout(Timeout::new(Duration::from_secs(10)))
+        .fault(injector.clone())
+        .build();
+    for _ in 0..16 {
+        one_call(policy.call(|| ready(Ok::<u64, Failure>(1))));
+    }
+    const CALLS: u64 = 10_000;
+    let mut sum = 0;
+    let disabled = allocation_counter::measure(|| {
+        for n in 0..CALLS {
+            sum += one_call(policy.call(|| ready(Ok::<u64, Failure>(n))));
+        }
+    });
+    assert_eq!(sum, CALLS * (CALLS - 1) / 2, "every call ran");
+    assert_eq!(disabled.count_total, 0, "disabled");
+
+    injector
+        .reconfigure(FaultConfig::new().enabled(true).error(1.0))
+        .unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    let injected = allocation_counter::measure(|| {
+        for _ in 0..1_000 {
+            let mut call = pin!(policy.call(|| ready(Ok::<u64, Failure>(1))));
+            assert!(
+                matches!(call.as_mut().poll(&mut cx), Poll::Ready(Err(ref e)) if e.is_injected())
+            );
+        }
+    });
+    assert_eq!(injected.count_total, 0, "injected errors");
+}

@@ -38,7 +38,11 @@ async fn the_same_seed_injects_on_the_same_calls_and_another_seed_does_not() {
     let other = injected_calls(&injector(config, 43), 1_000).await;
     assert_eq!(first, again, "same seed, same injected calls");
     assert_ne!(first, other, "another seed, another sequence");
-    assert!((150..=250).contains(&first.len()), "{} of 1000 at 20 %", first.len());
+    assert!(
+        (150..=250).contains(&first.len()),
+        "{} of 1000 at 20 %",
+        first.len()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -69,7 +73,11 @@ async fn each_kind_injects_at_about_its_rate_and_exactly_again_with_the_same_see
     assert!(near(delays, 0.25), "delays {delays}");
     // An outcome is replaced only when no error was drawn: 0.9 × 0.3.
     assert!(near(replaced, 0.27), "replaced {replaced}");
-    assert_eq!(run(9).await, (errors, delays, replaced), "exact with the seed");
+    assert_eq!(
+        run(9).await,
+        (errors, delays, replaced),
+        "exact with the seed"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -124,8 +132,8 @@ async fn an_injected_error_does_not_run_the_operation() {
 
 #[tokio::test(start_paused = true)]
 async fn with_error_injects_the_operations_own_error_which_a_retry_then_retries() {
-    let injector = injector(FaultConfig::new().enabled(true).error(1.0), 5)
-        .with_error(Failure::transient);
+    let injector =
+        injector(FaultConfig::new().enabled(true).error(1.0), 5).with_error(Failure::transient);
     let err = injector
         .call(|| async { Ok::<_, Failure>(()) })
         .await
@@ -133,7 +141,13 @@ async fn with_error_injects_the_operations_own_error_which_a_retry_then_retries(
     assert_eq!(err.inner(), Some(&Failure::transient()));
 
     let policy = Policy::builder()
-        .retry(Retry::builder().max_attempts(3).no_backoff().build().unwrap())
+        .retry(
+            Retry::builder()
+                .max_attempts(3)
+                .no_backoff()
+                .build()
+                .unwrap(),
+        )
         .fault(injector.clone())
         .build();
     let err = policy
@@ -161,7 +175,10 @@ async fn a_replaced_outcome_is_returned_without_running_the_operation() {
 
     // Without a replacement the outcome rate has no effect.
     let plain = injector_without_outcome();
-    assert_eq!(plain.call(|| async { Ok::<_, Failure>(1) }).await.unwrap(), 1);
+    assert_eq!(
+        plain.call(|| async { Ok::<_, Failure>(1) }).await.unwrap(),
+        1
+    );
     assert_eq!(plain.injected(FaultKind::Outcome), 0);
 }
 
@@ -210,7 +227,10 @@ async fn reconfiguring_keeps_the_generators_place() {
 async fn an_injected_latency_is_cut_short_by_a_timeout_around_it() {
     let policy = Policy::builder()
         .timeout(Timeout::new(ms(100)))
-        .fault(injector(FaultConfig::new().enabled(true).latency(1.0, ms(500)), 1))
+        .fault(injector(
+            FaultConfig::new().enabled(true).latency(1.0, ms(500)),
+            1,
+        ))
         .build();
     let started = AtomicUsize::new(0);
     let err = policy
@@ -221,7 +241,11 @@ async fn an_injected_latency_is_cut_short_by_a_timeout_around_it() {
         .await
         .unwrap_err();
     assert!(err.is_timeout());
-    assert_eq!(started.load(Ordering::SeqCst), 0, "cancelled during the delay");
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        0,
+        "cancelled during the delay"
+    );
 }
 
 #[cfg(feature = "tower")]

@@ -4,6 +4,8 @@
 
 mod corpus;
 mod documents;
+#[cfg(feature = "fault")]
+mod fault;
 mod hostile;
 mod live;
 mod metrics;
