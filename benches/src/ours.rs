@@ -72,6 +72,34 @@ pub fn timeout_tower() -> impl Contender + Clone + Send + 'static {
     )
 }
 
+/// seawall's fault injector, switched off, with error and latency rates of 1 configured: what
+/// a game-day injector left in production costs.
+fn fault_decorator() -> seawall::FaultInjector {
+    seawall::FaultInjector::builder()
+        .config(
+            seawall::fault::FaultConfig::new()
+                .enabled(false)
+                .error(1.0)
+                .latency(1.0, TIMEOUT),
+        )
+        .seed(1)
+        .build()
+        .expect("a valid seawall fault configuration")
+}
+
+/// seawall's `FaultInjector`, switched off, native API.
+pub fn fault_disabled() -> impl Contender + Clone + Send + 'static {
+    Native(fault_decorator())
+}
+
+/// seawall's `FaultLayer`, switched off, around the inner service.
+pub fn fault_disabled_tower() -> impl Contender + Clone + Send + 'static {
+    Tower::new(
+        seawall::fault::FaultLayer::new(fault_decorator()).layer(Echo),
+        boxed_error,
+    )
+}
+
 /// seawall's `Bulkhead` (rejects at once when full), native API.
 pub fn bulkhead() -> impl Contender + Clone + Send + 'static {
     Native(bulkhead_decorator())

@@ -213,6 +213,18 @@ pub fn tr_retry() -> impl Contender + Clone + Send + 'static {
     Tower::new(layer.layer(Echo), Erase::erase)
 }
 
+/// tower-resilience's chaos layer injecting nothing (latency and error rates 0): it has no
+/// on/off switch, so this is its cheapest path. Each call boxes its future and clones the inner
+/// service.
+pub fn tr_chaos_idle() -> impl Contender + Clone + Send + 'static {
+    let layer = tower_resilience::chaos::ChaosLayer::builder()
+        .name("bench")
+        .latency_rate(0.0)
+        .seed(1)
+        .build();
+    Tower::new(layer.layer(Echo), Erase::erase)
+}
+
 /// tower-resilience's full stack, outermost first: fallback (a fixed value) → time limiter →
 /// retry → circuit breaker (count window) → bulkhead (reject when full).
 pub fn tr_stack() -> impl Contender + Clone + Send + 'static {

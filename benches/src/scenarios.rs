@@ -115,6 +115,11 @@ pub const GROUPS: &[Group] = &[
         expect: VALUE,
     },
     Group {
+        name: "fault/disabled",
+        about: "fault injector switched off (error and latency rates of 1 configured), call ready at once: one atomic load; tower-resilience's chaos layer has no switch, so its row injects at rate 0",
+        expect: VALUE,
+    },
+    Group {
         name: "stack/full",
         about: "fallback → timeout → retry → circuit breaker → bulkhead, first attempt succeeds; `-no-breaker` rows (peers) leave the breaker out",
         expect: VALUE,
@@ -136,6 +141,7 @@ pub fn run<R: Runner>(group: &str, runner: &mut R) {
         "bulkhead/permit_free" => bulkhead_permit_free(runner),
         "timeout/ready" => timeout_ready(runner),
         "retry/first_success" => retry_first_success(runner),
+        "fault/disabled" => fault_disabled(runner),
         "stack/full" => stack_full(runner),
         other => panic!("no such group: {other}"),
     }
@@ -307,6 +313,16 @@ fn retry_first_success<R: Runner>(r: &mut R) {
     r.steady(row(G, "seawall-tower", P), ours::retry_tower);
     r.steady(row(G, "tower", P), peers::tower_retry);
     r.steady(row(G, "tower-resilience", P), peers::tr_retry);
+}
+
+fn fault_disabled<R: Runner>(r: &mut R) {
+    const G: &str = "fault/disabled";
+    const P: &str = "off";
+    r.steady(row(G, "baseline", P), || Baseline);
+    r.steady(row(G, "baseline-tower", P), tower_baseline);
+    r.steady(row(G, "seawall", P), ours::fault_disabled);
+    r.steady(row(G, "seawall-tower", P), ours::fault_disabled_tower);
+    r.steady(row(G, "tower-resilience", P), peers::tr_chaos_idle);
 }
 
 fn stack_full<R: Runner>(r: &mut R) {

@@ -61,21 +61,48 @@ where
     Fo: InjectOutcome<O::Output, O::Error>,
     F: StageFuture<O>,
 {
+    #[inline]
     fn poll_stage(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         call: &mut CallContext<'_, O>,
     ) -> Poll<Result<O::Output, Error<O::Error>>> {
+        let this = self.as_mut().project();
+        match this.state.project() {
+            StateProj::Running => return this.inner.poll_stage(cx, call),
+            // A disabled injector: this one load, then the call as if we were not here.
+            StateProj::Start if !this.injector.shared().is_enabled() => {
+                let mut this = self.project();
+                this.state.set(State::Running);
+                return this.inner.poll_stage(cx, call);
+            }
+            _ => {}
+        }
+        self.poll_injecting(cx, call)
+    }
+}
+
+impl<Fe, Fo, F> FaultFuture<'_, Fe, Fo, F> {
+    /// The path of an enabled injector: draw the faults, wait out an injected delay, then
+    /// fail, replace or run. Kept out of line so the disabled path stays small.
+    #[cold]
+    #[inline(never)]
+    fn poll_injecting<O>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        call: &mut CallContext<'_, O>,
+    ) -> Poll<Result<O::Output, Error<O::Error>>>
+    where
+        O: Operation,
+        Fe: InjectError<O::Error>,
+        Fo: InjectOutcome<O::Output, O::Error>,
+        F: StageFuture<O>,
+    {
         let mut this = self.project();
         let shared = this.injector.shared();
         let action = loop {
             match this.state.as_mut().project() {
                 StateProj::Running => return this.inner.poll_stage(cx, call),
-                // A disabled injector: this one load, then the call as if we were not here.
-                StateProj::Start if !shared.is_enabled() => {
-                    this.state.set(State::Running);
-                    return this.inner.poll_stage(cx, call);
-                }
                 StateProj::Start => {
                     let plan = shared.plan();
                     let Some(delay) = plan.delay else {

@@ -89,10 +89,10 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
-        let shared = self.injector.shared();
         // A disabled injector: one load, then the inner call as it is.
-        if !shared.is_enabled() {
+        if !self.injector.shared().is_enabled() {
             return FaultResponseFuture {
                 delay: Delay::None,
                 respond: Respond::Call {
@@ -100,6 +100,26 @@ where
                 },
             };
         }
+        self.call_injecting(request)
+    }
+}
+
+impl<S, Fe, Fo> FaultService<S, Fe, Fo> {
+    /// The path of an enabled injector: draw the faults, and call the inner service only if
+    /// it is to run. Kept out of line so the disabled path stays small.
+    #[cold]
+    #[inline(never)]
+    fn call_injecting<Request>(
+        &mut self,
+        request: Request,
+    ) -> FaultResponseFuture<S::Future, S::Response>
+    where
+        S: Service<Request>,
+        S::Error: Into<BoxError>,
+        Fe: InjectError<S::Error>,
+        Fo: InjectOutcome<S::Response, S::Error>,
+    {
+        let shared = self.injector.shared();
         let plan = shared.plan();
         let (error, outcome) = self.injector.parts();
         let respond = match act(shared, error, outcome, plan.action) {
@@ -158,6 +178,7 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if let DelayProj::Sleeping { sleep } = this.delay.as_mut().project() {
