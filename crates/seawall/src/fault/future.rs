@@ -35,8 +35,10 @@ pin_project! {
     enum State {
         // Not polled yet: nothing drawn.
         Start,
-        // An injected delay, then `then`.
-        Delaying { #[pin] sleep: Sleep, then: Action },
+        // An injected delay, then `then`. The timer is boxed so that the future stays small
+        // (it is moved and dropped on every call, injecting or not); only an injected delay
+        // pays for the allocation.
+        Delaying { sleep: Pin<Box<Sleep>>, then: Action },
         // The inner call runs.
         Running,
         // An injected error or outcome was returned.
@@ -108,7 +110,7 @@ impl<Fe, Fo, F> FaultFuture<'_, Fe, Fo, F> {
                     let Some(delay) = plan.delay else {
                         break plan.action;
                     };
-                    let sleep = shared.clock().sleep(delay);
+                    let sleep = Box::pin(shared.clock().sleep(delay));
                     this.state.set(State::Delaying {
                         sleep,
                         then: plan.action,
@@ -116,7 +118,7 @@ impl<Fe, Fo, F> FaultFuture<'_, Fe, Fo, F> {
                 }
                 StateProj::Delaying { sleep, then } => {
                     let then = *then;
-                    ready!(sleep.poll(cx));
+                    ready!(sleep.as_mut().poll(cx));
                     break then;
                 }
                 StateProj::Done => panic!("a seawall fault future was polled after completion"),

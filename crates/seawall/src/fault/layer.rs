@@ -94,7 +94,7 @@ where
         // A disabled injector: one load, then the inner call as it is.
         if !self.injector.shared().is_enabled() {
             return FaultResponseFuture {
-                delay: Delay::None,
+                delay: None,
                 respond: Respond::Call {
                     future: self.inner.call(request),
                 },
@@ -130,12 +130,9 @@ impl<S, Fe, Fo> FaultService<S, Fe, Fo> {
                 future: self.inner.call(request),
             },
         };
-        let delay = match plan.delay {
-            Some(delay) => Delay::Sleeping {
-                sleep: shared.clock().sleep(delay),
-            },
-            None => Delay::None,
-        };
+        let delay = plan
+            .delay
+            .map(|delay| Box::pin(shared.clock().sleep(delay)));
         FaultResponseFuture { delay, respond }
     }
 }
@@ -148,18 +145,11 @@ pin_project! {
     /// Dropping it drops the injected delay and the inner call.
     #[must_use = "futures do nothing unless polled"]
     pub struct FaultResponseFuture<F, T> {
-        #[pin]
-        delay: Delay,
+        // Boxed so that the future stays small (moved and dropped on every call); only an
+        // injected delay pays for the allocation.
+        delay: Option<Pin<Box<Sleep>>>,
         #[pin]
         respond: Respond<F, T>,
-    }
-}
-
-pin_project! {
-    #[project = DelayProj]
-    enum Delay {
-        None,
-        Sleeping { #[pin] sleep: Sleep },
     }
 }
 
@@ -180,10 +170,10 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if let DelayProj::Sleeping { sleep } = this.delay.as_mut().project() {
-            ready!(sleep.poll(cx));
-            this.delay.set(Delay::None);
+        let this = self.project();
+        if let Some(sleep) = this.delay {
+            ready!(sleep.as_mut().poll(cx));
+            *this.delay = None;
         }
         match this.respond.project() {
             RespondProj::Call { future } => future.poll(cx).map_err(Into::into),

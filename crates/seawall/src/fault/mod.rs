@@ -17,7 +17,9 @@
 //!
 //! - **Off means free.** Without the `fault` feature there is no fault code in the crate. With
 //!   it, an injector that is not [enabled](FaultInjector::set_enabled) costs each call one
-//!   relaxed atomic load, and allocates nothing.
+//!   relaxed atomic load, and allocates nothing; nor does an injected error. An injected delay
+//!   allocates its timer (kept out of the future so that the future stays small on every
+//!   call).
 //! - **Live.** Switch it on and off ([`FaultInjector::set_enabled`]) and change its rates
 //!   ([`FaultInjector::reconfigure`], or the registry's section `fault`) while it runs; the
 //!   next call sees the change.
