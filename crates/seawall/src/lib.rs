@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 mod event;
 pub mod fallback;
+pub mod hedge;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -26,6 +27,7 @@ pub use crate::clock::Clock;
 pub use crate::config::ConfigError;
 pub use crate::error::{Error, ErrorKind, GaveUp};
 pub use crate::fallback::{Fallback, ResultFallback};
+pub use crate::hedge::Hedge;
 pub use crate::policy::{Attempt, Policy};
 pub use crate::rate_limiter::RateLimiter;
 pub use crate::retry::{Backoff, Jitter, Retry, RetryBudget};

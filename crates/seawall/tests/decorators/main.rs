@@ -6,6 +6,7 @@ mod bulkhead;
 mod circuit_breaker;
 mod composition;
 mod fallback;
+mod hedge;
 mod permission;
 mod rate_limiter;
 mod retry;
