@@ -20,6 +20,8 @@
 //! | `seawall_ratelimiter_available_permissions` | gauge | `name` | calls that could start now |
 //! | `seawall_ratelimiter_waiting_threads` | gauge | `name` | calls waiting for their slot (Resilience4j's name) |
 //! | `seawall_ratelimiter_rejected_calls` | counter | `name` | calls rejected |
+//! | `seawall_hedge_attempts` | counter | `name`, `kind` = `started` / `won` / `budget_refused` | hedged attempts |
+//! | `seawall_hedge_budget_tokens` | gauge | `name` | tokens saved in the hedging budget |
 //!
 //! Every instance's tags are added as labels. Undefined rates are NaN rather than
 //! Resilience4j's −1, which dashboards average into nonsense.
@@ -273,6 +275,36 @@ impl RateLimiterHandles {
     }
 }
 
+struct HedgeHandles {
+    hedge: crate::Hedge,
+    started: Counter,
+    won: Counter,
+    refused: Counter,
+    tokens: Gauge,
+}
+
+impl HedgeHandles {
+    fn bind(name: &str, hedge: crate::Hedge, tags: Option<Tags>) -> Self {
+        let base = labels(name, tags);
+        let kind = |kind| counter!("seawall_hedge_attempts", with(&base, "kind", kind));
+        Self {
+            started: kind("started"),
+            won: kind("won"),
+            refused: kind("budget_refused"),
+            tokens: gauge!("seawall_hedge_budget_tokens", base.clone()),
+            hedge,
+        }
+    }
+
+    fn publish(&self) {
+        let metrics = self.hedge.metrics();
+        self.started.absolute(metrics.hedges_started);
+        self.won.absolute(metrics.hedges_won);
+        self.refused.absolute(metrics.budget_refusals);
+        self.tokens.set(metrics.budget_tokens);
+    }
+}
+
 /// Handles by instance name: a replaced instance's handles replace the old ones.
 #[derive(Default)]
 struct Bound {
@@ -281,6 +313,7 @@ struct Bound {
     bulkheads: BTreeMap<String, BulkheadHandles>,
     timeouts: BTreeMap<String, TimeoutHandles>,
     rate_limiters: BTreeMap<String, RateLimiterHandles>,
+    hedges: BTreeMap<String, HedgeHandles>,
 }
 
 /// Metrics for every instance of a [`Registries`], present and future. See the
@@ -366,6 +399,11 @@ impl RegistryMetrics {
                 );
             },
         );
+        follow(registries.hedges(), &weak, |bound, name, instance, tags| {
+            bound
+                .hedges
+                .insert(name.to_owned(), HedgeHandles::bind(name, instance, tags));
+        });
         metrics
     }
 
@@ -380,6 +418,7 @@ impl RegistryMetrics {
             .rate_limiters
             .values()
             .for_each(RateLimiterHandles::publish);
+        bound.hedges.values().for_each(HedgeHandles::publish);
     }
 
     /// The registries being measured.

@@ -158,7 +158,12 @@ mod tests {
         assert!(budget.withdraw(at(0)));
         assert!(!budget.withdraw(at(0)));
         assert!(!budget.withdraw(at(499)), "one token takes 500 ms");
-        assert!(budget.withdraw(at(1000)));
+        assert!(budget.withdraw(at(500)));
+        assert!(!budget.withdraw(at(500)));
+        assert!(
+            budget.withdraw(at(1000)),
+            "a part-token is kept between checks"
+        );
         assert!(!budget.withdraw(at(1000)));
         assert!(budget.withdraw(at(60_000)));
         assert!(budget.withdraw(at(60_000)));

@@ -287,7 +287,7 @@ mod document {
         /// validated here (call [`validate`](HedgeConfig::validate), or build a hedge).
         fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
             let k = Keys::deserialize(crate::config::serde::MapOnly(deserializer))?;
-            Ok(HedgeConfig {
+            Ok(Self {
                 delay: k.delay,
                 max_hedged_attempts: k.max_hedged_attempts,
                 delay_percentile: k.delay_percentile,

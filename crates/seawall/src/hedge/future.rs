@@ -244,20 +244,20 @@ impl<F, T, E> Race<F, T, E> {
         A: Attempts<F, T, E>,
     {
         let mut this = self.project();
-        if let PrimaryProj::Running { future } = this.primary.as_mut().project() {
-            if let Poll::Ready(outcome) = attempts.poll(future, cx, Attempt::FIRST) {
-                this.primary.set(Primary::Done);
-                if classifier.accepts(&outcome) {
-                    if let Some(started) = *this.started {
-                        shared.accepted(started);
-                    }
-                    // The losers are cancelled before the winner is returned.
-                    this.hedges.clear();
-                    return Polled::Won(outcome);
+        if let PrimaryProj::Running { future } = this.primary.as_mut().project()
+            && let Poll::Ready(outcome) = attempts.poll(future, cx, Attempt::FIRST)
+        {
+            this.primary.set(Primary::Done);
+            if classifier.accepts(&outcome) {
+                if let Some(started) = *this.started {
+                    shared.accepted(started);
                 }
-                *this.last = Some(outcome);
-                *this.failed = true;
+                // The losers are cancelled before the winner is returned.
+                this.hedges.clear();
+                return Polled::Won(outcome);
             }
+            *this.last = Some(outcome);
+            *this.failed = true;
         }
         let mut i = 0;
         while let Some(hedged) = this.hedges.get_mut(i) {

@@ -75,7 +75,7 @@ pub use self::layer::{HedgeLayer, HedgeResponseFuture, HedgeService};
 /// let status = hedge
 ///     .call_with_attempt(|attempt| async move {
 ///         let took = if attempt.is_first() { 5_000 } else { 10 };
-///         tokio::time::sleep(Duration::from_millis(took)).await;
+///         seawall::Clock::tokio().sleep(Duration::from_millis(took)).await;
 ///         Ok::<_, std::io::Error>(attempt.number())
 ///     })
 ///     .await?;

@@ -64,8 +64,8 @@ use serde_json::Value;
 
 use self::resolve::{Resolved, resolve};
 use super::{
-    Budget, BuildContext, Bulkheads, CircuitBreakers, Kind, RateLimiters, Registries, Registry,
-    RegistryError, Retries, Tags, Timeouts, over_budget,
+    Budget, BuildContext, Bulkheads, CircuitBreakers, Hedges, Kind, RateLimiters, Registries,
+    Registry, RegistryError, Retries, Tags, Timeouts, over_budget,
 };
 use crate::config::{ConfigError, entry_path};
 
@@ -108,6 +108,7 @@ pub struct Document {
     bulkheads: Resolved<Bulkheads>,
     timeouts: Resolved<Timeouts>,
     rate_limiters: Resolved<RateLimiters>,
+    hedges: Resolved<Hedges>,
 }
 
 impl Document {
@@ -126,6 +127,7 @@ impl Document {
             bulkheads: resolve(section(Bulkheads::SECTION))?,
             timeouts: resolve(section(Timeouts::SECTION))?,
             rate_limiters: resolve(section(RateLimiters::SECTION))?,
+            hedges: resolve(section(Hedges::SECTION))?,
         })
     }
 
@@ -200,13 +202,18 @@ impl Registries {
             retries: Registry::with_context(context.clone(), document.retries.tags.clone()),
             bulkheads: Registry::with_context(context.clone(), document.bulkheads.tags.clone()),
             timeouts: Registry::with_context(context.clone(), document.timeouts.tags.clone()),
-            rate_limiters: Registry::with_context(context, document.rate_limiters.tags.clone()),
+            rate_limiters: Registry::with_context(
+                context.clone(),
+                document.rate_limiters.tags.clone(),
+            ),
+            hedges: Registry::with_context(context, document.hedges.tags.clone()),
         };
         install(&registries.circuit_breakers, &document.circuit_breakers)?;
         install(&registries.retries, &document.retries)?;
         install(&registries.bulkheads, &document.bulkheads)?;
         install(&registries.timeouts, &document.timeouts)?;
         install(&registries.rate_limiters, &document.rate_limiters)?;
+        install(&registries.hedges, &document.hedges)?;
         Ok(registries)
     }
 
@@ -272,6 +279,7 @@ impl Registries {
         reload_into(&self.bulkheads, &document.bulkheads)?;
         reload_into(&self.timeouts, &document.timeouts)?;
         reload_into(&self.rate_limiters, &document.rate_limiters)?;
+        reload_into(&self.hedges, &document.hedges)?;
         Ok(())
     }
 }

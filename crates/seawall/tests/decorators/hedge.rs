@@ -63,7 +63,7 @@ async fn answer<T>(
     outcome: Result<T, Failure>,
 ) -> Result<T, Failure> {
     log.record();
-    tokio::time::sleep(after).await;
+    seawall::Clock::tokio().sleep(after).await;
     outcome
 }
 
@@ -116,7 +116,7 @@ async fn the_winner_is_returned_and_the_losers_are_cancelled_at_once() {
             };
             async move {
                 let _guard = guard;
-                tokio::time::sleep(took).await;
+                seawall::Clock::tokio().sleep(took).await;
                 ended.fetch_add(1, Ordering::SeqCst);
                 Ok::<_, Failure>(attempt.number())
             }
@@ -150,7 +150,7 @@ async fn a_primary_that_wins_cancels_the_hedge() {
             let took = if attempt.is_first() { ms(120) } else { ms(500) };
             async move {
                 let _guard = guard;
-                tokio::time::sleep(took).await;
+                seawall::Clock::tokio().sleep(took).await;
                 Ok::<_, Failure>(attempt.number())
             }
         })
@@ -180,7 +180,7 @@ async fn the_budget_caps_the_extra_calls() {
                         hedged.fetch_add(1, Ordering::SeqCst);
                     }
                     async {
-                        tokio::time::sleep(ms(1000)).await;
+                        seawall::Clock::tokio().sleep(ms(1000)).await;
                         Ok::<_, Failure>(())
                     }
                 })
@@ -275,7 +275,8 @@ async fn a_failed_attempt_s_error_is_not_returned_while_another_is_still_running
         config
     });
     let log = AttemptLog::new();
-    let start = tokio::time::Instant::now();
+    let clock = seawall::Clock::tokio();
+    let start = clock.now();
     let value = hedge
         .call_with_attempt(|attempt| {
             if attempt.is_first() {
@@ -287,7 +288,7 @@ async fn a_failed_attempt_s_error_is_not_returned_while_another_is_still_running
         .await
         .unwrap();
     assert_eq!(value, "slow but fine");
-    assert_eq!(start.elapsed(), ms(300));
+    assert_eq!(clock.now() - start, ms(300));
     assert_eq!(
         log.starts(),
         [ms(0), ms(100)],
@@ -322,7 +323,7 @@ async fn when_every_attempt_fails_the_last_error_is_returned() {
     });
     let error = hedge
         .call_with_attempt(|attempt| async move {
-            tokio::time::sleep(ms(10)).await;
+            seawall::Clock::tokio().sleep(ms(10)).await;
             Err::<(), _>(attempt.number())
         })
         .await
@@ -360,7 +361,9 @@ async fn the_attempt_number_is_visible_to_the_operation() {
         .call_with_attempt(|attempt| {
             seen.lock().unwrap().push(attempt.number());
             async move {
-                tokio::time::sleep(ms(if attempt.number() == 4 { 1 } else { 1000 })).await;
+                seawall::Clock::tokio()
+                    .sleep(ms(if attempt.number() == 4 { 1 } else { 1000 }))
+                    .await;
                 Ok::<_, Failure>(())
             }
         })

@@ -302,7 +302,9 @@ async fn the_hedge_layer_sends_a_copy_after_the_delay_and_returns_the_first_answ
         let call = counted.fetch_add(1, Ordering::SeqCst);
         async move {
             // The first request hangs; the copy answers.
-            tokio::time::sleep(if call == 0 { ms(10_000) } else { ms(5) }).await;
+            seawall::Clock::tokio()
+                .sleep(if call == 0 { ms(10_000) } else { ms(5) })
+                .await;
             Ok::<_, BoxError>((request, call))
         }
     });
@@ -311,10 +313,11 @@ async fn the_hedge_layer_sends_a_copy_after_the_delay_and_returns_the_first_answ
         .build()
         .unwrap();
     let service = HedgeLayer::new(hedge.clone()).layer(inner);
-    let start = tokio::time::Instant::now();
+    let clock = seawall::Clock::tokio();
+    let start = clock.now();
     let answer = service.oneshot("status?").await.unwrap();
     assert_eq!(answer, ("status?", 1));
-    assert_eq!(start.elapsed(), ms(55));
+    assert_eq!(clock.now() - start, ms(55));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(hedge.metrics().hedges_won, 1);
 }

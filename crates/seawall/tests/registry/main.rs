@@ -4,6 +4,7 @@
 
 mod corpus;
 mod documents;
+mod hedge;
 mod hostile;
 mod live;
 mod metrics;
