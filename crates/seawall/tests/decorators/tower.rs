@@ -289,6 +289,11 @@ fn every_layered_service_is_send_and_sync_so_axum_routers_accept_it() {
         )
         .layer(inner),
     );
+    let mut hedged =
+        seawall::hedge::HedgeLayer::new(seawall::Hedge::builder().build().unwrap()).layer(inner);
+    sync_service(&hedged);
+    fn send_future<F: Send>(_: &F) {}
+    send_future(&hedged.call(()));
 }
 
 #[tokio::test(start_paused = true)]
