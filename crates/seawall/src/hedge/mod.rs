@@ -24,6 +24,9 @@
 //!   ([`Policy::call_with_attempt`](crate::Policy::call_with_attempt)): 1 for the primary,
 //!   2, 3, … for the hedges in the order they start.
 //!
+//! `max_hedged_attempts: 0` turns hedging off without taking the hedge out of a policy, so a
+//! registry can turn it on and off live.
+//!
 //! Only hedge what is safe to run twice: reads, or writes made idempotent by a key. A call
 //! whose primary answers before the delay makes no allocation and arms no timer if it is ready
 //! at once; each hedged attempt is boxed (hedging is the slow path).
@@ -354,7 +357,8 @@ impl HedgeBuilder {
         self
     }
 
-    /// How many hedged attempts may start beyond the primary (default 1).
+    /// How many hedged attempts may start beyond the primary (default 1; 0 turns hedging
+    /// off).
     pub fn max_hedged_attempts(mut self, max: u32) -> Self {
         self.config.max_hedged_attempts = max;
         self

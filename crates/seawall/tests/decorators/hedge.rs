@@ -409,11 +409,33 @@ async fn a_reconfigured_delay_applies_to_the_next_calls() {
         .await
         .unwrap();
     assert_eq!(log.starts(), [ms(0), ms(30)]);
-    let err = hedge.reconfigure(HedgeConfig::parallel(0)).unwrap_err();
+    let err = hedge
+        .reconfigure(HedgeConfig::parallel(
+            seawall::hedge::MAX_HEDGED_ATTEMPTS + 1,
+        ))
+        .unwrap_err();
     assert_eq!(err.key(), "max_hedged_attempts");
     assert_eq!(
         hedge.config().delay,
         ms(30),
         "an invalid change changes nothing"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn zero_hedged_attempts_turn_hedging_off_until_reconfigured() {
+    let hedge = hedge(HedgeConfig::parallel(0));
+    let log = AttemptLog::new();
+    hedge.call(|| answer(&log, ms(500), Ok(()))).await.unwrap();
+    assert_eq!(log.count(), 1);
+    hedge.reconfigure(HedgeConfig::fixed(ms(100))).unwrap();
+    let log = AttemptLog::new();
+    hedge
+        .call_with_attempt(|attempt| {
+            let took = if attempt.is_first() { ms(500) } else { ms(5) };
+            answer(&log, took, Ok(()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(log.starts(), [ms(0), ms(100)]);
 }

@@ -52,7 +52,7 @@ fn a_document_s_hedge_section_builds_hedges_with_its_keys() {
 #[test]
 fn a_bad_hedge_value_is_named_by_its_full_path() {
     let err = Document::parse(
-        "hedge:\n  instances:\n    q: { max_hedged_attempts: 0 }\n",
+        "hedge:\n  instances:\n    q: { max_hedged_attempts: 17 }\n",
         Format::Yaml,
     )
     .unwrap_err();
