@@ -29,3 +29,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_ATTEMPTS: usize = 3;
 /// Retry: first wait of the exponential backoff (never waited: the first attempt succeeds).
 pub const BACKOFF: Duration = Duration::from_millis(10);
+
+/// Hedging: the delay before the one hedged attempt (never reached: the inner call is ready at
+/// once, so no hedge fires).
+pub const HEDGE_DELAY: Duration = Duration::from_millis(100);

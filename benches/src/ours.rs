@@ -4,16 +4,17 @@
 use seawall::bulkhead::BulkheadLayer;
 use seawall::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, SlidingWindow};
 use seawall::fallback::FallbackLayer;
+use seawall::hedge::{HedgeConfig, HedgeLayer};
 use seawall::registry::Registries;
 use seawall::retry::RetryLayer;
 use seawall::timeout::TimeoutLayer;
-use seawall::{Backoff, BoxError, Bulkhead, Clock, Fallback, Policy, Retry, Timeout};
+use seawall::{Backoff, BoxError, Bulkhead, Clock, Fallback, Hedge, Policy, Retry, Timeout};
 use tower::ServiceBuilder;
 use tower_layer::Layer;
 
 use crate::config::{
-    BACKOFF, BULKHEAD_PERMITS, FAILURE_RATE, MAX_ATTEMPTS, MINIMUM_CALLS, OPEN_WAIT, SLOW_CALL,
-    TIME_WINDOW, TIMEOUT, WINDOW_CALLS,
+    BACKOFF, BULKHEAD_PERMITS, FAILURE_RATE, HEDGE_DELAY, MAX_ATTEMPTS, MINIMUM_CALLS, OPEN_WAIT,
+    SLOW_CALL, TIME_WINDOW, TIMEOUT, WINDOW_CALLS,
 };
 use crate::contender::{Contender, Native, Tower, boxed_error};
 use crate::harness::Echo;
@@ -57,6 +58,23 @@ fn retry_decorator() -> Retry {
         .backoff(Backoff::exponential(BACKOFF))
         .build()
         .expect("a valid seawall retry configuration")
+}
+
+fn hedge_decorator() -> Hedge {
+    Hedge::builder()
+        .config(HedgeConfig::fixed(HEDGE_DELAY))
+        .build()
+        .expect("a valid seawall hedge configuration")
+}
+
+/// seawall's `Hedge` (one hedged attempt after [`HEDGE_DELAY`]), native API.
+pub fn hedge() -> impl Contender + Clone + Send + 'static {
+    Native(hedge_decorator())
+}
+
+/// seawall's `HedgeLayer` around the inner service.
+pub fn hedge_tower() -> impl Contender + Clone + Send + 'static {
+    Tower::new(HedgeLayer::new(hedge_decorator()).layer(Echo), boxed_error)
 }
 
 /// seawall's `Timeout`, native API.

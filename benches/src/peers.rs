@@ -15,12 +15,13 @@ use tower_resilience::circuitbreaker::{
     CircuitBreakerError, CircuitBreakerLayer, SlidingWindowType,
 };
 use tower_resilience::fallback::{FallbackError, FallbackLayer};
+use tower_resilience::hedge::{HedgeError, HedgeLayer};
 use tower_resilience::retry::RetryLayer;
 use tower_resilience::timelimiter::{TimeLimiterError, TimeLimiterLayer};
 
 use crate::config::{
-    BACKOFF, BULKHEAD_PERMITS, FAILURE_RATE, MAX_ATTEMPTS, MINIMUM_CALLS, OPEN_WAIT, SLOW_CALL,
-    TIME_WINDOW, TIMEOUT, WINDOW_CALLS,
+    BACKOFF, BULKHEAD_PERMITS, FAILURE_RATE, HEDGE_DELAY, MAX_ATTEMPTS, MINIMUM_CALLS, OPEN_WAIT,
+    SLOW_CALL, TIME_WINDOW, TIMEOUT, WINDOW_CALLS,
 };
 use crate::contender::{Contender, Failsafe, RecloserAsync, RecloserSync, Tower, boxed_error};
 use crate::harness::{Echo, Failure, Inner, Outcome};
@@ -71,6 +72,12 @@ impl<E: Erase> Erase for FallbackError<E> {
             Self::Inner(inner) => inner.erase(),
             Self::FallbackFailed(_) => Outcome::Rejected,
         }
+    }
+}
+
+impl<E: Erase> Erase for HedgeError<E> {
+    fn erase(self) -> Outcome {
+        self.into_inner().erase()
     }
 }
 
@@ -133,6 +140,16 @@ pub fn tower_stack() -> impl Contender + Clone + Send + 'static {
 }
 
 // ===== tower-resilience =====
+
+/// tower-resilience's hedge: one hedged attempt after [`HEDGE_DELAY`] (its
+/// `max_hedged_attempts` counts the primary too, so 2).
+pub fn tr_hedge() -> impl Contender + Clone + Send + 'static {
+    let layer = HedgeLayer::builder()
+        .delay(HEDGE_DELAY)
+        .max_hedged_attempts(2)
+        .build();
+    Tower::new(layer.layer(Echo), HedgeError::<Failure>::erase)
+}
 
 /// Which sliding window a tower-resilience breaker uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -120,6 +120,11 @@ pub const GROUPS: &[Group] = &[
         expect: VALUE,
     },
     Group {
+        name: "hedge/no_hedge",
+        about: "one hedged attempt after 100 ms around a call that is ready at once: no hedge fires",
+        expect: VALUE,
+    },
+    Group {
         name: "stack/full",
         about: "fallback → timeout → retry → circuit breaker → bulkhead, first attempt succeeds; `-no-breaker` rows (peers) leave the breaker out",
         expect: VALUE,
@@ -142,6 +147,7 @@ pub fn run<R: Runner>(group: &str, runner: &mut R) {
         "timeout/ready" => timeout_ready(runner),
         "retry/first_success" => retry_first_success(runner),
         "fault/disabled" => fault_disabled(runner),
+        "hedge/no_hedge" => hedge_no_hedge(runner),
         "stack/full" => stack_full(runner),
         other => panic!("no such group: {other}"),
     }
@@ -302,6 +308,16 @@ fn timeout_ready<R: Runner>(r: &mut R) {
     r.steady(row(G, "seawall-tower", P), ours::timeout_tower);
     r.steady(row(G, "tower", P), peers::tower_timeout);
     r.steady(row(G, "tower-resilience", P), peers::tr_time_limiter);
+}
+
+fn hedge_no_hedge<R: Runner>(r: &mut R) {
+    const G: &str = "hedge/no_hedge";
+    const P: &str = "100ms";
+    r.steady(row(G, "baseline", P), || Baseline);
+    r.steady(row(G, "baseline-tower", P), tower_baseline);
+    r.steady(row(G, "seawall", P), ours::hedge);
+    r.steady(row(G, "seawall-tower", P), ours::hedge_tower);
+    r.steady(row(G, "tower-resilience", P), peers::tr_hedge);
 }
 
 fn retry_first_success<R: Runner>(r: &mut R) {

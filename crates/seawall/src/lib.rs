@@ -12,6 +12,7 @@ pub mod fallback;
 #[cfg(feature = "fault")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fault")))]
 pub mod fault;
+pub mod hedge;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -31,6 +32,7 @@ pub use crate::error::{Error, ErrorKind, GaveUp};
 pub use crate::fallback::{Fallback, ResultFallback};
 #[cfg(feature = "fault")]
 pub use crate::fault::FaultInjector;
+pub use crate::hedge::Hedge;
 pub use crate::policy::{Attempt, Policy};
 pub use crate::rate_limiter::RateLimiter;
 pub use crate::retry::{Backoff, Jitter, Retry, RetryBudget};

@@ -22,6 +22,8 @@
 //! | `seawall_ratelimiter_rejected_calls` | counter | `name` | calls rejected |
 //! | `seawall_fault_injections` | counter | `name`, `kind` = `error` / `latency` / `outcome` | faults injected (feature `fault`) |
 //! | `seawall_fault_enabled` | gauge | `name` | 1 while injection is on, else 0 (feature `fault`) |
+//! | `seawall_hedge_attempts` | counter | `name`, `kind` = `started` / `won` / `budget_refused` | hedged attempts |
+//! | `seawall_hedge_budget_tokens` | gauge | `name` | tokens saved in the hedging budget |
 //!
 //! Every instance's tags are added as labels. Undefined rates are NaN rather than
 //! Resilience4j's −1, which dashboards average into nonsense.
@@ -307,6 +309,36 @@ impl FaultHandles {
     }
 }
 
+struct HedgeHandles {
+    hedge: crate::Hedge,
+    started: Counter,
+    won: Counter,
+    refused: Counter,
+    tokens: Gauge,
+}
+
+impl HedgeHandles {
+    fn bind(name: &str, hedge: crate::Hedge, tags: Option<Tags>) -> Self {
+        let base = labels(name, tags);
+        let kind = |kind| counter!("seawall_hedge_attempts", with(&base, "kind", kind));
+        Self {
+            started: kind("started"),
+            won: kind("won"),
+            refused: kind("budget_refused"),
+            tokens: gauge!("seawall_hedge_budget_tokens", base.clone()),
+            hedge,
+        }
+    }
+
+    fn publish(&self) {
+        let metrics = self.hedge.metrics();
+        self.started.absolute(metrics.hedges_started);
+        self.won.absolute(metrics.hedges_won);
+        self.refused.absolute(metrics.budget_refusals);
+        self.tokens.set(metrics.budget_tokens);
+    }
+}
+
 /// Handles by instance name: a replaced instance's handles replace the old ones.
 #[derive(Default)]
 struct Bound {
@@ -317,6 +349,7 @@ struct Bound {
     rate_limiters: BTreeMap<String, RateLimiterHandles>,
     #[cfg(feature = "fault")]
     faults: BTreeMap<String, FaultHandles>,
+    hedges: BTreeMap<String, HedgeHandles>,
 }
 
 /// Metrics for every instance of a [`Registries`], present and future. See the
@@ -412,6 +445,11 @@ impl RegistryMetrics {
                     .insert(name.to_owned(), FaultHandles::bind(name, instance, tags));
             },
         );
+        follow(registries.hedges(), &weak, |bound, name, instance, tags| {
+            bound
+                .hedges
+                .insert(name.to_owned(), HedgeHandles::bind(name, instance, tags));
+        });
         metrics
     }
 
@@ -428,6 +466,7 @@ impl RegistryMetrics {
             .for_each(RateLimiterHandles::publish);
         #[cfg(feature = "fault")]
         bound.faults.values().for_each(FaultHandles::publish);
+        bound.hedges.values().for_each(HedgeHandles::publish);
     }
 
     /// The registries being measured.

@@ -579,6 +579,15 @@ impl<S> PolicyBuilder<S> {
         self.layer(bulkhead)
     }
 
+    /// Adds a hedge inside those already added: the stages below it run once per attempt
+    /// (put a per-attempt timeout or a bulkhead inside it, a total timeout outside).
+    pub fn hedge<C>(self, hedge: crate::Hedge<C>) -> PolicyBuilder<S::Output>
+    where
+        S: Push<crate::Hedge<C>>,
+    {
+        self.layer(hedge)
+    }
+
     /// Adds a fallback inside those already added (usually first, so it sees every error).
     pub fn fallback<H, W>(self, fallback: crate::Fallback<H, W>) -> PolicyBuilder<S::Output>
     where

@@ -66,8 +66,8 @@ use serde_json::Value;
 
 use self::resolve::{Resolved, resolve};
 use super::{
-    Budget, BuildContext, Bulkheads, CircuitBreakers, Kind, RateLimiters, Registries, Registry,
-    RegistryError, Retries, Tags, Timeouts, over_budget,
+    Budget, BuildContext, Bulkheads, CircuitBreakers, Hedges, Kind, RateLimiters, Registries,
+    Registry, RegistryError, Retries, Tags, Timeouts, over_budget,
 };
 use crate::config::{ConfigError, entry_path};
 
@@ -112,6 +112,7 @@ pub struct Document {
     rate_limiters: Resolved<RateLimiters>,
     #[cfg(feature = "fault")]
     fault_injectors: Resolved<super::FaultInjectors>,
+    hedges: Resolved<Hedges>,
 }
 
 impl Document {
@@ -132,6 +133,7 @@ impl Document {
             rate_limiters: resolve(section(RateLimiters::SECTION))?,
             #[cfg(feature = "fault")]
             fault_injectors: resolve(section(<super::FaultInjectors as Kind>::SECTION))?,
+            hedges: resolve(section(Hedges::SECTION))?,
         })
     }
 
@@ -211,7 +213,11 @@ impl Registries {
                 context.clone(),
                 document.fault_injectors.tags.clone(),
             ),
-            rate_limiters: Registry::with_context(context, document.rate_limiters.tags.clone()),
+            rate_limiters: Registry::with_context(
+                context.clone(),
+                document.rate_limiters.tags.clone(),
+            ),
+            hedges: Registry::with_context(context, document.hedges.tags.clone()),
         };
         install(&registries.circuit_breakers, &document.circuit_breakers)?;
         install(&registries.retries, &document.retries)?;
@@ -220,6 +226,7 @@ impl Registries {
         install(&registries.rate_limiters, &document.rate_limiters)?;
         #[cfg(feature = "fault")]
         install(&registries.fault_injectors, &document.fault_injectors)?;
+        install(&registries.hedges, &document.hedges)?;
         Ok(registries)
     }
 
@@ -287,6 +294,7 @@ impl Registries {
         reload_into(&self.rate_limiters, &document.rate_limiters)?;
         #[cfg(feature = "fault")]
         reload_into(&self.fault_injectors, &document.fault_injectors)?;
+        reload_into(&self.hedges, &document.hedges)?;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@ use super::BuildContext;
 use crate::bulkhead::BulkheadConfig;
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::config::ConfigError;
+use crate::hedge::{Hedge, HedgeConfig};
 use crate::rate_limiter::RateLimiterConfig;
 use crate::retry::RetryConfig;
 use crate::timeout::TimeoutConfig;
@@ -185,4 +186,17 @@ kind! {
             .build()
     }
     apply(instance, config) { instance.reconfigure(*config) }
+}
+
+kind! {
+    /// Hedges.
+    Hedges: HedgeConfig => Hedge, "hedge";
+    build(name, config, context) {
+        Hedge::builder()
+            .name(name)
+            .config(config.clone())
+            .clock(context.clock_or_default())
+            .build()
+    }
+    apply(instance, config) { instance.reconfigure(config.clone()) }
 }

@@ -1,7 +1,8 @@
 //! One registry per kind, and the standard policy built from them by name.
 
 use super::{
-    BuildContext, Bulkheads, CircuitBreakers, RateLimiters, Registry, Retries, Tags, Timeouts,
+    BuildContext, Bulkheads, CircuitBreakers, Hedges, RateLimiters, Registry, Retries, Tags,
+    Timeouts,
 };
 use crate::circuit_breaker::CircuitBreaker;
 use crate::policy::{Identity, Layered, Policy};
@@ -44,6 +45,7 @@ pub struct Registries {
     pub(super) rate_limiters: Registry<RateLimiters>,
     #[cfg(feature = "fault")]
     pub(super) fault_injectors: Registry<super::FaultInjectors>,
+    pub(super) hedges: Registry<Hedges>,
 }
 
 impl Registries {
@@ -61,7 +63,8 @@ impl Registries {
             timeouts: Registry::with_context(context.clone(), tags.clone()),
             #[cfg(feature = "fault")]
             fault_injectors: Registry::with_context(context.clone(), tags.clone()),
-            rate_limiters: Registry::with_context(context, tags),
+            rate_limiters: Registry::with_context(context.clone(), tags.clone()),
+            hedges: Registry::with_context(context, tags),
         }
     }
 
@@ -94,6 +97,12 @@ impl Registries {
     #[cfg(feature = "fault")]
     pub fn fault_injectors(&self) -> &Registry<super::FaultInjectors> {
         &self.fault_injectors
+    }
+
+    /// The hedges (not part of [`policy`](Self::policy): hedge only idempotent calls, and
+    /// compose a hedge into a policy of your own).
+    pub fn hedges(&self) -> &Registry<Hedges> {
+        &self.hedges
     }
 
     /// The standard policy for `name`: the retry, circuit breaker, bulkhead and timeout named

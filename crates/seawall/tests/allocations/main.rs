@@ -139,6 +139,78 @@ fn an_open_breaker_rejects_without_allocating() {
     assert_eq!(allocations.count_total, 0);
 }
 
+/// A future that is pending on its first poll and ready with `value` on its second.
+struct YieldOnce(Option<u64>, bool);
+
+impl Future for YieldOnce {
+    type Output = Result<u64, Failure>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if std::mem::replace(&mut self.1, true) {
+            Poll::Ready(Ok(self.0.take().unwrap_or(0)))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn a_hedge_whose_primary_answers_before_the_delay_allocates_nothing() {
+    use seawall::Hedge;
+    use seawall::hedge::{HedgeBudgetConfig, HedgeConfig};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let mut config = HedgeConfig::fixed(Duration::from_millis(50));
+    config.budget = Some(HedgeBudgetConfig::new(0.1, 10.0));
+    let fixed = Hedge::builder().config(config).build().unwrap();
+    let percentile = Hedge::builder()
+        .config(HedgeConfig::percentile(
+            0.95,
+            Duration::from_millis(5),
+            Duration::from_secs(1),
+        ))
+        .build()
+        .unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    for hedge in [fixed, percentile] {
+        let policy = Policy::builder().hedge(hedge.clone()).build();
+        // Ready at once: no clock read, no timer.
+        let ready_at_once = |n: u64| one_call(policy.call(|| ready(Ok::<u64, Failure>(n))));
+        // Pending once (the timer is armed), then ready before the delay.
+        let mut pending_once = |n: u64| {
+            let mut call = pin!(policy.call(|| YieldOnce(Some(n), false)));
+            assert!(call.as_mut().poll(&mut cx).is_pending());
+            match call.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(value)) => value,
+                other => panic!("the primary answers on its second poll: {other:?}"),
+            }
+        };
+        for n in 0..16 {
+            ready_at_once(n);
+            pending_once(n);
+        }
+        const CALLS: u64 = 1_000;
+        let mut sum = 0;
+        let allocations = allocation_counter::measure(|| {
+            for n in 0..CALLS {
+                sum += ready_at_once(n) + pending_once(n);
+            }
+        });
+        assert_eq!(sum, CALLS * (CALLS - 1), "every call ran");
+        assert_eq!(
+            allocations.count_total, 0,
+            "{hedge:?}: {} allocations over {CALLS} calls",
+            allocations.count_total
+        );
+        assert_eq!(hedge.metrics().hedges_started, 0);
+    }
+}
+
 #[test]
 fn the_counter_does_see_allocations() {
     // Guards against a vacuous zero: the counting allocator is installed and counting.

@@ -8,6 +8,7 @@ mod composition;
 mod fallback;
 #[cfg(feature = "fault")]
 mod fault;
+mod hedge;
 mod permission;
 mod rate_limiter;
 mod retry;

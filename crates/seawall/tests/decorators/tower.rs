@@ -289,4 +289,40 @@ fn every_layered_service_is_send_and_sync_so_axum_routers_accept_it() {
         )
         .layer(inner),
     );
+    let mut hedged =
+        seawall::hedge::HedgeLayer::new(seawall::Hedge::builder().build().unwrap()).layer(inner);
+    sync_service(&hedged);
+    fn send_future<F: Send>(_: &F) {}
+    send_future(&hedged.call(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hedge_layer_sends_a_copy_after_the_delay_and_returns_the_first_answer() {
+    use seawall::Hedge;
+    use seawall::hedge::{HedgeConfig, HedgeLayer};
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let inner = service_fn(move |request: &'static str| {
+        let call = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            // The first request hangs; the copy answers.
+            seawall::Clock::tokio()
+                .sleep(if call == 0 { ms(10_000) } else { ms(5) })
+                .await;
+            Ok::<_, BoxError>((request, call))
+        }
+    });
+    let hedge = Hedge::builder()
+        .config(HedgeConfig::fixed(ms(50)))
+        .build()
+        .unwrap();
+    let service = HedgeLayer::new(hedge.clone()).layer(inner);
+    let clock = seawall::Clock::tokio();
+    let start = clock.now();
+    let answer = service.oneshot("status?").await.unwrap();
+    assert_eq!(answer, ("status?", 1));
+    assert_eq!(clock.now() - start, ms(55));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(hedge.metrics().hedges_won, 1);
 }

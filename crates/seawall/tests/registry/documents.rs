@@ -334,8 +334,8 @@ fn unknown_keys_and_wrong_types_are_errors_at_their_path() {
     assert_eq!(err.key(), "retry.instances.q.wait_duration");
     assert!(err.rule().contains("invalid duration \"soon\""), "{err}");
 
-    let err = Document::parse("hedge: {}\n", Format::Yaml).unwrap_err();
-    assert_eq!(err.key(), "hedge");
+    let err = Document::parse("cache: {}\n", Format::Yaml).unwrap_err();
+    assert_eq!(err.key(), "cache");
     assert!(err.rule().contains("unknown section"), "{err}");
 
     let err = Document::parse("{ not json", Format::Json).unwrap_err();

@@ -6,6 +6,7 @@ mod corpus;
 mod documents;
 #[cfg(feature = "fault")]
 mod fault;
+mod hedge;
 mod hostile;
 mod live;
 mod metrics;

@@ -57,7 +57,7 @@ pub(super) fn sections(text: &str, format: Format) -> Result<Map<String, Value>,
         let Some(name) = section_name(&key) else {
             return Err(ConfigError::new(
                 join("", &key),
-                "unknown section; expected circuitbreaker, retry, bulkhead, timelimiter or ratelimiter",
+                "unknown section; expected circuitbreaker, retry, bulkhead, timelimiter, ratelimiter or hedge",
             ));
         };
         if let Some(Value::String(first)) = spelled.get(name) {
@@ -103,6 +103,7 @@ fn section_name(key: &str) -> Option<&'static str> {
         "ratelimiter" | "ratelimiters" => Some("ratelimiter"),
         #[cfg(feature = "fault")]
         "fault" | "faults" | "faultinjector" | "faultinjectors" | "chaos" => Some("fault"),
+        "hedge" | "hedges" => Some("hedge"),
         _ => None,
     }
 }
