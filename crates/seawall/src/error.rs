@@ -18,6 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::adaptive::error::LimitExceeded;
 pub use crate::bulkhead::error::BulkheadFull;
 pub use crate::circuit_breaker::error::{CircuitOpen, IllegalTransition};
 pub use crate::timeout::error::Elapsed;
@@ -70,6 +71,9 @@ enum Cause<E> {
     },
     RateLimited(RateLimited),
     RetriesExhausted(RetriesExhausted),
+    LimitExceeded {
+        name: Option<Arc<str>>,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +100,8 @@ pub enum ErrorKind {
     /// predicate (only with `fail_after_max_attempts`). When a retry gives up on an *error*, the
     /// kind is that error's kind and [`Error::is_retries_exhausted`] is true.
     RetriesExhausted,
+    /// An adaptive concurrency limiter was at its limit (within its maximum wait).
+    LimitExceeded,
 }
 
 /// Why a retry stopped retrying.
@@ -150,6 +156,11 @@ impl<E> Error<E> {
         Self::with_cause(Cause::BulkheadFull { name: Some(name) })
     }
 
+    /// The rejection of the adaptive limiter `name` at its limit.
+    pub(crate) fn limit_exceeded(name: Arc<str>) -> Self {
+        Self::with_cause(Cause::LimitExceeded { name: Some(name) })
+    }
+
     /// What this error is.
     pub fn kind(&self) -> ErrorKind {
         match &self.cause {
@@ -159,6 +170,7 @@ impl<E> Error<E> {
             Cause::CircuitOpen { .. } => ErrorKind::CircuitOpen,
             Cause::RateLimited(_) => ErrorKind::RateLimited,
             Cause::RetriesExhausted(_) => ErrorKind::RetriesExhausted,
+            Cause::LimitExceeded { .. } => ErrorKind::LimitExceeded,
         }
     }
 
@@ -185,6 +197,11 @@ impl<E> Error<E> {
     /// A rate limiter rejected the call.
     pub fn is_rate_limited(&self) -> bool {
         matches!(self.cause, Cause::RateLimited(_))
+    }
+
+    /// An adaptive concurrency limiter was at its limit.
+    pub fn is_limit_exceeded(&self) -> bool {
+        matches!(self.cause, Cause::LimitExceeded { .. })
     }
 
     /// A retry gave up: out of attempts, past its maximum elapsed time, or refused by its budget.
@@ -248,7 +265,9 @@ impl<E> Error<E> {
     /// tower layer's `BoxError` has no name.
     pub fn rejected_by(&self) -> Option<&str> {
         match &self.cause {
-            Cause::BulkheadFull { name } | Cause::CircuitOpen { name, .. } => name.as_deref(),
+            Cause::BulkheadFull { name }
+            | Cause::CircuitOpen { name, .. }
+            | Cause::LimitExceeded { name } => name.as_deref(),
             Cause::RateLimited(limited) => Some(limited.name()),
             _ => None,
         }
@@ -289,6 +308,7 @@ impl<E> Error<E> {
             },
             Cause::RateLimited(limited) => Cause::RateLimited(limited),
             Cause::RetriesExhausted(exhausted) => Cause::RetriesExhausted(exhausted),
+            Cause::LimitExceeded { name } => Cause::LimitExceeded { name },
         };
         Error {
             cause,
@@ -315,6 +335,7 @@ impl<E> Error<E> {
             Cause::CircuitOpen { .. } => Box::new(CircuitOpen::new()),
             Cause::RateLimited(limited) => Box::new(limited),
             Cause::RetriesExhausted(exhausted) => Box::new(exhausted),
+            Cause::LimitExceeded { .. } => Box::new(LimitExceeded::new()),
         }
     }
 }
@@ -333,6 +354,10 @@ impl Error<crate::BoxError> {
             Err(other) => other,
         };
         let error = match error.downcast::<CircuitOpen>() {
+            Ok(marker) => return (*marker).into(),
+            Err(other) => other,
+        };
+        let error = match error.downcast::<LimitExceeded>() {
             Ok(marker) => return (*marker).into(),
             Err(other) => other,
         };
@@ -356,6 +381,12 @@ impl<E> From<Elapsed> for Error<E> {
 impl<E> From<BulkheadFull> for Error<E> {
     fn from(_: BulkheadFull) -> Self {
         Self::with_cause(Cause::BulkheadFull { name: None })
+    }
+}
+
+impl<E> From<LimitExceeded> for Error<E> {
+    fn from(_: LimitExceeded) -> Self {
+        Self::with_cause(Cause::LimitExceeded { name: None })
     }
 }
 
@@ -399,6 +430,7 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
                 .field("retry_after", retry_after),
             Cause::RateLimited(limited) => out.field("marker", limited),
             Cause::RetriesExhausted(exhausted) => out.field("marker", exhausted),
+            Cause::LimitExceeded { name } => out.field("name", name),
         };
         if let Some(trace) = self.retry {
             out.field("attempts", &trace.attempts);
@@ -449,6 +481,11 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Cause::CircuitOpen { name: None, .. } => fmt::Display::fmt(&CircuitOpen::new(), f),
             Cause::RateLimited(limited) => fmt::Display::fmt(limited, f),
             Cause::RetriesExhausted(exhausted) => fmt::Display::fmt(exhausted, f),
+            Cause::LimitExceeded { name: Some(name) } => write!(
+                f,
+                "adaptive limiter '{name}' is at its concurrency limit and does not permit further calls"
+            ),
+            Cause::LimitExceeded { name: None } => fmt::Display::fmt(&LimitExceeded::new(), f),
         }
     }
 }
@@ -463,6 +500,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
             Cause::BulkheadFull { .. } if gave_up => Some(&BULKHEAD_FULL),
             Cause::CircuitOpen { .. } if gave_up => Some(&CIRCUIT_OPEN),
             Cause::RateLimited(limited) if gave_up => Some(limited),
+            Cause::LimitExceeded { .. } if gave_up => Some(&LIMIT_EXCEEDED),
             _ => None,
         }
     }
@@ -471,6 +509,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
 /// The markers a retry that gave up reports as its source.
 static BULKHEAD_FULL: BulkheadFull = BulkheadFull::new();
 static CIRCUIT_OPEN: CircuitOpen = CircuitOpen::new();
+static LIMIT_EXCEEDED: LimitExceeded = LimitExceeded::new();
 
 /// A rate limiter did not permit the call.
 #[derive(Clone, PartialEq, Eq)]
