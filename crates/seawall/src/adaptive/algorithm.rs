@@ -241,6 +241,75 @@ impl Gradient2 {
     }
 }
 
+/// Several samples aggregated into one before they reach the algorithm (Netflix's windowed
+/// limit): a window closes once it holds `size` samples and spans at least `min_time`, and
+/// yields their mean RTT, the most calls in flight seen, and whether any was a drop. A drop
+/// closes the window at once: a timeout is news that should not wait for more calls. A
+/// single sample's RTT is noisy — in a queue, one call waits and the next does not — and the
+/// mean over a window is what the delay-based algorithms are meant to see.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Window {
+    size: u32,
+    min_time: Duration,
+    start: Instant,
+    count: u32,
+    rtt_nanos: u128,
+    max_inflight: usize,
+    dropped: bool,
+}
+
+impl Window {
+    pub(crate) fn new(config: &AdaptiveLimiterConfig) -> Self {
+        Self {
+            size: config.window_size.max(1),
+            min_time: config.min_window,
+            start: Instant::ZERO,
+            count: 0,
+            rtt_nanos: 0,
+            max_inflight: 0,
+            dropped: false,
+        }
+    }
+
+    /// Adds one sample; returns the window's aggregate `(mean rtt, max inflight, dropped)`
+    /// when it closes.
+    pub(crate) fn add(
+        &mut self,
+        rtt: Duration,
+        inflight: usize,
+        dropped: bool,
+        now: Instant,
+    ) -> Option<(Duration, usize, bool)> {
+        if self.count == 0 {
+            self.start = now;
+        }
+        self.count += 1;
+        self.rtt_nanos += rtt.as_nanos();
+        self.max_inflight = self.max_inflight.max(inflight);
+        self.dropped |= dropped;
+        let full =
+            self.count >= self.size && now.saturating_duration_since(self.start) >= self.min_time;
+        if !full && !dropped {
+            return None;
+        }
+        let mean = self.rtt_nanos / u128::from(self.count);
+        let aggregate = (
+            Duration::from_nanos(u64::try_from(mean).unwrap_or(u64::MAX)),
+            self.max_inflight,
+            self.dropped,
+        );
+        *self = Self {
+            start: now,
+            count: 0,
+            rtt_nanos: 0,
+            max_inflight: 0,
+            dropped: false,
+            ..*self
+        };
+        Some(aggregate)
+    }
+}
+
 /// The configured algorithm and its state.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Engine {
@@ -473,6 +542,33 @@ mod tests {
         // target 24, smoothed: 20 × 0.8 + 24 × 0.2 = 20.8.
         let limit = gradient.on_sample(ms(100), 20, false, NOW);
         assert!((limit - 20.8).abs() < 1e-9, "{limit}");
+    }
+
+    #[test]
+    fn a_window_yields_the_mean_rtt_the_most_inflight_and_any_drop() {
+        let mut config = config(LimitAlgorithm::Aimd);
+        config.window_size = 3;
+        let mut window = Window::new(&config);
+        assert_eq!(window.add(ms(10), 4, false, NOW), None);
+        assert_eq!(window.add(ms(20), 7, false, NOW), None);
+        assert_eq!(window.add(ms(60), 5, false, NOW), Some((ms(30), 7, false)));
+        // The next window starts afresh, and a drop closes it at once.
+        assert_eq!(window.add(ms(10), 1, false, NOW), None);
+        assert_eq!(window.add(ms(30), 2, true, NOW), Some((ms(20), 2, true)));
+    }
+
+    #[test]
+    fn a_window_stays_open_for_its_minimum_time() {
+        let mut config = config(LimitAlgorithm::Aimd);
+        config.window_size = 1;
+        config.min_window = ms(100);
+        let mut window = Window::new(&config);
+        assert_eq!(window.add(ms(10), 1, false, NOW), None);
+        let later = Instant::from_nanos(100_000_000);
+        assert_eq!(
+            window.add(ms(30), 2, false, later),
+            Some((ms(20), 2, false))
+        );
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub enum LimitAlgorithm {
 /// In a document (feature `serde`) the keys are `algorithm` (`"aimd"`, `"vegas"`,
 /// `"gradient2"`), `initial_limit`, `min_limit`, `max_limit`, `max_wait_duration`,
 /// `backoff_ratio`, `rtt_timeout_duration` (AIMD), `smoothing`, `vegas_alpha`, `vegas_beta`,
-/// `probe_multiplier` (Vegas), `queue_size`, `rtt_tolerance` and `long_window` (Gradient2).
+/// `probe_multiplier` (Vegas), `queue_size`, `rtt_tolerance`, `long_window` (Gradient2),
+/// `window_size` and `min_window_duration` (sample windows, every algorithm).
 /// The defaults are those of Netflix's concurrency-limits, except `min_limit` (1).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -67,6 +68,11 @@ pub struct AdaptiveLimiterConfig {
     pub rtt_tolerance: f64,
     /// Gradient2: the number of samples of the long-term RTT average (default 600; ≥ 1).
     pub long_window: u32,
+    /// Samples aggregated into one before the algorithm sees them: their mean RTT, the most
+    /// calls in flight, and whether any was a drop (default 1: every sample on its own).
+    pub window_size: u32,
+    /// The shortest time a window of samples spans (default zero).
+    pub min_window: Duration,
 }
 
 #[cfg(feature = "serde")]
@@ -88,6 +94,9 @@ crate::config::serde::document_form! {
         queue_size: f64 = queue_size,
         rtt_tolerance: f64 = rtt_tolerance,
         long_window: u32 = long_window,
+        window_size: u32 = window_size,
+        #[serde(with = "crate::config::serde::duration")]
+        min_window_duration: Duration = min_window,
     }
 }
 
@@ -115,6 +124,8 @@ impl AdaptiveLimiterConfig {
             queue_size: 4.0,
             rtt_tolerance: 1.5,
             long_window: 600,
+            window_size: 1,
+            min_window: Duration::ZERO,
         }
     }
 
@@ -133,7 +144,8 @@ impl AdaptiveLimiterConfig {
     /// Limits out of order (`1 <= min_limit <= initial_limit <= max_limit <=`
     /// [`Bulkhead::MAX_CONCURRENT_CALLS`]), a backoff ratio outside [0.5, 1), a smoothing
     /// outside (0, 1], Vegas thresholds not `0 < vegas_alpha <= vegas_beta`, a negative or
-    /// non-finite queue size, a tolerance below 1, a long window of 0, or a duration above
+    /// non-finite queue size, a tolerance below 1, a long window or window size of 0, or a
+    /// duration above
     /// [`MAX_DURATION`](crate::config::MAX_DURATION).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_limits()?;
@@ -160,7 +172,10 @@ impl AdaptiveLimiterConfig {
         if self.long_window == 0 {
             return Err(ConfigError::new("long_window", "must be >= 1, got 0"));
         }
-        Ok(())
+        if self.window_size == 0 {
+            return Err(ConfigError::new("window_size", "must be >= 1, got 0"));
+        }
+        check_duration("min_window_duration", self.min_window, Duration::ZERO)
     }
 
     fn validate_limits(&self) -> Result<(), ConfigError> {

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use self::algorithm::Engine;
+use self::algorithm::{Engine, Window};
 use crate::bulkhead::permits::Permits;
 use crate::circuit_breaker::{CircuitClassifier, ClassifyWith, DefaultClassifier, Outcome};
 use crate::clock::{Clock, Instant, duration_to_nanos};
@@ -106,6 +106,7 @@ pub(crate) struct Shared {
 struct State {
     config: AdaptiveLimiterConfig,
     engine: Engine,
+    window: Window,
     /// The last limit reported in an event.
     reported: usize,
 }
@@ -165,7 +166,11 @@ impl Shared {
         let now = self.clock.now();
         let rtt = now.saturating_duration_since(ticket.start);
         let mut state = self.lock();
-        let limit = state.engine.on_sample(rtt, ticket.inflight, dropped, now);
+        let Some((rtt, inflight, dropped)) = state.window.add(rtt, ticket.inflight, dropped, now)
+        else {
+            return;
+        };
+        let limit = state.engine.on_sample(rtt, inflight, dropped, now);
         let min = state.config.min_limit;
         self.apply(&mut state, whole(limit, min));
     }
@@ -251,6 +256,7 @@ impl AdaptiveLimiter {
                 listeners: Listeners::new(),
                 state: Mutex::new(State {
                     engine: Engine::new(&config, initial as f64),
+                    window: Window::new(&config),
                     config,
                     reported: initial,
                 }),
@@ -304,6 +310,7 @@ impl<C> AdaptiveLimiter<C> {
         let mut state = self.shared.lock();
         let limit = self.limit().clamp(config.min_limit, config.max_limit);
         state.engine = Engine::new(&config, limit as f64);
+        state.window = Window::new(&config);
         state.config = config;
         self.shared
             .max_wait_nanos

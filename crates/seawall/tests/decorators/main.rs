@@ -2,6 +2,9 @@
 
 mod support;
 
+mod adaptive;
+mod queue_model;
+
 mod bulkhead;
 mod circuit_breaker;
 mod composition;
