@@ -3,6 +3,7 @@
 mod support;
 
 mod adaptive;
+mod adaptive_admission;
 mod queue_model;
 
 mod bulkhead;
