@@ -20,6 +20,9 @@
 //! | `seawall_ratelimiter_available_permissions` | gauge | `name` | calls that could start now |
 //! | `seawall_ratelimiter_waiting_threads` | gauge | `name` | calls waiting for their slot (Resilience4j's name) |
 //! | `seawall_ratelimiter_rejected_calls` | counter | `name` | calls rejected |
+//! | `seawall_adaptivelimiter_limit` | gauge | `name` | the current concurrency limit |
+//! | `seawall_adaptivelimiter_inflight_calls` | gauge | `name` | calls holding a permit |
+//! | `seawall_adaptivelimiter_rejected_calls` | counter | `name` | calls rejected |
 //!
 //! Every instance's tags are added as labels. Undefined rates are NaN rather than
 //! Resilience4j's −1, which dashboards average into nonsense.
@@ -38,7 +41,7 @@ use metrics::{Counter, Gauge, Label, counter, gauge};
 
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerEvent, State};
 use crate::registry::{Kind, Registries, Registry, RegistryEvent, Tags};
-use crate::{Bulkhead, RateLimiter, Retry, Timeout};
+use crate::{AdaptiveLimiter, Bulkhead, RateLimiter, Retry, Timeout};
 
 fn labels(name: &str, tags: Option<Tags>) -> Vec<Label> {
     let mut labels = vec![Label::new("name", name.to_owned())];
@@ -273,6 +276,31 @@ impl RateLimiterHandles {
     }
 }
 
+struct AdaptiveLimiterHandles {
+    limiter: AdaptiveLimiter,
+    limit: Gauge,
+    inflight: Gauge,
+    rejected: Counter,
+}
+
+impl AdaptiveLimiterHandles {
+    fn bind(name: &str, limiter: AdaptiveLimiter, tags: Option<Tags>) -> Self {
+        let base = labels(name, tags);
+        Self {
+            limit: gauge!("seawall_adaptivelimiter_limit", base.clone()),
+            inflight: gauge!("seawall_adaptivelimiter_inflight_calls", base.clone()),
+            rejected: counter!("seawall_adaptivelimiter_rejected_calls", base),
+            limiter,
+        }
+    }
+
+    fn publish(&self) {
+        self.limit.set(self.limiter.limit() as f64);
+        self.inflight.set(self.limiter.inflight() as f64);
+        self.rejected.absolute(self.limiter.rejected_calls());
+    }
+}
+
 /// Handles by instance name: a replaced instance's handles replace the old ones.
 #[derive(Default)]
 struct Bound {
@@ -281,6 +309,7 @@ struct Bound {
     bulkheads: BTreeMap<String, BulkheadHandles>,
     timeouts: BTreeMap<String, TimeoutHandles>,
     rate_limiters: BTreeMap<String, RateLimiterHandles>,
+    adaptive_limiters: BTreeMap<String, AdaptiveLimiterHandles>,
 }
 
 /// Metrics for every instance of a [`Registries`], present and future. See the
@@ -366,6 +395,16 @@ impl RegistryMetrics {
                 );
             },
         );
+        follow(
+            registries.adaptive_limiters(),
+            &weak,
+            |bound, name, instance, tags| {
+                bound.adaptive_limiters.insert(
+                    name.to_owned(),
+                    AdaptiveLimiterHandles::bind(name, instance, tags),
+                );
+            },
+        );
         metrics
     }
 
@@ -380,6 +419,10 @@ impl RegistryMetrics {
             .rate_limiters
             .values()
             .for_each(RateLimiterHandles::publish);
+        bound
+            .adaptive_limiters
+            .values()
+            .for_each(AdaptiveLimiterHandles::publish);
     }
 
     /// The registries being measured.

@@ -64,8 +64,8 @@ use serde_json::Value;
 
 use self::resolve::{Resolved, resolve};
 use super::{
-    Budget, BuildContext, Bulkheads, CircuitBreakers, Kind, RateLimiters, Registries, Registry,
-    RegistryError, Retries, Tags, Timeouts, over_budget,
+    AdaptiveLimiters, Budget, BuildContext, Bulkheads, CircuitBreakers, Kind, RateLimiters,
+    Registries, Registry, RegistryError, Retries, Tags, Timeouts, over_budget,
 };
 use crate::config::{ConfigError, entry_path};
 
@@ -108,6 +108,7 @@ pub struct Document {
     bulkheads: Resolved<Bulkheads>,
     timeouts: Resolved<Timeouts>,
     rate_limiters: Resolved<RateLimiters>,
+    adaptive_limiters: Resolved<AdaptiveLimiters>,
 }
 
 impl Document {
@@ -126,6 +127,7 @@ impl Document {
             bulkheads: resolve(section(Bulkheads::SECTION))?,
             timeouts: resolve(section(Timeouts::SECTION))?,
             rate_limiters: resolve(section(RateLimiters::SECTION))?,
+            adaptive_limiters: resolve(section(AdaptiveLimiters::SECTION))?,
         })
     }
 
@@ -200,13 +202,21 @@ impl Registries {
             retries: Registry::with_context(context.clone(), document.retries.tags.clone()),
             bulkheads: Registry::with_context(context.clone(), document.bulkheads.tags.clone()),
             timeouts: Registry::with_context(context.clone(), document.timeouts.tags.clone()),
-            rate_limiters: Registry::with_context(context, document.rate_limiters.tags.clone()),
+            rate_limiters: Registry::with_context(
+                context.clone(),
+                document.rate_limiters.tags.clone(),
+            ),
+            adaptive_limiters: Registry::with_context(
+                context,
+                document.adaptive_limiters.tags.clone(),
+            ),
         };
         install(&registries.circuit_breakers, &document.circuit_breakers)?;
         install(&registries.retries, &document.retries)?;
         install(&registries.bulkheads, &document.bulkheads)?;
         install(&registries.timeouts, &document.timeouts)?;
         install(&registries.rate_limiters, &document.rate_limiters)?;
+        install(&registries.adaptive_limiters, &document.adaptive_limiters)?;
         Ok(registries)
     }
 
@@ -272,6 +282,7 @@ impl Registries {
         reload_into(&self.bulkheads, &document.bulkheads)?;
         reload_into(&self.timeouts, &document.timeouts)?;
         reload_into(&self.rate_limiters, &document.rate_limiters)?;
+        reload_into(&self.adaptive_limiters, &document.adaptive_limiters)?;
         Ok(())
     }
 }

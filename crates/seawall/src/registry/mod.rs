@@ -25,7 +25,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-pub use self::kind::{Bulkheads, CircuitBreakers, Kind, RateLimiters, Retries, Timeouts};
+pub use self::kind::{
+    AdaptiveLimiters, Bulkheads, CircuitBreakers, Kind, RateLimiters, Retries, Timeouts,
+};
 pub use self::registries::{Registries, StandardPolicy};
 use crate::clock::Clock;
 use crate::config::{ConfigError, entry_path};

@@ -1,7 +1,8 @@
 //! One registry per kind, and the standard policy built from them by name.
 
 use super::{
-    BuildContext, Bulkheads, CircuitBreakers, RateLimiters, Registry, Retries, Tags, Timeouts,
+    AdaptiveLimiters, BuildContext, Bulkheads, CircuitBreakers, RateLimiters, Registry, Retries,
+    Tags, Timeouts,
 };
 use crate::circuit_breaker::CircuitBreaker;
 use crate::policy::{Identity, Layered, Policy};
@@ -42,6 +43,7 @@ pub struct Registries {
     pub(super) bulkheads: Registry<Bulkheads>,
     pub(super) timeouts: Registry<Timeouts>,
     pub(super) rate_limiters: Registry<RateLimiters>,
+    pub(super) adaptive_limiters: Registry<AdaptiveLimiters>,
 }
 
 impl Registries {
@@ -57,7 +59,8 @@ impl Registries {
             retries: Registry::with_context(context.clone(), tags.clone()),
             bulkheads: Registry::with_context(context.clone(), tags.clone()),
             timeouts: Registry::with_context(context.clone(), tags.clone()),
-            rate_limiters: Registry::with_context(context, tags),
+            rate_limiters: Registry::with_context(context.clone(), tags.clone()),
+            adaptive_limiters: Registry::with_context(context, tags),
         }
     }
 
@@ -84,6 +87,11 @@ impl Registries {
     /// The rate limiters.
     pub fn rate_limiters(&self) -> &Registry<RateLimiters> {
         &self.rate_limiters
+    }
+
+    /// The adaptive concurrency limiters.
+    pub fn adaptive_limiters(&self) -> &Registry<AdaptiveLimiters> {
+        &self.adaptive_limiters
     }
 
     /// The standard policy for `name`: the retry, circuit breaker, bulkhead and timeout named

@@ -101,6 +101,7 @@ fn section_name(key: &str) -> Option<&'static str> {
         "retry" | "retries" => Some("retry"),
         "bulkhead" | "bulkheads" => Some("bulkhead"),
         "ratelimiter" | "ratelimiters" => Some("ratelimiter"),
+        "adaptivelimiter" | "adaptivelimiters" => Some("adaptivelimiter"),
         _ => None,
     }
 }
