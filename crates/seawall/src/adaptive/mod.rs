@@ -57,7 +57,7 @@ pub use self::layer::{
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::time::Duration;
-/// use seawall::AdaptiveLimiter;
+/// use seawall::{AdaptiveLimiter, Policy, Timeout};
 /// use seawall::adaptive::{AdaptiveLimiterConfig, LimitAlgorithm};
 ///
 /// let limiter = AdaptiveLimiter::builder()
@@ -67,9 +67,20 @@ pub use self::layer::{
 ///     .unwrap();
 /// assert_eq!(limiter.limit(), 20);
 ///
-/// // A drop (here: the operation's error) multiplies the limit by the backoff ratio 0.9.
-/// let _ = limiter.call(|| async { Err::<(), _>(std::io::Error::other("timeout")) }).await;
-/// assert_eq!(limiter.limit(), 18);
+/// // The per-attempt timeout inside the limiter: a timeout is a drop.
+/// let policy = Policy::builder()
+///     .adaptive_limiter(limiter.clone())
+///     .timeout(Timeout::new(Duration::from_millis(10)))
+///     .build();
+/// let err = policy
+///     .call(|| async {
+///         std::future::pending::<()>().await;
+///         Ok::<(), std::io::Error>(())
+///     })
+///     .await
+///     .unwrap_err();
+/// assert!(err.is_timeout());
+/// assert_eq!(limiter.limit(), 18); // AIMD: 20 × 0.9
 /// # }
 /// ```
 ///

@@ -54,19 +54,24 @@ fn gradient2() -> AdaptiveLimiterConfig {
 
 async fn run_until_samples(load: &Load, samples: usize) {
     while load.count() < samples {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        seawall::Clock::tokio()
+            .sleep(Duration::from_millis(10))
+            .await;
     }
 }
 
 /// Waits (in virtual time, polling every 10 ms) until `done` holds; returns how long it took,
 /// or `None` after `bound`.
 async fn time_until(bound: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
-    let start = tokio::time::Instant::now();
-    while start.elapsed() <= bound {
+    let clock = seawall::Clock::tokio();
+    let start = clock.now();
+    while clock.now() - start <= bound {
         if done() {
-            return Some(start.elapsed());
+            return Some(clock.now() - start);
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        seawall::Clock::tokio()
+            .sleep(Duration::from_millis(10))
+            .await;
     }
     None
 }
@@ -118,7 +123,7 @@ async fn follows_a_slowdown(config: AdaptiveLimiterConfig, recovered: fn(f64, &s
         limiter.limit()
     );
     eprintln!("fell to <= 4 in {fell:?} after the slowdown");
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    seawall::Clock::tokio().sleep(Duration::from_secs(5)).await;
     dependency.set_service(SERVICE);
     recovered(
         settled_limit(&load, 200).await,
@@ -140,7 +145,7 @@ async fn follows_a_hang(config: AdaptiveLimiterConfig, recovered: fn(f64, &str))
         limiter.limit()
     );
     eprintln!("fell to <= 4 in {fell:?} into the hang");
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    seawall::Clock::tokio().sleep(Duration::from_secs(5)).await;
     dependency.set_hung(false);
     let back = time_until(Duration::from_secs(5), || limiter.limit() >= 6).await;
     assert!(

@@ -87,16 +87,17 @@ async fn a_waiting_call_gets_a_returned_permit_and_a_late_one_is_rejected_after_
     tokio::task::yield_now().await;
 
     let (second_release, second) = gated_call(&limiter);
-    tokio::time::sleep(ms(50)).await;
+    seawall::Clock::tokio().sleep(ms(50)).await;
     release.send(()).unwrap();
     first.await.unwrap().unwrap();
     tokio::task::yield_now().await;
     assert_eq!(limiter.inflight(), 1, "the waiter took the returned permit");
 
-    let started = tokio::time::Instant::now();
+    let clock = seawall::Clock::tokio();
+    let started = clock.now();
     let third = limiter.call(|| async { Ok::<_, Failure>(()) }).await;
     assert!(third.unwrap_err().is_limit_exceeded());
-    assert_eq!(started.elapsed(), ms(100));
+    assert_eq!(clock.now() - started, ms(100));
 
     second_release.send(()).unwrap();
     second.await.unwrap().unwrap();
@@ -234,7 +235,7 @@ async fn a_permit_measures_its_rtt_on_the_limiters_clock() {
     let limiter = limiter(config);
     let permit = limiter.try_acquire().unwrap();
     let other = limiter.try_acquire().unwrap();
-    tokio::time::sleep(ms(150)).await;
+    seawall::Clock::tokio().sleep(ms(150)).await;
     permit.success(); // 150 ms > 100 ms: a drop, 4 × 0.9
     assert_eq!(limiter.limit(), 3);
     drop(other);

@@ -51,7 +51,7 @@ impl QueueModel {
         }
         let _worker = self.workers.acquire().await.map_err(|_| Unavailable)?;
         let service = Duration::from_nanos(self.service_nanos.load(Ordering::SeqCst));
-        tokio::time::sleep(service).await;
+        seawall::Clock::tokio().sleep(service).await;
         Ok(())
     }
 }
@@ -97,7 +97,9 @@ impl Load {
                         match result {
                             Err(error) if error.is_limit_exceeded() => {
                                 // Rejected at once or after the maximum wait: think, retry.
-                                tokio::time::sleep(Duration::from_millis(5)).await;
+                                seawall::Clock::tokio()
+                                    .sleep(Duration::from_millis(5))
+                                    .await;
                             }
                             _ => samples.lock().unwrap().push(Sample {
                                 limit: limiter.limit(),
