@@ -1,13 +1,16 @@
 //! seawall's contenders, configured as in [`config`](crate::config): each decorator through its
 //! native API ([`Native`]) and through its tower layer ([`Tower`]).
 
+use seawall::adaptive::{AdaptiveLimiterLayer, LimitAlgorithm};
 use seawall::bulkhead::BulkheadLayer;
 use seawall::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, SlidingWindow};
 use seawall::fallback::FallbackLayer;
 use seawall::registry::Registries;
 use seawall::retry::RetryLayer;
 use seawall::timeout::TimeoutLayer;
-use seawall::{Backoff, BoxError, Bulkhead, Clock, Fallback, Policy, Retry, Timeout};
+use seawall::{
+    AdaptiveLimiter, Backoff, BoxError, Bulkhead, Clock, Fallback, Policy, Retry, Timeout,
+};
 use tower::ServiceBuilder;
 use tower_layer::Layer;
 
@@ -68,6 +71,24 @@ pub fn timeout() -> impl Contender + Clone + Send + 'static {
 pub fn timeout_tower() -> impl Contender + Clone + Send + 'static {
     Tower::new(
         TimeoutLayer::new(timeout_decorator()).layer(Echo),
+        boxed_error,
+    )
+}
+
+/// seawall's adaptive limiter: AIMD with Netflix's defaults (limit 20), rejecting at once.
+fn adaptive_decorator() -> AdaptiveLimiter {
+    AdaptiveLimiter::new(LimitAlgorithm::Aimd)
+}
+
+/// seawall's `AdaptiveLimiter` (AIMD), native API.
+pub fn adaptive() -> impl Contender + Clone + Send + 'static {
+    Native(adaptive_decorator())
+}
+
+/// seawall's `AdaptiveLimiterLayer` (AIMD) around the inner service.
+pub fn adaptive_tower() -> impl Contender + Clone + Send + 'static {
+    Tower::new(
+        AdaptiveLimiterLayer::new(adaptive_decorator()).layer(Echo),
         boxed_error,
     )
 }
