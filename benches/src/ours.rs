@@ -1,6 +1,7 @@
 //! seawall's contenders, configured as in [`config`](crate::config): each decorator through its
 //! native API ([`Native`]) and through its tower layer ([`Tower`]).
 
+use seawall::adaptive::{AdaptiveLimiterLayer, LimitAlgorithm};
 use seawall::bulkhead::BulkheadLayer;
 use seawall::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, SlidingWindow};
 use seawall::fallback::FallbackLayer;
@@ -8,7 +9,9 @@ use seawall::hedge::{HedgeConfig, HedgeLayer};
 use seawall::registry::Registries;
 use seawall::retry::RetryLayer;
 use seawall::timeout::TimeoutLayer;
-use seawall::{Backoff, BoxError, Bulkhead, Clock, Fallback, Hedge, Policy, Retry, Timeout};
+use seawall::{
+    AdaptiveLimiter, Backoff, BoxError, Bulkhead, Clock, Fallback, Hedge, Policy, Retry, Timeout,
+};
 use tower::ServiceBuilder;
 use tower_layer::Layer;
 
@@ -114,6 +117,24 @@ pub fn fault_disabled() -> impl Contender + Clone + Send + 'static {
 pub fn fault_disabled_tower() -> impl Contender + Clone + Send + 'static {
     Tower::new(
         seawall::fault::FaultLayer::new(fault_decorator()).layer(Echo),
+        boxed_error,
+    )
+}
+
+/// seawall's adaptive limiter: AIMD with Netflix's defaults (limit 20), rejecting at once.
+fn adaptive_decorator() -> AdaptiveLimiter {
+    AdaptiveLimiter::new(LimitAlgorithm::Aimd)
+}
+
+/// seawall's `AdaptiveLimiter` (AIMD), native API.
+pub fn adaptive() -> impl Contender + Clone + Send + 'static {
+    Native(adaptive_decorator())
+}
+
+/// seawall's `AdaptiveLimiterLayer` (AIMD) around the inner service.
+pub fn adaptive_tower() -> impl Contender + Clone + Send + 'static {
+    Tower::new(
+        AdaptiveLimiterLayer::new(adaptive_decorator()).layer(Echo),
         boxed_error,
     )
 }

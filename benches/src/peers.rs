@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tower::ServiceBuilder;
 use tower_layer::Layer;
+use tower_resilience::adaptive::{AdaptiveError, Aimd};
 use tower_resilience::bulkhead::{BulkheadLayer, BulkheadServiceError};
 use tower_resilience::circuitbreaker::{
     CircuitBreakerError, CircuitBreakerLayer, SlidingWindowType,
@@ -53,6 +54,15 @@ impl<E: Erase> Erase for BulkheadServiceError<E> {
         match self {
             Self::Inner(inner) => inner.erase(),
             Self::Bulkhead(_) => Outcome::Rejected,
+        }
+    }
+}
+
+impl<E: Erase> Erase for AdaptiveError<E> {
+    fn erase(self) -> Outcome {
+        match self {
+            Self::Service(inner) => inner.erase(),
+            Self::LimitReached => Outcome::Rejected,
         }
     }
 }
@@ -206,6 +216,23 @@ fn tr_bulkhead_layer(reject_when_full: bool) -> tower_resilience::bulkhead::Bulk
 pub fn tr_bulkhead(reject_when_full: bool) -> impl Contender + Clone + Send + 'static {
     Tower::new(
         tr_bulkhead_layer(reject_when_full).layer(Echo),
+        Erase::erase,
+    )
+}
+
+/// tower-resilience's adaptive limiter with AIMD, set as seawall's row: limit 20 in [1, 200],
+/// ×0.9 on a failure, a 5 s latency threshold.
+pub fn tr_adaptive() -> impl Contender + Clone + Send + 'static {
+    let aimd = Aimd::builder()
+        .initial_limit(20)
+        .min_limit(1)
+        .max_limit(200)
+        .decrease_factor(0.9)
+        .latency_threshold(std::time::Duration::from_secs(5))
+        .build()
+        .expect("a valid tower-resilience AIMD configuration");
+    Tower::new(
+        tower_resilience::adaptive::AdaptiveLimiterLayer::new(aimd).layer(Echo),
         Erase::erase,
     )
 }

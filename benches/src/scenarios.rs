@@ -105,6 +105,11 @@ pub const GROUPS: &[Group] = &[
         expect: VALUE,
     },
     Group {
+        name: "adaptive/permit_free",
+        about: "AIMD adaptive limit of 20, all free: take a permit, run, measure the RTT, feed the algorithm, give it back",
+        expect: VALUE,
+    },
+    Group {
         name: "timeout/ready",
         about: "1 s timeout around a call that is ready at once",
         expect: VALUE,
@@ -144,6 +149,7 @@ pub fn run<R: Runner>(group: &str, runner: &mut R) {
         "circuit_breaker/open" => breaker_open(runner),
         "circuit_breaker/threads" => breaker_threads(runner),
         "bulkhead/permit_free" => bulkhead_permit_free(runner),
+        "adaptive/permit_free" => adaptive_permit_free(runner),
         "timeout/ready" => timeout_ready(runner),
         "retry/first_success" => retry_first_success(runner),
         "fault/disabled" => fault_disabled(runner),
@@ -297,6 +303,15 @@ fn bulkhead_permit_free<R: Runner>(r: &mut R) {
     r.steady(row(G, "tower-resilience-wait", P), || {
         peers::tr_bulkhead(false)
     });
+}
+
+fn adaptive_permit_free<R: Runner>(r: &mut R) {
+    const G: &str = "adaptive/permit_free";
+    const P: &str = "aimd-20";
+    r.steady(row(G, "baseline", P), || Baseline);
+    r.steady(row(G, "seawall", P), ours::adaptive);
+    r.steady(row(G, "seawall-tower", P), ours::adaptive_tower);
+    r.steady(row(G, "tower-resilience", P), peers::tr_adaptive);
 }
 
 fn timeout_ready<R: Runner>(r: &mut R) {

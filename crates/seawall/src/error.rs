@@ -18,6 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::adaptive::error::LimitExceeded;
 pub use crate::bulkhead::error::BulkheadFull;
 pub use crate::circuit_breaker::error::{CircuitOpen, IllegalTransition};
 #[cfg(feature = "fault")]
@@ -74,6 +75,9 @@ enum Cause<E> {
     RetriesExhausted(RetriesExhausted),
     #[cfg(feature = "fault")]
     Injected,
+    LimitExceeded {
+        name: Option<Arc<str>>,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -104,6 +108,8 @@ pub enum ErrorKind {
     /// run.
     #[cfg(feature = "fault")]
     Injected,
+    /// An adaptive concurrency limiter was at its limit (within its maximum wait).
+    LimitExceeded,
 }
 
 /// Why a retry stopped retrying.
@@ -158,6 +164,11 @@ impl<E> Error<E> {
         Self::with_cause(Cause::BulkheadFull { name: Some(name) })
     }
 
+    /// The rejection of the adaptive limiter `name` at its limit.
+    pub(crate) fn limit_exceeded(name: Arc<str>) -> Self {
+        Self::with_cause(Cause::LimitExceeded { name: Some(name) })
+    }
+
     /// What this error is.
     pub fn kind(&self) -> ErrorKind {
         match &self.cause {
@@ -169,6 +180,7 @@ impl<E> Error<E> {
             Cause::RetriesExhausted(_) => ErrorKind::RetriesExhausted,
             #[cfg(feature = "fault")]
             Cause::Injected => ErrorKind::Injected,
+            Cause::LimitExceeded { .. } => ErrorKind::LimitExceeded,
         }
     }
 
@@ -201,6 +213,11 @@ impl<E> Error<E> {
     /// A rate limiter rejected the call.
     pub fn is_rate_limited(&self) -> bool {
         matches!(self.cause, Cause::RateLimited(_))
+    }
+
+    /// An adaptive concurrency limiter was at its limit.
+    pub fn is_limit_exceeded(&self) -> bool {
+        matches!(self.cause, Cause::LimitExceeded { .. })
     }
 
     /// A retry gave up: out of attempts, past its maximum elapsed time, or refused by its budget.
@@ -264,7 +281,9 @@ impl<E> Error<E> {
     /// tower layer's `BoxError` has no name.
     pub fn rejected_by(&self) -> Option<&str> {
         match &self.cause {
-            Cause::BulkheadFull { name } | Cause::CircuitOpen { name, .. } => name.as_deref(),
+            Cause::BulkheadFull { name }
+            | Cause::CircuitOpen { name, .. }
+            | Cause::LimitExceeded { name } => name.as_deref(),
             Cause::RateLimited(limited) => Some(limited.name()),
             _ => None,
         }
@@ -307,6 +326,7 @@ impl<E> Error<E> {
             Cause::RetriesExhausted(exhausted) => Cause::RetriesExhausted(exhausted),
             #[cfg(feature = "fault")]
             Cause::Injected => Cause::Injected,
+            Cause::LimitExceeded { name } => Cause::LimitExceeded { name },
         };
         Error {
             cause,
@@ -335,6 +355,7 @@ impl<E> Error<E> {
             Cause::RetriesExhausted(exhausted) => Box::new(exhausted),
             #[cfg(feature = "fault")]
             Cause::Injected => Box::new(InjectedFault::new()),
+            Cause::LimitExceeded { .. } => Box::new(LimitExceeded::new()),
         }
     }
 }
@@ -353,6 +374,10 @@ impl Error<crate::BoxError> {
             Err(other) => other,
         };
         let error = match error.downcast::<CircuitOpen>() {
+            Ok(marker) => return (*marker).into(),
+            Err(other) => other,
+        };
+        let error = match error.downcast::<LimitExceeded>() {
             Ok(marker) => return (*marker).into(),
             Err(other) => other,
         };
@@ -381,6 +406,12 @@ impl<E> From<Elapsed> for Error<E> {
 impl<E> From<BulkheadFull> for Error<E> {
     fn from(_: BulkheadFull) -> Self {
         Self::with_cause(Cause::BulkheadFull { name: None })
+    }
+}
+
+impl<E> From<LimitExceeded> for Error<E> {
+    fn from(_: LimitExceeded) -> Self {
+        Self::with_cause(Cause::LimitExceeded { name: None })
     }
 }
 
@@ -433,6 +464,7 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
             Cause::RetriesExhausted(exhausted) => out.field("marker", exhausted),
             #[cfg(feature = "fault")]
             Cause::Injected => out.field("marker", &InjectedFault::new()),
+            Cause::LimitExceeded { name } => out.field("name", name),
         };
         if let Some(trace) = self.retry {
             out.field("attempts", &trace.attempts);
@@ -485,6 +517,11 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Cause::RetriesExhausted(exhausted) => fmt::Display::fmt(exhausted, f),
             #[cfg(feature = "fault")]
             Cause::Injected => fmt::Display::fmt(&InjectedFault::new(), f),
+            Cause::LimitExceeded { name: Some(name) } => write!(
+                f,
+                "adaptive limiter '{name}' is at its concurrency limit and does not permit further calls"
+            ),
+            Cause::LimitExceeded { name: None } => fmt::Display::fmt(&LimitExceeded::new(), f),
         }
     }
 }
@@ -501,6 +538,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
             Cause::RateLimited(limited) if gave_up => Some(limited),
             #[cfg(feature = "fault")]
             Cause::Injected if gave_up => Some(&INJECTED),
+            Cause::LimitExceeded { .. } if gave_up => Some(&LIMIT_EXCEEDED),
             _ => None,
         }
     }
@@ -511,6 +549,7 @@ static BULKHEAD_FULL: BulkheadFull = BulkheadFull::new();
 static CIRCUIT_OPEN: CircuitOpen = CircuitOpen::new();
 #[cfg(feature = "fault")]
 static INJECTED: InjectedFault = InjectedFault::new();
+static LIMIT_EXCEEDED: LimitExceeded = LimitExceeded::new();
 
 /// A rate limiter did not permit the call.
 #[derive(Clone, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 #![doc(test(attr(deny(warnings, rust_2018_idioms), allow(dead_code, unused_variables))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod adaptive;
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;
@@ -24,6 +25,7 @@ pub mod retry;
 pub mod timeout;
 pub mod tuning;
 
+pub use crate::adaptive::AdaptiveLimiter;
 pub use crate::bulkhead::Bulkhead;
 pub use crate::circuit_breaker::CircuitBreaker;
 pub use crate::clock::Clock;

@@ -24,6 +24,9 @@
 //! | `seawall_fault_enabled` | gauge | `name` | 1 while injection is on, else 0 (feature `fault`) |
 //! | `seawall_hedge_attempts` | counter | `name`, `kind` = `started` / `won` / `budget_refused` | hedged attempts |
 //! | `seawall_hedge_budget_tokens` | gauge | `name` | tokens saved in the hedging budget |
+//! | `seawall_adaptivelimiter_limit` | gauge | `name` | the current concurrency limit |
+//! | `seawall_adaptivelimiter_inflight_calls` | gauge | `name` | calls holding a permit |
+//! | `seawall_adaptivelimiter_rejected_calls` | counter | `name` | calls rejected |
 //!
 //! Every instance's tags are added as labels. Undefined rates are NaN rather than
 //! Resilience4j's −1, which dashboards average into nonsense.
@@ -42,7 +45,7 @@ use metrics::{Counter, Gauge, Label, counter, gauge};
 
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerEvent, State};
 use crate::registry::{Kind, Registries, Registry, RegistryEvent, Tags};
-use crate::{Bulkhead, RateLimiter, Retry, Timeout};
+use crate::{AdaptiveLimiter, Bulkhead, RateLimiter, Retry, Timeout};
 
 fn labels(name: &str, tags: Option<Tags>) -> Vec<Label> {
     let mut labels = vec![Label::new("name", name.to_owned())];
@@ -339,6 +342,31 @@ impl HedgeHandles {
     }
 }
 
+struct AdaptiveLimiterHandles {
+    limiter: AdaptiveLimiter,
+    limit: Gauge,
+    inflight: Gauge,
+    rejected: Counter,
+}
+
+impl AdaptiveLimiterHandles {
+    fn bind(name: &str, limiter: AdaptiveLimiter, tags: Option<Tags>) -> Self {
+        let base = labels(name, tags);
+        Self {
+            limit: gauge!("seawall_adaptivelimiter_limit", base.clone()),
+            inflight: gauge!("seawall_adaptivelimiter_inflight_calls", base.clone()),
+            rejected: counter!("seawall_adaptivelimiter_rejected_calls", base),
+            limiter,
+        }
+    }
+
+    fn publish(&self) {
+        self.limit.set(self.limiter.limit() as f64);
+        self.inflight.set(self.limiter.inflight() as f64);
+        self.rejected.absolute(self.limiter.rejected_calls());
+    }
+}
+
 /// Handles by instance name: a replaced instance's handles replace the old ones.
 #[derive(Default)]
 struct Bound {
@@ -350,6 +378,7 @@ struct Bound {
     #[cfg(feature = "fault")]
     faults: BTreeMap<String, FaultHandles>,
     hedges: BTreeMap<String, HedgeHandles>,
+    adaptive_limiters: BTreeMap<String, AdaptiveLimiterHandles>,
 }
 
 /// Metrics for every instance of a [`Registries`], present and future. See the
@@ -450,6 +479,16 @@ impl RegistryMetrics {
                 .hedges
                 .insert(name.to_owned(), HedgeHandles::bind(name, instance, tags));
         });
+        follow(
+            registries.adaptive_limiters(),
+            &weak,
+            |bound, name, instance, tags| {
+                bound.adaptive_limiters.insert(
+                    name.to_owned(),
+                    AdaptiveLimiterHandles::bind(name, instance, tags),
+                );
+            },
+        );
         metrics
     }
 
@@ -467,6 +506,10 @@ impl RegistryMetrics {
         #[cfg(feature = "fault")]
         bound.faults.values().for_each(FaultHandles::publish);
         bound.hedges.values().for_each(HedgeHandles::publish);
+        bound
+            .adaptive_limiters
+            .values()
+            .for_each(AdaptiveLimiterHandles::publish);
     }
 
     /// The registries being measured.

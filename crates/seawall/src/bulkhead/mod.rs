@@ -16,7 +16,7 @@ pub mod error;
 pub mod future;
 #[cfg(feature = "tower")]
 mod layer;
-mod permits;
+pub(crate) mod permits;
 
 use std::fmt;
 use std::sync::Arc;

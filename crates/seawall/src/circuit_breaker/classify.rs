@@ -13,7 +13,8 @@ pub trait CircuitClassifier<T, E> {
 }
 
 /// `Ok` → success; the operation's errors, timeouts and exhausted retries → failure; a full
-/// bulkhead, an open nested breaker or a rate limiter's rejection → ignored.
+/// bulkhead, an open nested breaker, a rate limiter's or an adaptive limiter's rejection →
+/// ignored.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DefaultClassifier;
 
@@ -22,9 +23,10 @@ impl<T, E> CircuitClassifier<T, E> for DefaultClassifier {
         match result {
             Ok(_) => Outcome::Success,
             Err(error) => match error.kind() {
-                ErrorKind::BulkheadFull | ErrorKind::CircuitOpen | ErrorKind::RateLimited => {
-                    Outcome::Ignored
-                }
+                ErrorKind::BulkheadFull
+                | ErrorKind::CircuitOpen
+                | ErrorKind::RateLimited
+                | ErrorKind::LimitExceeded => Outcome::Ignored,
                 _ => Outcome::Failure,
             },
         }

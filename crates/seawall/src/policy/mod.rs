@@ -588,6 +588,15 @@ impl<S> PolicyBuilder<S> {
         self.layer(hedge)
     }
 
+    /// Adds an adaptive concurrency limiter inside those already added (where a bulkhead
+    /// would go: inside the retry, outside the per-attempt timeout, so a timeout is a drop).
+    pub fn adaptive_limiter<C>(self, limiter: crate::AdaptiveLimiter<C>) -> PolicyBuilder<S::Output>
+    where
+        S: Push<crate::AdaptiveLimiter<C>>,
+    {
+        self.layer(limiter)
+    }
+
     /// Adds a fallback inside those already added (usually first, so it sees every error).
     pub fn fallback<H, W>(self, fallback: crate::Fallback<H, W>) -> PolicyBuilder<S::Output>
     where

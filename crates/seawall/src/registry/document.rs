@@ -66,8 +66,8 @@ use serde_json::Value;
 
 use self::resolve::{Resolved, resolve};
 use super::{
-    Budget, BuildContext, Bulkheads, CircuitBreakers, Hedges, Kind, RateLimiters, Registries,
-    Registry, RegistryError, Retries, Tags, Timeouts, over_budget,
+    AdaptiveLimiters, Budget, BuildContext, Bulkheads, CircuitBreakers, Hedges, Kind, RateLimiters,
+    Registries, Registry, RegistryError, Retries, Tags, Timeouts, over_budget,
 };
 use crate::config::{ConfigError, entry_path};
 
@@ -113,6 +113,7 @@ pub struct Document {
     #[cfg(feature = "fault")]
     fault_injectors: Resolved<super::FaultInjectors>,
     hedges: Resolved<Hedges>,
+    adaptive_limiters: Resolved<AdaptiveLimiters>,
 }
 
 impl Document {
@@ -134,6 +135,7 @@ impl Document {
             #[cfg(feature = "fault")]
             fault_injectors: resolve(section(<super::FaultInjectors as Kind>::SECTION))?,
             hedges: resolve(section(Hedges::SECTION))?,
+            adaptive_limiters: resolve(section(AdaptiveLimiters::SECTION))?,
         })
     }
 
@@ -217,7 +219,11 @@ impl Registries {
                 context.clone(),
                 document.rate_limiters.tags.clone(),
             ),
-            hedges: Registry::with_context(context, document.hedges.tags.clone()),
+            hedges: Registry::with_context(context.clone(), document.hedges.tags.clone()),
+            adaptive_limiters: Registry::with_context(
+                context,
+                document.adaptive_limiters.tags.clone(),
+            ),
         };
         install(&registries.circuit_breakers, &document.circuit_breakers)?;
         install(&registries.retries, &document.retries)?;
@@ -227,6 +233,7 @@ impl Registries {
         #[cfg(feature = "fault")]
         install(&registries.fault_injectors, &document.fault_injectors)?;
         install(&registries.hedges, &document.hedges)?;
+        install(&registries.adaptive_limiters, &document.adaptive_limiters)?;
         Ok(registries)
     }
 
@@ -295,6 +302,7 @@ impl Registries {
         #[cfg(feature = "fault")]
         reload_into(&self.fault_injectors, &document.fault_injectors)?;
         reload_into(&self.hedges, &document.hedges)?;
+        reload_into(&self.adaptive_limiters, &document.adaptive_limiters)?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The kinds of instance a registry holds, and how each is built and reconfigured.
 
 use super::BuildContext;
+use crate::adaptive::AdaptiveLimiterConfig;
 use crate::bulkhead::BulkheadConfig;
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::config::ConfigError;
@@ -8,7 +9,7 @@ use crate::hedge::{Hedge, HedgeConfig};
 use crate::rate_limiter::RateLimiterConfig;
 use crate::retry::RetryConfig;
 use crate::timeout::TimeoutConfig;
-use crate::{Bulkhead, RateLimiter, Retry, Timeout};
+use crate::{AdaptiveLimiter, Bulkhead, RateLimiter, Retry, Timeout};
 
 mod sealed {
     use super::{BuildContext, ConfigError};
@@ -48,7 +49,7 @@ mod sealed {
 use self::sealed::Sealed;
 
 /// A kind of instance a [`Registry`](super::Registry) can hold: [`CircuitBreakers`], [`Retries`],
-/// [`Bulkheads`], [`Timeouts`] or [`RateLimiters`]. Sealed. `K::Config` is the kind's
+/// [`Bulkheads`], [`Timeouts`], [`RateLimiters`] or [`AdaptiveLimiters`]. Sealed. `K::Config` is the kind's
 /// configuration type and `K::Instance` its instance type.
 pub trait Kind: Sealed + Send + Sync + 'static {
     /// The section name in configuration documents and metrics (`circuitbreaker`, …).
@@ -199,4 +200,18 @@ kind! {
             .build()
     }
     apply(instance, config) { instance.reconfigure(config.clone()) }
+}
+
+kind! {
+    /// Adaptive concurrency limiters. A live reconfiguration keeps the current limit (clamped
+    /// into the new bounds) and the calls in flight.
+    AdaptiveLimiters: AdaptiveLimiterConfig => AdaptiveLimiter, "adaptivelimiter";
+    build(name, config, context) {
+        AdaptiveLimiter::builder()
+            .name(name)
+            .config(*config)
+            .clock(context.clock_or_default())
+            .build()
+    }
+    apply(instance, config) { instance.reconfigure(*config) }
 }

@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 #[cfg(feature = "fault")]
 pub use self::kind::FaultInjectors;
-pub use self::kind::{Bulkheads, CircuitBreakers, Hedges, Kind, RateLimiters, Retries, Timeouts};
+pub use self::kind::{
+    AdaptiveLimiters, Bulkheads, CircuitBreakers, Hedges, Kind, RateLimiters, Retries, Timeouts,
+};
 pub use self::registries::{Registries, StandardPolicy};
 use crate::clock::Clock;
 use crate::config::{ConfigError, entry_path};

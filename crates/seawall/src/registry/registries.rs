@@ -1,8 +1,8 @@
 //! One registry per kind, and the standard policy built from them by name.
 
 use super::{
-    BuildContext, Bulkheads, CircuitBreakers, Hedges, RateLimiters, Registry, Retries, Tags,
-    Timeouts,
+    AdaptiveLimiters, BuildContext, Bulkheads, CircuitBreakers, Hedges, RateLimiters, Registry,
+    Retries, Tags, Timeouts,
 };
 use crate::circuit_breaker::CircuitBreaker;
 use crate::policy::{Identity, Layered, Policy};
@@ -46,6 +46,7 @@ pub struct Registries {
     #[cfg(feature = "fault")]
     pub(super) fault_injectors: Registry<super::FaultInjectors>,
     pub(super) hedges: Registry<Hedges>,
+    pub(super) adaptive_limiters: Registry<AdaptiveLimiters>,
 }
 
 impl Registries {
@@ -64,7 +65,8 @@ impl Registries {
             #[cfg(feature = "fault")]
             fault_injectors: Registry::with_context(context.clone(), tags.clone()),
             rate_limiters: Registry::with_context(context.clone(), tags.clone()),
-            hedges: Registry::with_context(context, tags),
+            hedges: Registry::with_context(context.clone(), tags.clone()),
+            adaptive_limiters: Registry::with_context(context, tags),
         }
     }
 
@@ -103,6 +105,11 @@ impl Registries {
     /// compose a hedge into a policy of your own).
     pub fn hedges(&self) -> &Registry<Hedges> {
         &self.hedges
+    }
+
+    /// The adaptive concurrency limiters.
+    pub fn adaptive_limiters(&self) -> &Registry<AdaptiveLimiters> {
+        &self.adaptive_limiters
     }
 
     /// The standard policy for `name`: the retry, circuit breaker, bulkhead and timeout named

@@ -67,6 +67,49 @@ fn a_warm_timeout_retry_bulkhead_fallback_policy_allocates_nothing_per_call() {
 }
 
 #[test]
+fn a_warm_adaptive_limiter_allocates_nothing_per_call_for_every_algorithm() {
+    use seawall::AdaptiveLimiter;
+    use seawall::adaptive::{AdaptiveLimiterConfig, LimitAlgorithm};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    for algorithm in [
+        LimitAlgorithm::Aimd,
+        LimitAlgorithm::Vegas,
+        LimitAlgorithm::Gradient2,
+    ] {
+        let mut config = AdaptiveLimiterConfig::new(algorithm);
+        config.window_size = 10;
+        let limiter = AdaptiveLimiter::builder().config(config).build().unwrap();
+        // Successes and drops, so every branch that moves the limit runs.
+        let policy = Policy::builder().adaptive_limiter(limiter.clone()).build();
+        for n in 0..16 {
+            one_call(policy.call(|| ready(Ok::<u64, Failure>(n))));
+        }
+
+        const CALLS: u64 = 10_000;
+        let mut sum = 0;
+        let allocations = allocation_counter::measure(|| {
+            for n in 0..CALLS {
+                sum += one_call(policy.call(|| ready(Ok::<u64, Failure>(n))));
+                if n % 100 == 0 {
+                    let _ = limiter.try_acquire().map(|permit| permit.dropped());
+                }
+            }
+        });
+        assert_eq!(sum, CALLS * (CALLS - 1) / 2, "every call ran");
+        assert_eq!(
+            allocations.count_total, 0,
+            "{algorithm:?}: {} allocations over {CALLS} calls",
+            allocations.count_total
+        );
+    }
+}
+
+#[test]
 fn a_closed_breaker_allocates_nothing_per_call_with_either_window_and_slow_call_tracking() {
     use seawall::circuit_breaker::{CircuitBreaker, SlidingWindow};
 

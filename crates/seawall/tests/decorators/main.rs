@@ -2,6 +2,10 @@
 
 mod support;
 
+mod adaptive;
+mod adaptive_admission;
+mod queue_model;
+
 mod bulkhead;
 mod circuit_breaker;
 mod composition;

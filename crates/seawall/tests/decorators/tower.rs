@@ -326,3 +326,39 @@ async fn the_hedge_layer_sends_a_copy_after_the_delay_and_returns_the_first_answ
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(hedge.metrics().hedges_won, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_limiter_layer_rejects_with_a_zero_sized_marker_and_learns_from_inner_timeouts()
+{
+    use seawall::AdaptiveLimiter;
+    use seawall::adaptive::{AdaptiveLimiterConfig, AdaptiveLimiterLayer, LimitExceeded};
+
+    let mut config = AdaptiveLimiterConfig::default();
+    config.initial_limit = 2;
+    let limiter = AdaptiveLimiter::builder().config(config).build().unwrap();
+    let layer = AdaptiveLimiterLayer::new(limiter.clone());
+    let slow = service_fn(|_: ()| async {
+        std::future::pending::<()>().await;
+        Ok::<_, BoxError>(())
+    });
+    let mut first = layer.layer(TimeoutLayer::new(Timeout::new(ms(20))).layer(slow));
+    let mut second = layer.layer(service_fn(|_: ()| async { Ok::<_, BoxError>(()) }));
+    let mut third = second.clone();
+
+    first.ready().await.unwrap();
+    second.ready().await.unwrap();
+    assert_eq!(limiter.available_permits(), 0);
+    third.ready().await.unwrap();
+    let err = third.call(()).await.unwrap_err();
+    assert!(err.is::<LimitExceeded>());
+    assert_eq!(limiter.rejected_calls(), 1);
+
+    // A success with 2 of 2 in flight: +1.
+    second.call(()).await.unwrap();
+    assert_eq!(limiter.limit(), 3);
+    // The inner timeout layer's Elapsed is a drop: 3 × 0.9 rounds down to 2.
+    let err = first.call(()).await.unwrap_err();
+    assert!(err.is::<Elapsed>());
+    assert_eq!(limiter.limit(), 2);
+    assert_eq!(limiter.inflight(), 0);
+}

@@ -447,3 +447,42 @@ async fn rate_limiters_come_from_documents_and_change_live() {
         "ratelimiter.instances.api.limit_for_period: must be >= 1, got 0"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_limiters_come_from_documents_and_change_live_keeping_their_limit() {
+    let registries = Registries::from_str(
+        "adaptiveLimiter:\n  instances:\n    charge: { algorithm: vegas, initial_limit: 12, max_limit: 40, max_wait_duration: 10ms }\n",
+        Format::Yaml,
+        BuildContext::default(),
+    )
+    .unwrap();
+    let limiter = registries.adaptive_limiters().find("charge").unwrap();
+    assert_eq!(limiter.limit(), 12);
+    assert_eq!(
+        limiter.config().algorithm,
+        seawall::adaptive::LimitAlgorithm::Vegas
+    );
+    assert_eq!(limiter.config().max_wait, ms(10));
+    limiter.call(|| async { Ok::<(), Boom>(()) }).await.unwrap();
+
+    registries
+        .adaptive_limiters()
+        .patch(
+            "charge",
+            json!({ "algorithm": "aimd", "maxLimit": 8, "minLimit": 2, "initialLimit": 2 }),
+        )
+        .unwrap();
+    assert_eq!(limiter.limit(), 8, "kept, clamped into the new bounds");
+    assert_eq!(
+        limiter.config().algorithm,
+        seawall::adaptive::LimitAlgorithm::Aimd
+    );
+    let err = registries
+        .adaptive_limiters()
+        .patch("charge", json!({ "backoff_ratio": 1.5 }))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "adaptivelimiter.instances.charge.backoff_ratio: must be in [0.5, 1), got 1.5"
+    );
+}

@@ -288,3 +288,36 @@ async fn instance_tags_become_labels_and_retry_timeout_bulkhead_counters_count()
         1.0
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_adaptive_limit_is_a_gauge() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let registries = Registries::new();
+    let metrics = metrics::with_local_recorder(&recorder, || {
+        let metrics = RegistryMetrics::new(&registries);
+        registries.adaptive_limiters().get_or_create("charge");
+        metrics
+    });
+    let limiter = registries.adaptive_limiters().find("charge").unwrap();
+    let pg = [("name", "charge")];
+    metrics::with_local_recorder(&recorder, || metrics.publish());
+    assert_eq!(
+        get(&read(&snapshotter), "seawall_adaptivelimiter_limit", &pg),
+        20.0
+    );
+
+    // A drop: 20 × 0.9.
+    let _ = limiter.call(|| async { Err::<(), _>(Boom) }).await;
+    metrics::with_local_recorder(&recorder, || metrics.publish());
+    let values = read(&snapshotter);
+    assert_eq!(get(&values, "seawall_adaptivelimiter_limit", &pg), 18.0);
+    assert_eq!(
+        get(&values, "seawall_adaptivelimiter_inflight_calls", &pg),
+        0.0
+    );
+    assert_eq!(
+        get(&values, "seawall_adaptivelimiter_rejected_calls", &pg),
+        0.0
+    );
+}

@@ -104,6 +104,7 @@ fn section_name(key: &str) -> Option<&'static str> {
         #[cfg(feature = "fault")]
         "fault" | "faults" | "faultinjector" | "faultinjectors" | "chaos" => Some("fault"),
         "hedge" | "hedges" => Some("hedge"),
+        "adaptivelimiter" | "adaptivelimiters" => Some("adaptivelimiter"),
         _ => None,
     }
 }
