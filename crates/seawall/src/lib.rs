@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 mod event;
 pub mod fallback;
+pub mod keyed;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
