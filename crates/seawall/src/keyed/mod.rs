@@ -43,6 +43,8 @@
 
 mod config;
 mod eviction;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod registry;
 
 use std::borrow::Borrow;
@@ -55,6 +57,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 pub use self::config::{KeyedBuilder, KeyedConfig};
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use self::metrics::KeyedMetrics;
 pub(crate) use self::registry::Followers;
 use crate::clock::{Clock, duration_to_nanos};
 use crate::config::ConfigError;

@@ -3,6 +3,7 @@
 
 mod eviction;
 mod memory;
+mod metrics;
 
 use allocation_counter as _;
 mod template;
