@@ -171,3 +171,59 @@ fn concurrent_lookups_never_exceed_the_bound() {
     });
     assert!(keyed.len() <= 64);
 }
+
+#[test]
+fn a_bulkhead_with_calls_in_flight_is_not_evicted() {
+    use seawall::bulkhead::BulkheadConfig;
+    use seawall::keyed::Keyed;
+    use seawall::registry::Bulkheads;
+
+    let clock = ManualClock::new();
+    let keyed = Keyed::<Bulkheads>::builder(BulkheadConfig::default())
+        .idle_ttl(Some(TTL))
+        .clock(clock.clone().into())
+        .build()
+        .unwrap();
+    let busy = keyed.get("merchant-1");
+    let permit = busy.try_acquire().unwrap();
+    keyed.get("merchant-2");
+    clock.advance(TTL * 2);
+    assert_eq!(keyed.evict_idle(), 1);
+    assert!(keyed.contains("merchant-1"), "a call is still in flight");
+    drop(permit);
+    assert_eq!(keyed.evict_idle(), 1);
+    assert!(keyed.is_empty());
+}
+
+#[tokio::test]
+async fn a_rate_limiter_that_spent_its_permits_is_not_evicted() {
+    use seawall::keyed::Keyed;
+    use seawall::rate_limiter::RateLimiterConfig;
+    use seawall::registry::RateLimiters;
+
+    let clock = ManualClock::new();
+    let mut config = RateLimiterConfig::default();
+    config.limit_for_period = 1;
+    config.limit_refresh_period = TTL * 10;
+    config.timeout = Duration::ZERO;
+    let keyed = Keyed::<RateLimiters>::builder(config)
+        .max_keys(1)
+        .max_labelled_keys(1)
+        .idle_ttl(None)
+        .clock(clock.clone().into())
+        .build()
+        .unwrap();
+    let limiter = keyed.get("client-1");
+    limiter.call(|| async { Ok::<(), ()>(()) }).await.unwrap();
+    assert_eq!(limiter.available_permits(), 0);
+    // A churning client cannot reset its limit: the new key shares the overflow limiter.
+    assert_eq!(keyed.get("client-2").name(), "keyed[other]");
+    assert!(keyed.contains("client-1"));
+    clock.advance(TTL * 10);
+    assert_eq!(
+        keyed.get("client-2").name(),
+        "keyed[client-2]",
+        "refilled: it may go"
+    );
+    assert!(!keyed.contains("client-1"));
+}
