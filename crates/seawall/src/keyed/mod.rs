@@ -76,6 +76,9 @@ const SHARDS: usize = 16;
 /// all write the same cache line.
 const TOUCH_RESOLUTION_NANOS: u64 = 1_000_000;
 
+/// How many eviction passes a new key may start before it settles for the overflow instance.
+const INSERT_PASSES: usize = 3;
+
 /// Why a key's instance was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -471,27 +474,34 @@ where
 
     fn insert(&self, shard: &Shard<Q, K::Instance>, key: Q, now: u64) -> K::Instance {
         let max_keys = self.inner.settings.max_keys;
-        if self.len() >= max_keys {
-            self.evict(now, true);
+        let mut map = None;
+        // Other new keys may take the room a pass made: a few passes before the overflow.
+        for _ in 0..INSERT_PASSES {
+            if self.len() >= max_keys {
+                self.evict(now, true);
+            }
+            let locked = write(shard);
+            if let Some(slot) = locked.get(&key) {
+                slot.touch(now);
+                return slot.instance.clone();
+            }
+            let reserved =
+                self.inner
+                    .len
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
+                        (len < max_keys).then_some(len + 1)
+                    });
+            if reserved.is_ok() {
+                map = Some(locked);
+                break;
+            }
         }
-        let mut map = write(shard);
-        if let Some(slot) = map.get(&key) {
-            slot.touch(now);
-            return slot.instance.clone();
-        }
-        let reserved = self
-            .inner
-            .len
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
-                (len < max_keys).then_some(len + 1)
-            });
-        if reserved.is_err() {
-            drop(map);
+        let Some(mut map) = map else {
             self.inner
                 .listeners
                 .emit(|| KeyedEvent::Overflowed { key: key.clone() });
             return self.inner.overflow.clone();
-        }
+        };
         let label = self.label_for(&key);
         let name = format!("{}[{key}]", self.inner.name);
         let template = read(&self.inner.template);
@@ -531,7 +541,7 @@ where
     /// One eviction pass: every idle key, and (to make room at the bound) a batch of least
     /// recently used keys, among those whose instance may be evicted. Returns how many went.
     fn evict(&self, now: u64, make_room: bool) -> usize {
-        let _one_at_a_time = lock(&self.inner.evicting);
+        let one_at_a_time = lock(&self.inner.evicting);
         let max_keys = self.inner.settings.max_keys;
         // Another pass may have made room while this one waited.
         let len = self.len();
@@ -549,6 +559,7 @@ where
         // its state costs more than reading a time); then, if un-evictable keys were among
         // the oldest, over the evictable ones only.
         let mut evicted = 0;
+        let mut events = Vec::new();
         for only_evictable in [false, true] {
             let mut touched = self.touched(only_evictable);
             let Some(plan) =
@@ -557,10 +568,15 @@ where
                 break;
             };
             drop(touched);
-            evicted += self.remove(plan, idle_before);
+            evicted += self.remove(plan, idle_before, &mut events);
             if evicted >= excess {
                 break;
             }
+        }
+        // After the pass: a listener may look keys up (and start a pass) itself.
+        drop(one_at_a_time);
+        for event in events {
+            self.inner.listeners.emit(|| event);
         }
         evicted
     }
@@ -579,10 +595,15 @@ where
         touched
     }
 
-    /// Removes up to `plan.count` evictable keys last used at or before `plan.cutoff`.
-    fn remove(&self, plan: eviction::Plan, idle_before: Option<u64>) -> usize {
+    /// Removes up to `plan.count` evictable keys last used at or before `plan.cutoff`, adding
+    /// their events to `events` if anyone observes them.
+    fn remove(
+        &self,
+        plan: eviction::Plan,
+        idle_before: Option<u64>,
+        events: &mut Vec<KeyedEvent<Q, K::Instance>>,
+    ) -> usize {
         let observed = self.inner.listeners.is_observed();
-        let mut evicted = Vec::new();
         let mut left = plan.count;
         for shard in &*self.inner.shards {
             if left == 0 {
@@ -599,8 +620,12 @@ where
                         } else {
                             Eviction::Capacity
                         };
-                        let entry = (key.clone(), slot.label.clone(), slot.instance.clone());
-                        evicted.push((entry, reason));
+                        events.push(KeyedEvent::Evicted {
+                            key: key.clone(),
+                            label: slot.label.clone(),
+                            instance: slot.instance.clone(),
+                            reason,
+                        });
                     }
                 }
                 !go
@@ -608,14 +633,6 @@ where
         }
         let count = plan.count - left;
         self.inner.len.fetch_sub(count, Ordering::AcqRel);
-        for ((key, label, instance), reason) in evicted {
-            self.inner.listeners.emit(|| KeyedEvent::Evicted {
-                key,
-                label,
-                instance,
-                reason,
-            });
-        }
         count
     }
 }

@@ -227,3 +227,21 @@ async fn a_rate_limiter_that_spent_its_permits_is_not_evicted() {
     );
     assert!(!keyed.contains("client-1"));
 }
+
+#[test]
+fn a_listener_may_look_keys_up_while_keys_are_evicted() {
+    let clock = ManualClock::new();
+    let keyed = breakers(&clock, 2, None);
+    let inner = keyed.clone();
+    keyed.on_event(move |event| {
+        if let KeyedEvent::Evicted { key, .. } = event {
+            // At the bound: this lookup starts an eviction pass of its own.
+            inner.get(&format!("{key}-again"));
+        }
+    });
+    for key in ["a", "b", "c"] {
+        clock.advance(Duration::from_secs(1));
+        keyed.get(key);
+    }
+    assert!(keyed.len() <= 2);
+}
