@@ -12,6 +12,9 @@ use crate::registry::{BuildContext, Kind};
 
 /// How many keys a [`Keyed`] holds and for how long: plain data, checked by
 /// [`validate`](Self::validate).
+///
+/// With the `serde` feature it reads and writes `max_keys`, `idle_ttl` (`"10m"`, or `null`
+/// for none) and `max_labelled_keys`; missing keys take the defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KeyedConfig {
@@ -25,6 +28,16 @@ pub struct KeyedConfig {
     /// The most keys labelled with their own name in metrics; later keys share the
     /// [`OTHER_LABEL`](super::OTHER_LABEL) bucket (default 100; at most `max_keys`).
     pub max_labelled_keys: usize,
+}
+
+#[cfg(feature = "serde")]
+crate::config::serde::document_form! {
+    KeyedConfig {
+        max_keys: usize = max_keys,
+        #[serde(with = "crate::config::serde::duration::option")]
+        idle_ttl: Option<Duration> = idle_ttl,
+        max_labelled_keys: usize = max_labelled_keys,
+    }
 }
 
 impl KeyedConfig {
@@ -161,5 +174,23 @@ where
     /// An invalid template (its key under `template`) or setting.
     pub fn build(self) -> Result<Keyed<K, Q>, ConfigError> {
         Keyed::from_builder(self)
+    }
+}
+
+#[cfg(all(test, feature = "serde"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_humantime_durations_and_default_missing_keys() {
+        let settings: KeyedConfig =
+            serde_json::from_str(r#"{"max_keys": 64, "idle_ttl": "90s"}"#).unwrap();
+        assert_eq!(settings.max_keys, 64);
+        assert_eq!(settings.idle_ttl, Some(Duration::from_secs(90)));
+        assert_eq!(settings.max_labelled_keys, 100);
+        let round_trip: KeyedConfig =
+            serde_json::from_value(serde_json::to_value(settings).unwrap()).unwrap();
+        assert_eq!(round_trip, settings);
+        assert!(serde_json::from_str::<KeyedConfig>(r#"{"max_key": 1}"#).is_err());
     }
 }
