@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{RequestBuilder, Url};
+use seawall::keyed::{Keyed, KeyedConfig};
+
 use seawall::policy::Attempt;
+use seawall::registry::CircuitBreakers;
 use seawall::{Bulkhead, CircuitBreaker, Clock, ConfigError, Retry};
 use serde::Serialize;
 use tracing::Instrument;
@@ -15,9 +18,11 @@ use crate::config::{PathConfig, PgClientConfig};
 use crate::error::{CallPath, FailureClass, Kind, PgError};
 use crate::gateway::{Accepted, BoxFuture, ChargeOutcome, PathBreaker, PaymentGateway, Uncertain};
 use crate::model::{
-    OrderId, OrderTransactions, PaymentRequest, TransactionDetail, TransactionKey, UserId,
+    CardType, OrderId, OrderTransactions, PaymentRequest, TransactionDetail, TransactionKey, UserId,
 };
-use crate::policy::{self, ChargeRetry, PathPolicy, QueryRetry, Supplied, SystemFailures};
+use crate::policy::{
+    self, CardTypeBreakers, ChargeRetry, PathPolicy, QueryRetry, Supplied, SystemFailures,
+};
 use crate::telemetry::{self, Operation, Outcome};
 use crate::wire::{self, RawAnswer};
 
@@ -87,6 +92,7 @@ pub struct PgClientBuilder {
     clock: Option<Clock>,
     charge: Supplied,
     query: Supplied,
+    card_type_breakers: Option<CardTypeBreakers>,
 }
 
 impl PgClientBuilder {
@@ -116,6 +122,23 @@ impl PgClientBuilder {
     /// Uses this bulkhead for the charge path.
     pub fn charge_bulkhead(mut self, bulkhead: Bulkhead) -> Self {
         self.charge.bulkhead = Some(bulkhead);
+        self
+    }
+
+    /// Gives every card type its own charge breaker, built from `charge.circuit_breaker` on
+    /// the card type's first charge (named `{client}-charge[SAMSUNG]`, …): one issuer's
+    /// outage opens only its breaker, and charges with the other card types go on. The
+    /// charge path's own breaker ([`PgClient::circuit_breaker`]) then guards cancels only.
+    /// The retry, its budget and the bulkhead stay shared by all card types.
+    pub fn charge_breakers_by_card_type(mut self, settings: KeyedConfig) -> Self {
+        self.card_type_breakers = Some(CardTypeBreakers::FromConfig(settings));
+        self
+    }
+
+    /// As [`charge_breakers_by_card_type`](Self::charge_breakers_by_card_type), with the
+    /// breakers supplied (the client attaches its classifier to each call).
+    pub fn charge_keyed_breakers(mut self, breakers: Keyed<CircuitBreakers, CardType>) -> Self {
+        self.card_type_breakers = Some(CardTypeBreakers::Supplied(breakers));
         self
     }
 
@@ -150,6 +173,8 @@ impl PgClientBuilder {
         let clock = self.clock.unwrap_or_default();
         let charge = policy::charge_policy(&config.name, &config.charge, &clock, self.charge)?;
         let query = policy::query_policy(&config.name, &config.query, &clock, self.query)?;
+        let card_type_breakers =
+            policy::card_type_breakers(&config, &clock, self.card_type_breakers)?;
         let charge_http = http_client(&config.charge).map_err(BuildError::Http)?;
         let query_http = http_client(&config.query).map_err(BuildError::Http)?;
         telemetry::describe();
@@ -161,6 +186,7 @@ impl PgClientBuilder {
                 query_http,
                 charge,
                 query,
+                card_type_breakers,
                 clock,
             }),
         })
@@ -224,6 +250,7 @@ struct Shared {
     query_http: reqwest::Client,
     charge: PathPolicy<ChargeRetry>,
     query: PathPolicy<QueryRetry>,
+    card_type_breakers: Option<Keyed<CircuitBreakers, CardType>>,
     clock: Clock,
 }
 
@@ -268,6 +295,7 @@ impl PgClient {
             clock: None,
             charge: Supplied::default(),
             query: Supplied::default(),
+            card_type_breakers: None,
         }
     }
 
@@ -300,6 +328,12 @@ impl PgClient {
             CallPath::Charge => &self.shared.charge.bulkhead,
             CallPath::Query => &self.shared.query.bulkhead,
         }
+    }
+
+    /// The charge breakers by card type, if the client was built with
+    /// [`charge_breakers_by_card_type`](PgClientBuilder::charge_breakers_by_card_type).
+    pub fn card_type_breakers(&self) -> Option<&Keyed<CircuitBreakers, CardType>> {
+        self.shared.card_type_breakers.as_ref()
     }
 
     /// The charge path's retry (metrics, `set_max_attempts`, ...).
@@ -496,9 +530,13 @@ impl PgClient {
                 .with_detail("the charge could not be encoded")
         })?;
         let body = body.as_slice();
-        let result = shared
-            .charge
-            .policy
+        let by_card_type = shared
+            .card_type_breakers
+            .as_ref()
+            .map(|breakers| shared.charge.with_breaker(breakers.get(&request.card_type)));
+        let result = by_card_type
+            .as_ref()
+            .unwrap_or(&shared.charge.policy)
             .call_with_attempt(|attempt| {
                 let span = tracing::debug_span!("pg_client.attempt", attempt = attempt.number());
                 let http = shared

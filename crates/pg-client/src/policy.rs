@@ -13,12 +13,15 @@
 use std::time::Duration;
 
 use seawall::circuit_breaker::{CircuitBreaker, CircuitClassifier, Outcome};
+use seawall::keyed::{Keyed, KeyedConfig};
 use seawall::policy::{Identity, Layered};
+use seawall::registry::CircuitBreakers;
 use seawall::retry::RetryClassifier;
 use seawall::{Bulkhead, Clock, ConfigError, Error, Policy, Retry};
 
-use crate::config::PathConfig;
+use crate::config::{PathConfig, PgClientConfig};
 use crate::error::{CallPath, PgError};
+use crate::model::CardType;
 
 /// The decorator stack of one path: retry, then circuit breaker, then bulkhead.
 pub type PathStack<R> =
@@ -115,6 +118,48 @@ pub(crate) struct PathPolicy<R> {
     pub(crate) retry: Retry<R>,
     pub(crate) circuit_breaker: CircuitBreaker<SystemFailures>,
     pub(crate) bulkhead: Bulkhead,
+}
+
+impl<R: Clone> PathPolicy<R> {
+    /// The same path with `breaker` in place of the path's own: the retry (and its budget)
+    /// and the bulkhead are shared. Used for the charge path's breakers by card type.
+    pub(crate) fn with_breaker(&self, breaker: CircuitBreaker) -> Policy<PathStack<R>> {
+        Policy::builder()
+            .retry(self.retry.clone())
+            .circuit_breaker(breaker.with_classifier(SystemFailures))
+            .bulkhead(self.bulkhead.clone())
+            .build()
+    }
+}
+
+/// Where the charge path's breakers by card type come from.
+#[derive(Debug)]
+pub(crate) enum CardTypeBreakers {
+    /// Built from `charge.circuit_breaker` as the template.
+    FromConfig(KeyedConfig),
+    /// Supplied (for example from a registry with [`Registry::keyed`](seawall::registry::Registry::keyed)).
+    Supplied(Keyed<CircuitBreakers, CardType>),
+}
+
+/// The charge breakers by card type, built or supplied; `None` when not asked for.
+pub(crate) fn card_type_breakers(
+    config: &PgClientConfig,
+    clock: &Clock,
+    choice: Option<CardTypeBreakers>,
+) -> Result<Option<Keyed<CircuitBreakers, CardType>>, ConfigError> {
+    match choice {
+        None => Ok(None),
+        Some(CardTypeBreakers::Supplied(keyed)) => Ok(Some(keyed)),
+        Some(CardTypeBreakers::FromConfig(settings)) => {
+            Keyed::builder(config.charge.circuit_breaker.clone())
+                .name(&format!("{}-{}", config.name, CallPath::Charge.as_str()))
+                .config(settings)
+                .clock(clock.clone())
+                .build()
+                .map(Some)
+                .map_err(|e| e.under("charge.circuit_breaker"))
+        }
+    }
 }
 
 /// Builds one path's policy: supplied decorators where given, the config's elsewhere, named

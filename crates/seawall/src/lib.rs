@@ -14,6 +14,7 @@ pub mod fallback;
 #[cfg_attr(docsrs, doc(cfg(feature = "fault")))]
 pub mod fault;
 pub mod hedge;
+pub mod keyed;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;

@@ -5,6 +5,7 @@
 
 mod breaker;
 mod callback;
+mod card_types;
 mod charge;
 mod config_properties;
 mod helpers;

@@ -9,7 +9,7 @@ use crate::clock;
 use crate::config::{ConfigError, FaultConfig, SimConfig};
 use crate::fault::{Fault, FaultRecord};
 use crate::ledger::{LedgerSnapshot, Transaction, TransitionError};
-use crate::model::Outcome;
+use crate::model::{CardType, Outcome};
 use crate::state::Shared;
 use crate::stats::StatsSnapshot;
 
@@ -153,6 +153,23 @@ impl SimulatorHandle {
                 c.faults.rates.remove(&fault);
             } else {
                 c.faults.rates.insert(fault, rate);
+            }
+        })
+    }
+
+    /// F19: sets the probability that a payment with `card_type` fails with a 500 before
+    /// anything is created (`faults.card_outages`; 0 removes it), so one issuer's path fails
+    /// while the others work.
+    ///
+    /// # Errors
+    ///
+    /// A probability outside `[0, 1]`.
+    pub fn set_card_outage(&self, card_type: CardType, rate: f64) -> Result<(), ConfigError> {
+        self.update_config(|c| {
+            if rate == 0.0 {
+                c.faults.card_outages.remove(&card_type);
+            } else {
+                c.faults.card_outages.insert(card_type, rate);
             }
         })
     }

@@ -43,6 +43,13 @@ mod sealed {
             let _ = config;
             0
         }
+
+        /// Whether a [`Keyed`](crate::keyed::Keyed) may evict this instance now: false
+        /// while dropping it would lose protection (an open breaker, a busy bulkhead).
+        fn evictable(instance: &Self::Instance) -> bool {
+            let _ = instance;
+            true
+        }
     }
 }
 
@@ -63,6 +70,7 @@ macro_rules! kind {
         build($name:ident, $cfg:ident, $context:ident) $build:block
         apply($instance_arg:ident, $new:ident) $apply:block
         $(memory($memory_cfg:ident) $memory:block)?
+        $(evictable($evictable_instance:ident) $evictable:block)?
     ) => {
         $(#[$meta])*
         #[derive(Debug)]
@@ -97,6 +105,8 @@ macro_rules! kind {
             fn apply($instance_arg: &$instance, $new: &$config) -> Result<(), ConfigError> $apply
 
             $(fn memory_bound($memory_cfg: &$config) -> usize $memory)?
+
+            $(fn evictable($evictable_instance: &$instance) -> bool $evictable)?
         }
     };
 }
@@ -116,6 +126,9 @@ kind! {
     }
     apply(instance, config) { instance.reconfigure(config.clone()) }
     memory(config) { config.window_memory_bound() }
+    // Only a CLOSED breaker may go: an open, half-open or forced one must not be escaped by
+    // churning keys.
+    evictable(breaker) { breaker.state() == crate::circuit_breaker::State::Closed }
 }
 
 kind! {
@@ -145,6 +158,8 @@ kind! {
             .build()
     }
     apply(instance, config) { instance.reconfigure(*config) }
+    // A bulkhead with calls in flight must not be replaced by a fresh one.
+    evictable(bulkhead) { bulkhead.available_permits() >= bulkhead.max_concurrent_calls() }
 }
 
 kind! {
@@ -187,6 +202,8 @@ kind! {
             .build()
     }
     apply(instance, config) { instance.reconfigure(*config) }
+    // A limiter that has spent permits in its period must not be escaped by churning keys.
+    evictable(limiter) { limiter.available_permits() >= limiter.config().limit_for_period }
 }
 
 kind! {

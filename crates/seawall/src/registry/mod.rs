@@ -85,7 +85,7 @@ impl BuildContext {
         self.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET)
     }
 
-    fn clock_or_default(&self) -> Clock {
+    pub(crate) fn clock_or_default(&self) -> Clock {
         self.clock.clone().unwrap_or_default()
     }
 
@@ -223,6 +223,8 @@ pub(crate) struct Inner<K: Kind> {
     listeners: Listeners<RegistryEvent<K::Config>>,
     /// Serialises reconfigurations so that each event's `old` is the previous `new`.
     reconfiguring: Mutex<()>,
+    /// Keyed sets built from a configuration, reconfigured when it changes.
+    followers: crate::keyed::Followers<K::Config>,
 }
 
 /// The named instances of one kind. See the [module docs](self).
@@ -277,6 +279,7 @@ impl<K: Kind> Registry<K> {
                 context,
                 listeners: Listeners::new(),
                 reconfiguring: Mutex::new(()),
+                followers: crate::keyed::Followers::default(),
             }),
         }
     }
@@ -293,7 +296,15 @@ impl<K: Kind> Registry<K> {
     /// An invalid configuration, its key under `<section>.configs.<name>`.
     pub fn add_config(&self, name: &str, config: K::Config) -> Result<(), ConfigError> {
         K::validate(&config).map_err(|err| err.under(&entry_path(K::SECTION, "configs", name)))?;
-        write(&self.inner.configs).insert(name.to_owned(), config);
+        let stored = {
+            let mut configs = write(&self.inner.configs);
+            configs.insert(name.to_owned(), config);
+            configs.get(name).cloned()
+        };
+        // After the insert: a keyed set made meanwhile read the new value or is told it now.
+        if let Some(config) = stored {
+            self.inner.followers.notify(name, &config);
+        }
         Ok(())
     }
 
@@ -584,6 +595,14 @@ impl<K: Kind> Registry<K> {
     #[cfg(feature = "metrics")]
     pub(crate) fn upgrade(weak: &std::sync::Weak<Inner<K>>) -> Option<Self> {
         weak.upgrade().map(|inner| Self { inner })
+    }
+
+    pub(crate) fn context(&self) -> &BuildContext {
+        &self.inner.context
+    }
+
+    pub(crate) fn followers(&self) -> &crate::keyed::Followers<K::Config> {
+        &self.inner.followers
     }
 
     fn not_found(&self, name: &str) -> RegistryError {
