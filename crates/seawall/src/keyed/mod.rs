@@ -113,7 +113,8 @@ pub enum KeyedEvent<Q, I> {
         /// Why.
         reason: Eviction,
     },
-    /// A new key found every slot un-evictable and shares the overflow instance.
+    /// A new key found every slot un-evictable and shares the overflow instance (per lookup,
+    /// so delivered to listeners only, never traced).
     Overflowed {
         /// The key.
         key: Q,
@@ -156,7 +157,7 @@ where
                 tracing::debug!(target: "seawall::keyed", key = ?key, reason = ?reason, "instance evicted");
             }
             Self::Overflowed { key } => {
-                tracing::warn!(target: "seawall::keyed", key = ?key, "every key is in use; sharing the overflow instance");
+                tracing::trace!(target: "seawall::keyed", key = ?key, "every key is in use; sharing the overflow instance");
             }
         }
     }
@@ -497,9 +498,10 @@ where
             }
         }
         let Some(mut map) = map else {
+            // Per call, and many calls may overflow: listeners only, never traced.
             self.inner
                 .listeners
-                .emit(|| KeyedEvent::Overflowed { key: key.clone() });
+                .emit_to_listeners(|| KeyedEvent::Overflowed { key: key.clone() });
             return self.inner.overflow.clone();
         };
         let label = self.label_for(&key);

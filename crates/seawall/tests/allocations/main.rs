@@ -361,3 +361,33 @@ fn a_disabled_fault_injector_allocates_nothing_and_neither_does_an_injected_erro
     });
     assert_eq!(injected.count_total, 0, "injected errors");
 }
+
+#[test]
+fn looking_up_a_live_key_allocates_nothing() {
+    use seawall::circuit_breaker::CircuitBreakerConfig;
+    use seawall::clock::ManualClock;
+    use seawall::keyed::Keyed;
+    use seawall::registry::CircuitBreakers;
+
+    let clock = ManualClock::new();
+    let keyed = Keyed::<CircuitBreakers>::builder(CircuitBreakerConfig::default())
+        .clock(clock.clone().into())
+        .idle_ttl(Some(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    for key in ["SAMSUNG", "KB", "HYUNDAI"] {
+        keyed.get(key);
+    }
+    let allocations = allocation_counter::measure(|| {
+        for n in 0..10_000u64 {
+            // Time moves, so last-use times are written (10 s in all: no idle sweep falls due).
+            clock.advance(Duration::from_millis(n % 3));
+            let breaker = keyed.get(["SAMSUNG", "KB", "HYUNDAI"][(n % 3) as usize]);
+            assert!(breaker.is_call_permitted());
+        }
+    });
+    assert_eq!(
+        allocations.count_total, 0,
+        "a lookup by &str takes a read lock and clones a handle"
+    );
+}

@@ -106,10 +106,18 @@ fn an_open_breaker_is_not_evicted_when_idle() {
 fn new_keys_share_the_overflow_instance_when_every_breaker_is_open() {
     let clock = ManualClock::new();
     let keyed = breakers(&clock, 2, None);
+    let overflowed = Arc::new(Mutex::new(Vec::new()));
+    let seen = overflowed.clone();
+    keyed.on_event(move |event| {
+        if let KeyedEvent::Overflowed { key } = event {
+            seen.lock().unwrap().push(key.clone());
+        }
+    });
     open(&keyed, "a");
     open(&keyed, "b");
     let overflow = keyed.get("c");
     assert_eq!(overflow.name(), "charge[other]");
+    assert_eq!(*overflowed.lock().unwrap(), ["c"]);
     assert_eq!(keyed.len(), 2);
     assert!(!keyed.contains("c"));
 

@@ -155,3 +155,31 @@ fn labels_stay_bounded_with_an_other_bucket() {
     );
     assert_eq!(keyed.label("a").as_deref(), Some("a"));
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn a_registry_keyed_set_follows_a_document_reload() {
+    use seawall::registry::document::{Document, Format};
+    use seawall::registry::{BuildContext, Registries};
+
+    let document = |threshold: u32| {
+        format!(
+            "circuitbreaker:\n  configs:\n    card: {{ failure_rate_threshold: {threshold} }}\n"
+        )
+    };
+    let registries =
+        Registries::from_str(&document(60), Format::Yaml, BuildContext::default()).unwrap();
+    let keyed = registries
+        .circuit_breakers()
+        .keyed::<String>("card", KeyedConfig::default())
+        .unwrap();
+    open(&keyed, "SAMSUNG");
+    assert_eq!(keyed.get("KB").config().failure_rate_threshold, 60.0);
+
+    registries
+        .reload(&Document::parse(&document(35), Format::Yaml).unwrap())
+        .unwrap();
+    assert_eq!(keyed.get("KB").config().failure_rate_threshold, 35.0);
+    assert_eq!(keyed.get("SAMSUNG").config().failure_rate_threshold, 35.0);
+    assert_eq!(keyed.get("SAMSUNG").state(), State::Open, "state kept");
+}
