@@ -14,6 +14,7 @@ use tracing::Instrument;
 use crate::config::{PathConfig, PgClientConfig};
 use crate::error::{CallPath, FailureClass, Kind, PgError};
 use crate::gateway::{Accepted, BoxFuture, ChargeOutcome, PathBreaker, PaymentGateway, Uncertain};
+use crate::live::{ChargeLive, Observer};
 use crate::model::{
     OrderId, OrderTransactions, PaymentRequest, TransactionDetail, TransactionKey, UserId,
 };
@@ -87,6 +88,7 @@ pub struct PgClientBuilder {
     clock: Option<Clock>,
     charge: Supplied,
     query: Supplied,
+    charge_observer: Option<Observer>,
 }
 
 impl PgClientBuilder {
@@ -137,6 +139,10 @@ impl PgClientBuilder {
         self
     }
 
+    pub(crate) fn set_charge_observer(&mut self, observer: Observer) {
+        self.charge_observer = Some(observer);
+    }
+
     /// Validates the config and builds the client.
     ///
     /// # Errors
@@ -153,8 +159,10 @@ impl PgClientBuilder {
         let charge_http = http_client(&config.charge).map_err(BuildError::Http)?;
         let query_http = http_client(&config.query).map_err(BuildError::Http)?;
         telemetry::describe();
+        let charge_live = ChargeLive::new(config.charge.read_timeout, self.charge_observer);
         Ok(PgClient {
             shared: Arc::new(Shared {
+                charge_live,
                 config,
                 payments,
                 charge_http,
@@ -225,6 +233,7 @@ struct Shared {
     charge: PathPolicy<ChargeRetry>,
     query: PathPolicy<QueryRetry>,
     clock: Clock,
+    charge_live: ChargeLive,
 }
 
 /// The charge body on the wire. No `Debug`: it holds the full card number, only to be
@@ -268,6 +277,7 @@ impl PgClient {
             clock: None,
             charge: Supplied::default(),
             query: Supplied::default(),
+            charge_observer: None,
         }
     }
 
@@ -310,6 +320,10 @@ impl PgClient {
     /// The query path's retry.
     pub fn query_retry(&self) -> &Retry<QueryRetry> {
         &self.shared.query.retry
+    }
+
+    pub(crate) fn charge_live(&self) -> &ChargeLive {
+        &self.shared.charge_live
     }
 
     fn name(&self) -> &str {
@@ -507,9 +521,9 @@ impl PgClient {
                     .header(USER_HEADER, user.as_str())
                     .header(IDEMPOTENCY_HEADER, request.idempotency_key.as_str())
                     .header(CONTENT_TYPE, "application/json")
-                    .timeout(shared.config.charge.read_timeout)
+                    .timeout(shared.charge_live.read_timeout())
                     .body(body.to_vec());
-                self.attempt(Operation::Charge, attempt, http, |answer| {
+                let accepted = self.attempt(Operation::Charge, attempt, http, |answer| {
                     if !is_success(answer.status) {
                         return Err(self.failure(CallPath::Charge, &answer));
                     }
@@ -520,8 +534,11 @@ impl PgClient {
                         reason: created.reason,
                         replayed: answer.replayed,
                     })
-                })
-                .instrument(span)
+                });
+                shared
+                    .charge_live
+                    .observe(&shared.clock, accepted)
+                    .instrument(span)
             })
             .await;
         match result {

@@ -16,6 +16,7 @@
 
 pub mod naive;
 pub mod pg;
+pub mod tuning;
 mod wire;
 
 use std::fmt;

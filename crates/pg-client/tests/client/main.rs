@@ -8,6 +8,7 @@ mod callback;
 mod charge;
 mod config_properties;
 mod helpers;
+mod live;
 mod metrics;
 mod query;
 mod redaction;
