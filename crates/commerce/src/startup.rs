@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 use crate::configuration::{GatewayMode, Settings};
 use crate::gateway::PaymentGateway;
 use crate::gateway::naive::NaiveGateway;
-use crate::gateway::pg::PgGateway;
 use crate::orders::OrderService;
 use crate::outbox::{AlertLog, OutboxRelay, Subscriber};
 use crate::payments::PaymentService;
@@ -119,12 +118,11 @@ impl ApplicationBuilder {
                         seawall::ConfigError::new("gateway.base_url", "must be set")
                     })?;
                 match settings.gateway.mode {
-                    GatewayMode::Protected => {
-                        Arc::new(PgGateway::new(crate::gateway::pg::client_with_registry(
-                            settings.gateway.client_config(&base_url),
-                            &registries,
-                        )?))
-                    }
+                    GatewayMode::Protected => Arc::new(crate::gateway::pg::gateway_with_registry(
+                        settings.gateway.client_config(&base_url),
+                        &settings.gateway.charge_tuning,
+                        &registries,
+                    )?),
                     GatewayMode::Naive => Arc::new(NaiveGateway::new(base_url)),
                 }
             }

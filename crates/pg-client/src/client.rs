@@ -17,6 +17,7 @@ use tracing::Instrument;
 use crate::config::{PathConfig, PgClientConfig};
 use crate::error::{CallPath, FailureClass, Kind, PgError};
 use crate::gateway::{Accepted, BoxFuture, ChargeOutcome, PathBreaker, PaymentGateway, Uncertain};
+use crate::live::{ChargeLive, Observer};
 use crate::model::{
     CardType, OrderId, OrderTransactions, PaymentRequest, TransactionDetail, TransactionKey, UserId,
 };
@@ -93,6 +94,7 @@ pub struct PgClientBuilder {
     charge: Supplied,
     query: Supplied,
     card_type_breakers: Option<CardTypeBreakers>,
+    charge_observer: Option<Observer>,
 }
 
 impl PgClientBuilder {
@@ -160,6 +162,10 @@ impl PgClientBuilder {
         self
     }
 
+    pub(crate) fn set_charge_observer(&mut self, observer: Observer) {
+        self.charge_observer = Some(observer);
+    }
+
     /// Validates the config and builds the client.
     ///
     /// # Errors
@@ -178,8 +184,10 @@ impl PgClientBuilder {
         let charge_http = http_client(&config.charge).map_err(BuildError::Http)?;
         let query_http = http_client(&config.query).map_err(BuildError::Http)?;
         telemetry::describe();
+        let charge_live = ChargeLive::new(config.charge.read_timeout, self.charge_observer);
         Ok(PgClient {
             shared: Arc::new(Shared {
+                charge_live,
                 config,
                 payments,
                 charge_http,
@@ -252,6 +260,7 @@ struct Shared {
     query: PathPolicy<QueryRetry>,
     card_type_breakers: Option<Keyed<CircuitBreakers, CardType>>,
     clock: Clock,
+    charge_live: ChargeLive,
 }
 
 /// The charge body on the wire. No `Debug`: it holds the full card number, only to be
@@ -296,6 +305,7 @@ impl PgClient {
             charge: Supplied::default(),
             query: Supplied::default(),
             card_type_breakers: None,
+            charge_observer: None,
         }
     }
 
@@ -344,6 +354,10 @@ impl PgClient {
     /// The query path's retry.
     pub fn query_retry(&self) -> &Retry<QueryRetry> {
         &self.shared.query.retry
+    }
+
+    pub(crate) fn charge_live(&self) -> &ChargeLive {
+        &self.shared.charge_live
     }
 
     fn name(&self) -> &str {
@@ -545,9 +559,9 @@ impl PgClient {
                     .header(USER_HEADER, user.as_str())
                     .header(IDEMPOTENCY_HEADER, request.idempotency_key.as_str())
                     .header(CONTENT_TYPE, "application/json")
-                    .timeout(shared.config.charge.read_timeout)
+                    .timeout(shared.charge_live.read_timeout())
                     .body(body.to_vec());
-                self.attempt(Operation::Charge, attempt, http, |answer| {
+                let accepted = self.attempt(Operation::Charge, attempt, http, |answer| {
                     if !is_success(answer.status) {
                         return Err(self.failure(CallPath::Charge, &answer));
                     }
@@ -558,8 +572,11 @@ impl PgClient {
                         reason: created.reason,
                         replayed: answer.replayed,
                     })
-                })
-                .instrument(span)
+                });
+                shared
+                    .charge_live
+                    .observe(&shared.clock, accepted)
+                    .instrument(span)
             })
             .await;
         match result {

@@ -66,6 +66,7 @@ mod client;
 pub mod config;
 mod error;
 mod gateway;
+mod live;
 pub mod model;
 pub mod policy;
 pub mod presets;
@@ -78,6 +79,7 @@ pub use crate::error::{CallPath, FailureClass, PgError};
 pub use crate::gateway::{
     Accepted, BoxFuture, ChargeOutcome, PathBreaker, PaymentGateway, Uncertain,
 };
+pub use crate::live::ChargeObserver;
 pub use crate::model::{
     CardNumber, CardType, Currency, IdempotencyKey, MaskedCardNumber, Money, OrderId,
     OrderTransactions, PaymentRequest, TransactionDetail, TransactionKey, TransactionStatus,

@@ -18,6 +18,7 @@ use seawall::circuit_breaker::{OpenWait, SlidingWindow};
 use seawall::config::MAX_DURATION;
 use serde::{Deserialize, Serialize};
 
+use crate::gateway::tuning::ChargeTuningSettings;
 use crate::persistence::DbOptions;
 
 pub use self::load::{Loaded, Origin, SettingsError};
@@ -171,6 +172,10 @@ pub struct GatewaySettings {
     /// in-process simulator that `serve` starts when `base_url` is unset (unset: the canonical
     /// PG). Its `server` section is not used: the simulator listens on a free loopback port.
     pub simulator_config: Option<String>,
+    /// How the charge path follows the PG's latency: read timeout, bulkhead and slow-call
+    /// threshold at 1.3 × the P95 of accepted charges, between the configured values and
+    /// ceilings (see [`ChargeTuningSettings`]; on by default).
+    pub charge_tuning: ChargeTuningSettings,
 }
 
 impl Default for GatewaySettings {
@@ -180,6 +185,7 @@ impl Default for GatewaySettings {
             mode: GatewayMode::Protected,
             client: Self::default_client(),
             simulator_config: None,
+            charge_tuning: ChargeTuningSettings::default(),
         }
     }
 }
@@ -580,6 +586,12 @@ impl Settings {
                 }
                 _ => e.under("gateway.client"),
             })?;
+        if self.gateway.charge_tuning.enabled {
+            self.gateway
+                .charge_tuning
+                .validate(&self.gateway.client)
+                .map_err(|e| e.under("gateway.charge_tuning"))?;
+        }
         // An external PG without a secret: forged callbacks would be accepted (and cost a PG
         // query each); only an explicit choice allows that. `serve` signs the in-process
         // simulator's callbacks with a secret of its own.

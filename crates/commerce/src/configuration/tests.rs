@@ -613,3 +613,28 @@ fn one_client_key_from_the_environment_keeps_the_services_other_client_settings(
     assert_eq!(client.query, service.query);
     assert!(client.cancel_supported);
 }
+
+#[test]
+fn the_charge_tuning_reads_from_the_file_and_the_environment() {
+    let (result, _, _dir) = from_file(
+        "[gateway.charge_tuning]\nread_timeout_ceiling_ms = 4000\n",
+        &[("APP_GATEWAY__CHARGE_TUNING__ENABLED", "false")],
+    );
+    let tuning = result.unwrap().settings.gateway.charge_tuning;
+    assert!(!tuning.enabled);
+    assert_eq!(tuning.read_timeout_ceiling_ms, 4_000);
+    assert_eq!(tuning.min_samples, 20, "a key left out keeps its default");
+}
+
+#[test]
+fn a_tuning_ceiling_under_the_configured_read_timeout_names_its_key() {
+    let (result, _, _dir) = from_file(
+        "[gateway.charge_tuning]\nread_timeout_ceiling_ms = 1000\n",
+        &NO_VARS,
+    );
+    refused_naming(result, &["gateway.charge_tuning.read_timeout_ceiling_ms"]);
+    let mut settings = Settings::default();
+    settings.gateway.charge_tuning.read_timeout_ceiling_ms = 1_000;
+    settings.gateway.charge_tuning.enabled = false;
+    settings.validate().unwrap();
+}

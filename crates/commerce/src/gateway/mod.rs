@@ -8,6 +8,8 @@
 //!   retry that only retries failures that provably created nothing, always with the same
 //!   `Idempotency-Key`; it never retries after an uncertain outcome. The query path has its own
 //!   breaker (`pg-query`), so reconciliation keeps working while charges are throttled.
+//!   The charge path's read timeout, bulkhead and slow-call threshold follow the latency of
+//!   accepted charges ([`tuning`]), so a PG that is slow but working is not cut off.
 //! - [`naive::NaiveGateway`]: an unprotected client, as services are often first written, kept for the `demo`
 //!   comparison: no timeouts, no breaker, blind retries without an idempotency key.
 //!
@@ -16,6 +18,7 @@
 
 pub mod naive;
 pub mod pg;
+pub mod tuning;
 mod wire;
 
 use std::fmt;

@@ -19,9 +19,13 @@ use pg_client::model::{
     CardNumber as PgCardNumber, CardType as PgCardType, IdempotencyKey, OrderId, PaymentRequest,
     TransactionKey, TransactionStatus, UserId,
 };
-use pg_client::{CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgClientConfig, PgError};
+use pg_client::{
+    CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgClientBuilder, PgClientConfig,
+    PgError,
+};
 use seawall::registry::{Registries, Tags};
 
+use super::tuning::{ChargeTuner, ChargeTuningSettings};
 use super::{BoxFuture, ChargeError, ChargeRequest, PaymentGateway, PgTransaction, QueryError};
 use crate::domain::{Money, PgStatus};
 
@@ -46,17 +50,60 @@ pub fn client_with_registry(
     config: PgClientConfig,
     registries: &Registries,
 ) -> Result<PgClient, seawall::ConfigError> {
+    build(builder_with_registry(config, registries)?)
+}
+
+fn builder_with_registry(
+    config: PgClientConfig,
+    registries: &Registries,
+) -> Result<PgClientBuilder, seawall::ConfigError> {
     let breakers = registries.circuit_breakers();
     config.validate().map_err(|e| e.under("gateway.client"))?;
     let charge =
         breakers.get_or_create_with(CHARGE_BREAKER, &config.charge.circuit_breaker, Tags::new())?;
     let query =
         breakers.get_or_create_with(QUERY_BREAKER, &config.query.circuit_breaker, Tags::new())?;
-    PgClient::builder(config)
+    Ok(PgClient::builder(config)
         .charge_circuit_breaker(charge)
-        .query_circuit_breaker(query)
+        .query_circuit_breaker(query))
+}
+
+fn build(builder: PgClientBuilder) -> Result<PgClient, seawall::ConfigError> {
+    builder
         .build()
         .map_err(|e| seawall::ConfigError::new("gateway.client", e.to_string()))
+}
+
+/// The adapter over [`client_with_registry`]'s client, with its charge path following the
+/// PG's latency as `tuning` says (see [`tuning`](super::tuning)); with `tuning.enabled`
+/// off, the configured limits, fixed.
+///
+/// # Errors
+///
+/// An invalid configuration value, naming its key.
+pub fn gateway_with_registry(
+    config: PgClientConfig,
+    tuning: &ChargeTuningSettings,
+    registries: &Registries,
+) -> Result<PgGateway, seawall::ConfigError> {
+    if !tuning.enabled {
+        return client_with_registry(config, registries).map(PgGateway::new);
+    }
+    tuning
+        .validate(&config)
+        .map_err(|e| e.under("gateway.charge_tuning"))?;
+    let tuner = Arc::new(ChargeTuner::new(
+        &config,
+        tuning,
+        registries.circuit_breakers().clone(),
+    ));
+    let observer = tuner.clone();
+    let client = Arc::new(build(
+        builder_with_registry(config, registries)?
+            .on_charge_accepted(move |took| observer.observe(took)),
+    )?);
+    tuner.attach(&client)?;
+    Ok(PgGateway { client })
 }
 
 impl PgGateway {

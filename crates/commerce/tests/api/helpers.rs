@@ -81,6 +81,8 @@ pub(crate) fn test_settings(dir: &tempfile::TempDir) -> Settings {
     settings.gateway.client.charge.retry.backoff = fast_backoff();
     settings.gateway.client.query.read_timeout = Duration::from_millis(500);
     settings.gateway.client.query.retry.backoff = fast_backoff();
+    // The tests pin the charge path's limits; `tuning.rs` turns the tuning on.
+    settings.gateway.charge_tuning.enabled = false;
     settings
 }
 

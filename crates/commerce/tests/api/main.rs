@@ -13,3 +13,4 @@ mod outbox;
 mod randomized;
 mod recovery;
 mod retention;
+mod tuning;
