@@ -7,7 +7,7 @@ use std::sync::Arc;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{RequestBuilder, Url};
 use seawall::policy::Attempt;
-use seawall::{Bulkhead, CircuitBreaker, Clock, ConfigError, Retry};
+use seawall::{AdaptiveLimiter, Bulkhead, CircuitBreaker, Clock, ConfigError, Retry};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -299,6 +299,15 @@ impl PgClient {
         match path {
             CallPath::Charge => &self.shared.charge.bulkhead,
             CallPath::Query => &self.shared.query.bulkhead,
+        }
+    }
+
+    /// The adaptive limiter of a path (its current `limit()`; `reconfigure`). Without an
+    /// `adaptive_limiter` in the path's configuration it never limits.
+    pub fn adaptive_limiter(&self, path: CallPath) -> &AdaptiveLimiter<SystemFailures> {
+        match path {
+            CallPath::Charge => &self.shared.charge.adaptive_limiter,
+            CallPath::Query => &self.shared.query.adaptive_limiter,
         }
     }
 
