@@ -131,6 +131,17 @@ pub fn adaptive() -> impl Contender + Clone + Send + 'static {
     Native(adaptive_decorator())
 }
 
+/// seawall's `AdaptiveLimiter` (AIMD) on the coarse clock (RTTs read with one atomic load,
+/// to the millisecond), native API.
+pub fn adaptive_coarse() -> impl Contender + Clone + Send + 'static {
+    Native(
+        AdaptiveLimiter::builder()
+            .clock(Clock::coarse())
+            .build()
+            .expect("a valid seawall adaptive limiter configuration"),
+    )
+}
+
 /// seawall's `AdaptiveLimiterLayer` (AIMD) around the inner service.
 pub fn adaptive_tower() -> impl Contender + Clone + Send + 'static {
     Tower::new(

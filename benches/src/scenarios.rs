@@ -310,6 +310,7 @@ fn adaptive_permit_free<R: Runner>(r: &mut R) {
     const P: &str = "aimd-20";
     r.steady(row(G, "baseline", P), || Baseline);
     r.steady(row(G, "seawall", P), ours::adaptive);
+    r.steady(row(G, "seawall-coarse-clock", P), ours::adaptive_coarse);
     r.steady(row(G, "seawall-tower", P), ours::adaptive_tower);
     r.steady(row(G, "tower-resilience", P), peers::tr_adaptive);
 }

@@ -10,7 +10,7 @@ use seawall::keyed::{Keyed, KeyedConfig};
 
 use seawall::policy::Attempt;
 use seawall::registry::CircuitBreakers;
-use seawall::{Bulkhead, CircuitBreaker, Clock, ConfigError, Retry};
+use seawall::{AdaptiveLimiter, Bulkhead, CircuitBreaker, Clock, ConfigError, Retry};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -344,6 +344,15 @@ impl PgClient {
     /// [`charge_breakers_by_card_type`](PgClientBuilder::charge_breakers_by_card_type).
     pub fn card_type_breakers(&self) -> Option<&Keyed<CircuitBreakers, CardType>> {
         self.shared.card_type_breakers.as_ref()
+    }
+
+    /// The adaptive limiter of a path (its current `limit()`; `reconfigure`). Without an
+    /// `adaptive_limiter` in the path's configuration it never limits.
+    pub fn adaptive_limiter(&self, path: CallPath) -> &AdaptiveLimiter<SystemFailures> {
+        match path {
+            CallPath::Charge => &self.shared.charge.adaptive_limiter,
+            CallPath::Query => &self.shared.query.adaptive_limiter,
+        }
     }
 
     /// The charge path's retry (metrics, `set_max_attempts`, ...).

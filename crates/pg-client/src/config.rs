@@ -29,6 +29,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use seawall::ConfigError;
+use seawall::adaptive::AdaptiveLimiterConfig;
 use seawall::bulkhead::BulkheadConfig;
 use seawall::circuit_breaker::{CircuitBreakerConfig, OpenWait, SlidingWindow};
 use seawall::retry::{Backoff, RetryConfig};
@@ -225,6 +226,12 @@ pub struct PathConfig {
     pub circuit_breaker: CircuitBreakerConfig,
     /// The bulkhead of this path. Default: 20 attempts in flight, no waiting.
     pub bulkhead: BulkheadConfig,
+    /// An adaptive concurrency limit inside the bulkhead (seawall's keys: `algorithm`,
+    /// `initial_limit`, `max_limit`, …): the attempts in flight follow the gateway's latency
+    /// and failures instead of a guess, so a hanging gateway gets few calls. Uncertain, not
+    /// reached and throttled attempts are drops; business answers are not counted. Default:
+    /// none (only the bulkhead limits).
+    pub adaptive_limiter: Option<AdaptiveLimiterConfig>,
 }
 
 impl Default for PathConfig {
@@ -249,6 +256,7 @@ impl Default for PathConfig {
             retry,
             circuit_breaker,
             bulkhead: BulkheadConfig::new(20),
+            adaptive_limiter: None,
         }
     }
 }
@@ -267,7 +275,11 @@ impl PathConfig {
         self.circuit_breaker
             .validate()
             .map_err(|e| e.under("circuit_breaker"))?;
-        self.bulkhead.validate().map_err(|e| e.under("bulkhead"))
+        self.bulkhead.validate().map_err(|e| e.under("bulkhead"))?;
+        match &self.adaptive_limiter {
+            Some(limiter) => limiter.validate().map_err(|e| e.under("adaptive_limiter")),
+            None => Ok(()),
+        }
     }
 }
 

@@ -359,7 +359,7 @@ impl PgError {
         }
         let kind = if error.is_circuit_open() {
             Kind::CircuitOpen
-        } else if error.is_bulkhead_full() || error.is_rate_limited() {
+        } else if error.is_bulkhead_full() || error.is_rate_limited() || error.is_limit_exceeded() {
             Kind::BulkheadFull
         } else {
             Kind::Timeout

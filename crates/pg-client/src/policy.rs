@@ -1,6 +1,7 @@
 //! The one place the client's seawall decorators are built and classified.
 //!
-//! Each path is `retry → circuit breaker → bulkhead → HTTP attempt`, outermost first: every
+//! Each path is `retry → circuit breaker → bulkhead → adaptive limit → HTTP attempt`,
+//! outermost first (the adaptive limit only when configured; otherwise it never limits): every
 //! attempt is recorded by the breaker, a bulkhead permit is held only while an attempt runs
 //! (never during a backoff), and an open breaker is not retried. Per-attempt timeouts are the
 //! HTTP client's (connect and read), because only the transport can tell a connect failure
@@ -12,20 +13,27 @@
 
 use std::time::Duration;
 
+use seawall::adaptive::AdaptiveLimiterConfig;
 use seawall::circuit_breaker::{CircuitBreaker, CircuitClassifier, Outcome};
 use seawall::keyed::{Keyed, KeyedConfig};
 use seawall::policy::{Identity, Layered};
 use seawall::registry::CircuitBreakers;
 use seawall::retry::RetryClassifier;
-use seawall::{Bulkhead, Clock, ConfigError, Error, Policy, Retry};
+use seawall::{AdaptiveLimiter, Bulkhead, Clock, ConfigError, Error, Policy, Retry};
 
 use crate::config::{PathConfig, PgClientConfig};
 use crate::error::{CallPath, PgError};
 use crate::model::CardType;
 
-/// The decorator stack of one path: retry, then circuit breaker, then bulkhead.
-pub type PathStack<R> =
-    Layered<Retry<R>, Layered<CircuitBreaker<SystemFailures>, Layered<Bulkhead, Identity>>>;
+/// The decorator stack of one path: retry, then circuit breaker, then bulkhead, then the
+/// adaptive limit.
+pub type PathStack<R> = Layered<
+    Retry<R>,
+    Layered<
+        CircuitBreaker<SystemFailures>,
+        Layered<Bulkhead, Layered<AdaptiveLimiter<SystemFailures>, Identity>>,
+    >,
+>;
 
 /// The breaker classifier of both paths: successes count as successes; business errors are
 /// ignored (a declined or invalid request says nothing about the gateway's health); every
@@ -118,16 +126,41 @@ pub(crate) struct PathPolicy<R> {
     pub(crate) retry: Retry<R>,
     pub(crate) circuit_breaker: CircuitBreaker<SystemFailures>,
     pub(crate) bulkhead: Bulkhead,
+    pub(crate) adaptive_limiter: AdaptiveLimiter<SystemFailures>,
+}
+
+/// The adaptive limiter of a path: as configured, or one that never limits (its limit fixed
+/// at the most permits a bulkhead can have).
+fn adaptive_limiter(
+    name: &str,
+    config: Option<AdaptiveLimiterConfig>,
+    clock: &Clock,
+) -> Result<AdaptiveLimiter<SystemFailures>, ConfigError> {
+    let config = config.unwrap_or_else(|| {
+        let mut unlimited = AdaptiveLimiterConfig::default();
+        unlimited.initial_limit = Bulkhead::MAX_CONCURRENT_CALLS;
+        unlimited.min_limit = Bulkhead::MAX_CONCURRENT_CALLS;
+        unlimited.max_limit = Bulkhead::MAX_CONCURRENT_CALLS;
+        unlimited
+    });
+    Ok(AdaptiveLimiter::builder()
+        .name(name)
+        .config(config)
+        .clock(clock.clone())
+        .build()
+        .map_err(|e| e.under("adaptive_limiter"))?
+        .with_classifier(SystemFailures))
 }
 
 impl<R: Clone> PathPolicy<R> {
     /// The same path with `breaker` in place of the path's own: the retry (and its budget)
-    /// and the bulkhead are shared. Used for the charge path's breakers by card type.
+    /// the bulkhead and the adaptive limit are shared. Used for the charge path's breakers by card type.
     pub(crate) fn with_breaker(&self, breaker: CircuitBreaker) -> Policy<PathStack<R>> {
         Policy::builder()
             .retry(self.retry.clone())
             .circuit_breaker(breaker.with_classifier(SystemFailures))
             .bulkhead(self.bulkhead.clone())
+            .adaptive_limiter(self.adaptive_limiter.clone())
             .build()
     }
 }
@@ -201,18 +234,21 @@ fn build_path<R: Clone>(
             .build()
             .map_err(|e| e.under("bulkhead"))?,
     };
+    let adaptive_limiter = adaptive_limiter(&name, config.adaptive_limiter, clock)?;
     let retry = retry.with_classifier(classifier);
     let circuit_breaker = circuit_breaker.with_classifier(SystemFailures);
     let policy = Policy::builder()
         .retry(retry.clone())
         .circuit_breaker(circuit_breaker.clone())
         .bulkhead(bulkhead.clone())
+        .adaptive_limiter(adaptive_limiter.clone())
         .build();
     Ok(PathPolicy {
         policy,
         retry,
         circuit_breaker,
         bulkhead,
+        adaptive_limiter,
     })
 }
 

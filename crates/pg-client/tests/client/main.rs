@@ -8,6 +8,7 @@ mod callback;
 mod card_types;
 mod charge;
 mod config_properties;
+mod hang_burst;
 mod helpers;
 mod live;
 mod metrics;

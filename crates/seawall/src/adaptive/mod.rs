@@ -361,6 +361,15 @@ impl<C> AdaptiveLimiter<C> {
         }
     }
 
+    /// Classifies results with `classifier` (any circuit-breaker classifier: its failures
+    /// are drops).
+    pub fn with_classifier<C2>(self, classifier: C2) -> AdaptiveLimiter<C2> {
+        AdaptiveLimiter {
+            shared: self.shared,
+            classifier,
+        }
+    }
+
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
