@@ -17,7 +17,9 @@ use crate::gateway::{Accepted, BoxFuture, ChargeOutcome, PathBreaker, PaymentGat
 use crate::model::{
     OrderId, OrderTransactions, PaymentRequest, TransactionDetail, TransactionKey, UserId,
 };
-use crate::policy::{self, ChargeRetry, PathPolicy, QueryRetry, Supplied, SystemFailures};
+use crate::policy::{
+    self, ChargeRetry, PathPolicy, QueryAnswers, QueryRetry, QueryStack, Supplied, SystemFailures,
+};
 use crate::telemetry::{self, Operation, Outcome};
 use crate::wire::{self, RawAnswer};
 
@@ -223,7 +225,7 @@ struct Shared {
     charge_http: reqwest::Client,
     query_http: reqwest::Client,
     charge: PathPolicy<ChargeRetry>,
-    query: PathPolicy<QueryRetry>,
+    query: PathPolicy<QueryRetry, QueryStack>,
     clock: Clock,
 }
 
@@ -310,6 +312,12 @@ impl PgClient {
     /// The query path's retry.
     pub fn query_retry(&self) -> &Retry<QueryRetry> {
         &self.shared.query.retry
+    }
+
+    /// The query path's hedge (metrics, `reconfigure` to turn it on or off at run time).
+    /// The charge path has none: a charge is never hedged.
+    pub fn query_hedge(&self) -> &seawall::Hedge<QueryAnswers> {
+        self.shared.query.hedge()
     }
 
     fn name(&self) -> &str {

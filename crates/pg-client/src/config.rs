@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use seawall::ConfigError;
 use seawall::bulkhead::BulkheadConfig;
 use seawall::circuit_breaker::{CircuitBreakerConfig, OpenWait, SlidingWindow};
+use seawall::hedge::{HedgeBudgetConfig, HedgeConfig};
 use seawall::retry::{Backoff, RetryConfig};
 
 use crate::model::Currency;
@@ -105,6 +106,12 @@ impl PgClientConfig {
             return Err(ConfigError::new("name", "must not be blank"));
         }
         crate::client::parse_base_url(&self.base_url)?;
+        if self.charge.hedge.max_hedged_attempts != 0 {
+            return Err(ConfigError::new(
+                "charge.hedge.max_hedged_attempts",
+                "must be 0: a charge is never hedged (a second charge could be a second payment)",
+            ));
+        }
         self.charge.validate().map_err(|e| e.under("charge"))?;
         self.query.validate().map_err(|e| e.under("query"))?;
         Ok(())
@@ -225,6 +232,13 @@ pub struct PathConfig {
     pub circuit_breaker: CircuitBreakerConfig,
     /// The bulkhead of this path. Default: 20 attempts in flight, no waiting.
     pub bulkhead: BulkheadConfig,
+    /// Hedging of this path's attempts, **queries only**: a charge is never hedged, and a
+    /// `charge.hedge` that turns it on is refused. Default: off (`max_hedged_attempts: 0`);
+    /// turned on (`max_hedged_attempts: 1`), a status query still unanswered after 500 ms is
+    /// sent again beside the first and the first answer wins, within a budget of 10 % more
+    /// queries plus 5 a second. Each hedged attempt goes through the path's breaker and
+    /// bulkhead like any attempt.
+    pub hedge: HedgeConfig,
 }
 
 impl Default for PathConfig {
@@ -249,8 +263,17 @@ impl Default for PathConfig {
             retry,
             circuit_breaker,
             bulkhead: BulkheadConfig::new(20),
+            hedge: default_hedge(),
         }
     }
+}
+
+/// Hedging off, with the delay and budget it uses once `max_hedged_attempts` turns it on.
+fn default_hedge() -> HedgeConfig {
+    let mut hedge = HedgeConfig::fixed(Duration::from_millis(500));
+    hedge.max_hedged_attempts = 0;
+    hedge.budget = Some(HedgeBudgetConfig::new(0.1, 5.0));
+    hedge
 }
 
 impl PathConfig {
@@ -267,7 +290,8 @@ impl PathConfig {
         self.circuit_breaker
             .validate()
             .map_err(|e| e.under("circuit_breaker"))?;
-        self.bulkhead.validate().map_err(|e| e.under("bulkhead"))
+        self.bulkhead.validate().map_err(|e| e.under("bulkhead"))?;
+        self.hedge.validate().map_err(|e| e.under("hedge"))
     }
 }
 
@@ -378,6 +402,33 @@ mod tests {
             "charge.circuit_breaker.wait_duration_in_open_state",
             "seawall's document key, which is this document's key too"
         );
+    }
+
+    #[test]
+    fn hedging_is_off_by_default_may_be_turned_on_for_queries_and_never_for_charges() {
+        let config = PgClientConfig::default();
+        assert_eq!(config.query.hedge.max_hedged_attempts, 0);
+        let config = PgClientConfig::from_json(
+            r#"{"query":{"hedge":{"max_hedged_attempts":1,"delay":"80ms"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.query.hedge.max_hedged_attempts, 1);
+        assert_eq!(config.query.hedge.delay, Duration::from_millis(80));
+        assert!(
+            config.query.hedge.budget.is_some(),
+            "the client's budget is kept"
+        );
+        config.validate().unwrap();
+        let config =
+            PgClientConfig::from_json(r#"{"charge":{"hedge":{"max_hedged_attempts":1}}}"#).unwrap();
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.key(), "charge.hedge.max_hedged_attempts");
+        assert!(err.rule().contains("never hedged"), "{err}");
+        let err = PgClientConfig::from_json(r#"{"query":{"hedge":{"delay_percentile":2}}}"#)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.key(), "query.hedge.delay_percentile");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The one place the client's seawall decorators are built and classified.
 //!
-//! Each path is `retry → circuit breaker → bulkhead → HTTP attempt`, outermost first: every
+//! Each path is `retry → circuit breaker → bulkhead → HTTP attempt`, outermost first (the
+//! query path adds a hedge between the retry and the breaker, off unless configured): every
 //! attempt is recorded by the breaker, a bulkhead permit is held only while an attempt runs
 //! (never during a backoff), and an open breaker is not retried. Per-attempt timeouts are the
 //! HTTP client's (connect and read), because only the transport can tell a connect failure
@@ -13,9 +14,10 @@
 use std::time::Duration;
 
 use seawall::circuit_breaker::{CircuitBreaker, CircuitClassifier, Outcome};
+use seawall::hedge::HedgeClassifier;
 use seawall::policy::{Identity, Layered};
 use seawall::retry::RetryClassifier;
-use seawall::{Bulkhead, Clock, ConfigError, Error, Policy, Retry};
+use seawall::{Bulkhead, Clock, ConfigError, Error, Hedge, Policy, Retry};
 
 use crate::config::PathConfig;
 use crate::error::{CallPath, PgError};
@@ -23,6 +25,32 @@ use crate::error::{CallPath, PgError};
 /// The decorator stack of one path: retry, then circuit breaker, then bulkhead.
 pub type PathStack<R> =
     Layered<Retry<R>, Layered<CircuitBreaker<SystemFailures>, Layered<Bulkhead, Identity>>>;
+
+/// The query path's stack: retry, then hedge, then circuit breaker, then bulkhead. Each hedged
+/// attempt is recorded by the breaker and holds a bulkhead permit like any attempt; the charge
+/// path has no hedge at all (its type, [`PathStack`], has no place for one).
+pub type QueryStack = Layered<
+    Retry<QueryRetry>,
+    Layered<
+        Hedge<QueryAnswers>,
+        Layered<CircuitBreaker<SystemFailures>, Layered<Bulkhead, Identity>>,
+    >,
+>;
+
+/// What ends a hedged query: an answer, including a business one (a 4xx is as definite as a
+/// 200, and no hedge would answer differently). A system failure or a rejection is not an
+/// answer: the other attempts go on, and it is returned only if none of them answers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QueryAnswers;
+
+impl<T> HedgeClassifier<T, PgError> for QueryAnswers {
+    fn accepts(&self, outcome: &Result<T, Error<PgError>>) -> bool {
+        match outcome {
+            Ok(_) => true,
+            Err(error) => error.inner().is_some_and(PgError::is_business),
+        }
+    }
+}
 
 /// The breaker classifier of both paths: successes count as successes; business errors are
 /// ignored (a declined or invalid request says nothing about the gateway's health); every
@@ -110,14 +138,28 @@ pub(crate) struct Supplied {
 /// One path's policy, and handles on its decorators (clones share their state), so that the
 /// client reaches its breaker without digging through the stack.
 #[derive(Clone, Debug)]
-pub(crate) struct PathPolicy<R> {
-    pub(crate) policy: Policy<PathStack<R>>,
+pub(crate) struct PathPolicy<R, S = PathStack<R>> {
+    pub(crate) policy: Policy<S>,
     pub(crate) retry: Retry<R>,
     pub(crate) circuit_breaker: CircuitBreaker<SystemFailures>,
     pub(crate) bulkhead: Bulkhead,
 }
 
-/// Builds one path's policy: supplied decorators where given, the config's elsewhere, named
+impl<R> PathPolicy<R, QueryStack> {
+    /// The query path's hedge, read from its place in the stack.
+    pub(crate) fn hedge(&self) -> &Hedge<QueryAnswers> {
+        self.policy.stack().inner().decorator()
+    }
+}
+
+/// The decorators every path has.
+struct Parts<R> {
+    retry: Retry<R>,
+    circuit_breaker: CircuitBreaker<SystemFailures>,
+    bulkhead: Bulkhead,
+}
+
+/// Builds one path's decorators: supplied ones where given, the config's elsewhere, named
 /// `{client}-{path}`.
 fn build_path<R: Clone>(
     client: &str,
@@ -126,7 +168,7 @@ fn build_path<R: Clone>(
     clock: &Clock,
     classifier: R,
     supplied: Supplied,
-) -> Result<PathPolicy<R>, ConfigError> {
+) -> Result<Parts<R>, ConfigError> {
     config.validate()?;
     let name = format!("{client}-{}", path.as_str());
     let retry = match supplied.retry {
@@ -156,17 +198,9 @@ fn build_path<R: Clone>(
             .build()
             .map_err(|e| e.under("bulkhead"))?,
     };
-    let retry = retry.with_classifier(classifier);
-    let circuit_breaker = circuit_breaker.with_classifier(SystemFailures);
-    let policy = Policy::builder()
-        .retry(retry.clone())
-        .circuit_breaker(circuit_breaker.clone())
-        .bulkhead(bulkhead.clone())
-        .build();
-    Ok(PathPolicy {
-        policy,
-        retry,
-        circuit_breaker,
+    Ok(Parts {
+        retry: retry.with_classifier(classifier),
+        circuit_breaker: circuit_breaker.with_classifier(SystemFailures),
         bulkhead,
     })
 }
@@ -181,7 +215,7 @@ pub(crate) fn charge_policy(
     let classifier = ChargeRetry {
         max_retry_after: config.max_retry_after,
     };
-    build_path(
+    let parts = build_path(
         client,
         CallPath::Charge,
         config,
@@ -189,21 +223,52 @@ pub(crate) fn charge_policy(
         classifier,
         supplied,
     )
-    .map_err(|e| e.under("charge"))
+    .map_err(|e| e.under("charge"))?;
+    let policy = Policy::builder()
+        .retry(parts.retry.clone())
+        .circuit_breaker(parts.circuit_breaker.clone())
+        .bulkhead(parts.bulkhead.clone())
+        .build();
+    Ok(PathPolicy {
+        policy,
+        retry: parts.retry,
+        circuit_breaker: parts.circuit_breaker,
+        bulkhead: parts.bulkhead,
+    })
 }
 
-/// The query path: every system failure is retried with backoff and jitter.
+/// The query path: every system failure is retried with backoff and jitter, and attempts are
+/// hedged when the configuration turns hedging on.
 pub(crate) fn query_policy(
     client: &str,
     config: &PathConfig,
     clock: &Clock,
     supplied: Supplied,
-) -> Result<PathPolicy<QueryRetry>, ConfigError> {
+) -> Result<PathPolicy<QueryRetry, QueryStack>, ConfigError> {
     let classifier = QueryRetry {
         max_retry_after: config.max_retry_after,
     };
-    build_path(client, CallPath::Query, config, clock, classifier, supplied)
-        .map_err(|e| e.under("query"))
+    let parts = build_path(client, CallPath::Query, config, clock, classifier, supplied)
+        .map_err(|e| e.under("query"))?;
+    let hedge = Hedge::builder()
+        .name(format!("{client}-{}", CallPath::Query.as_str()))
+        .config(config.hedge.clone())
+        .clock(clock.clone())
+        .build()
+        .map_err(|e| e.under("hedge").under("query"))?
+        .with_classifier(QueryAnswers);
+    let policy = Policy::builder()
+        .retry(parts.retry.clone())
+        .hedge(hedge)
+        .circuit_breaker(parts.circuit_breaker.clone())
+        .bulkhead(parts.bulkhead.clone())
+        .build();
+    Ok(PathPolicy {
+        policy,
+        retry: parts.retry,
+        circuit_breaker: parts.circuit_breaker,
+        bulkhead: parts.bulkhead,
+    })
 }
 
 #[cfg(test)]
@@ -288,6 +353,18 @@ pub(crate) mod tests {
                 "{kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_hedged_query_ends_on_an_answer_not_on_a_system_failure() {
+        let accepts = |r: Result<(), Error<PgError>>| QueryAnswers.accepts(&r);
+        assert!(accepts(Ok(())));
+        assert!(accepts(Err(wrap(PgError::new(Kind::Client)))));
+        assert!(!accepts(Err(wrap(PgError::new(Kind::Timeout)))));
+        assert!(!accepts(Err(wrap(PgError::new(Kind::ServerError)))));
+        assert!(!accepts(Err(rejection_of_an_open_breaker(
+            Duration::from_secs(1)
+        ))));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod breaker;
 mod callback;
 mod charge;
 mod config_properties;
+mod hedge;
 mod helpers;
 mod metrics;
 mod query;
