@@ -22,7 +22,8 @@ use crate::model::{
     CardType, OrderId, OrderTransactions, PaymentRequest, TransactionDetail, TransactionKey, UserId,
 };
 use crate::policy::{
-    self, CardTypeBreakers, ChargeRetry, PathPolicy, QueryRetry, Supplied, SystemFailures,
+    self, CardTypeBreakers, ChargeRetry, PathPolicy, QueryAnswers, QueryRetry, QueryStack,
+    Supplied, SystemFailures,
 };
 use crate::telemetry::{self, Operation, Outcome};
 use crate::wire::{self, RawAnswer};
@@ -257,7 +258,7 @@ struct Shared {
     charge_http: reqwest::Client,
     query_http: reqwest::Client,
     charge: PathPolicy<ChargeRetry>,
-    query: PathPolicy<QueryRetry>,
+    query: PathPolicy<QueryRetry, QueryStack>,
     card_type_breakers: Option<Keyed<CircuitBreakers, CardType>>,
     clock: Clock,
     charge_live: ChargeLive,
@@ -367,6 +368,12 @@ impl PgClient {
 
     pub(crate) fn charge_live(&self) -> &ChargeLive {
         &self.shared.charge_live
+    }
+
+    /// The query path's hedge (metrics, `reconfigure` to turn it on or off at run time).
+    /// The charge path has none: a charge is never hedged.
+    pub fn query_hedge(&self) -> &seawall::Hedge<QueryAnswers> {
+        self.shared.query.hedge()
     }
 
     fn name(&self) -> &str {

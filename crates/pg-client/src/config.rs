@@ -32,6 +32,7 @@ use seawall::ConfigError;
 use seawall::adaptive::AdaptiveLimiterConfig;
 use seawall::bulkhead::BulkheadConfig;
 use seawall::circuit_breaker::{CircuitBreakerConfig, OpenWait, SlidingWindow};
+use seawall::hedge::{HedgeBudgetConfig, HedgeConfig};
 use seawall::retry::{Backoff, RetryConfig};
 
 use crate::model::Currency;
@@ -106,6 +107,12 @@ impl PgClientConfig {
             return Err(ConfigError::new("name", "must not be blank"));
         }
         crate::client::parse_base_url(&self.base_url)?;
+        if self.charge.hedge.max_hedged_attempts != 0 {
+            return Err(ConfigError::new(
+                "charge.hedge.max_hedged_attempts",
+                "must be 0: a charge is never hedged (a second charge could be a second payment)",
+            ));
+        }
         self.charge.validate().map_err(|e| e.under("charge"))?;
         self.query.validate().map_err(|e| e.under("query"))?;
         Ok(())
@@ -232,6 +239,13 @@ pub struct PathConfig {
     /// reached and throttled attempts are drops; business answers are not counted. Default:
     /// none (only the bulkhead limits).
     pub adaptive_limiter: Option<AdaptiveLimiterConfig>,
+    /// Hedging of this path's attempts, **queries only**: a charge is never hedged, and a
+    /// `charge.hedge` that turns it on is refused. Default: off (`max_hedged_attempts: 0`);
+    /// turned on (`max_hedged_attempts: 1`), a status query still unanswered after 500 ms is
+    /// sent again beside the first and the first answer wins, within a budget of 10 % more
+    /// queries plus 5 a second. Each hedged attempt goes through the path's breaker and
+    /// bulkhead like any attempt.
+    pub hedge: HedgeConfig,
 }
 
 impl Default for PathConfig {
@@ -257,8 +271,17 @@ impl Default for PathConfig {
             circuit_breaker,
             bulkhead: BulkheadConfig::new(20),
             adaptive_limiter: None,
+            hedge: default_hedge(),
         }
     }
+}
+
+/// Hedging off, with the delay and budget it uses once `max_hedged_attempts` turns it on.
+fn default_hedge() -> HedgeConfig {
+    let mut hedge = HedgeConfig::fixed(Duration::from_millis(500));
+    hedge.max_hedged_attempts = 0;
+    hedge.budget = Some(HedgeBudgetConfig::new(0.1, 5.0));
+    hedge
 }
 
 impl PathConfig {
@@ -276,10 +299,12 @@ impl PathConfig {
             .validate()
             .map_err(|e| e.under("circuit_breaker"))?;
         self.bulkhead.validate().map_err(|e| e.under("bulkhead"))?;
-        match &self.adaptive_limiter {
-            Some(limiter) => limiter.validate().map_err(|e| e.under("adaptive_limiter")),
-            None => Ok(()),
+        if let Some(limiter) = &self.adaptive_limiter {
+            limiter
+                .validate()
+                .map_err(|e| e.under("adaptive_limiter"))?;
         }
+        self.hedge.validate().map_err(|e| e.under("hedge"))
     }
 }
 
@@ -390,6 +415,33 @@ mod tests {
             "charge.circuit_breaker.wait_duration_in_open_state",
             "seawall's document key, which is this document's key too"
         );
+    }
+
+    #[test]
+    fn hedging_is_off_by_default_may_be_turned_on_for_queries_and_never_for_charges() {
+        let config = PgClientConfig::default();
+        assert_eq!(config.query.hedge.max_hedged_attempts, 0);
+        let config = PgClientConfig::from_json(
+            r#"{"query":{"hedge":{"max_hedged_attempts":1,"delay":"80ms"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.query.hedge.max_hedged_attempts, 1);
+        assert_eq!(config.query.hedge.delay, Duration::from_millis(80));
+        assert!(
+            config.query.hedge.budget.is_some(),
+            "the client's budget is kept"
+        );
+        config.validate().unwrap();
+        let config =
+            PgClientConfig::from_json(r#"{"charge":{"hedge":{"max_hedged_attempts":1}}}"#).unwrap();
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.key(), "charge.hedge.max_hedged_attempts");
+        assert!(err.rule().contains("never hedged"), "{err}");
+        let err = PgClientConfig::from_json(r#"{"query":{"hedge":{"delay_percentile":2}}}"#)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.key(), "query.hedge.delay_percentile");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The one place the client's seawall decorators are built and classified.
 //!
 //! Each path is `retry → circuit breaker → bulkhead → adaptive limit → HTTP attempt`,
-//! outermost first (the adaptive limit only when configured; otherwise it never limits): every
+//! outermost first (the adaptive limit only when configured; otherwise it never limits; the
+//! query path adds a hedge between the retry and the breaker, off unless configured): every
 //! attempt is recorded by the breaker, a bulkhead permit is held only while an attempt runs
 //! (never during a backoff), and an open breaker is not retried. Per-attempt timeouts are the
 //! HTTP client's (connect and read), because only the transport can tell a connect failure
@@ -15,11 +16,12 @@ use std::time::Duration;
 
 use seawall::adaptive::AdaptiveLimiterConfig;
 use seawall::circuit_breaker::{CircuitBreaker, CircuitClassifier, Outcome};
+use seawall::hedge::HedgeClassifier;
 use seawall::keyed::{Keyed, KeyedConfig};
 use seawall::policy::{Identity, Layered};
 use seawall::registry::CircuitBreakers;
 use seawall::retry::RetryClassifier;
-use seawall::{AdaptiveLimiter, Bulkhead, Clock, ConfigError, Error, Policy, Retry};
+use seawall::{AdaptiveLimiter, Bulkhead, Clock, ConfigError, Error, Hedge, Policy, Retry};
 
 use crate::config::{PathConfig, PgClientConfig};
 use crate::error::{CallPath, PgError};
@@ -34,6 +36,36 @@ pub type PathStack<R> = Layered<
         Layered<Bulkhead, Layered<AdaptiveLimiter<SystemFailures>, Identity>>,
     >,
 >;
+
+/// The query path's stack: retry, then hedge, then circuit breaker, then bulkhead, then the
+/// adaptive limit. Each hedged
+/// attempt is recorded by the breaker and holds a bulkhead permit like any attempt; the charge
+/// path has no hedge at all (its type, [`PathStack`], has no place for one).
+pub type QueryStack = Layered<
+    Retry<QueryRetry>,
+    Layered<
+        Hedge<QueryAnswers>,
+        Layered<
+            CircuitBreaker<SystemFailures>,
+            Layered<Bulkhead, Layered<AdaptiveLimiter<SystemFailures>, Identity>>,
+        >,
+    >,
+>;
+
+/// What ends a hedged query: an answer, including a business one (a 4xx is as definite as a
+/// 200, and no hedge would answer differently). A system failure or a rejection is not an
+/// answer: the other attempts go on, and it is returned only if none of them answers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QueryAnswers;
+
+impl<T> HedgeClassifier<T, PgError> for QueryAnswers {
+    fn accepts(&self, outcome: &Result<T, Error<PgError>>) -> bool {
+        match outcome {
+            Ok(_) => true,
+            Err(error) => error.inner().is_some_and(PgError::is_business),
+        }
+    }
+}
 
 /// The breaker classifier of both paths: successes count as successes; business errors are
 /// ignored (a declined or invalid request says nothing about the gateway's health); every
@@ -121,8 +153,8 @@ pub(crate) struct Supplied {
 /// One path's policy, and handles on its decorators (clones share their state), so that the
 /// client reaches its breaker without digging through the stack.
 #[derive(Clone, Debug)]
-pub(crate) struct PathPolicy<R> {
-    pub(crate) policy: Policy<PathStack<R>>,
+pub(crate) struct PathPolicy<R, S = PathStack<R>> {
+    pub(crate) policy: Policy<S>,
     pub(crate) retry: Retry<R>,
     pub(crate) circuit_breaker: CircuitBreaker<SystemFailures>,
     pub(crate) bulkhead: Bulkhead,
@@ -165,6 +197,21 @@ impl<R: Clone> PathPolicy<R> {
     }
 }
 
+impl<R> PathPolicy<R, QueryStack> {
+    /// The query path's hedge.
+    pub(crate) fn hedge(&self) -> &Hedge<QueryAnswers> {
+        self.policy.stack().inner().decorator()
+    }
+}
+
+/// One path's decorators, with the client's classifiers attached, before they are stacked.
+struct Parts<R> {
+    retry: Retry<R>,
+    circuit_breaker: CircuitBreaker<SystemFailures>,
+    bulkhead: Bulkhead,
+    adaptive_limiter: AdaptiveLimiter<SystemFailures>,
+}
+
 /// Where the charge path's breakers by card type come from.
 #[derive(Debug)]
 pub(crate) enum CardTypeBreakers {
@@ -204,7 +251,7 @@ fn build_path<R: Clone>(
     clock: &Clock,
     classifier: R,
     supplied: Supplied,
-) -> Result<PathPolicy<R>, ConfigError> {
+) -> Result<Parts<R>, ConfigError> {
     config.validate()?;
     let name = format!("{client}-{}", path.as_str());
     let retry = match supplied.retry {
@@ -234,21 +281,11 @@ fn build_path<R: Clone>(
             .build()
             .map_err(|e| e.under("bulkhead"))?,
     };
-    let adaptive_limiter = adaptive_limiter(&name, config.adaptive_limiter, clock)?;
-    let retry = retry.with_classifier(classifier);
-    let circuit_breaker = circuit_breaker.with_classifier(SystemFailures);
-    let policy = Policy::builder()
-        .retry(retry.clone())
-        .circuit_breaker(circuit_breaker.clone())
-        .bulkhead(bulkhead.clone())
-        .adaptive_limiter(adaptive_limiter.clone())
-        .build();
-    Ok(PathPolicy {
-        policy,
-        retry,
-        circuit_breaker,
+    Ok(Parts {
+        retry: retry.with_classifier(classifier),
+        circuit_breaker: circuit_breaker.with_classifier(SystemFailures),
         bulkhead,
-        adaptive_limiter,
+        adaptive_limiter: adaptive_limiter(&name, config.adaptive_limiter, clock)?,
     })
 }
 
@@ -262,7 +299,7 @@ pub(crate) fn charge_policy(
     let classifier = ChargeRetry {
         max_retry_after: config.max_retry_after,
     };
-    build_path(
+    let parts = build_path(
         client,
         CallPath::Charge,
         config,
@@ -270,7 +307,20 @@ pub(crate) fn charge_policy(
         classifier,
         supplied,
     )
-    .map_err(|e| e.under("charge"))
+    .map_err(|e| e.under("charge"))?;
+    let policy = Policy::builder()
+        .retry(parts.retry.clone())
+        .circuit_breaker(parts.circuit_breaker.clone())
+        .bulkhead(parts.bulkhead.clone())
+        .adaptive_limiter(parts.adaptive_limiter.clone())
+        .build();
+    Ok(PathPolicy {
+        policy,
+        retry: parts.retry,
+        circuit_breaker: parts.circuit_breaker,
+        bulkhead: parts.bulkhead,
+        adaptive_limiter: parts.adaptive_limiter,
+    })
 }
 
 /// The query path: every system failure is retried with backoff and jitter.
@@ -279,12 +329,33 @@ pub(crate) fn query_policy(
     config: &PathConfig,
     clock: &Clock,
     supplied: Supplied,
-) -> Result<PathPolicy<QueryRetry>, ConfigError> {
+) -> Result<PathPolicy<QueryRetry, QueryStack>, ConfigError> {
     let classifier = QueryRetry {
         max_retry_after: config.max_retry_after,
     };
-    build_path(client, CallPath::Query, config, clock, classifier, supplied)
-        .map_err(|e| e.under("query"))
+    let parts = build_path(client, CallPath::Query, config, clock, classifier, supplied)
+        .map_err(|e| e.under("query"))?;
+    let hedge = Hedge::builder()
+        .name(format!("{client}-{}", CallPath::Query.as_str()))
+        .config(config.hedge.clone())
+        .clock(clock.clone())
+        .build()
+        .map_err(|e| e.under("hedge").under("query"))?
+        .with_classifier(QueryAnswers);
+    let policy = Policy::builder()
+        .retry(parts.retry.clone())
+        .hedge(hedge)
+        .circuit_breaker(parts.circuit_breaker.clone())
+        .bulkhead(parts.bulkhead.clone())
+        .adaptive_limiter(parts.adaptive_limiter.clone())
+        .build();
+    Ok(PathPolicy {
+        policy,
+        retry: parts.retry,
+        circuit_breaker: parts.circuit_breaker,
+        bulkhead: parts.bulkhead,
+        adaptive_limiter: parts.adaptive_limiter,
+    })
 }
 
 #[cfg(test)]
@@ -369,6 +440,18 @@ pub(crate) mod tests {
                 "{kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_hedged_query_ends_on_an_answer_not_on_a_system_failure() {
+        let accepts = |r: Result<(), Error<PgError>>| QueryAnswers.accepts(&r);
+        assert!(accepts(Ok(())));
+        assert!(accepts(Err(wrap(PgError::new(Kind::Client)))));
+        assert!(!accepts(Err(wrap(PgError::new(Kind::Timeout)))));
+        assert!(!accepts(Err(wrap(PgError::new(Kind::ServerError)))));
+        assert!(!accepts(Err(rejection_of_an_open_breaker(
+            Duration::from_secs(1)
+        ))));
     }
 
     #[test]

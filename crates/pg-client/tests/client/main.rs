@@ -9,6 +9,7 @@ mod card_types;
 mod charge;
 mod config_properties;
 mod hang_burst;
+mod hedge;
 mod helpers;
 mod live;
 mod metrics;

@@ -137,6 +137,8 @@ pin_project! {
         stopped: bool,
         // An attempt failed since the last hedge started.
         failed: bool,
+        // The outcome was returned.
+        finished: bool,
         last: Option<Result<T, Error<E>>>,
     }
 }
@@ -182,6 +184,7 @@ impl<F, T, E> Race<F, T, E> {
             launched: 0,
             stopped: false,
             failed: false,
+            finished: false,
             last: None,
         }
     }
@@ -199,12 +202,19 @@ impl<F, T, E> Race<F, T, E> {
         C: HedgeClassifier<T, E>,
         A: Attempts<F, T, E>,
     {
+        assert!(
+            !self.finished,
+            "a seawall hedge future was polled after completion"
+        );
         loop {
             let running = match self
                 .as_mut()
                 .poll_attempts(cx, shared, classifier, attempts)
             {
-                Polled::Won(outcome) => return Poll::Ready(outcome),
+                Polled::Won(outcome) => {
+                    *self.as_mut().project().finished = true;
+                    return Poll::Ready(outcome);
+                }
                 Polled::Running(running) => running,
             };
             let this = self.as_mut().project();
@@ -213,6 +223,8 @@ impl<F, T, E> Race<F, T, E> {
                 if running {
                     return Poll::Pending;
                 }
+                *this.finished = true;
+                // Every attempt finished, none acceptably: each left its outcome here.
                 return Poll::Ready(this.last.take().unwrap_or_else(|| {
                     panic!("a seawall hedge future was polled after completion")
                 }));
