@@ -127,6 +127,14 @@ impl ApplicationBuilder {
                 }
             }
         };
+        // Game-day fault injection in front of whichever gateway: off unless configured, and
+        // switched live through the admin API.
+        let gateway: Arc<dyn PaymentGateway> =
+            Arc::new(crate::gateway::fault::FaultyGateway::wrap(
+                gateway,
+                &settings.gateway.fault,
+                &registries,
+            )?);
         let listener = TcpListener::bind((
             settings.application.host.as_str(),
             settings.application.port,

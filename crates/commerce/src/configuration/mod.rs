@@ -176,6 +176,22 @@ pub struct GatewaySettings {
     /// threshold at 1.3 × the P95 of accepted charges, between the configured values and
     /// ceilings (see [`ChargeTuningSettings`]; on by default).
     pub charge_tuning: ChargeTuningSettings,
+    /// Fault injection for a game day, per path: `[gateway.fault.charge]` and
+    /// `[gateway.fault.query]` take seawall's fault keys (`enabled`, `error_injection_rate`,
+    /// `latency_injection_rate`, `latency_duration`, `outcome_injection_rate`). **Off by
+    /// default**; switched live through the admin API (`PUT /api/v1/admin/faults/{name}`).
+    pub fault: GatewayFaultSettings,
+}
+
+/// Fault injection on the PG paths (see [`crate::gateway::fault`]). Each path's injector is
+/// created in the registry as `pg-charge` / `pg-query` (section `fault`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayFaultSettings {
+    /// Faults on charges: an injected error is a charge that provably reached nothing.
+    pub charge: seawall::fault::FaultConfig,
+    /// Faults on queries and cancels.
+    pub query: seawall::fault::FaultConfig,
 }
 
 impl Default for GatewaySettings {
@@ -186,6 +202,7 @@ impl Default for GatewaySettings {
             client: Self::default_client(),
             simulator_config: None,
             charge_tuning: ChargeTuningSettings::default(),
+            fault: GatewayFaultSettings::default(),
         }
     }
 }
@@ -532,6 +549,12 @@ impl Settings {
             crate::persistence::MAX_LOCK_TIMEOUT_MS,
             " (about 24.8 days, the engines' limit)",
         )?;
+        for (key, fault) in [
+            ("gateway.fault.charge", &self.gateway.fault.charge),
+            ("gateway.fault.query", &self.gateway.fault.query),
+        ] {
+            fault.validate().map_err(|e| e.under(key))?;
+        }
         if self.callback.rate_limit == 0 {
             return Err(ConfigError::new(
                 "callback.rate_limit",

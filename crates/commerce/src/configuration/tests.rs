@@ -638,3 +638,32 @@ fn a_tuning_ceiling_under_the_configured_read_timeout_names_its_key() {
     settings.gateway.charge_tuning.enabled = false;
     settings.validate().unwrap();
 }
+
+// ----- game-day fault injection -----
+
+#[test]
+fn fault_injection_is_off_by_default_and_a_game_day_file_or_variable_turns_it_on() {
+    let settings = from_env(&NO_VARS).unwrap().settings;
+    assert!(!settings.gateway.fault.charge.enabled);
+    assert!(!settings.gateway.fault.query.enabled);
+
+    let (result, _, _dir) = from_file(
+        "[gateway.fault.charge]\nenabled = true\nerror_injection_rate = 0.2\nlatency_injection_rate = 0.5\nlatency_duration = \"3s\"\n",
+        &[("APP_GATEWAY__FAULT__QUERY__ENABLED", "true")],
+    );
+    let settings = result.unwrap().settings;
+    let charge = settings.gateway.fault.charge;
+    assert!(charge.enabled);
+    assert!((charge.error_injection_rate - 0.2).abs() < f64::EPSILON);
+    assert_eq!(charge.latency_duration, Duration::from_secs(3));
+    assert!(settings.gateway.fault.query.enabled);
+}
+
+#[test]
+fn a_fault_rate_out_of_range_names_its_full_key() {
+    let refused = from_env(&[("APP_GATEWAY__FAULT__CHARGE__ERROR_INJECTION_RATE", "1.5")]);
+    refused_naming(
+        refused,
+        &["gateway.fault.charge.error_injection_rate", "[0, 1]"],
+    );
+}

@@ -13,9 +13,13 @@
 //! - [`naive::NaiveGateway`]: an unprotected client, as services are often first written, kept for the `demo`
 //!   comparison: no timeouts, no breaker, blind retries without an idempotency key.
 //!
+//! Either can be wrapped in [`fault::FaultyGateway`] for a game day (the service always does,
+//! switched off unless `[gateway.fault.*]` says otherwise).
+//!
 //! The port speaks the service's types (plain strings for keys, [`Money`], [`PgStatus`]);
 //! each adapter translates.
 
+pub mod fault;
 pub mod naive;
 pub mod pg;
 pub mod tuning;

@@ -5,6 +5,8 @@
 //!   `{"slowCallDurationThresholdMs": 800}`, through seawall's registry (the breaker keeps its
 //!   state and window), or force a state (`{"state": "FORCED_OPEN"}`). Validation errors name
 //!   the field (422 `INVALID_CONFIG`).
+//! - `GET /api/v1/admin/faults`, `PUT /api/v1/admin/faults/{name}`: game-day fault injection
+//!   on the PG paths (`pg-charge`, `pg-query`), see [`faults`].
 //! - `POST /api/v1/admin/reconcile`: run a recovery round now; returns its report.
 //! - `POST /api/v1/admin/payments/{id}/resolve`: an operator settles a payment under review
 //!   (`{"status": "SUCCESS"|"FAILED"|"CANCELED", "reason": "..."}`) through the same `apply`.
@@ -24,6 +26,7 @@ use seawall::registry::RegistryError;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::faults;
 use super::json::ApiJson;
 use crate::domain::{Observation, PaymentStatus, Source};
 use crate::error::ApiError;
@@ -36,10 +39,12 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/v1/admin/circuit-breakers/{name}", put(update_breaker))
         .route("/api/v1/admin/reconcile", post(reconcile))
         .route("/api/v1/admin/payments/{id}/resolve", post(resolve))
+        .route("/api/v1/admin/faults", get(faults::list))
+        .route("/api/v1/admin/faults/{name}", put(faults::update))
 }
 
 /// Proof that the request carried the admin token (`Authorization: Bearer …`).
-struct Admin;
+pub(super) struct Admin;
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -171,7 +176,7 @@ async fn list_breakers(_: Admin, State(state): State<AppState>) -> Json<Vec<Brea
     )
 }
 
-fn invalid(field: &str, rule: &str) -> ApiError {
+pub(super) fn invalid(field: &str, rule: &str) -> ApiError {
     ApiError::Unprocessable {
         code: "INVALID_CONFIG",
         message: format!("{field}: {rule}"),

@@ -3,6 +3,7 @@
 
 mod admin;
 mod callback;
+mod faults;
 mod health;
 mod json;
 mod orders;

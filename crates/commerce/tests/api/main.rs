@@ -5,6 +5,7 @@ mod admin;
 mod callbacks;
 mod configuration;
 mod crash;
+mod faults;
 mod helpers;
 mod hygiene;
 mod orders;
