@@ -12,7 +12,7 @@
 //! With the `serde` feature each of them reads and writes the keys of a configuration
 //! document (Resilience4j's names; durations as humantime strings such as `"250ms"` or
 //! `"1m 30s"`, or integers of milliseconds); keys left out keep their defaults, and
-//! [`overlay`] reads keys over any other starting point.
+//! `overlay` reads keys over any other starting point.
 
 #[cfg(feature = "serde")]
 pub(crate) mod serde;

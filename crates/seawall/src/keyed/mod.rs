@@ -12,7 +12,7 @@
 //! At most [`max_keys`](KeyedConfig::max_keys) keys have an instance of their own.
 //!
 //! - **Idle keys go first.** A key not used for [`idle_ttl`](KeyedConfig::idle_ttl) (on the
-//!   [`Clock`](crate::Clock)) is evicted by the next lookup once the sweep is due (every quarter
+//!   [`Clock`]) is evicted by the next lookup once the sweep is due (every quarter
 //!   of the TTL), or by [`Keyed::evict_idle`].
 //! - **At the bound, the least recently used keys go**, an eighth of the bound at a time (at
 //!   least one key), so the scan costs each new key a constant amortised share. A key used
