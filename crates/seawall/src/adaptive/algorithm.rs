@@ -212,20 +212,26 @@ impl Gradient2 {
         self.long_rtt.value
     }
 
-    /// One sample. Gradient2 learns from RTTs only: a drop counts through its RTT (a timeout's
-    /// RTT is the timeout), not through the flag.
+    /// One sample. A drop counts through its RTT (a timeout's RTT is the timeout) against the
+    /// long-term average, but is not added to that average: a timeout measures the caller's
+    /// patience, not the dependency's latency, and an average inflated by a hang's timeouts
+    /// would keep the limit above the knee long after the dependency recovers.
     pub(crate) fn on_sample(
         &mut self,
         rtt: Duration,
         inflight: usize,
-        _dropped: bool,
+        dropped: bool,
         _now: Instant,
     ) -> f64 {
         if rtt.is_zero() {
             return self.limit;
         }
         let short = rtt.as_secs_f64();
-        let long = self.long_rtt.add(short);
+        let long = if dropped && self.long_rtt.count > 0 {
+            self.long_rtt.value
+        } else {
+            self.long_rtt.add(short)
+        };
         // After a long overload the average lags far above the present: let it catch up.
         if long / short > 2.0 {
             self.long_rtt.value *= 0.95;
@@ -523,6 +529,21 @@ mod tests {
         // long = mean(1000, 100) = 550 ms > 2 × 100 ms: decayed by 5 %.
         gradient.on_sample(ms(100), 24, false, NOW);
         assert!((gradient.long_rtt() - 0.55 * 0.95).abs() < 1e-9);
+    }
+
+    #[test]
+    fn gradient2_scales_down_on_a_drop_but_keeps_its_timeout_out_of_the_long_average() {
+        let mut gradient = gradient(20.0);
+        for _ in 0..10 {
+            gradient.on_sample(ms(100), 100, false, NOW);
+        }
+        let before = gradient.long_rtt();
+        // A 1 s timeout against a 100 ms average: halved (60 × 0.5 + 4), average untouched.
+        assert_eq!(gradient.on_sample(ms(1000), 100, true, NOW), 34.0);
+        assert!((gradient.long_rtt() - before).abs() < 1e-12);
+        // The same RTT answered is a measurement, and moves the average.
+        gradient.on_sample(ms(1000), 100, false, NOW);
+        assert!(gradient.long_rtt() > before);
     }
 
     #[test]
