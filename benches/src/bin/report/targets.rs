@@ -242,6 +242,7 @@ pub(crate) fn targets(run: &Run) -> Vec<(&'static str, Verdict)> {
     ] {
         list.push((label, layer_target(run, group, param)));
     }
+    list.extend(hedge_adaptive_fault_targets(run));
     let threads = "circuit_breaker/threads";
     let scaling =
         |contender: &str| Some(run.ns(threads, contender, "1")? / run.ns(threads, contender, "2")?);
@@ -266,4 +267,60 @@ pub(crate) fn targets(run: &Run) -> Vec<(&'static str, Verdict)> {
         },
     ));
     list
+}
+
+/// Hedging with no hedge fired and the adaptive limiter beside tower-resilience's
+/// equivalents, and the cost of a fault injector left switched off.
+fn hedge_adaptive_fault_targets(run: &Run) -> Vec<(&'static str, Verdict)> {
+    let fault = ("fault/disabled", "off");
+    let fault_verdict = match run.ns(fault.0, "baseline", fault.1) {
+        None => Verdict::Pending("no fault/disabled rows in this run".into()),
+        Some(base) => {
+            let bar = base + 5.0;
+            let rows: Vec<(&str, f64)> = ["seawall", "seawall-tower"]
+                .into_iter()
+                .filter_map(|c| Some((c, run.ns(fault.0, c, fault.1)?)))
+                .collect();
+            let detail = format!(
+                "bar = baseline {} + 5 = {} ns; {}",
+                fmt_ns(base),
+                fmt_ns(bar),
+                rows.iter()
+                    .map(|(c, ns)| format!("{c} {} ns", fmt_ns(*ns)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            if !rows.is_empty() && rows.iter().all(|(_, ns)| *ns <= bar) {
+                Verdict::Met(detail)
+            } else {
+                Verdict::Missed(detail)
+            }
+        }
+    };
+    vec![
+        (
+            "hedge, no hedge fired ≤ 1.0× tower-resilience's hedge",
+            ratio_target(
+                run,
+                ("hedge/no_hedge", "100ms"),
+                &["seawall", "seawall-tower"],
+                "tower-resilience",
+                1.0,
+            ),
+        ),
+        (
+            "adaptive limiter (AIMD) ≤ 1.0× tower-resilience's AIMD",
+            ratio_target(
+                run,
+                ("adaptive/permit_free", "aimd-20"),
+                &["seawall", "seawall-tower"],
+                "tower-resilience",
+                1.0,
+            ),
+        ),
+        (
+            "fault injector switched off ≤ baseline + 5 ns (one atomic load)",
+            fault_verdict,
+        ),
+    ]
 }
