@@ -600,4 +600,58 @@ mod tests {
         // factor 2 / (3 + 1) = 0.5.
         assert_eq!(average.add(4.0), 3.0);
     }
+    #[test]
+    fn aimd_reads_an_rtt_exactly_at_its_timeout_as_an_answer_not_a_slow_sample() {
+        let mut aimd = Aimd::new(&config(LimitAlgorithm::Aimd), 10.0);
+        // The default RTT timeout is 5 s: only an RTT above it backs off.
+        assert_eq!(aimd.on_sample(Duration::from_secs(5), 10, false, NOW), 11.0);
+    }
+
+    #[test]
+    fn gradient2_decays_its_long_average_only_when_it_is_more_than_twice_the_present() {
+        let mut gradient = gradient(20.0);
+        // A plain mean during warm-up: 0.375, then 0.3125, then exactly 0.25 = 2 × 0.125.
+        gradient.on_sample(ms(375), 20, false, NOW);
+        gradient.on_sample(ms(250), 20, false, NOW);
+        gradient.on_sample(ms(125), 20, false, NOW);
+        assert_eq!(gradient.long_rtt(), 0.25, "exactly twice: no decay");
+    }
+
+    #[test]
+    fn gradient2_moves_when_exactly_half_its_limit_is_in_use() {
+        let mut gradient = gradient(20.0);
+        assert_eq!(gradient.on_sample(ms(100), 10, false, NOW), 24.0);
+    }
+
+    #[test]
+    fn gradient2_takes_a_first_sample_into_its_average_even_when_it_is_a_drop() {
+        let mut gradient = gradient(20.0);
+        // With nothing learned yet, the drop's RTT is the only measure there is.
+        assert_eq!(gradient.on_sample(ms(1000), 20, true, NOW), 24.0);
+        assert_eq!(gradient.long_rtt(), 1.0);
+    }
+
+    #[test]
+    fn a_window_closed_by_a_drop_starts_the_next_one_clean() {
+        let mut config = config(LimitAlgorithm::Aimd);
+        config.window_size = 2;
+        config.min_window = ms(100);
+        let mut window = Window::new(&config);
+        let at = |millis: u64| Instant::from_nanos(millis * 1_000_000);
+        assert_eq!(window.add(ms(10), 1, false, at(0)), None);
+        // A drop at 50 ms closes the window at once; the next one is timed from its first
+        // sample (200 ms) and has no drop in it.
+        assert_eq!(window.add(ms(30), 1, true, at(50)), Some((ms(20), 1, true)));
+        assert_eq!(window.add(ms(10), 1, false, at(200)), None);
+        assert_eq!(
+            window.add(ms(10), 1, false, at(250)),
+            None,
+            "50 ms < 100 ms"
+        );
+        assert_eq!(
+            window.add(ms(10), 1, false, at(300)),
+            Some((ms(10), 1, false)),
+            "the drop stayed in its own window"
+        );
+    }
 }
