@@ -318,7 +318,17 @@ impl ChargeTuner {
                 config.slow_call_duration_threshold = Some(read_timeout);
                 Ok(config)
             })
-            .map_err(|e| ConfigError::new("gateway.charge_tuning", e.to_string()))
+            .map_err(|e| ConfigError::new("gateway.charge_tuning", e.to_string()))?;
+        self.sync_card_types();
+        Ok(())
+    }
+
+    /// Passes the `pg-charge` breaker's configuration on to the card types' breakers (they
+    /// follow the registry's configuration `pg-charge`, not the instance).
+    fn sync_card_types(&self) {
+        if let Err(error) = super::pg::sync_card_type_breakers(&self.breakers) {
+            tracing::warn!(%error, "card types' breakers not tuned");
+        }
     }
 
     /// One accepted charge attempt took `took`; evaluates and applies when it is time.
@@ -344,6 +354,7 @@ impl ChargeTuner {
         {
             tracing::warn!(%error, "slow-call threshold not tuned");
         }
+        self.sync_card_types();
         let current = client.charge_read_timeout();
         let Some(read_timeout) = self.limits.read_timeout_for(p95, current) else {
             return;

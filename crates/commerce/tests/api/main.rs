@@ -10,6 +10,7 @@ mod hygiene;
 mod orders;
 mod outage;
 mod outbox;
+mod protection;
 mod randomized;
 mod recovery;
 mod retention;
