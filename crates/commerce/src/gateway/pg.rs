@@ -92,14 +92,20 @@ fn card_type_breakers(
         .current_config(CHARGE_BREAKER)
         .map_err(|e| seawall::ConfigError::new(CHARGE_BREAKER, e.to_string()))?;
     breakers.add_config(CHARGE_BREAKER, current)?;
-    breakers
+    let keyed = breakers
         .keyed(
             CHARGE_BREAKER,
             KeyedConfig::with_max_keys(MAX_CARD_TYPE_BREAKERS),
         )
         .map_err(|e| {
             seawall::ConfigError::new("gateway.charge_breakers_by_card_type", e.to_string())
-        })
+        })?;
+    // The service's card types, made now: the admin listing shows them from the start and
+    // an operator's forced state on `pg-charge` reaches them all.
+    for card_type in [PgCardType::Samsung, PgCardType::Kb, PgCardType::Hyundai] {
+        let _ = keyed.get(&card_type);
+    }
+    Ok(keyed)
 }
 
 /// Copies the instance `pg-charge`'s configuration to the registry's configuration of the

@@ -123,7 +123,88 @@ async fn when_one_card_types_pg_path_fails_its_breaker_opens_and_the_other_card_
             .find(|b| b["name"] == name)
             .map(|b| b["state"].clone())
     };
-    eprintln!("breakers: {breakers}");
     assert_eq!(state("pg-charge[SAMSUNG]"), Some("OPEN".into()));
     assert_eq!(state("pg-charge[KB]"), Some("CLOSED".into()));
+}
+
+#[tokio::test]
+async fn the_tuners_slow_call_threshold_reaches_every_card_types_breaker() {
+    // Arrange: tuning on (evaluated every 5 accepted charges), breakers by card type, a PG
+    // whose charges take 700 ms.
+    let app = spawn_app_with(
+        |sim| {
+            sim.latency(pg_simulator::Latency::Fixed {
+                value: Duration::from_millis(700),
+            })
+        },
+        |s| {
+            s.gateway.charge_breakers_by_card_type = true;
+            let tuning = &mut s.gateway.charge_tuning;
+            tuning.enabled = true;
+            tuning.min_samples = 5;
+            tuning.every = 5;
+            tuning.read_timeout_ceiling_ms = 2_000;
+        },
+    )
+    .await;
+
+    // Act: ten orders, two card types.
+    for i in 0..10 {
+        let card_type = if i % 2 == 0 { "KB" } else { "HYUNDAI" };
+        let (status, body) = app.place(1, &order_body(1, 1, card_of(card_type))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+
+    // Assert: `pg-charge` was tuned to 1.3 × ~700 ms, and both card types' breakers run with
+    // the same threshold.
+    let tuned = app
+        .handle
+        .state
+        .registries
+        .circuit_breakers()
+        .current_config(commerce::gateway::pg::CHARGE_BREAKER)
+        .unwrap()
+        .slow_call_duration_threshold;
+    assert!(
+        tuned.is_some_and(|t| t >= Duration::from_millis(900)),
+        "{tuned:?}"
+    );
+    let card_types = app.handle.state.payments.gateway().extra_breakers();
+    let names: Vec<_> = card_types.iter().map(|b| b.name().to_owned()).collect();
+    assert_eq!(
+        names,
+        ["pg-charge[HYUNDAI]", "pg-charge[KB]", "pg-charge[SAMSUNG]"]
+    );
+    for breaker in &card_types {
+        assert_eq!(
+            breaker.config().slow_call_duration_threshold,
+            tuned,
+            "{}",
+            breaker.name()
+        );
+    }
+}
+
+#[tokio::test]
+async fn forcing_pg_charge_open_stops_every_card_type() {
+    let app = spawn_app_with(|sim| sim, |s| s.gateway.charge_breakers_by_card_type = true).await;
+    let response = app
+        .admin(app.client.put(format!(
+            "{}/api/v1/admin/circuit-breakers/pg-charge",
+            app.address
+        )))
+        .json(&serde_json::json!({"state": "FORCED_OPEN"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    for card_type in ["SAMSUNG", "KB", "HYUNDAI"] {
+        let (status, body) = app.place(1, &order_body(1, 1, card_of(card_type))).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{card_type}: {body}"
+        );
+    }
+    assert_eq!(app.pg.stats().payment_requests, 0);
 }
