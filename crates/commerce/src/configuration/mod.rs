@@ -253,7 +253,9 @@ impl GatewaySettings {
     /// `LimitSignals`: its pre-create 500s are not); a slow answer never is
     /// (`rtt_timeout_duration` 60 s, far above the 6 s read-timeout ceiling). A call waits
     /// up to 4 s for a permit: shorter than the cold read timeout (6 s), so no waiter gets in
-    /// behind a first wave that hangs; long enough for a slow PG's first answers.
+    /// behind a first wave that hangs; long enough for a slow PG's first answers. With the
+    /// charge tuning on, the wait follows the read timeout (half of it; see
+    /// [`crate::gateway::tuning`]).
     pub fn default_charge_limit() -> AdaptiveLimiterConfig {
         let mut limit = AdaptiveLimiterConfig::new(LimitAlgorithm::Aimd);
         limit.initial_limit = 16;
