@@ -121,6 +121,7 @@ impl ApplicationBuilder {
                     GatewayMode::Protected => Arc::new(crate::gateway::pg::gateway_with_registry(
                         settings.gateway.client_config(&base_url),
                         &settings.gateway.charge_tuning,
+                        settings.gateway.charge_breakers_by_card_type,
                         &registries,
                     )?),
                     GatewayMode::Naive => Arc::new(NaiveGateway::new(base_url)),

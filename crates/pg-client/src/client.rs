@@ -22,8 +22,8 @@ use crate::model::{
     CardType, OrderId, OrderTransactions, PaymentRequest, TransactionDetail, TransactionKey, UserId,
 };
 use crate::policy::{
-    self, CardTypeBreakers, ChargeRetry, PathPolicy, QueryAnswers, QueryRetry, QueryStack,
-    Supplied, SystemFailures,
+    self, CardTypeBreakers, ChargeRetry, LimitSignals, PathPolicy, QueryAnswers, QueryRetry,
+    QueryStack, Supplied, SystemFailures,
 };
 use crate::telemetry::{self, Operation, Outcome};
 use crate::wire::{self, RawAnswer};
@@ -349,7 +349,7 @@ impl PgClient {
 
     /// The adaptive limiter of a path (its current `limit()`; `reconfigure`). Without an
     /// `adaptive_limiter` in the path's configuration it never limits.
-    pub fn adaptive_limiter(&self, path: CallPath) -> &AdaptiveLimiter<SystemFailures> {
+    pub fn adaptive_limiter(&self, path: CallPath) -> &AdaptiveLimiter<LimitSignals> {
         match path {
             CallPath::Charge => &self.shared.charge.adaptive_limiter,
             CallPath::Query => &self.shared.query.adaptive_limiter,

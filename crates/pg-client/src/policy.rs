@@ -33,7 +33,7 @@ pub type PathStack<R> = Layered<
     Retry<R>,
     Layered<
         CircuitBreaker<SystemFailures>,
-        Layered<Bulkhead, Layered<AdaptiveLimiter<SystemFailures>, Identity>>,
+        Layered<Bulkhead, Layered<AdaptiveLimiter<LimitSignals>, Identity>>,
     >,
 >;
 
@@ -47,7 +47,7 @@ pub type QueryStack = Layered<
         Hedge<QueryAnswers>,
         Layered<
             CircuitBreaker<SystemFailures>,
-            Layered<Bulkhead, Layered<AdaptiveLimiter<SystemFailures>, Identity>>,
+            Layered<Bulkhead, Layered<AdaptiveLimiter<LimitSignals>, Identity>>,
         >,
     >,
 >;
@@ -81,6 +81,34 @@ impl<T> CircuitClassifier<T, PgError> for SystemFailures {
             Err(error) => match error.inner() {
                 Some(inner) if inner.is_business() || inner.is_rejected() => Outcome::Ignored,
                 Some(_) => Outcome::Failure,
+                None if error.is_timeout() => Outcome::Failure,
+                None => Outcome::Ignored,
+            },
+        }
+    }
+}
+
+/// The adaptive limiters' classifier: a drop is a sign of overload — a timeout (the answer
+/// came too late, or never), an uncertain failure, or the gateway asking to slow down. An
+/// answer, even a business refusal, is a sample of its round-trip time. A failure that says
+/// nothing about load — the gateway not reached (its canonical pre-create 500s, a refused
+/// connection) or a rejection by another decorator — is no sample: counted as drops, the
+/// canonical PG's 40 % of pre-create 500s would hold any loss-based limit near its floor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LimitSignals;
+
+impl<T> CircuitClassifier<T, PgError> for LimitSignals {
+    fn classify(&self, result: &Result<T, Error<PgError>>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(error) => match error.inner() {
+                Some(inner) if inner.is_business() => Outcome::Success,
+                Some(inner)
+                    if inner.is_uncertain() || inner.is_throttled() || inner.is_timeout() =>
+                {
+                    Outcome::Failure
+                }
+                Some(_) => Outcome::Ignored,
                 None if error.is_timeout() => Outcome::Failure,
                 None => Outcome::Ignored,
             },
@@ -158,7 +186,7 @@ pub(crate) struct PathPolicy<R, S = PathStack<R>> {
     pub(crate) retry: Retry<R>,
     pub(crate) circuit_breaker: CircuitBreaker<SystemFailures>,
     pub(crate) bulkhead: Bulkhead,
-    pub(crate) adaptive_limiter: AdaptiveLimiter<SystemFailures>,
+    pub(crate) adaptive_limiter: AdaptiveLimiter<LimitSignals>,
 }
 
 /// The adaptive limiter of a path: as configured, or one that never limits (its limit fixed
@@ -167,7 +195,7 @@ fn adaptive_limiter(
     name: &str,
     config: Option<AdaptiveLimiterConfig>,
     clock: &Clock,
-) -> Result<AdaptiveLimiter<SystemFailures>, ConfigError> {
+) -> Result<AdaptiveLimiter<LimitSignals>, ConfigError> {
     let config = config.unwrap_or_else(|| {
         let mut unlimited = AdaptiveLimiterConfig::default();
         unlimited.initial_limit = Bulkhead::MAX_CONCURRENT_CALLS;
@@ -181,7 +209,7 @@ fn adaptive_limiter(
         .clock(clock.clone())
         .build()
         .map_err(|e| e.under("adaptive_limiter"))?
-        .with_classifier(SystemFailures))
+        .with_classifier(LimitSignals))
 }
 
 impl<R: Clone> PathPolicy<R> {
@@ -209,7 +237,7 @@ struct Parts<R> {
     retry: Retry<R>,
     circuit_breaker: CircuitBreaker<SystemFailures>,
     bulkhead: Bulkhead,
-    adaptive_limiter: AdaptiveLimiter<SystemFailures>,
+    adaptive_limiter: AdaptiveLimiter<LimitSignals>,
 }
 
 /// Where the charge path's breakers by card type come from.
@@ -440,6 +468,18 @@ pub(crate) mod tests {
                 "{kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_limiter_drops_on_timeouts_and_throttles_only() {
+        let classify = |r: Result<(), Error<PgError>>| LimitSignals.classify(&r);
+        let of = |kind| classify(Err(wrap(PgError::new(kind))));
+        assert_eq!(classify(Ok(())), Outcome::Success);
+        assert_eq!(of(Kind::Client), Outcome::Success, "an answer is a sample");
+        assert_eq!(of(Kind::Timeout), Outcome::Failure);
+        assert_eq!(of(Kind::Throttled), Outcome::Failure);
+        assert_eq!(of(Kind::PreCreateRefusal), Outcome::Ignored);
+        assert_eq!(of(Kind::Connect), Outcome::Ignored);
     }
 
     #[test]

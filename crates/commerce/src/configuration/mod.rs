@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use pg_client::PgClientConfig;
 use seawall::ConfigError;
+use seawall::adaptive::{AdaptiveLimiterConfig, LimitAlgorithm};
 use seawall::circuit_breaker::{OpenWait, SlidingWindow};
 use seawall::config::MAX_DURATION;
 use serde::{Deserialize, Serialize};
@@ -176,6 +177,10 @@ pub struct GatewaySettings {
     /// threshold at 1.3 × the P95 of accepted charges, between the configured values and
     /// ceilings (see [`ChargeTuningSettings`]; on by default).
     pub charge_tuning: ChargeTuningSettings,
+    /// Gives every card type its own charge breaker (`pg-charge[SAMSUNG]`, …, following the
+    /// `pg-charge` breaker's configuration and its live changes), so one issuer's outage
+    /// fails only its card type's orders (default true).
+    pub charge_breakers_by_card_type: bool,
     /// Fault injection for a game day, per path: `[gateway.fault.charge]` and
     /// `[gateway.fault.query]` take seawall's fault keys (`enabled`, `error_injection_rate`,
     /// `latency_injection_rate`, `latency_duration`, `outcome_injection_rate`). **Off by
@@ -203,6 +208,7 @@ impl Default for GatewaySettings {
             simulator_config: None,
             charge_tuning: ChargeTuningSettings::default(),
             fault: GatewayFaultSettings::default(),
+            charge_breakers_by_card_type: true,
         }
     }
 }
@@ -248,8 +254,34 @@ impl GatewaySettings {
         }
         client.charge.read_timeout = Duration::from_millis(1_500);
         client.charge.bulkhead.max_concurrent_calls = 64;
+        client.charge.adaptive_limiter = Some(Self::default_charge_limit());
         client.query.read_timeout = Duration::from_millis(1_000);
         client
+    }
+
+    /// The charge path's adaptive limit (inside the bulkhead, whatever size the tuning gives
+    /// the bulkhead): AIMD from 16 calls in flight, so a PG that hangs on a freshly started
+    /// service takes at most 16 charges, and its timeouts then shrink the limit (× 0.9 each,
+    /// down to 4). Each answered charge adds 32, up to 192 (the tuning's bulkhead ceiling):
+    /// the first answers of a PG that is slow but working open the gate within one round
+    /// trip (at +1 per answer, a 2–4 s PG needs three round trips to reach the 75 charges
+    /// in flight that 25 orders a second need; the demo's slow row sold a third of its
+    /// orders). Only timeouts, uncertain failures and throttles are drops (pg-client's
+    /// `LimitSignals`: its pre-create 500s are not); a slow answer never is
+    /// (`rtt_timeout_duration` 60 s, far above the 6 s read-timeout ceiling). A call waits
+    /// up to 4 s for a permit: shorter than the cold read timeout (6 s), so no waiter gets in
+    /// behind a first wave that hangs; long enough for a slow PG's first answers. With the
+    /// charge tuning on, the wait follows the read timeout (half of it; see
+    /// [`crate::gateway::tuning`]).
+    pub fn default_charge_limit() -> AdaptiveLimiterConfig {
+        let mut limit = AdaptiveLimiterConfig::new(LimitAlgorithm::Aimd);
+        limit.initial_limit = 16;
+        limit.min_limit = 4;
+        limit.max_limit = 192;
+        limit.max_wait = Duration::from_secs(4);
+        limit.rtt_timeout = Duration::from_secs(60);
+        limit.additive_increase = 32.0;
+        limit
     }
 
     /// The client configuration with the base URL in force.

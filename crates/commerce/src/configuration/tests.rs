@@ -667,3 +667,26 @@ fn a_fault_rate_out_of_range_names_its_full_key() {
         &["gateway.fault.charge.error_injection_rate", "[0, 1]"],
     );
 }
+
+#[test]
+fn the_charge_paths_adaptive_limit_and_card_type_breakers_are_on_by_default_and_read_from_the_file()
+{
+    let defaults = Settings::default().gateway;
+    let limit = defaults.client.charge.adaptive_limiter.unwrap();
+    assert_eq!(limit.initial_limit, 16);
+    assert!(limit.max_wait < Duration::from_millis(defaults.charge_tuning.read_timeout_ceiling_ms));
+    assert!(defaults.charge_breakers_by_card_type);
+    let (result, _, _dir) = from_file(
+        "[gateway]\ncharge_breakers_by_card_type = false\n\
+         [gateway.client.charge.adaptive_limiter]\ninitial_limit = 8\n",
+        &NO_VARS,
+    );
+    let gateway = result.unwrap().settings.gateway;
+    assert!(!gateway.charge_breakers_by_card_type);
+    let limit = gateway.client.charge.adaptive_limiter.unwrap();
+    assert_eq!(limit.initial_limit, 8);
+    assert_eq!(
+        limit.max_limit, 192,
+        "a key left out keeps the service's value"
+    );
+}

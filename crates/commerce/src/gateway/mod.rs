@@ -118,4 +118,10 @@ pub trait PaymentGateway: Send + Sync + fmt::Debug {
     /// Whether queries may be sent now (false while the query breaker is open): the recovery
     /// job skips a round rather than fail every payment's query.
     fn queries_permitted(&self) -> bool;
+
+    /// Circuit breakers the gateway keeps outside the service's registry (the charge
+    /// breakers by card type), for the admin listing. None by default.
+    fn extra_breakers(&self) -> Vec<seawall::CircuitBreaker> {
+        Vec::new()
+    }
 }

@@ -23,7 +23,8 @@ use pg_client::{
     CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgClientBuilder, PgClientConfig,
     PgError,
 };
-use seawall::registry::{Registries, Tags};
+use seawall::keyed::{Keyed, KeyedConfig};
+use seawall::registry::{CircuitBreakers, Registries, Registry, Tags};
 
 use super::tuning::{ChargeTuner, ChargeTuningSettings};
 use super::{BoxFuture, ChargeError, ChargeRequest, PaymentGateway, PgTransaction, QueryError};
@@ -50,12 +51,17 @@ pub fn client_with_registry(
     config: PgClientConfig,
     registries: &Registries,
 ) -> Result<PgClient, seawall::ConfigError> {
-    build(builder_with_registry(config, registries)?)
+    build(builder_with_registry(config, registries, false)?)
 }
+
+/// At most this many card types get a breaker of their own; charges with further ones share
+/// the set's overflow breaker.
+pub const MAX_CARD_TYPE_BREAKERS: usize = 16;
 
 fn builder_with_registry(
     config: PgClientConfig,
     registries: &Registries,
+    by_card_type: bool,
 ) -> Result<PgClientBuilder, seawall::ConfigError> {
     let breakers = registries.circuit_breakers();
     config.validate().map_err(|e| e.under("gateway.client"))?;
@@ -63,9 +69,62 @@ fn builder_with_registry(
         breakers.get_or_create_with(CHARGE_BREAKER, &config.charge.circuit_breaker, Tags::new())?;
     let query =
         breakers.get_or_create_with(QUERY_BREAKER, &config.query.circuit_breaker, Tags::new())?;
-    Ok(PgClient::builder(config)
+    let mut builder = PgClient::builder(config)
         .charge_circuit_breaker(charge)
-        .query_circuit_breaker(query))
+        .query_circuit_breaker(query);
+    if by_card_type {
+        builder = builder.charge_keyed_breakers(card_type_breakers(registries)?);
+    }
+    Ok(builder)
+}
+
+/// The charge breakers by card type (`pg-charge[SAMSUNG]`, …), made with
+/// [`Registry::keyed`](seawall::registry::Registry::keyed) from the registry's configuration
+/// `pg-charge`, a copy of the instance `pg-charge`'s. A keyed set follows its configuration,
+/// not the instance: [`sync_card_type_breakers`] passes a change of the instance on (the
+/// tuner's slow-call threshold, an admin PUT), and every card type's breaker takes it,
+/// keeping its state.
+fn card_type_breakers(
+    registries: &Registries,
+) -> Result<Keyed<CircuitBreakers, PgCardType>, seawall::ConfigError> {
+    let breakers = registries.circuit_breakers();
+    let current = breakers
+        .current_config(CHARGE_BREAKER)
+        .map_err(|e| seawall::ConfigError::new(CHARGE_BREAKER, e.to_string()))?;
+    breakers.add_config(CHARGE_BREAKER, current)?;
+    let keyed = breakers
+        .keyed(
+            CHARGE_BREAKER,
+            KeyedConfig::with_max_keys(MAX_CARD_TYPE_BREAKERS),
+        )
+        .map_err(|e| {
+            seawall::ConfigError::new("gateway.charge_breakers_by_card_type", e.to_string())
+        })?;
+    // The service's card types, made now: the admin listing shows them from the start and
+    // an operator's forced state on `pg-charge` reaches them all.
+    for card_type in [PgCardType::Samsung, PgCardType::Kb, PgCardType::Hyundai] {
+        let _ = keyed.get(&card_type);
+    }
+    Ok(keyed)
+}
+
+/// Copies the instance `pg-charge`'s configuration to the registry's configuration of the
+/// same name, which the charge breakers by card type follow; nothing without them (no such
+/// configuration) or when nothing changed.
+///
+/// # Errors
+///
+/// The copy was refused (an invalid configuration; the instance validated it already).
+pub fn sync_card_type_breakers(
+    breakers: &Registry<CircuitBreakers>,
+) -> Result<(), seawall::ConfigError> {
+    let Ok(current) = breakers.current_config(CHARGE_BREAKER) else {
+        return Ok(());
+    };
+    match breakers.config(CHARGE_BREAKER) {
+        Some(template) if template != current => breakers.add_config(CHARGE_BREAKER, current),
+        _ => Ok(()),
+    }
 }
 
 fn build(builder: PgClientBuilder) -> Result<PgClient, seawall::ConfigError> {
@@ -76,7 +135,8 @@ fn build(builder: PgClientBuilder) -> Result<PgClient, seawall::ConfigError> {
 
 /// The adapter over [`client_with_registry`]'s client, with its charge path following the
 /// PG's latency as `tuning` says (see [`tuning`](super::tuning)); with `tuning.enabled`
-/// off, the configured limits, fixed.
+/// off, the configured limits, fixed. With `by_card_type`, every card type has its own
+/// charge breaker (see [`sync_card_type_breakers`]).
 ///
 /// # Errors
 ///
@@ -84,10 +144,11 @@ fn build(builder: PgClientBuilder) -> Result<PgClient, seawall::ConfigError> {
 pub fn gateway_with_registry(
     config: PgClientConfig,
     tuning: &ChargeTuningSettings,
+    by_card_type: bool,
     registries: &Registries,
 ) -> Result<PgGateway, seawall::ConfigError> {
     if !tuning.enabled {
-        return client_with_registry(config, registries).map(PgGateway::new);
+        return build(builder_with_registry(config, registries, by_card_type)?).map(PgGateway::new);
     }
     tuning
         .validate(&config)
@@ -99,7 +160,7 @@ pub fn gateway_with_registry(
     ));
     let observer = tuner.clone();
     let client = Arc::new(build(
-        builder_with_registry(config, registries)?
+        builder_with_registry(config, registries, by_card_type)?
             .on_charge_accepted(move |took| observer.observe(took)),
     )?);
     tuner.attach(&client)?;
@@ -259,6 +320,17 @@ impl PaymentGateway for PgGateway {
         self.client
             .circuit_breaker(CallPath::Query)
             .is_call_permitted()
+    }
+
+    fn extra_breakers(&self) -> Vec<seawall::CircuitBreaker> {
+        self.client
+            .card_type_breakers()
+            .map(|keyed| {
+                let mut breakers: Vec<_> = keyed.entries().into_iter().map(|(_, _, b)| b).collect();
+                breakers.sort_by(|a, b| a.name().cmp(b.name()));
+                breakers
+            })
+            .unwrap_or_default()
     }
 }
 

@@ -172,6 +172,8 @@ fn a_fast_pg_brings_the_charge_path_down_to_its_configured_limits() {
         slow_call_threshold(&registries),
         Some(Duration::from_secs(6))
     );
+    let permit_wait = || client.adaptive_limiter(CallPath::Charge).config().max_wait;
+    assert_eq!(permit_wait(), Duration::from_secs(3));
 
     for i in 0..20 {
         tuner.observe(ms(100 + 20 * i));
@@ -180,6 +182,7 @@ fn a_fast_pg_brings_the_charge_path_down_to_its_configured_limits() {
     assert_eq!(client.charge_read_timeout(), ms(1_500));
     assert_eq!(client.bulkhead(CallPath::Charge).max_concurrent_calls(), 64);
     assert_eq!(slow_call_threshold(&registries), Some(ms(1_000)));
+    assert_eq!(permit_wait(), ms(750), "half the read timeout");
 }
 
 #[test]

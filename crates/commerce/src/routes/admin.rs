@@ -1,7 +1,9 @@
 //! Admin API (bearer token): circuit breakers, reconciliation, manual resolution.
 //!
-//! - `GET /api/v1/admin/circuit-breakers`: every breaker's state, configuration and metrics.
-//! - `PUT /api/v1/admin/circuit-breakers/{name}`: change fields live (any subset), e.g.
+//! - `GET /api/v1/admin/circuit-breakers`: every breaker's state, configuration and metrics
+//!   (the registry's, then the charge breakers by card type, `pg-charge[SAMSUNG]`, …).
+//! - `PUT /api/v1/admin/circuit-breakers/{name}`: change fields live (any subset; on
+//!   `pg-charge`, the charge breakers by card type follow, state included), e.g.
 //!   `{"slowCallDurationThresholdMs": 800}`, through seawall's registry (the breaker keeps its
 //!   state and window), or force a state (`{"state": "FORCED_OPEN"}`). Validation errors name
 //!   the field (422 `INVALID_CONFIG`).
@@ -30,6 +32,7 @@ use super::faults;
 use super::json::ApiJson;
 use crate::domain::{Observation, PaymentStatus, Source};
 use crate::error::ApiError;
+use crate::gateway::pg::{CHARGE_BREAKER, sync_card_type_breakers};
 use crate::payments::Target;
 use crate::recovery::RecoveryReport;
 
@@ -172,6 +175,7 @@ async fn list_breakers(_: Admin, State(state): State<AppState>) -> Json<Vec<Brea
             .all()
             .iter()
             .map(|(_, breaker)| view(breaker))
+            .chain(state.payments.gateway().extra_breakers().iter().map(view))
             .collect(),
     )
 }
@@ -270,10 +274,21 @@ async fn update_breaker(
                 message: other.to_string(),
             },
         })?;
+    // `pg-charge` stands for the whole charge path: its card types' breakers follow.
+    let card_types = if name == CHARGE_BREAKER {
+        if let Err(error) = sync_card_type_breakers(registry) {
+            tracing::warn!(%error, "card types' breakers not changed");
+        }
+        state.payments.gateway().extra_breakers()
+    } else {
+        Vec::new()
+    };
     if let Some(target) = target_state {
-        breaker
-            .transition_to(target)
-            .map_err(|e| invalid("state", &e.to_string()))?;
+        for breaker in std::iter::once(&breaker).chain(&card_types) {
+            breaker
+                .transition_to(target)
+                .map_err(|e| invalid("state", &e.to_string()))?;
+        }
     }
     tracing::warn!(breaker = %name, ?fields, "circuit breaker changed through the admin API");
     Ok(Json(view(&breaker)))

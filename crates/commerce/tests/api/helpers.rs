@@ -83,6 +83,8 @@ pub(crate) fn test_settings(dir: &tempfile::TempDir) -> Settings {
     settings.gateway.client.query.retry.backoff = fast_backoff();
     // The tests pin the charge path's limits; `tuning.rs` turns the tuning on.
     settings.gateway.charge_tuning.enabled = false;
+    // The tests watch the `pg-charge` breaker; `protection.rs` turns the card types' on.
+    settings.gateway.charge_breakers_by_card_type = false;
     settings
 }
 

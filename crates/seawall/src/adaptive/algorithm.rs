@@ -25,6 +25,7 @@ pub(crate) struct Aimd {
     max: f64,
     backoff_ratio: f64,
     rtt_timeout: Duration,
+    increase: f64,
 }
 
 impl Aimd {
@@ -35,11 +36,13 @@ impl Aimd {
             max: config.max_limit as f64,
             backoff_ratio: config.backoff_ratio,
             rtt_timeout: config.rtt_timeout,
+            increase: config.additive_increase,
         }
     }
 
     /// A drop, or an RTT above the timeout, multiplies the limit by the backoff ratio; any
-    /// other sample adds 1 if at least half the limit was in use.
+    /// other sample adds the additive increase (default 1) if at least half the limit was in
+    /// use.
     pub(crate) fn on_sample(
         &mut self,
         rtt: Duration,
@@ -50,7 +53,7 @@ impl Aimd {
         if dropped || rtt > self.rtt_timeout {
             self.limit *= self.backoff_ratio;
         } else if inflight as f64 * 2.0 >= self.limit {
-            self.limit += 1.0;
+            self.limit += self.increase;
         }
         self.limit = self.limit.clamp(self.min, self.max);
         self.limit
@@ -387,6 +390,15 @@ mod tests {
         assert_eq!(aimd.on_sample(ms(10), 10, true, NOW), 9.0);
         // The default RTT timeout is 5 s.
         assert!((aimd.on_sample(Duration::from_secs(6), 10, false, NOW) - 8.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn aimd_adds_the_configured_increase_per_successful_sample() {
+        let mut config = config(LimitAlgorithm::Aimd);
+        config.additive_increase = 4.0;
+        let mut aimd = Aimd::new(&config, 16.0);
+        assert_eq!(aimd.on_sample(ms(10), 16, false, NOW), 20.0);
+        assert_eq!(aimd.on_sample(ms(10), 16, true, NOW), 18.0);
     }
 
     #[test]

@@ -11,8 +11,9 @@ use crate::config::{ConfigError, check_duration};
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum LimitAlgorithm {
-    /// Loss-based: +1 per successful sample while at least half the limit is in use; ×
-    /// `backoff_ratio` on a drop or an RTT above `rtt_timeout`. Recommended for clients.
+    /// Loss-based: + `additive_increase` (default 1) per successful sample while at least
+    /// half the limit is in use; × `backoff_ratio` on a drop or an RTT above `rtt_timeout`.
+    /// Recommended for clients.
     #[default]
     Aimd,
     /// Delay-based (TCP Vegas): estimates the queue at the dependency as
@@ -29,7 +30,7 @@ pub enum LimitAlgorithm {
 ///
 /// In a document (feature `serde`) the keys are `algorithm` (`"aimd"`, `"vegas"`,
 /// `"gradient2"`), `initial_limit`, `min_limit`, `max_limit`, `max_wait_duration`,
-/// `backoff_ratio`, `rtt_timeout_duration` (AIMD), `smoothing`, `vegas_alpha`, `vegas_beta`,
+/// `backoff_ratio`, `rtt_timeout_duration`, `additive_increase` (AIMD), `smoothing`, `vegas_alpha`, `vegas_beta`,
 /// `probe_multiplier` (Vegas), `queue_size`, `rtt_tolerance`, `long_window` (Gradient2),
 /// `window_size` and `min_window_duration` (sample windows, every algorithm).
 /// The defaults are those of Netflix's concurrency-limits, except `min_limit` (1).
@@ -51,6 +52,10 @@ pub struct AdaptiveLimiterConfig {
     pub backoff_ratio: f64,
     /// AIMD: a sample slower than this counts as a drop (default 5 s).
     pub rtt_timeout: Duration,
+    /// AIMD: what a successful sample adds to the limit (default 1; > 0). Above 1 the limit
+    /// grows faster than doubling per round trip, for a dependency whose round trips are
+    /// long compared with how quickly the load arrives.
+    pub additive_increase: f64,
     /// Vegas and Gradient2: how far the limit moves towards each new estimate, in (0, 1];
     /// `None` is the algorithm's default (Vegas 1.0, Gradient2 0.2).
     pub smoothing: Option<f64>,
@@ -87,6 +92,7 @@ crate::config::serde::document_form! {
         backoff_ratio: f64 = backoff_ratio,
         #[serde(with = "crate::config::serde::duration")]
         rtt_timeout_duration: Duration = rtt_timeout,
+        additive_increase: f64 = additive_increase,
         smoothing: Option<f64> = smoothing,
         vegas_alpha: f64 = vegas_alpha,
         vegas_beta: f64 = vegas_beta,
@@ -117,6 +123,7 @@ impl AdaptiveLimiterConfig {
             max_wait: Duration::ZERO,
             backoff_ratio: 0.9,
             rtt_timeout: Duration::from_secs(5),
+            additive_increase: 1.0,
             smoothing: None,
             vegas_alpha: 3.0,
             vegas_beta: 6.0,
@@ -142,7 +149,8 @@ impl AdaptiveLimiterConfig {
     /// # Errors
     ///
     /// Limits out of order (`1 <= min_limit <= initial_limit <= max_limit <=`
-    /// [`Bulkhead::MAX_CONCURRENT_CALLS`]), a backoff ratio outside [0.5, 1), a smoothing
+    /// [`Bulkhead::MAX_CONCURRENT_CALLS`]), a backoff ratio outside [0.5, 1), an additive
+    /// increase not above 0, a smoothing
     /// outside (0, 1], Vegas thresholds not `0 < vegas_alpha <= vegas_beta`, a negative or
     /// non-finite queue size, a tolerance below 1, a long window or window size of 0, or a
     /// duration above
@@ -156,6 +164,12 @@ impl AdaptiveLimiterConfig {
             self.backoff_ratio,
             |r| (0.5..1.0).contains(&r),
             "in [0.5, 1)",
+        )?;
+        check_real(
+            "additive_increase",
+            self.additive_increase,
+            |a| a > 0.0,
+            "> 0",
         )?;
         if let Some(smoothing) = self.smoothing {
             check_real("smoothing", smoothing, |s| s > 0.0 && s <= 1.0, "in (0, 1]")?;
@@ -283,6 +297,13 @@ mod tests {
                     ..Default::default()
                 },
                 "backoff_ratio",
+            ),
+            (
+                AdaptiveLimiterConfig {
+                    additive_increase: 0.0,
+                    ..Default::default()
+                },
+                "additive_increase",
             ),
             (
                 AdaptiveLimiterConfig {
