@@ -150,4 +150,8 @@ impl PaymentGateway for FaultyGateway {
     fn queries_permitted(&self) -> bool {
         self.inner.queries_permitted()
     }
+
+    fn extra_breakers(&self) -> Vec<seawall::CircuitBreaker> {
+        self.inner.extra_breakers()
+    }
 }
