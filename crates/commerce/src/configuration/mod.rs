@@ -231,7 +231,7 @@ impl GatewaySettings {
     ///
     /// - charge: connect 500 ms, read 1.5 s (past it the outcome is uncertain), 3 attempts
     ///   (only failures that created nothing), at most 64 in flight;
-    /// - query: connect 500 ms, read 1 s, 3 attempts;
+    /// - query: connect 500 ms, read 1 s, 3 attempts, one hedged attempt after 500 ms;
     /// - both breakers: count window 30, minimum 20, failure rate 80 %, slow calls over 1 s
     ///   at 80 %, 5 s open, 3 half-open probes. A healthy canonical PG fails about 43 % of
     ///   attempts (40 % pre-create 500s, which are retried, plus a few post-create errors):
@@ -256,6 +256,10 @@ impl GatewaySettings {
         client.charge.bulkhead.max_concurrent_calls = 64;
         client.charge.adaptive_limiter = Some(Self::default_charge_limit());
         client.query.read_timeout = Duration::from_millis(1_000);
+        // A status query still unanswered after 500 ms is sent once more beside the first
+        // (pg-client's default delay and budget: at most 10 % more queries, plus 5 a second);
+        // a read is safe to repeat, and recovery waits on the slowest of its queries.
+        client.query.hedge.max_hedged_attempts = 1;
         client
     }
 
