@@ -574,7 +574,7 @@ fn render(run: &Run, dir: &Path) -> String {
     table(run, &mut out);
 
     out.push_str(
-        "\n## Targets (issues 8 and 11)\n\n| target | verdict | figures |\n|---|---|---|\n",
+        "\n## Targets (issues 8, 11 and 12)\n\n| target | verdict | figures |\n|---|---|---|\n",
     );
     for (target, verdict) in targets(run) {
         let (word, detail) = match verdict {
