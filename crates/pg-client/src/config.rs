@@ -106,7 +106,7 @@ impl PgClientConfig {
         if self.name.trim().is_empty() {
             return Err(ConfigError::new("name", "must not be blank"));
         }
-        crate::client::parse_base_url(&self.base_url)?;
+        crate::builder::parse_base_url(&self.base_url)?;
         if self.charge.hedge.max_hedged_attempts != 0 {
             return Err(ConfigError::new(
                 "charge.hedge.max_hedged_attempts",

@@ -61,6 +61,7 @@
 #![doc(test(attr(deny(warnings, rust_2018_idioms), allow(dead_code, unused_variables))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
 pub mod callback;
 mod client;
 pub mod config;
@@ -73,7 +74,8 @@ pub mod presets;
 pub mod telemetry;
 mod wire;
 
-pub use crate::client::{BuildError, PgClient, PgClientBuilder};
+pub use crate::builder::{BuildError, PgClientBuilder};
+pub use crate::client::PgClient;
 pub use crate::config::PgClientConfig;
 pub use crate::error::{CallPath, FailureClass, PgError};
 pub use crate::gateway::{

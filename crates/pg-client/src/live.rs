@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use seawall::{Clock, ConfigError};
 
-use crate::client::{PgClient, PgClientBuilder};
+use crate::builder::PgClientBuilder;
+use crate::client::PgClient;
 
 /// Called with the duration of each charge attempt that the gateway accepted (2xx, a
 /// transaction created or replayed), from start of the request to the last byte of the answer.
