@@ -60,6 +60,70 @@ async fn a_hanging_pg_takes_at_most_16_of_100_simultaneous_card_orders_on_a_fres
     assert_eq!(received, uncertain as u64);
 }
 
+/// Sends `count` card orders at once; their statuses.
+async fn burst(app: &crate::helpers::TestApp, count: usize) -> Vec<StatusCode> {
+    let mut placing = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let request = app
+            .client
+            .post(format!("{}/api/v1/orders", app.address))
+            .header("X-USER-ID", (1 + i % 2).to_string())
+            .json(&order_body(1 + (i % 5) as i64, 1, card(APPROVED_CARD)));
+        placing.spawn(async move { request.send().await.expect("the request is sent").status() });
+    }
+    placing.join_all().await
+}
+
+#[tokio::test]
+async fn after_bursts_on_a_healthy_pg_a_hang_takes_what_the_limit_learned() {
+    // Arrange: the service's charge-path defaults; a PG answering in 200 ms, warmed by three
+    // bursts of 50 orders at once, so the adaptive limit has grown with the demand.
+    let defaults = commerce::Settings::default().gateway;
+    let app = spawn_app_with(
+        |sim| {
+            sim.latency(pg_simulator::Latency::Fixed {
+                value: Duration::from_millis(200),
+            })
+        },
+        |s| {
+            s.gateway.charge_tuning = defaults.charge_tuning.clone();
+            s.gateway.client.charge = defaults.client.charge.clone();
+        },
+    )
+    .await;
+    for _ in 0..3 {
+        burst(&app, 50).await;
+    }
+    let before = app.pg.stats().payment_requests;
+
+    // Act: the PG hangs (answers after 30 s); 100 card orders at once.
+    app.pg
+        .update_config(|c| {
+            c.request.latency = pg_simulator::Latency::Fixed {
+                value: Duration::from_secs(30),
+            }
+        })
+        .unwrap();
+    let statuses = burst(&app, ORDERS).await;
+
+    // Assert: the limit learned from the bursts is what a hang lets in; never more than the
+    // bulkhead (64 once the tuning has seen a fast PG), and the rest refused.
+    let received = app.pg.stats().payment_requests - before;
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    eprintln!(
+        "warm hang burst: {received} of {ORDERS} charges went into the hanging PG, \
+         {refused} refused (503)"
+    );
+    assert!(
+        received <= 64,
+        "{received} went in: more than the tuned bulkhead"
+    );
+    assert_eq!(received as usize + refused, ORDERS, "{statuses:?}");
+}
+
 fn card_of(card_type: &str) -> serde_json::Value {
     serde_json::json!({"method": "CARD", "cardType": card_type, "cardNo": APPROVED_CARD})
 }
