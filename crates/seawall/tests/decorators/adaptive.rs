@@ -111,8 +111,8 @@ async fn settles_at_the_knee(config: AdaptiveLimiterConfig) {
 }
 
 /// After settling, the service time goes ×4: the limit is at most half the knee within
-/// 3 s. Back to normal: within 200 samples the limit is settled within `recovered`.
-async fn follows_a_slowdown(config: AdaptiveLimiterConfig, recovered: fn(f64, &str)) {
+/// 3 s. Back to normal: within 200 samples the limit is settled at the knee.
+async fn follows_a_slowdown(config: AdaptiveLimiterConfig) {
     let (dependency, limiter, load) = start(config);
     run_until_samples(&load, 1000).await;
     dependency.set_service(SERVICE * 4);
@@ -125,7 +125,7 @@ async fn follows_a_slowdown(config: AdaptiveLimiterConfig, recovered: fn(f64, &s
     eprintln!("fell to <= 4 in {fell:?} after the slowdown");
     seawall::Clock::tokio().sleep(Duration::from_secs(5)).await;
     dependency.set_service(SERVICE);
-    recovered(
+    assert_at_knee(
         settled_limit(&load, 200).await,
         "200 samples after the recovery",
     );
@@ -133,8 +133,8 @@ async fn follows_a_slowdown(config: AdaptiveLimiterConfig, recovered: fn(f64, &s
 
 /// After settling, the dependency hangs (calls end only by their 1 s timeout, a drop): the
 /// limit is at most half the knee within 1.5 s. When it answers again, the limit is back to
-/// at least 6 within 5 s, and settled within `recovered` 200 samples later.
-async fn follows_a_hang(config: AdaptiveLimiterConfig, recovered: fn(f64, &str)) {
+/// at least 6 within 5 s, and settled at the knee 200 samples later.
+async fn follows_a_hang(config: AdaptiveLimiterConfig) {
     let (dependency, limiter, load) = start(config);
     run_until_samples(&load, 1000).await;
     dependency.set_hung(true);
@@ -154,7 +154,7 @@ async fn follows_a_hang(config: AdaptiveLimiterConfig, recovered: fn(f64, &str))
         limiter.limit()
     );
     eprintln!("back to >= 6 in {back:?} after the hang");
-    recovered(
+    assert_at_knee(
         settled_limit(&load, 200).await,
         "200 samples after the hang",
     );
@@ -177,30 +177,30 @@ async fn gradient2_settles_within_25_percent_of_the_knee() {
 
 #[tokio::test(start_paused = true)]
 async fn aimd_falls_when_the_dependency_slows_down_and_recovers_with_it() {
-    follows_a_slowdown(aimd(), assert_at_knee).await;
+    follows_a_slowdown(aimd()).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn vegas_falls_when_the_dependency_slows_down_and_recovers_with_it() {
-    follows_a_slowdown(vegas(), assert_at_knee).await;
+    follows_a_slowdown(vegas()).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn gradient2_falls_when_the_dependency_slows_down_and_recovers_with_it() {
-    follows_a_slowdown(gradient2(), assert_at_knee).await;
+    follows_a_slowdown(gradient2()).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn aimd_falls_when_the_dependency_hangs_and_recovers_with_it() {
-    follows_a_hang(aimd(), assert_at_knee).await;
+    follows_a_hang(aimd()).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn vegas_falls_when_the_dependency_hangs_and_recovers_with_it() {
-    follows_a_hang(vegas(), assert_at_knee).await;
+    follows_a_hang(vegas()).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn gradient2_falls_when_the_dependency_hangs_and_recovers_with_it() {
-    follows_a_hang(gradient2(), assert_at_knee).await;
+    follows_a_hang(gradient2()).await;
 }
