@@ -1,0 +1,173 @@
+//! The lab end to end: determinism, what the report says, shipped scenarios, config errors.
+
+use std::path::{Path, PathBuf};
+
+use seawall_lab::scenario::{Origin, Scenario};
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+fn shipped(name: &str, scale: f64) -> seawall_lab::scenario::Loaded {
+    let mut loaded = seawall_lab::load_file(&scenarios_dir().join(name), None).unwrap();
+    seawall_lab::scale_durations(&mut loaded, scale);
+    loaded
+}
+
+fn parse(text: &str) -> Result<seawall_lab::scenario::Loaded, seawall::ConfigError> {
+    Scenario::parse(text)?.load(Origin {
+        dir: Path::new("."),
+    })
+}
+
+#[test]
+fn the_same_file_and_seed_give_byte_identical_output() {
+    let loaded = shipped("3am-outage-breaker.toml", 0.02);
+    let first = seawall_lab::run(&loaded).unwrap();
+    let second = seawall_lab::run(&loaded).unwrap();
+    assert_eq!(first.markdown, second.markdown);
+    assert_eq!(first.svg, second.svg);
+    assert_eq!(first.html, second.html);
+
+    let mut reseeded = loaded;
+    reseeded.scenario.seed += 1;
+    let other = seawall_lab::run(&reseeded).unwrap();
+    assert_ne!(
+        first.markdown, other.markdown,
+        "another seed draws other latencies"
+    );
+}
+
+#[test]
+fn a_hang_opens_the_breaker_and_the_report_gives_the_time_to_open() {
+    // 24 s healthy, 12 s hanging, 36 s recovered.
+    let loaded = shipped("3am-outage-breaker.toml", 0.02);
+    let output = seawall_lab::run(&loaded).unwrap();
+    let summary = &output.summary;
+    let time_to_open = summary.time_to_open.expect("the breaker opened");
+    // 10 calls in a 10-call window time out after 3 s: open a little after 3 s.
+    assert!(
+        (3_000_000_000..4_000_000_000).contains(&time_to_open),
+        "opened after {time_to_open} ns"
+    );
+    assert!(
+        summary.time_to_recover.is_some(),
+        "closed again once the PG was back"
+    );
+    assert!(
+        summary.uncertain > 0,
+        "timeouts on a hung PG are uncertain calls"
+    );
+    assert!(
+        output.markdown.contains("Time to open: 3."),
+        "{}",
+        output.markdown
+    );
+    assert!(
+        output.svg.contains("fill=\"#d62728\" fill-opacity"),
+        "an OPEN band is drawn"
+    );
+}
+
+#[test]
+fn without_a_breaker_the_hang_costs_every_call_its_timeouts() {
+    let loaded = shipped("3am-outage-no-breaker.toml", 0.02);
+    let summary = seawall_lab::run(&loaded).unwrap().summary;
+    assert_eq!(summary.time_to_open, None);
+    assert!(summary.transitions.is_empty());
+    // Every call during the hang makes 3 attempts of 3 s: amplification above 1.
+    assert!(
+        summary.amplification > 1.2,
+        "amplification {}",
+        summary.amplification
+    );
+    assert!(
+        summary.latency[2] >= 9_000_000_000,
+        "max latency {}",
+        summary.latency[2]
+    );
+}
+
+const RETRIES: &str = r#"
+seed = 1
+[load]
+rate = 100
+arrivals = "uniform"
+duration = "20s"
+[dependency]
+latency = { fixed = "10ms" }
+errors = { internal = 0.5 }
+[policy.document.retry.instances.pg]
+max_attempts = 3
+wait_duration = "10ms"
+"#;
+
+#[test]
+fn amplification_counts_every_retry_that_reached_the_dependency() {
+    let output = seawall_lab::run(&parse(RETRIES).unwrap()).unwrap();
+    let s = &output.summary;
+    assert_eq!(s.calls, 2_000);
+    assert_eq!(s.requests, s.calls + s.retries);
+    // Each attempt fails with probability 1/2: 1 + 1/2 + 1/4 requests per call.
+    assert!(
+        (s.amplification - 1.75).abs() < 0.06,
+        "amplification {}",
+        s.amplification
+    );
+    // A call fails only if all three attempts do: 1/8.
+    let failed = 100.0 - s.success_rate();
+    assert!((failed - 12.5).abs() < 2.5, "failed {failed} %");
+    assert!(
+        output
+            .markdown
+            .contains("| amplification (requests per call) | 1.7")
+    );
+}
+
+#[test]
+fn every_shipped_scenario_parses_and_runs() {
+    let mut names: Vec<_> = std::fs::read_dir(scenarios_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 2, "{names:?}");
+    for path in names {
+        let mut loaded = seawall_lab::load_file(&path, None).unwrap();
+        // About a minute of each, whatever its length.
+        let total = Scenario::total_duration(&loaded.phases).as_secs_f64();
+        seawall_lab::scale_durations(&mut loaded, (60.0 / total).min(1.0));
+        let output = seawall_lab::run(&loaded).unwrap();
+        assert!(output.summary.calls > 0, "{}", path.display());
+        assert!(output.svg.starts_with("<svg"), "{}", path.display());
+    }
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let key = |text: &str| parse(text).unwrap_err().key().to_owned();
+    let base = RETRIES.replace(
+        "[policy.document.retry.instances.pg]\nmax_attempts = 3\nwait_duration = \"10ms\"\n",
+        "",
+    );
+    assert_eq!(key(&base.replace("rate = 100", "rte = 100")), "load.rte");
+    assert_eq!(
+        key(&base.replace("0.5", "1.5")),
+        "dependency.errors.internal"
+    );
+    assert_eq!(
+        key(&(base.replace("duration = \"20s\"", "")
+            + "[[phase]]\nduration = \"1s\"\n[[phase]]\nduration = \"1s\"\nerrors = { boom = -1.0 }\n")),
+        "phase[1].errors.boom"
+    );
+    assert_eq!(
+        key(&(base.clone()
+            + "[policy.document.circuitbreaker.instances.pg]\nfailure_rate_threshold = 120\n")),
+        "policy.document.circuitbreaker.instances.pg.failure_rate_threshold"
+    );
+    assert_eq!(
+        key(&base.replace("{ fixed = \"10ms\" }", "{ fixed = \"ten\" }")),
+        "dependency.latency.fixed"
+    );
+}
