@@ -13,6 +13,7 @@
 //! ```
 
 pub mod cli;
+pub mod docs;
 pub mod model;
 pub mod policy;
 pub mod report;
@@ -20,6 +21,7 @@ pub mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod svg;
+pub mod sweep;
 
 use std::path::Path;
 

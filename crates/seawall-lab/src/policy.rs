@@ -7,10 +7,10 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use seawall::circuit_breaker::{CircuitBreakerEvent, State};
+use seawall::circuit_breaker::{CircuitBreakerEvent, Outcome, State};
 use seawall::policy::BoxPolicy;
 use seawall::registry::{BuildContext, Registries};
-use seawall::{ConfigError, Policy};
+use seawall::{ConfigError, Error, ErrorKind, Policy};
 
 use crate::model::Nanos;
 use crate::scenario::Loaded;
@@ -115,6 +115,7 @@ macro_rules! opt_chain {
 /// A value the registries refuse, named by its key.
 pub fn build(
     loaded: &Loaded,
+    error_kinds: &[String],
     now: impl Fn() -> Nanos + Send + Sync + Clone + 'static,
 ) -> Result<Built, ConfigError> {
     let context = BuildContext::default().seed(loaded.scenario.seed);
@@ -199,6 +200,20 @@ pub fn build(
         let record = record.clone();
         timeout.on_event(move |_| record(&|o| o.timeouts += 1));
     }
+    let retry = retry.map(|retry| {
+        let rule = RetryRule::new(loaded.scenario.policy.retry_on.as_deref(), error_kinds);
+        retry.retry_error_if(move |error: &Error<DepError>| rule.retries(error))
+    });
+    let adaptive = adaptive.map(|limiter| {
+        let rule = RetryRule::new(loaded.scenario.policy.limit_drops.as_deref(), error_kinds);
+        let default = loaded.scenario.policy.limit_drops.is_none();
+        limiter.classify(move |result: &Result<(), Error<DepError>>| match result {
+            Ok(()) => Outcome::Success,
+            Err(_) if default => Outcome::Failure,
+            Err(error) if rule.retries(error) => Outcome::Failure,
+            Err(_) => Outcome::Ignored,
+        })
+    });
     let policy = opt_chain!(Policy::builder();
         retry(retry), circuit_breaker(breaker), hedge(hedge), bulkhead(bulkhead),
         adaptive_limiter(adaptive), timeout(timeout));
@@ -208,4 +223,46 @@ pub fn build(
         observed,
         present,
     })
+}
+
+/// Which errors a list of names (`policy.retry_on`, `policy.limit_drops`) picks.
+#[derive(Clone, Debug)]
+struct RetryRule {
+    /// `None`: seawall's default.
+    kinds: Option<Vec<bool>>,
+    refused: bool,
+    queue_full: bool,
+    timeout: bool,
+    rejected: bool,
+}
+
+impl RetryRule {
+    fn new(retry_on: Option<&[String]>, error_kinds: &[String]) -> Self {
+        let has = |name: &str| retry_on.is_none_or(|list| list.iter().any(|n| n == name));
+        Self {
+            kinds: retry_on.map(|list| error_kinds.iter().map(|k| list.contains(k)).collect()),
+            refused: has("refused"),
+            queue_full: has("queue_full"),
+            timeout: has("timeout"),
+            rejected: has("rejected"),
+        }
+    }
+
+    fn retries(&self, error: &Error<DepError>) -> bool {
+        match error.kind() {
+            ErrorKind::CircuitOpen | ErrorKind::RetriesExhausted => false,
+            ErrorKind::Timeout => self.timeout,
+            ErrorKind::BulkheadFull | ErrorKind::LimitExceeded => self.rejected,
+            ErrorKind::Inner => match error.inner() {
+                Some(DepError::Kind(kind)) => self
+                    .kinds
+                    .as_ref()
+                    .is_none_or(|kinds| kinds.get(usize::from(*kind)).copied().unwrap_or(false)),
+                Some(DepError::Refused) => self.refused,
+                Some(DepError::QueueFull) => self.queue_full,
+                None => false,
+            },
+            _ => self.kinds.is_none(),
+        }
+    }
 }

@@ -55,12 +55,16 @@ pub struct Summary {
     pub abandoned_queued: u64,
     /// Calls still running when the run ended.
     pub unfinished: u64,
+    /// Callers who stopped waiting while their call went on.
+    pub left: u64,
     /// The first outage's phase, if any: (name, start, end).
     pub outage: Option<(String, Nanos, Nanos)>,
     /// From the outage's start to the breaker's first opening after it.
     pub time_to_open: Option<Nanos>,
     /// From the outage's end to the breaker's first closing after it.
     pub time_to_recover: Option<Nanos>,
+    /// Whether the policy has a circuit breaker.
+    pub has_breaker: bool,
     /// Breaker transitions.
     pub transitions: Vec<(Nanos, State, State)>,
     /// Per-decorator lines: (decorator, what, count).
@@ -167,9 +171,11 @@ impl Summary {
             uncertain: run.dependency.uncertain,
             abandoned_queued: run.dependency.abandoned_queued,
             unfinished: run.unfinished,
+            left: run.calls.iter().filter(|c| c.left).count() as u64,
             outage,
             time_to_open,
             time_to_recover,
+            has_breaker: run.present.breaker,
             transitions: run.observed.transitions.clone(),
             decorators: decorator_lines(run),
             dependency_p95: (!success.is_empty()).then(|| quantile(&success, 0.95)),
@@ -386,6 +392,13 @@ fn caller_section(out: &mut String, s: &Summary) {
     );
     let _ = writeln!(out, "| p99 of successes | {} |", human(s.ok_p99));
     let _ = writeln!(out, "| unfinished at the end | {} |", s.unfinished);
+    if s.left > 0 {
+        let _ = writeln!(
+            out,
+            "| callers who stopped waiting (the call went on) | {} |",
+            s.left
+        );
+    }
     let _ = writeln!(out, "\n| outcome | calls |\n|---|---|");
     for (label, n) in &s.outcomes {
         let _ = writeln!(out, "| {label} | {n} |");
@@ -418,7 +431,7 @@ fn dependency_section(out: &mut String, s: &Summary) {
 
 fn breaker_section(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "\n## Decorators\n");
-    if let Some((name, start, end)) = &s.outage {
+    if let Some((name, start, end)) = s.outage.as_ref().filter(|_| s.has_breaker) {
         let show = |v: Option<Nanos>| v.map_or_else(|| "never".to_owned(), human);
         let _ = writeln!(
             out,

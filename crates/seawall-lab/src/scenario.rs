@@ -96,6 +96,15 @@ pub struct Load {
     /// How long a caller waits before giving up on its own (absent: forever).
     #[serde(default)]
     pub caller_timeout: Option<Dur>,
+    /// Whether a caller giving up cancels the call (default `true`). `false`: the call goes
+    /// on and its outcome counts (a service that finishes an order after its shopper left);
+    /// the caller's latency is capped at `caller_timeout`.
+    #[serde(default = "yes")]
+    pub caller_cancels: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The spacing of open-loop arrivals.
@@ -224,6 +233,15 @@ pub struct PolicySpec {
     /// The document as a file (TOML, YAML or JSON), relative to the scenario file.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// What the retry retries: dependency error kinds, `refused`, `queue_full`, `timeout`,
+    /// `rejected` (a full bulkhead or adaptive limit). Absent: seawall's default, every error
+    /// but an open circuit.
+    #[serde(default)]
+    pub retry_on: Option<Vec<String>>,
+    /// What the adaptive limiter counts as a drop (the same names as `retry_on`); other
+    /// errors are no sample. Absent: seawall's default, every failure.
+    #[serde(default)]
+    pub limit_drops: Option<Vec<String>>,
 }
 
 fn default_instance() -> String {
@@ -236,6 +254,8 @@ impl Default for PolicySpec {
             instance: default_instance(),
             document: None,
             path: None,
+            retry_on: None,
+            limit_drops: None,
         }
     }
 }
@@ -410,6 +430,49 @@ impl Scenario {
         check_errors("dependency.errors", &self.dependency.errors)?;
         for (index, phase) in self.phases.iter().enumerate() {
             phase.validate(&format!("phase[{index}]"), load.rate.is_some())?;
+        }
+        self.validate_retry_on()
+    }
+
+    /// The error kinds the dependency may answer with, in any phase.
+    pub fn error_kinds(&self) -> Vec<&str> {
+        let mut kinds: Vec<&str> = self.dependency.errors.keys().map(String::as_str).collect();
+        for phase in &self.phases {
+            kinds.extend(
+                phase
+                    .errors
+                    .iter()
+                    .flat_map(|e| e.keys().map(String::as_str)),
+            );
+        }
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
+    }
+
+    fn validate_retry_on(&self) -> Result<(), ConfigError> {
+        let kinds = self.error_kinds();
+        let lists = [
+            ("retry_on", &self.policy.retry_on),
+            ("limit_drops", &self.policy.limit_drops),
+        ];
+        for (list, name, index) in lists.iter().flat_map(|(list, names)| {
+            names
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(move |(i, n)| (*list, n, i))
+        }) {
+            let known = ["refused", "queue_full", "timeout", "rejected"].contains(&name.as_str())
+                || kinds.contains(&name.as_str());
+            if !known {
+                return Err(ConfigError::new(
+                    format!("policy.{list}[{index}]"),
+                    format!(
+                        "`{name}` is neither an error kind of the dependency nor refused, queue_full, timeout, rejected"
+                    ),
+                ));
+            }
         }
         Ok(())
     }

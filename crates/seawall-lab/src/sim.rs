@@ -52,6 +52,9 @@ pub struct CallRecord {
     pub latency: Nanos,
     /// How it ended.
     pub outcome: Outcome,
+    /// The caller stopped waiting at its timeout while the call went on
+    /// (`load.caller_cancels = false`); `latency` is then the caller's wait.
+    pub left: bool,
 }
 
 /// What the dependency saw.
@@ -227,22 +230,37 @@ fn classify(result: &Result<(), Error<DepError>>) -> Outcome {
     }
 }
 
+/// The caller's patience.
+#[derive(Clone, Copy, Debug)]
+struct Patience {
+    limit: Option<Duration>,
+    cancels: bool,
+}
+
 /// One caller's call through the policy, recorded.
-async fn call(shared: Arc<Shared>, policy: LabPolicy, caller_timeout: Option<Duration>) {
+async fn call(shared: Arc<Shared>, policy: LabPolicy, patience: Patience) {
     let at = shared.now();
     let run = policy.call(|| attempt(shared.clone()));
-    let outcome = match caller_timeout {
-        Some(limit) => match tokio::time::timeout(limit, run).await {
+    let outcome = match patience.limit {
+        Some(limit) if patience.cancels => match tokio::time::timeout(limit, run).await {
             Ok(result) => classify(&result),
             Err(_) => Outcome::CallerGaveUp,
         },
-        None => classify(&run.await),
+        _ => classify(&run.await),
     };
-    let latency = shared.now() - at;
+    let mut latency = shared.now() - at;
+    let mut left = false;
+    if let Some(limit) = patience.limit.map(nanos)
+        && latency > limit
+    {
+        latency = limit;
+        left = true;
+    }
     shared.world().calls.push(CallRecord {
         at,
         latency,
         outcome,
+        left,
     });
     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
 }
@@ -268,9 +286,9 @@ async fn run_async(loaded: &Loaded) -> Result<RunResult, ConfigError> {
         let clock = clock.clone();
         move || clock.now().as_nanos()
     };
-    let built = policy::build(loaded, now)?;
     let (phases, error_kinds) =
         PhaseModel::build(&scenario.dependency, &loaded.phases, scenario.load.rate);
+    let built = policy::build(loaded, &error_kinds, now)?;
     let duration = nanos(Scenario::total_duration(&loaded.phases));
     let shared = Arc::new(Shared {
         world: Mutex::new(World {
@@ -285,7 +303,10 @@ async fn run_async(loaded: &Loaded) -> Result<RunResult, ConfigError> {
         in_flight: AtomicU64::new(0),
         over: AtomicBool::new(false),
     });
-    let caller_timeout = scenario.load.caller_timeout.map(|d| d.0);
+    let caller_timeout = Patience {
+        limit: scenario.load.caller_timeout.map(|d| d.0),
+        cancels: scenario.load.caller_cancels,
+    };
     let mut tasks = Vec::new();
     if let Some(concurrency) = scenario.load.concurrency {
         let think = scenario.load.think.map_or(Duration::ZERO, |d| d.0);
@@ -344,7 +365,7 @@ async fn open_loop(
     policy: &LabPolicy,
     phases: &[PhaseModel],
     scenario: &Scenario,
-    caller_timeout: Option<Duration>,
+    caller_timeout: Patience,
     duration: Nanos,
 ) {
     // Arrivals draw from their own generator, so the load does not depend on the answers.

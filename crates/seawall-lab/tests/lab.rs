@@ -171,3 +171,42 @@ fn config_errors_name_the_key() {
         "dependency.latency.fixed"
     );
 }
+
+#[test]
+fn a_sweep_runs_the_grid_and_picks_the_best_point_within_the_objective() {
+    let loaded = parse(RETRIES).unwrap();
+    let param = seawall_lab::sweep::parse_param("retry.pg.maxAttempts=1,2,3").unwrap();
+    assert_eq!(param.path, "retry.pg.max_attempts");
+    let objective = seawall_lab::sweep::Objective {
+        max_p99: None,
+        max_amplification: Some(1.6),
+    };
+    let report = seawall_lab::sweep::sweep(&loaded, vec![param], objective).unwrap();
+    assert_eq!(report.rows.len(), 3);
+    let amplification: Vec<f64> = report
+        .rows
+        .iter()
+        .map(|r| r.summary.amplification)
+        .collect();
+    assert!((amplification[0] - 1.0).abs() < 1e-9, "{amplification:?}");
+    assert!(amplification[2] > 1.6, "{amplification:?}");
+    // Three attempts succeed most but amplify 1.75: two attempts are the best allowed.
+    assert_eq!(report.best, Some(1));
+    let markdown = seawall_lab::sweep::markdown(&report, "retries");
+    assert!(
+        markdown.contains("Best: `retry.pg.max_attempts = 2`"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("The 1.3×P95 rule of thumb"), "{markdown}");
+}
+
+#[test]
+fn a_sweep_parameter_must_name_section_instance_and_key() {
+    let err = seawall_lab::sweep::parse_param("failure_rate_threshold=50").unwrap_err();
+    assert_eq!(err.key(), "--param");
+    let loaded = parse(RETRIES).unwrap();
+    let err =
+        seawall_lab::sweep::with_value(&loaded, "retry.pg.max_attempts", toml::Value::Integer(0))
+            .unwrap_err();
+    assert_eq!(err.key(), "policy.document.retry.instances.pg.max_attempts");
+}
