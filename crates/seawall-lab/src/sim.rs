@@ -335,6 +335,11 @@ async fn run_async(loaded: &Loaded) -> Result<RunResult, ConfigError> {
         )
         .await;
     }
+    // Closed-loop callers run on their own until the end of the load.
+    shared
+        .clock
+        .sleep_until(Instant::from_nanos(duration))
+        .await;
     drain(&shared, duration + nanos(scenario.report.drain.0)).await;
     shared.over.store(true, Ordering::Relaxed);
     for task in tasks {

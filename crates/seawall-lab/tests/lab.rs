@@ -210,3 +210,71 @@ fn a_sweep_parameter_must_name_section_instance_and_key() {
             .unwrap_err();
     assert_eq!(err.key(), "policy.document.retry.instances.pg.max_attempts");
 }
+
+#[test]
+fn a_closed_loop_load_keeps_its_callers_busy() {
+    let text = r#"
+seed = 2
+[load]
+concurrency = 10
+duration = "10s"
+[dependency]
+latency = { fixed = "100ms" }
+"#;
+    let summary = seawall_lab::run(&parse(text).unwrap()).unwrap().summary;
+    // 10 callers, each call 100 ms (plus a 100 µs pause): about 1 000 calls in 10 s.
+    assert!(
+        (980..=1_010).contains(&summary.calls),
+        "{} calls",
+        summary.calls
+    );
+    assert_eq!(summary.ok, summary.calls);
+    assert_eq!(summary.latency[1], 100_000_000);
+}
+
+#[test]
+fn the_policy_document_may_be_a_file_next_to_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        "retry:\n  instances:\n    pg: { max_attempts: 2, wait_duration: 10ms }\n",
+    )
+    .unwrap();
+    let scenario = RETRIES.replace(
+        "[policy.document.retry.instances.pg]\nmax_attempts = 3\nwait_duration = \"10ms\"\n",
+        "",
+    ) + "[policy]\npath = \"policy.yaml\"\n";
+    std::fs::write(dir.path().join("s.toml"), scenario).unwrap();
+    let summary = seawall_lab::run_file(&dir.path().join("s.toml"), None)
+        .unwrap()
+        .summary;
+    // Two attempts at 1/2 each: 1.5 requests per call.
+    assert!(
+        (summary.amplification - 1.5).abs() < 0.06,
+        "{}",
+        summary.amplification
+    );
+
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        "retry:\n  instances:\n    pg: { max_attempts: 0 }\n",
+    )
+    .unwrap();
+    let err = seawall_lab::run_file(&dir.path().join("s.toml"), None).unwrap_err();
+    assert!(err.key().starts_with("policy.path"), "{err}");
+}
+
+#[test]
+fn the_docs_command_writes_a_report_per_scenario_and_an_index() {
+    let scenarios = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(scenarios.path().join("retries.toml"), RETRIES).unwrap();
+    seawall_lab::docs::generate(scenarios.path(), out.path()).unwrap();
+    for file in ["retries.md", "retries.svg", "retries.html", "README.md"] {
+        assert!(out.path().join(file).exists(), "{file}");
+    }
+    let index = std::fs::read_to_string(out.path().join("README.md")).unwrap();
+    assert!(index.contains("[scenario](retries.md)"), "{index}");
+    let page = std::fs::read_to_string(out.path().join("retries.md")).unwrap();
+    assert!(page.contains("![timeline](retries.svg)"));
+}
