@@ -62,6 +62,8 @@ pub struct Observed {
     pub limits: Vec<(Nanos, usize)>,
     /// Per-attempt timeouts.
     pub timeouts: u64,
+    /// Slow-call thresholds set by the tuner: when, the new threshold.
+    pub tunings: Vec<(Nanos, std::time::Duration)>,
 }
 
 /// The decorators present, for the report.

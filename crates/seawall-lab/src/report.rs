@@ -67,6 +67,8 @@ pub struct Summary {
     pub has_breaker: bool,
     /// Breaker transitions.
     pub transitions: Vec<(Nanos, State, State)>,
+    /// Slow-call thresholds the tuner set: when, what.
+    pub tunings: Vec<(Nanos, Duration)>,
     /// Per-decorator lines: (decorator, what, count).
     pub decorators: Vec<(String, String, u64)>,
     /// P95 of the dependency's successful answers (for the 1.3×P95 rule).
@@ -177,6 +179,7 @@ impl Summary {
             time_to_recover,
             has_breaker: run.present.breaker,
             transitions: run.observed.transitions.clone(),
+            tunings: run.observed.tunings.clone(),
             decorators: decorator_lines(run),
             dependency_p95: (!success.is_empty()).then(|| quantile(&success, 0.95)),
             bucket,
@@ -270,6 +273,12 @@ fn decorator_lines(run: &RunResult) -> Vec<(String, String, u64)> {
         o.limits.len() as u64,
     );
     add(p.timeout, "timeout", "attempts timed out", o.timeouts);
+    add(
+        !o.tunings.is_empty(),
+        "slow-call tuner",
+        "threshold changes",
+        o.tunings.len() as u64,
+    );
     lines
 }
 
@@ -445,6 +454,21 @@ fn breaker_section(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "| decorator | what | count |\n|---|---|---|");
     for (who, what, n) in &s.decorators {
         let _ = writeln!(out, "| {who} | {what} | {n} |");
+    }
+    if !s.tunings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nSlow-call thresholds set by the tuner (first 10 of {}):\n",
+            s.tunings.len()
+        );
+        for (at, threshold) in s.tunings.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "- {}: {}",
+                human(*at),
+                human(crate::model::nanos(*threshold))
+            );
+        }
     }
     if !s.transitions.is_empty() {
         let _ = writeln!(

@@ -242,6 +242,11 @@ pub struct PolicySpec {
     /// errors are no sample. Absent: seawall's default, every failure.
     #[serde(default)]
     pub limit_drops: Option<Vec<String>>,
+    /// Runs seawall's slow-call tuner (`seawall::tuning::SlowCallTuner`, 1.3 × P95 within
+    /// [1 s, 10 s]) on the breaker every this often, from the P95 of the successful answers
+    /// since its last run, through the registry's live reconfiguration.
+    #[serde(default)]
+    pub tune_every: Option<Dur>,
 }
 
 fn default_instance() -> String {
@@ -256,6 +261,7 @@ impl Default for PolicySpec {
             path: None,
             retry_on: None,
             limit_drops: None,
+            tune_every: None,
         }
     }
 }
@@ -430,6 +436,9 @@ impl Scenario {
         check_errors("dependency.errors", &self.dependency.errors)?;
         for (index, phase) in self.phases.iter().enumerate() {
             phase.validate(&format!("phase[{index}]"), load.rate.is_some())?;
+        }
+        if self.policy.tune_every.is_some_and(|d| d.0.is_zero()) {
+            return Err(ConfigError::new("policy.tune_every", "must be > 0"));
         }
         self.validate_retry_on()
     }

@@ -303,6 +303,15 @@ async fn run_async(loaded: &Loaded) -> Result<RunResult, ConfigError> {
         in_flight: AtomicU64::new(0),
         over: AtomicBool::new(false),
     });
+    if let Some(every) = scenario.policy.tune_every {
+        spawn_detached(tune(
+            shared.clone(),
+            built.registries.clone(),
+            built.observed.clone(),
+            scenario.policy.instance.clone(),
+            every.0,
+        ));
+    }
     let caller_timeout = Patience {
         limit: scenario.load.caller_timeout.map(|d| d.0),
         cancels: scenario.load.caller_cancels,
@@ -390,6 +399,41 @@ async fn open_loop(
             Arrivals::Poisson => rng.exponential() / rate,
         };
         next += nanos(Duration::from_secs_f64(gap)).max(1);
+    }
+}
+
+/// Applies seawall's slow-call tuner every `every`, from the answers since its last run.
+async fn tune(
+    shared: Arc<Shared>,
+    registries: seawall::registry::Registries,
+    observed: Arc<Mutex<Observed>>,
+    name: String,
+    every: Duration,
+) {
+    let tuner = seawall::tuning::SlowCallTuner::default();
+    let mut seen = 0;
+    loop {
+        shared.clock.sleep(every).await;
+        let mut window = {
+            let world = shared.world();
+            let latencies = &world.dependency.success_latencies;
+            let window = latencies.get(seen..).unwrap_or_default().to_vec();
+            seen = latencies.len();
+            window
+        };
+        if window.is_empty() {
+            continue;
+        }
+        window.sort_unstable();
+        let p95 = Duration::from_nanos(crate::report::quantile(&window, 0.95));
+        if let Ok(Some(change)) = tuner.apply(registries.circuit_breakers(), &name, p95) {
+            let at = shared.now();
+            observed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .tunings
+                .push((at, change.new));
+        }
     }
 }
 

@@ -90,6 +90,11 @@ pub struct RuleCheck {
     pub applied_to: Vec<String>,
     /// The run with the rule's values.
     pub summary: Summary,
+    /// The scenario as written.
+    pub baseline: Summary,
+    /// The scenario with the tuner applying the rule live every 5 minutes
+    /// (`policy.tune_every`), when it has a breaker.
+    pub live: Option<Summary>,
 }
 
 /// Parses `path=v1,v2,…`.
@@ -310,11 +315,22 @@ fn rule_check(loaded: &Loaded, params: &[Param]) -> Result<Option<RuleCheck>, Co
     for key in &keys {
         variant = with_value(&variant, key, toml::Value::String(text.clone()))?;
     }
+    let live = if baseline.has_breaker {
+        let mut live = loaded.clone();
+        if live.scenario.policy.tune_every.is_none() {
+            live.scenario.policy.tune_every = Some(crate::scenario::Dur(Duration::from_secs(300)));
+        }
+        Some(crate::run(&live)?.summary)
+    } else {
+        None
+    };
     Ok(Some(RuleCheck {
         p95,
         proposed,
         applied_to: keys,
         summary: crate::run(&variant)?.summary,
+        baseline,
+        live,
     }))
 }
 
@@ -380,11 +396,21 @@ pub fn markdown(report: &SweepReport, title: &str) -> String {
 
 fn rule_markdown(out: &mut String, report: &SweepReport, rule: &RuleCheck) {
     let s = &rule.summary;
+    let meets = |s: &Summary| {
+        if report.objective.admits(s) {
+            "meets"
+        } else {
+            "misses"
+        }
+    };
     let _ = writeln!(
         out,
-        "\n## The 1.3×P95 rule of thumb\n\nThe dependency's successful answers had a P95 of {}; \
-         the rule (seawall's `SlowCallTuner`: 1.3 × P95 within [1 s, 10 s]) proposes {} for {}. \
+        "\n## The 1.3×P95 rule of thumb\n\nThe scenario as written: {:.2} % success, p99 {}.\n\n\
+         **Once, from the whole run.** The dependency's successful answers had a P95 of {}; the \
+         rule (seawall's `SlowCallTuner`: 1.3 × P95 within [1 s, 10 s]) proposes {} for {}. \
          With it: {:.2} % success, p99 {}, amplification {:.3}; it {} the objective.",
+        rule.baseline.success_rate(),
+        human(rule.baseline.latency[1]),
         human(nanos(rule.p95)),
         human(nanos(rule.proposed)),
         rule.applied_to
@@ -395,23 +421,41 @@ fn rule_markdown(out: &mut String, report: &SweepReport, rule: &RuleCheck) {
         s.success_rate(),
         human(s.latency[1]),
         s.amplification,
-        if report.objective.admits(s) {
-            "meets"
-        } else {
-            "misses"
-        },
+        meets(s),
     );
+    if let Some(live) = &rule.live {
+        let _ = writeln!(
+            out,
+            "\n**Live, every 5 minutes** (the tuner on the running breaker, from the answers of \
+             the last 5 minutes, as `seawall::tuning` describes it): {:.2} % success, p99 {}, {} threshold \
+             changes; it {} the objective.",
+            live.success_rate(),
+            human(live.latency[1]),
+            live.tunings.len(),
+            meets(live),
+        );
+    }
     if let Some(best) = report.best.map(|i| &report.rows[i].summary) {
-        #[allow(clippy::cast_possible_wrap)]
-        let diff = s.ok as i64 - best.ok as i64;
-        let verdict = match diff {
-            d if d >= 0 => "as many successes as the grid's best or more".to_owned(),
-            d => format!(
-                "{} fewer successes than the grid's best ({:.2} points)",
-                -d,
-                best.success_rate() - s.success_rate()
-            ),
+        let verdict = |s: &Summary| {
+            #[allow(clippy::cast_possible_wrap)]
+            let diff = s.ok as i64 - best.ok as i64;
+            if diff >= 0 {
+                "as many successes as the grid's best or more".to_owned()
+            } else {
+                format!(
+                    "{:.2} points below the grid's best",
+                    best.success_rate() - s.success_rate()
+                )
+            }
         };
-        let _ = writeln!(out, "\nAgainst the grid: {verdict}.");
+        let _ = write!(
+            out,
+            "\nAgainst the grid's best: the rule applied once is {}",
+            verdict(s)
+        );
+        if let Some(live) = &rule.live {
+            let _ = write!(out, "; applied live, {}", verdict(live));
+        }
+        let _ = writeln!(out, ".");
     }
 }

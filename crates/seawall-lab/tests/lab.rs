@@ -278,3 +278,33 @@ fn the_docs_command_writes_a_report_per_scenario_and_an_index() {
     let page = std::fs::read_to_string(out.path().join("retries.md")).unwrap();
     assert!(page.contains("![timeline](retries.svg)"));
 }
+
+#[test]
+fn the_live_tuner_moves_the_breakers_slow_call_threshold_to_1_3_times_p95() {
+    let text = r#"
+seed = 4
+[load]
+rate = 20
+arrivals = "uniform"
+duration = "3m"
+[dependency]
+latency = { fixed = "2s" }
+[policy]
+tune_every = "1m"
+[policy.document.circuitbreaker.instances.pg]
+slow_call_duration_threshold = "10s"
+"#;
+    let output = seawall_lab::run(&parse(text).unwrap()).unwrap();
+    let tunings = &output.summary.tunings;
+    // P95 = 2 s: 2.6 s at the first run; the next runs see the same P95 and change nothing.
+    assert_eq!(tunings.len(), 1, "{tunings:?}");
+    assert_eq!(
+        tunings[0],
+        (60_000_000_000, std::time::Duration::from_millis(2_600))
+    );
+    assert!(
+        output
+            .markdown
+            .contains("| slow-call tuner | threshold changes | 1 |")
+    );
+}
