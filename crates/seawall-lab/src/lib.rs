@@ -6,11 +6,21 @@
 //! dependency in tokio's paused time: an hour of traffic runs in seconds, and the same file
 //! and seed give byte-identical reports.
 //!
+//! It is not a load generator for a running service (nothing leaves the process), and the
+//! dependency is a model (`model`): a FIFO queue in front of N workers, with the latency,
+//! errors and outages the scenario describes. The command line (`seawall-lab run`, `sweep`,
+//! `docs`) is in [`cli`]; the scenario format in [`scenario`] and the crate's README.
+//!
+//! # Examples
+//!
 //! ```no_run
-//! let output = seawall_lab::run_file("crates/seawall-lab/scenarios/3am-outage.toml".as_ref(), None)?;
+//! let output = seawall_lab::run_file("crates/seawall-lab/scenarios/3am-outage-breaker.toml".as_ref(), None)?;
 //! println!("{}", output.markdown);
-//! # Ok::<(), seawall::ConfigError>(())
+//! std::fs::write("timeline.svg", &output.svg)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+#![doc(test(attr(deny(warnings, rust_2018_idioms))))]
 
 pub mod cli;
 pub mod docs;
