@@ -308,3 +308,32 @@ slow_call_duration_threshold = "10s"
             .contains("| slow-call tuner | threshold changes | 1 |")
     );
 }
+
+#[test]
+fn the_labs_predictions_for_the_commerce_demo_stay_within_the_stated_tolerance() {
+    use seawall_lab::docs::{DEMO, SETTLED_SUCCESS, TOLERANCE_P99, TOLERANCE_POINTS};
+    for measured in DEMO {
+        let loaded = shipped(&format!("{}.toml", measured.stem), 1.0);
+        let summary = seawall_lab::run(&loaded).unwrap().summary;
+        assert_eq!(
+            summary.calls,
+            u64::from(measured.orders),
+            "{}",
+            measured.stem
+        );
+        let demo_rate = 100.0 * f64::from(measured.paid) / f64::from(measured.orders);
+        let lab_rate = summary.success_rate() * SETTLED_SUCCESS;
+        assert!(
+            (demo_rate - lab_rate).abs() <= TOLERANCE_POINTS,
+            "{}: demo {demo_rate:.1} %, lab {lab_rate:.1} %",
+            measured.stem
+        );
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = summary.latency[1] as f64 / 1e6 / f64::from(measured.p99_ms);
+        assert!(
+            (1.0 / TOLERANCE_P99..=TOLERANCE_P99).contains(&ratio),
+            "{}: p99 ratio {ratio:.2}",
+            measured.stem
+        );
+    }
+}
