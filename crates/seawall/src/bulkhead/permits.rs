@@ -13,14 +13,18 @@
 //! the other, and one of them must see the other's write (Dekker's pattern) — either the
 //! waiter finds the permit or the returner finds the waiter and wakes it.
 
+use crate::sync::atomic::{AtomicI64, AtomicUsize, Ordering::SeqCst};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
+
+#[cfg(all(test, loom))]
+#[path = "loom_tests.rs"]
+mod loom_tests;
 
 /// Permits and the line of callers waiting for one.
 #[derive(Debug)]
