@@ -23,6 +23,24 @@ pub(crate) mod atomic {
     pub(crate) use loom::sync::atomic::*;
 }
 
+/// Marks a point where code relies on an order that loom cannot see, so that the models do not
+/// report executions no machine can produce:
+///
+/// - the single total order of `SeqCst` accesses (a write then a read of another atomic,
+///   Dekker's pattern): loom models `SeqCst` loads and read-modify-writes as acquire/release
+///   only, a documented limitation of loom;
+/// - the order a non-loom primitive gives (tokio's `Notify` makes what a notifier wrote before
+///   `notify_one` visible to the woken waiter, through its own lock).
+///
+/// Under loom it is a `SeqCst` fence, which loom does model, placed after the write and before
+/// the read (or notify). In a normal build the accesses are `SeqCst` and `Notify` orders its
+/// wake-ups, so this is nothing at all.
+#[inline(always)]
+pub(crate) fn seq_cst_point() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(atomic::Ordering::SeqCst);
+}
+
 /// A hint inside a spin or CAS loop: `std::hint::spin_loop`, or a yield to loom's scheduler.
 #[allow(dead_code)]
 #[inline]

@@ -151,3 +151,16 @@ fn a_cancelled_waiter_loses_no_permit_and_no_wake_up() {
         assert_settled(&permits, 1);
     });
 }
+
+#[test]
+fn tokio_notify_wakes_a_waiter_blocked_in_loom() {
+    loom::model(|| {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let waiter = {
+            let notify = notify.clone();
+            thread::spawn(move || loom::future::block_on(notify.notified()))
+        };
+        notify.notify_one();
+        waiter.join().unwrap();
+    });
+}
