@@ -2,9 +2,9 @@
 //!
 //! A normal build re-exports `std`'s. Under `RUSTFLAGS="--cfg loom"` the same names come from
 //! `loom`, whose model checker then explores every interleaving of the code that uses them (see
-//! `crates/seawall/scripts/loom.sh` and the `loom_*` tests). Code whose orderings matter imports
-//! `crate::sync::atomic::*`, `crate::sync::Arc` and `crate::sync::Mutex` from here, never from
-//! `std::sync` directly, so that the models check the code that ships.
+//! `crates/seawall/scripts/loom.sh` and the `loom_tests` modules). Code whose orderings matter
+//! imports `crate::sync::atomic::*`, `crate::sync::Arc` and `crate::sync::Mutex` from here, never
+//! from `std::sync` directly, so that the models check the code that ships.
 
 #![allow(unused_imports, unreachable_pub)]
 
@@ -39,14 +39,4 @@ pub(crate) mod atomic {
 pub(crate) fn seq_cst_point() {
     #[cfg(loom)]
     loom::sync::atomic::fence(atomic::Ordering::SeqCst);
-}
-
-/// A hint inside a spin or CAS loop: `std::hint::spin_loop`, or a yield to loom's scheduler.
-#[allow(dead_code)]
-#[inline]
-pub(crate) fn spin_loop() {
-    #[cfg(not(loom))]
-    std::hint::spin_loop();
-    #[cfg(loom)]
-    loom::thread::yield_now();
 }
