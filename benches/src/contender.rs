@@ -13,7 +13,7 @@ use std::task::Poll;
 use seawall::policy::{FromFn, PolicyFuture, Stage};
 use tower_service::Service;
 
-use crate::harness::{Failure, Inner, Outcome, poll_once, ready_once};
+use crate::harness::{Failure, Inner, Opaque, Outcome, poll_once, ready_once};
 
 /// One contender, configured for one scenario.
 pub trait Contender {
@@ -41,6 +41,21 @@ impl Contender for Baseline {
     }
 }
 
+/// The bare inner call hidden from the optimizer ([`Opaque`]): the floor of the `…/opaque` groups.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpaqueBaseline;
+
+impl Contender for OpaqueBaseline {
+    #[inline]
+    fn call(&mut self, inner: Inner) -> Outcome {
+        Outcome::of(poll_once(Opaque::new(inner)))
+    }
+
+    async fn call_awaited(&mut self, inner: Inner) -> Outcome {
+        Outcome::of(Opaque::new(inner).await)
+    }
+}
+
 /// The inner call through tower's protocol with no layer (`poll_ready`, then `call` on the echo
 /// service): what every `seawall-tower` row pays before its layer does anything.
 pub fn tower_baseline() -> impl Contender + Clone + Send + 'static {
@@ -63,6 +78,22 @@ impl<S: Stage<u64, Failure>> Contender for Native<S> {
 
     async fn call_awaited(&mut self, inner: Inner) -> Outcome {
         native_outcome(PolicyFuture::new(&self.0, FromFn::new(move || inner.future())).await)
+    }
+}
+
+/// A seawall decorator or policy through its native API around the [`Opaque`] inner call.
+#[derive(Clone, Debug)]
+pub struct NativeOpaque<S>(pub S);
+
+impl<S: Stage<u64, Failure>> Contender for NativeOpaque<S> {
+    #[inline]
+    fn call(&mut self, inner: Inner) -> Outcome {
+        let call = PolicyFuture::new(&self.0, FromFn::new(move || Opaque::new(inner)));
+        native_outcome(poll_once(call))
+    }
+
+    async fn call_awaited(&mut self, inner: Inner) -> Outcome {
+        native_outcome(PolicyFuture::new(&self.0, FromFn::new(move || Opaque::new(inner))).await)
     }
 }
 
@@ -179,6 +210,21 @@ impl Contender for RecloserAsync {
 
     async fn call_awaited(&mut self, inner: Inner) -> Outcome {
         recloser_outcome(self.0.call(inner.future()).await)
+    }
+}
+
+/// recloser's async breaker around the inner call hidden from the optimizer ([`Opaque`]).
+#[derive(Clone, Debug)]
+pub struct RecloserAsyncOpaque(pub recloser::AsyncRecloser);
+
+impl Contender for RecloserAsyncOpaque {
+    #[inline]
+    fn call(&mut self, inner: Inner) -> Outcome {
+        recloser_outcome(poll_once(self.0.call(Opaque::new(inner))))
+    }
+
+    async fn call_awaited(&mut self, inner: Inner) -> Outcome {
+        recloser_outcome(self.0.call(Opaque::new(inner)).await)
     }
 }
 

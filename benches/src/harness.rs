@@ -57,6 +57,30 @@ impl Inner {
     }
 }
 
+/// The inner operation hidden from the optimizer: a future whose `poll` is never inlined and
+/// whose result passes through [`black_box`], as a call to another crate or through a
+/// `dyn` boundary would be. Rows built on it (`…/opaque` groups) measure a decorator that the
+/// compiler cannot fold into the caller: the cost a service really pays.
+#[derive(Clone, Copy, Debug)]
+pub struct Opaque(Inner);
+
+impl Opaque {
+    /// The opaque future of `inner`.
+    #[inline]
+    pub const fn new(inner: Inner) -> Self {
+        Self(inner)
+    }
+}
+
+impl Future for Opaque {
+    type Output = Result<u64, Failure>;
+
+    #[inline(never)]
+    fn poll(self: std::pin::Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(black_box(self.0).result())
+    }
+}
+
 /// The inner operation's error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Failure;
@@ -141,6 +165,26 @@ impl Service<Inner> for Echo {
     #[inline]
     fn call(&mut self, request: Inner) -> Self::Future {
         request.future()
+    }
+}
+
+/// [`Echo`] with its future hidden from the optimizer ([`Opaque`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpaqueEcho;
+
+impl Service<Inner> for OpaqueEcho {
+    type Response = u64;
+    type Error = Failure;
+    type Future = Opaque;
+
+    #[inline]
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn call(&mut self, request: Inner) -> Self::Future {
+        Opaque::new(request)
     }
 }
 

@@ -15,12 +15,16 @@ use seawall::{
 use tower::ServiceBuilder;
 use tower_layer::Layer;
 
+use seawall::policy::Stage;
+
+use crate::harness::Failure;
+
 use crate::config::{
     BACKOFF, BULKHEAD_PERMITS, FAILURE_RATE, HEDGE_DELAY, MAX_ATTEMPTS, MINIMUM_CALLS, OPEN_WAIT,
     SLOW_CALL, TIME_WINDOW, TIMEOUT, WINDOW_CALLS,
 };
-use crate::contender::{Contender, Native, Tower, boxed_error};
-use crate::harness::Echo;
+use crate::contender::{Contender, Native, NativeOpaque, Tower, boxed_error};
+use crate::harness::{Echo, OpaqueEcho};
 use crate::peers::Window;
 
 /// seawall's breaker with the common configuration, on `clock`. Slow-call tracking is on only
@@ -168,6 +172,19 @@ pub fn retry() -> impl Contender + Clone + Send + 'static {
     Native(retry_decorator())
 }
 
+/// seawall's `Retry`, native API, around the inner call hidden from the optimizer.
+pub fn retry_opaque() -> impl Contender + Clone + Send + 'static {
+    NativeOpaque(retry_decorator())
+}
+
+/// seawall's `RetryLayer` around the inner service hidden from the optimizer.
+pub fn retry_tower_opaque() -> impl Contender + Clone + Send + 'static {
+    Tower::new(
+        RetryLayer::new(retry_decorator()).layer(OpaqueEcho),
+        boxed_error,
+    )
+}
+
 /// seawall's `RetryLayer` around the inner service.
 pub fn retry_tower() -> impl Contender + Clone + Send + 'static {
     Tower::new(RetryLayer::new(retry_decorator()).layer(Echo), boxed_error)
@@ -182,6 +199,12 @@ pub fn breaker(window: Window) -> impl Contender + Clone + Send + 'static {
 /// read is one atomic load).
 pub fn breaker_coarse(window: Window) -> impl Contender + Clone + Send + 'static {
     Native(breaker_decorator(window, Clock::coarse()))
+}
+
+/// seawall's `CircuitBreaker`, native API, on tokio's clock, around the inner call hidden from
+/// the optimizer.
+pub fn breaker_opaque(window: Window) -> impl Contender + Clone + Send + 'static {
+    NativeOpaque(breaker_decorator(window, Clock::tokio()))
 }
 
 /// seawall's `CircuitBreakerLayer` (reject mode) around the inner service.
@@ -212,15 +235,44 @@ pub fn breaker_with_metrics() -> impl Contender + Clone + Send + 'static {
 /// seawall's full stack, native API, outermost first: fallback (a fixed value) → timeout →
 /// retry → circuit breaker → bulkhead.
 pub fn stack() -> impl Contender + Clone + Send + 'static {
-    Native(
-        Policy::builder()
-            .fallback(Fallback::value(0_u64))
-            .timeout(timeout_decorator())
-            .retry(retry_decorator())
-            .circuit_breaker(breaker_decorator(Window::Count, Clock::tokio()))
-            .bulkhead(bulkhead_decorator())
-            .build(),
-    )
+    Native(stack_policy())
+}
+
+/// seawall's full stack as tower layers over `$inner` (a macro: the layers' bounds are long to
+/// spell out).
+macro_rules! stack_tower_over {
+    ($inner:expr) => {
+        ServiceBuilder::new()
+            .layer(FallbackLayer::new(|_: BoxError| Ok::<u64, BoxError>(0)))
+            .layer(TimeoutLayer::new(timeout_decorator()))
+            .layer(RetryLayer::new(retry_decorator()))
+            .layer(CircuitBreakerLayer::new(breaker_decorator(
+                Window::Count,
+                Clock::tokio(),
+            )))
+            .layer(BulkheadLayer::new(bulkhead_decorator()))
+            .service($inner)
+    };
+}
+
+fn stack_policy() -> Policy<impl Stage<u64, Failure> + Clone + Send + Sync + 'static> {
+    Policy::builder()
+        .fallback(Fallback::value(0_u64))
+        .timeout(timeout_decorator())
+        .retry(retry_decorator())
+        .circuit_breaker(breaker_decorator(Window::Count, Clock::tokio()))
+        .bulkhead(bulkhead_decorator())
+        .build()
+}
+
+/// [`stack`] around the inner call hidden from the optimizer.
+pub fn stack_opaque() -> impl Contender + Clone + Send + 'static {
+    NativeOpaque(stack_policy())
+}
+
+/// [`stack_tower`] around the inner service hidden from the optimizer.
+pub fn stack_tower_opaque() -> impl Contender + Clone + Send + 'static {
+    Tower::new(stack_tower_over!(OpaqueEcho), boxed_error)
 }
 
 /// seawall's full stack as tower layers in the same order.

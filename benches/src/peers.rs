@@ -24,8 +24,10 @@ use crate::config::{
     BACKOFF, BULKHEAD_PERMITS, FAILURE_RATE, HEDGE_DELAY, MAX_ATTEMPTS, MINIMUM_CALLS, OPEN_WAIT,
     SLOW_CALL, TIME_WINDOW, TIMEOUT, WINDOW_CALLS,
 };
-use crate::contender::{Contender, Failsafe, RecloserAsync, RecloserSync, Tower, boxed_error};
-use crate::harness::{Echo, Failure, Inner, Outcome};
+use crate::contender::{
+    Contender, Failsafe, RecloserAsync, RecloserAsyncOpaque, RecloserSync, Tower, boxed_error,
+};
+use crate::harness::{Echo, Failure, Inner, OpaqueEcho, Outcome};
 
 /// Erases a (possibly nested) tower-resilience error into an [`Outcome`]: the inner
 /// [`Failure`] passed through, or a layer's own error.
@@ -199,6 +201,11 @@ pub fn tr_breaker(window: Window) -> impl Contender + Clone + Send + 'static {
     Tower::new(tr_breaker_layer(window).layer(Echo), Erase::erase)
 }
 
+/// [`tr_breaker`] around the inner call hidden from the optimizer ([`OpaqueEcho`]).
+pub fn tr_breaker_opaque(window: Window) -> impl Contender + Clone + Send + 'static {
+    Tower::new(tr_breaker_layer(window).layer(OpaqueEcho), Erase::erase)
+}
+
 fn tr_bulkhead_layer(reject_when_full: bool) -> tower_resilience::bulkhead::BulkheadLayer {
     let builder = BulkheadLayer::builder().max_concurrent_calls(BULKHEAD_PERMITS);
     let builder = if reject_when_full {
@@ -250,11 +257,19 @@ pub fn tr_time_limiter() -> impl Contender + Clone + Send + 'static {
 
 /// tower-resilience's retry: [`MAX_ATTEMPTS`] attempts, exponential backoff from [`BACKOFF`].
 pub fn tr_retry() -> impl Contender + Clone + Send + 'static {
-    let layer = RetryLayer::<Inner, u64, Failure>::builder()
+    Tower::new(tr_retry_layer().layer(Echo), Erase::erase)
+}
+
+/// [`tr_retry`] around the inner call hidden from the optimizer ([`OpaqueEcho`]).
+pub fn tr_retry_opaque() -> impl Contender + Clone + Send + 'static {
+    Tower::new(tr_retry_layer().layer(OpaqueEcho), Erase::erase)
+}
+
+fn tr_retry_layer() -> RetryLayer<Inner, u64, Failure> {
+    RetryLayer::<Inner, u64, Failure>::builder()
         .max_attempts(MAX_ATTEMPTS)
         .exponential_backoff(BACKOFF)
-        .build();
-    Tower::new(layer.layer(Echo), Erase::erase)
+        .build()
 }
 
 /// tower-resilience's chaos layer injecting nothing (latency and error rates 0): it has no
@@ -269,25 +284,37 @@ pub fn tr_chaos_idle() -> impl Contender + Clone + Send + 'static {
     Tower::new(layer.layer(Echo), Erase::erase)
 }
 
+/// tower-resilience's full stack over the inner service `$inner` (a macro: the layers' service
+/// bounds are long to spell out).
+macro_rules! tr_stack_over {
+    ($inner:expr) => {{
+        type Below = CircuitBreakerError<BulkheadServiceError<Failure>>;
+        ServiceBuilder::new()
+            .layer(FallbackLayer::<Inner, u64, TimeLimiterError<Below>>::value(
+                0,
+            ))
+            .layer(tr_time_limiter_layer())
+            .layer(
+                RetryLayer::<Inner, u64, Below>::builder()
+                    .max_attempts(MAX_ATTEMPTS)
+                    .exponential_backoff(BACKOFF)
+                    .build(),
+            )
+            .layer(tr_breaker_layer(Window::Count))
+            .layer(tr_bulkhead_layer(true))
+            .service($inner)
+    }};
+}
+
 /// tower-resilience's full stack, outermost first: fallback (a fixed value) → time limiter →
 /// retry → circuit breaker (count window) → bulkhead (reject when full).
 pub fn tr_stack() -> impl Contender + Clone + Send + 'static {
-    type Below = CircuitBreakerError<BulkheadServiceError<Failure>>;
-    let service = ServiceBuilder::new()
-        .layer(FallbackLayer::<Inner, u64, TimeLimiterError<Below>>::value(
-            0,
-        ))
-        .layer(tr_time_limiter_layer())
-        .layer(
-            RetryLayer::<Inner, u64, Below>::builder()
-                .max_attempts(MAX_ATTEMPTS)
-                .exponential_backoff(BACKOFF)
-                .build(),
-        )
-        .layer(tr_breaker_layer(Window::Count))
-        .layer(tr_bulkhead_layer(true))
-        .service(Echo);
-    Tower::new(service, Erase::erase)
+    Tower::new(tr_stack_over!(Echo), Erase::erase)
+}
+
+/// [`tr_stack`] around the inner call hidden from the optimizer ([`OpaqueEcho`]).
+pub fn tr_stack_opaque() -> impl Contender + Clone + Send + 'static {
+    Tower::new(tr_stack_over!(OpaqueEcho), Erase::erase)
 }
 
 /// tower-resilience's stack without the breaker, to compare like with like while seawall's
@@ -351,6 +378,11 @@ fn recloser() -> recloser::Recloser {
 /// full, so its minimum number of calls is the window size).
 pub fn recloser_async() -> impl Contender + Clone + Send + 'static {
     RecloserAsync(recloser::AsyncRecloser::from(recloser()))
+}
+
+/// [`recloser_async`] around the inner call hidden from the optimizer.
+pub fn recloser_async_opaque() -> impl Contender + Clone + Send + 'static {
+    RecloserAsyncOpaque(recloser::AsyncRecloser::from(recloser()))
 }
 
 /// recloser's synchronous breaker, same configuration (no future at all: a floor for what a

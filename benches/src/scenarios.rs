@@ -8,7 +8,7 @@
 //! filling a time window — happens outside the measurement.
 
 use crate::config::TRIP_CALLS;
-use crate::contender::{Baseline, Contender, tower_baseline};
+use crate::contender::{Baseline, Contender, OpaqueBaseline, tower_baseline};
 use crate::harness::{Failure, INPUT, Inner, Outcome};
 use crate::ours;
 use crate::peers::{self, Window};
@@ -80,6 +80,11 @@ pub const GROUPS: &[Group] = &[
         expect: VALUE,
     },
     Group {
+        name: "circuit_breaker/closed_opaque",
+        about: "as `closed`, with the inner call hidden from the optimizer (a future whose `poll` is never inlined): the decorator cannot be folded into the caller",
+        expect: VALUE,
+    },
+    Group {
         name: "circuit_breaker/slow_calls",
         about: "as `closed`, plus a 1 s slow-call threshold: every call is timed",
         expect: VALUE,
@@ -120,6 +125,11 @@ pub const GROUPS: &[Group] = &[
         expect: VALUE,
     },
     Group {
+        name: "retry/first_success_opaque",
+        about: "as `first_success`, with the inner call hidden from the optimizer (a future whose `poll` is never inlined)",
+        expect: VALUE,
+    },
+    Group {
         name: "fault/disabled",
         about: "fault injector switched off (error and latency rates of 1 configured), call ready at once: one atomic load; tower-resilience's chaos layer has no switch, so its row injects at rate 0",
         expect: VALUE,
@@ -134,6 +144,11 @@ pub const GROUPS: &[Group] = &[
         about: "fallback → timeout → retry → circuit breaker → bulkhead, first attempt succeeds; `-no-breaker` rows (peers) leave the breaker out",
         expect: VALUE,
     },
+    Group {
+        name: "stack/full_opaque",
+        about: "as `full`, with the inner call hidden from the optimizer (a future whose `poll` is never inlined)",
+        expect: VALUE,
+    },
 ];
 
 /// Runs every row of `group` through `runner`.
@@ -144,6 +159,7 @@ pub const GROUPS: &[Group] = &[
 pub fn run<R: Runner>(group: &str, runner: &mut R) {
     match group {
         "circuit_breaker/closed" => breaker_closed(runner),
+        "circuit_breaker/closed_opaque" => breaker_closed_opaque(runner),
         "circuit_breaker/slow_calls" => breaker_slow_calls(runner),
         "circuit_breaker/time_window" => breaker_time_window(runner),
         "circuit_breaker/open" => breaker_open(runner),
@@ -152,9 +168,11 @@ pub fn run<R: Runner>(group: &str, runner: &mut R) {
         "adaptive/permit_free" => adaptive_permit_free(runner),
         "timeout/ready" => timeout_ready(runner),
         "retry/first_success" => retry_first_success(runner),
+        "retry/first_success_opaque" => retry_first_success_opaque(runner),
         "fault/disabled" => fault_disabled(runner),
         "hedge/no_hedge" => hedge_no_hedge(runner),
         "stack/full" => stack_full(runner),
+        "stack/full_opaque" => stack_full_opaque(runner),
         other => panic!("no such group: {other}"),
     }
 }
@@ -210,6 +228,17 @@ fn breaker_closed<R: Runner>(r: &mut R) {
     r.steady(row(G, "failsafe", P), peers::failsafe_consecutive);
     r.steady(row(G, "recloser-async", P), peers::recloser_async);
     r.steady(row(G, "recloser-sync", P), peers::recloser_sync);
+}
+
+fn breaker_closed_opaque<R: Runner>(r: &mut R) {
+    const G: &str = "circuit_breaker/closed_opaque";
+    const P: &str = "count-100";
+    r.steady(row(G, "baseline", P), || OpaqueBaseline);
+    r.steady(row(G, "seawall", P), || ours::breaker_opaque(Window::Count));
+    r.steady(row(G, "tower-resilience", P), || {
+        peers::tr_breaker_opaque(Window::Count)
+    });
+    r.steady(row(G, "recloser-async", P), peers::recloser_async_opaque);
 }
 
 fn breaker_slow_calls<R: Runner>(r: &mut R) {
@@ -347,6 +376,15 @@ fn retry_first_success<R: Runner>(r: &mut R) {
     r.steady(row(G, "tower-resilience", P), peers::tr_retry);
 }
 
+fn retry_first_success_opaque<R: Runner>(r: &mut R) {
+    const G: &str = "retry/first_success_opaque";
+    const P: &str = "3-attempts";
+    r.steady(row(G, "baseline", P), || OpaqueBaseline);
+    r.steady(row(G, "seawall", P), ours::retry_opaque);
+    r.steady(row(G, "seawall-tower", P), ours::retry_tower_opaque);
+    r.steady(row(G, "tower-resilience", P), peers::tr_retry_opaque);
+}
+
 fn fault_disabled<R: Runner>(r: &mut R) {
     const G: &str = "fault/disabled";
     const P: &str = "off";
@@ -371,6 +409,15 @@ fn stack_full<R: Runner>(r: &mut R) {
         row(G, "tower-no-breaker-no-fallback", P),
         peers::tower_stack,
     );
+}
+
+fn stack_full_opaque<R: Runner>(r: &mut R) {
+    const G: &str = "stack/full_opaque";
+    const P: &str = "ready";
+    r.steady(row(G, "baseline", P), || OpaqueBaseline);
+    r.steady(row(G, "seawall", P), ours::stack_opaque);
+    r.steady(row(G, "seawall-tower", P), ours::stack_tower_opaque);
+    r.steady(row(G, "tower-resilience", P), peers::tr_stack_opaque);
 }
 
 /// How a row is run.

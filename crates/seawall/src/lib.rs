@@ -23,6 +23,7 @@ pub mod presets;
 pub mod rate_limiter;
 pub mod registry;
 pub mod retry;
+pub(crate) mod sync;
 pub mod timeout;
 pub mod tuning;
 

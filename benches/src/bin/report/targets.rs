@@ -38,6 +38,33 @@ fn ratio_target(
     }
 }
 
+/// seawall's rows of a group within 1.1× its baseline + 5 ns: what a decorator that does
+/// nothing for this call may cost.
+fn bar_target(run: &Run, (group, param): (&str, &str)) -> Verdict {
+    let Some(base) = run.ns(group, "baseline", param) else {
+        return Verdict::Pending(format!("no {group} baseline row in this run"));
+    };
+    let bar = 1.1 * base + 5.0;
+    let mut met = true;
+    let mut details = vec![format!(
+        "bar = 1.1 × {} + 5 = {} ns",
+        fmt_ns(base),
+        fmt_ns(bar)
+    )];
+    for contender in ["seawall", "seawall-tower"] {
+        if let Some(ns) = run.ns(group, contender, param) {
+            met &= ns <= bar;
+            details.push(format!("{contender} {} ns", fmt_ns(ns)));
+        }
+    }
+    let detail = details.join("; ");
+    if met {
+        Verdict::Met(detail)
+    } else {
+        Verdict::Missed(detail)
+    }
+}
+
 /// The tower layer of a decorator against its native API, in time and allocations.
 fn layer_target(run: &Run, group: &str, param: &str) -> Verdict {
     let Some(ratio) = run.ratio(group, param, "seawall-tower", "seawall") else {
@@ -164,33 +191,14 @@ pub(crate) fn targets(run: &Run) -> Vec<(&'static str, Verdict)> {
             1.0,
         ),
     ));
-    let (group, param) = ("retry/first_success", "3-attempts");
-    list.push(("retry without a retry ≤ 1.1× baseline + 5 ns", {
-        match run.ns(group, "baseline", param) {
-            None => Verdict::Pending("no baseline row in this run".into()),
-            Some(base) => {
-                let bar = 1.1 * base + 5.0;
-                let mut met = true;
-                let mut details = vec![format!(
-                    "bar = 1.1 × {} + 5 = {} ns",
-                    fmt_ns(base),
-                    fmt_ns(bar)
-                )];
-                for contender in ["seawall", "seawall-tower"] {
-                    if let Some(ns) = run.ns(group, contender, param) {
-                        met &= ns <= bar;
-                        details.push(format!("{contender} {} ns", fmt_ns(ns)));
-                    }
-                }
-                let detail = details.join("; ");
-                if met {
-                    Verdict::Met(detail)
-                } else {
-                    Verdict::Missed(detail)
-                }
-            }
-        }
-    }));
+    list.push((
+        "retry without a retry ≤ 1.1× baseline + 5 ns",
+        bar_target(run, ("retry/first_success", "3-attempts")),
+    ));
+    list.push((
+        "retry without a retry, opaque inner call ≤ 1.1× baseline + 5 ns",
+        bar_target(run, ("retry/first_success_opaque", "3-attempts")),
+    ));
     let stack = ("stack/full", "ready");
     list.push((
         "full stack ≤ 0.2× tower-resilience's equivalent stack",
@@ -200,6 +208,26 @@ pub(crate) fn targets(run: &Run) -> Vec<(&'static str, Verdict)> {
             &["seawall", "seawall-tower"],
             "tower-resilience",
             0.2,
+        ),
+    ));
+    list.push((
+        "full stack, opaque inner call ≤ 0.1× tower-resilience's equivalent stack",
+        ratio_target(
+            run,
+            ("stack/full_opaque", "ready"),
+            &["seawall", "seawall-tower"],
+            "tower-resilience",
+            0.1,
+        ),
+    ));
+    list.push((
+        "breaker closed, opaque inner call ≤ 1.0× recloser's async breaker",
+        ratio_target(
+            run,
+            ("circuit_breaker/closed_opaque", "count-100"),
+            &["seawall"],
+            "recloser-async",
+            1.0,
         ),
     ));
     let seawall_allocs: Vec<(Key, f64)> = run

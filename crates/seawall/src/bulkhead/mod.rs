@@ -18,9 +18,9 @@ pub mod future;
 mod layer;
 pub(crate) mod permits;
 
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use self::permits::Permits;

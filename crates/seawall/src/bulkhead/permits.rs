@@ -13,14 +13,19 @@
 //! the other, and one of them must see the other's write (Dekker's pattern) — either the
 //! waiter finds the permit or the returner finds the waiter and wakes it.
 
+use crate::sync::atomic::{AtomicI64, AtomicUsize, Ordering::SeqCst};
+use crate::sync::seq_cst_point;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
+
+#[cfg(all(test, loom))]
+#[path = "loom_tests.rs"]
+mod loom_tests;
 
 /// Permits and the line of callers waiting for one.
 #[derive(Debug)]
@@ -79,6 +84,7 @@ impl Permits {
         // While a shrink is retiring permits, a returned one pays that debt instead.
         if self.waiters.load(SeqCst) > 0 && self.pool.load(SeqCst) >= 0 {
             self.handoffs.fetch_add(1, SeqCst);
+            seq_cst_point();
             self.notify.notify_one();
             // The last waiter may have left in between; then nobody will claim the handoff.
             if self.waiters.load(SeqCst) == 0 {
@@ -86,6 +92,7 @@ impl Permits {
             }
         } else {
             self.pool.fetch_add(1, SeqCst);
+            seq_cst_point();
             // A caller that joined the line meanwhile may have missed the permit: wake it.
             if self.waiters.load(SeqCst) > 0 {
                 self.notify.notify_one();
@@ -99,6 +106,7 @@ impl Permits {
         if unclaimed > 0 {
             self.pool
                 .fetch_add(i64::try_from(unclaimed).unwrap_or(i64::MAX), SeqCst);
+            seq_cst_point();
             if self.waiters.load(SeqCst) > 0 {
                 self.notify.notify_one();
             }
@@ -108,6 +116,7 @@ impl Permits {
     /// Adds (or, negative, removes) permits: the limit changed.
     pub(crate) fn adjust(&self, delta: i64) {
         self.pool.fetch_add(delta, SeqCst);
+        seq_cst_point();
         if delta > 0 && self.waiters.load(SeqCst) > 0 {
             self.notify.notify_waiters();
         }
@@ -147,6 +156,7 @@ pin_project! {
             // `notified` is dropped after this, and tokio forwards an unused `notify_one` to
             // the next registered waiter. If nobody is left, handoffs go back to the pool.
             if *this.in_line && this.permits.waiters.fetch_sub(1, SeqCst) == 1 {
+                seq_cst_point();
                 this.permits.reclaim_handoffs();
             }
         }
@@ -166,6 +176,7 @@ impl Future for Wait<'_> {
             // Register for wake-ups before being counted, so every counted waiter can be woken.
             this.notified.as_mut().enable();
             permits.waiters.fetch_add(1, SeqCst);
+            seq_cst_point();
             *this.in_line = true;
             // A permit returned just before we were counted went to the pool.
             if permits.take_from_pool() {
@@ -177,6 +188,9 @@ impl Future for Wait<'_> {
             if this.notified.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
+            // Woken: what the waker wrote before `notify_one` is visible (tokio's `Notify`
+            // orders it; loom cannot see that, so the point stands in for it).
+            seq_cst_point();
             if permits.take_handoff() || permits.take_from_pool() {
                 *this.granted = true;
                 return Poll::Ready(());

@@ -16,10 +16,13 @@
 pub mod future;
 #[cfg(feature = "tower")]
 mod layer;
+#[cfg(all(test, loom))]
+mod loom_tests;
+mod schedule;
 
+use crate::sync::atomic::{AtomicU64, Ordering};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -29,6 +32,8 @@ use crate::config::{ConfigError, check_duration};
 use crate::error::RateLimited;
 use crate::event::{Event, Listeners};
 use crate::policy::impl_decorator;
+
+use self::schedule::Slot;
 
 pub use self::future::RateLimiterFuture;
 #[cfg(feature = "tower")]
@@ -177,53 +182,34 @@ impl Shared {
     /// Reserves the next slot if it is at most `timeout` away.
     pub(crate) fn reserve(&self, now: Instant) -> Reservation {
         let config = **self.config.load();
-        let (interval, tolerance) = (config.interval(), config.tolerance());
-        let timeout = duration_to_nanos(config.timeout);
-        let now = now.as_nanos();
-        let mut arrival = self.arrival.load(Ordering::Acquire);
-        loop {
-            let start = arrival.max(now);
-            let wait = (start - now).saturating_sub(tolerance);
-            if wait > timeout {
+        let slot = schedule::reserve(
+            &self.arrival,
+            now.as_nanos(),
+            config.interval(),
+            config.tolerance(),
+            duration_to_nanos(config.timeout),
+        );
+        match slot {
+            Slot::Now => Reservation::Now,
+            Slot::Wait { wait, slot } => Reservation::Wait {
+                delay: Duration::from_nanos(wait),
+                slot,
+            },
+            Slot::Rejected { wait } => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 let retry_after = Duration::from_nanos(wait);
                 self.listeners.emit(|| RateLimiterEvent::Rejected {
                     name: self.name.clone(),
                     retry_after,
                 });
-                return Reservation::Rejected(RateLimited::new(
-                    self.name.clone(),
-                    Some(retry_after),
-                ));
-            }
-            let next = start.saturating_add(interval);
-            match self.arrival.compare_exchange_weak(
-                arrival,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) if wait == 0 => return Reservation::Now,
-                Ok(_) => {
-                    return Reservation::Wait {
-                        delay: Duration::from_nanos(wait),
-                        slot: next,
-                    };
-                }
-                Err(current) => arrival = current,
+                Reservation::Rejected(RateLimited::new(self.name.clone(), Some(retry_after)))
             }
         }
     }
 
     /// A waiting call gave up: give its slot back if nobody reserved after it.
     pub(crate) fn release(&self, slot: u64) {
-        let interval = self.config.load().interval();
-        let _ = self.arrival.compare_exchange(
-            slot,
-            slot.saturating_sub(interval),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        let _ = schedule::release(&self.arrival, slot, self.config.load().interval());
     }
 
     pub(crate) fn waiting(&self, delta: i64) {

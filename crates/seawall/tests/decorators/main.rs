@@ -9,6 +9,7 @@ mod queue_model;
 mod bulkhead;
 mod circuit_breaker;
 mod composition;
+mod error_size;
 mod fallback;
 #[cfg(feature = "fault")]
 mod fault;
