@@ -8,11 +8,13 @@ use std::time::Duration;
 use axum::response::sse::Event;
 use futures_util::Stream;
 use seawall::CircuitBreaker;
+use seawall::Clock;
 use seawall::circuit_breaker::CircuitBreakerEvent;
+use seawall::clock::Instant;
 use seawall::registry::{Registries, RegistryEvent};
 use serde::Serialize;
 use tokio::sync::broadcast;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::snapshot::{self, Previous};
@@ -109,6 +111,7 @@ impl Hub {
             pushes: self.pushes.subscribe(),
             ticks,
             previous: Previous::default(),
+            clock: Clock::default(),
             last: None,
             shutdown,
         };
@@ -141,6 +144,7 @@ struct Feed {
     pushes: broadcast::Receiver<Push>,
     ticks: tokio::time::Interval,
     previous: Previous,
+    clock: Clock,
     last: Option<Instant>,
     shutdown: CancellationToken,
 }
@@ -165,7 +169,7 @@ impl Feed {
     }
 
     fn snapshot(&mut self) -> Event {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut snapshot = snapshot::read(&self.hub.name, &self.hub.registries);
         let elapsed = self.last.map(|last| now.saturating_duration_since(last));
         snapshot::fill_rates(&mut snapshot, &self.previous, elapsed);
