@@ -57,6 +57,15 @@ pub(crate) fn error(
     (status, Json(body)).into_response()
 }
 
+/// The answer for an unknown registry.
+pub(crate) fn no_registry() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "REGISTRY_NOT_FOUND",
+        "no such registry",
+    )
+}
+
 /// The body of an action: any subset.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -95,9 +104,8 @@ pub(crate) async fn breaker_action(
             "missing or wrong admin token",
         );
     }
-    let hub = match dashboard.hub(&registry) {
-        Ok(hub) => hub,
-        Err(response) => return response,
+    let Some(hub) = dashboard.hub(&registry) else {
+        return no_registry();
     };
     let action: BreakerAction = match serde_json::from_slice(&body) {
         Ok(action) => action,
@@ -142,14 +150,12 @@ pub(crate) async fn breaker_action(
             return error(status, "INVALID_ACTION", e.to_string());
         }
     }
-    if let Some(target) = target {
-        if let Err(e) = breaker.transition_to(target) {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "INVALID_ACTION",
-                e.to_string(),
-            );
-        }
+    if let Some(Err(e)) = target.map(|target| breaker.transition_to(target)) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_ACTION",
+            e.to_string(),
+        );
     }
     let snapshot = snapshot::read(&hub.name, &hub.registries);
     match snapshot.tiles.into_iter().find(|tile| tile.name == name) {

@@ -150,14 +150,8 @@ impl Dashboard {
             .with_state(self.clone())
     }
 
-    fn hub(&self, name: &str) -> Result<&Arc<Hub>, Response> {
-        self.inner.hubs.get(name).ok_or_else(|| {
-            actions::error(
-                StatusCode::NOT_FOUND,
-                "REGISTRY_NOT_FOUND",
-                "no such registry",
-            )
-        })
+    fn hub(&self, name: &str) -> Option<&Arc<Hub>> {
+        self.inner.hubs.get(name)
     }
 }
 
@@ -266,8 +260,8 @@ async fn registry_page(
     State(dashboard): State<Dashboard>,
     Path(registry): Path<String>,
 ) -> Response {
-    if let Err(response) = dashboard.hub(&registry) {
-        return response;
+    if dashboard.hub(&registry).is_none() {
+        return actions::no_registry();
     }
     let inner = &dashboard.inner;
     let page = page::registry_page(
@@ -294,9 +288,8 @@ async fn snapshot_json(
 }
 
 async fn events(State(dashboard): State<Dashboard>, Path(registry): Path<String>) -> Response {
-    let hub = match dashboard.hub(&registry) {
-        Ok(hub) => hub.clone(),
-        Err(response) => return response,
+    let Some(hub) = dashboard.hub(&registry).cloned() else {
+        return actions::no_registry();
     };
     let stream = hub.stream(dashboard.inner.tick, dashboard.inner.shutdown.clone());
     Sse::new(stream)

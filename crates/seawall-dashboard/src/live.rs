@@ -126,14 +126,14 @@ impl Hub {
 fn watch(hub: &Weak<Hub>, breaker: &CircuitBreaker) {
     let hub = hub.clone();
     breaker.on_event(move |event| {
-        if let CircuitBreakerEvent::StateTransition { name, from, to, .. } = event {
-            if let Some(hub) = hub.upgrade() {
-                hub.send(Push::State {
-                    name: name.to_string(),
-                    from: from.as_str(),
-                    to: to.as_str(),
-                });
-            }
+        if let (CircuitBreakerEvent::StateTransition { name, from, to, .. }, Some(hub)) =
+            (event, hub.upgrade())
+        {
+            hub.send(Push::State {
+                name: name.to_string(),
+                from: from.as_str(),
+                to: to.as_str(),
+            });
         }
     });
 }
@@ -152,19 +152,17 @@ struct Feed {
 impl Feed {
     /// The next event to send, or `None` once the host shuts down.
     async fn next(&mut self) -> Option<Event> {
-        loop {
-            tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => return None,
-                push = self.pushes.recv() => match push {
-                    Ok(Push::Changed) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                        return Some(self.snapshot());
-                    }
-                    Ok(push @ Push::State { .. }) => return Some(json_event("state", &push)),
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-                _ = self.ticks.tick() => return Some(self.snapshot()),
-            }
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => None,
+            push = self.pushes.recv() => match push {
+                Ok(Push::Changed) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Some(self.snapshot())
+                }
+                Ok(push @ Push::State { .. }) => Some(json_event("state", &push)),
+                Err(broadcast::error::RecvError::Closed) => None,
+            },
+            _ = self.ticks.tick() => Some(self.snapshot()),
         }
     }
 
