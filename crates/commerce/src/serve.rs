@@ -94,6 +94,10 @@ pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error
         "  breakers:  curl -s {base}/api/v1/admin/circuit-breakers -H 'Authorization: Bearer {admin_token}'"
     );
     println!("  metrics:   curl -s {base}/metrics        health: curl -s {base}/health");
+    println!(
+        "  dashboard: {base}{}/registries/commerce",
+        crate::routes::DASHBOARD_PATH
+    );
     println!("ctrl-c stops it gracefully.");
     application.run_until_stopped().await?;
     if let Some(sim) = simulator {

@@ -288,6 +288,10 @@ impl Application {
         let app = routes::router(
             self.state.clone(),
             Duration::from_millis(self.settings.application.request_timeout_ms),
+        )
+        .nest(
+            routes::DASHBOARD_PATH,
+            routes::dashboard(&self.state, shutdown.clone()),
         );
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())

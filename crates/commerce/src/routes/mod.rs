@@ -64,6 +64,23 @@ pub struct AppState {
     pub registry_metrics: RegistryMetrics,
 }
 
+/// Where the live dashboard is mounted.
+pub const DASHBOARD_PATH: &str = "/admin/dashboard";
+
+/// The live dashboard of seawall's registries (page `DASHBOARD_PATH/registries/commerce`):
+/// read-only for everyone, operator actions with the admin token. Its event streams end on
+/// `shutdown`. Mounted outside the request timeout, which would cut the streams.
+pub fn dashboard(state: &AppState, shutdown: tokio_util::sync::CancellationToken) -> Router {
+    let mut builder = seawall_dashboard::Dashboard::builder(DASHBOARD_PATH)
+        .title("commerce")
+        .registry("commerce", state.registries.clone())
+        .shutdown(shutdown);
+    if let Some(token) = &state.admin_token {
+        builder = builder.authorizer(seawall_dashboard::bearer_token(token.clone()));
+    }
+    builder.build().router()
+}
+
 /// The whole API.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()

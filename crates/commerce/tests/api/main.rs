@@ -5,6 +5,7 @@ mod admin;
 mod callbacks;
 mod configuration;
 mod crash;
+mod dashboard;
 mod faults;
 mod helpers;
 mod hygiene;

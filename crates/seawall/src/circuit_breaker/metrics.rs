@@ -50,6 +50,22 @@ impl MetricsSnapshot {
     }
 }
 
+/// Cumulative call counts of a breaker, counted from the first time someone asked for them
+/// ([`CircuitBreaker::call_totals`](super::CircuitBreaker::call_totals), or the `metrics`
+/// feature's registry output): a dashboard derives calls per second from two of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallTotals {
+    /// Calls recorded as successes.
+    pub successful: u64,
+    /// Calls recorded as failures.
+    pub failed: u64,
+    /// Calls whose result was ignored.
+    pub ignored: u64,
+    /// Calls the breaker rejected.
+    pub not_permitted: u64,
+}
+
 /// Cumulative call counts since the breaker was created, kept only while someone reads them
 /// (metrics): counting costs an atomic add per call.
 #[derive(Debug, Default)]
@@ -62,6 +78,15 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
+    pub(crate) fn read(&self) -> CallTotals {
+        CallTotals {
+            successful: self.successful.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            ignored: self.ignored.load(Ordering::Relaxed),
+            not_permitted: self.not_permitted.load(Ordering::Relaxed),
+        }
+    }
+
     #[inline]
     pub(crate) fn count(&self, counter: &AtomicU64) {
         if self.tracking.load(Ordering::Relaxed) {

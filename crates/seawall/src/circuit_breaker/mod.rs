@@ -106,7 +106,7 @@ pub use self::future::CircuitBreakerFuture;
 pub use self::layer::{
     CircuitBreakerLayer, CircuitBreakerMode, CircuitBreakerResponseFuture, CircuitBreakerService,
 };
-pub use self::metrics::MetricsSnapshot;
+pub use self::metrics::{CallTotals, MetricsSnapshot};
 pub use self::permit::{CallPermit, OwnedCallPermit};
 pub use self::rules::{Outcome, State};
 
@@ -222,6 +222,14 @@ impl<C> CircuitBreaker<C> {
     /// The current metrics.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.shared.metrics()
+    }
+
+    /// The calls counted since totals were first asked for (by this method or the `metrics`
+    /// feature). The first call switches counting on, which then costs an atomic add per call,
+    /// so it returns zeros.
+    pub fn call_totals(&self) -> CallTotals {
+        self.shared.track_totals();
+        self.shared.totals.read()
     }
 
     /// The rest of the open wait while the breaker is OPEN (what an HTTP `Retry-After` would

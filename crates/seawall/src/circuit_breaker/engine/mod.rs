@@ -542,8 +542,7 @@ impl Shared {
         }
     }
 
-    /// Starts tracking cumulative totals (for metrics output).
-    #[cfg(feature = "metrics")]
+    /// Starts tracking cumulative totals (for metrics output and `call_totals`).
     pub(crate) fn track_totals(&self) {
         self.totals.tracking.store(true, Ordering::Relaxed);
     }
