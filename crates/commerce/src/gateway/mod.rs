@@ -29,7 +29,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::domain::{CardNumber, CardType, Money, PgStatus};
+use pg_client::model::{CardNumber, CardType};
+
+use crate::domain::{Money, PgStatus};
 
 /// A boxed, sendable future (the port's methods are called through `dyn`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

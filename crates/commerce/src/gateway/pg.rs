@@ -16,8 +16,7 @@
 use std::sync::Arc;
 
 use pg_client::model::{
-    CardNumber as PgCardNumber, CardType as PgCardType, IdempotencyKey, OrderId, PaymentRequest,
-    TransactionKey, TransactionStatus, UserId,
+    CardType, IdempotencyKey, OrderId, PaymentRequest, TransactionKey, TransactionStatus, UserId,
 };
 use pg_client::{
     CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgClientBuilder, PgClientConfig,
@@ -86,7 +85,7 @@ fn builder_with_registry(
 /// keeping its state.
 fn card_type_breakers(
     registries: &Registries,
-) -> Result<Keyed<CircuitBreakers, PgCardType>, seawall::ConfigError> {
+) -> Result<Keyed<CircuitBreakers, CardType>, seawall::ConfigError> {
     let breakers = registries.circuit_breakers();
     let current = breakers
         .current_config(CHARGE_BREAKER)
@@ -102,7 +101,7 @@ fn card_type_breakers(
         })?;
     // The service's card types, made now: the admin listing shows them from the start and
     // an operator's forced state on `pg-charge` reaches them all.
-    for card_type in [PgCardType::Samsung, PgCardType::Kb, PgCardType::Hyundai] {
+    for card_type in [CardType::Samsung, CardType::Kb, CardType::Hyundai] {
         let _ = keyed.get(&card_type);
     }
     Ok(keyed)
@@ -228,9 +227,8 @@ impl PaymentGateway for PgGateway {
             let pg_request = PaymentRequest {
                 order_id: OrderId::parse(request.order_ref.as_str())
                     .map_err(|e| invalid("order id", &e))?,
-                card_type: PgCardType::from_wire(request.card_type.as_str()),
-                card_number: PgCardNumber::parse(request.card_no.expose_for_gateway())
-                    .map_err(|e| invalid("card number", &e))?,
+                card_type: request.card_type,
+                card_number: request.card_no,
                 amount: pg_client::model::Money::new(
                     request.amount.minor_units(),
                     self.client.config().currency,

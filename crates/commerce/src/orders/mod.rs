@@ -72,7 +72,7 @@ impl std::fmt::Debug for PaymentRequest {
             .field("card_type", &self.card_type)
             .field(
                 "card_no",
-                &self.card_no.as_deref().map(crate::domain::mask_pan),
+                &self.card_no.as_deref().map(pg_client::model::mask_pan),
             )
             .finish()
     }

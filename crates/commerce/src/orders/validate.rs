@@ -4,7 +4,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{MAX_IDEMPOTENCY_KEY_LEN, MAX_ITEMS, MAX_QUANTITY, OrderRequest, PlaceError};
-use crate::domain::{CardNumber, CardType, PaymentMethod};
+use pg_client::model::{CardNumber, CardType};
+
+use crate::domain::PaymentMethod;
 
 /// A validated payment choice.
 #[derive(Clone, Debug)]
@@ -38,19 +40,47 @@ pub(super) fn validate(
             "INVALID_REQUEST",
             "payment.cardType and payment.cardNo are only for CARD payments",
         )),
-        (PaymentMethod::Card, Some(card_type), Some(card_no)) => {
-            let card_type: CardType = card_type
-                .parse()
-                .map_err(|e: &str| PlaceError::invalid("INVALID_CARD", format!("payment.{e}")))?;
-            let card_no = CardNumber::parse(card_no)
-                .map_err(|e| PlaceError::invalid("INVALID_CARD", format!("payment.{e}")))?;
-            Ok(Payment::Card(card_type, card_no))
-        }
+        (PaymentMethod::Card, Some(card_type), Some(card_no)) => Ok(Payment::Card(
+            card_type_of(card_type)?,
+            card_number_of(card_no)?,
+        )),
         (PaymentMethod::Card, ..) => Err(PlaceError::invalid(
             "INVALID_REQUEST",
             "payment.cardType and payment.cardNo are required for a CARD payment",
         )),
     }
+}
+
+/// The issuers the PG accepts (pg-client keeps other names as `Other`; the API refuses them).
+fn card_type_of(name: &str) -> Result<CardType, PlaceError> {
+    match CardType::from_wire(name) {
+        CardType::Other(_) => Err(PlaceError::invalid(
+            "INVALID_CARD",
+            "payment.cardType must be one of SAMSUNG, KB, HYUNDAI",
+        )),
+        known => Ok(known),
+    }
+}
+
+/// A card number in the one shape the PG takes, `dddd-dddd-dddd-dddd` (pg-client's
+/// `CardNumber` takes any 12–19 digit grouping; the API is stricter). The error never
+/// repeats the number.
+fn card_number_of(number: &str) -> Result<CardNumber, PlaceError> {
+    let shaped = number.len() == 19
+        && number.split('-').count() == 4
+        && number
+            .split('-')
+            .all(|group| group.len() == 4 && group.bytes().all(|b| b.is_ascii_digit()));
+    let invalid = || {
+        PlaceError::invalid(
+            "INVALID_CARD",
+            "payment.cardNo must be 16 digits in four dash-separated groups (dddd-dddd-dddd-dddd)",
+        )
+    };
+    if !shaped {
+        return Err(invalid());
+    }
+    CardNumber::parse(number).map_err(|_| invalid())
 }
 
 fn validate_items(request: &OrderRequest) -> Result<(), PlaceError> {
