@@ -9,9 +9,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::configuration::{GatewayMode, Settings};
+use crate::configuration::Settings;
 use crate::gateway::PaymentGateway;
-use crate::gateway::naive::NaiveGateway;
 use crate::orders::OrderService;
 use crate::outbox::{AlertLog, OutboxRelay, Subscriber};
 use crate::payments::PaymentService;
@@ -117,15 +116,12 @@ impl ApplicationBuilder {
                     settings.gateway.base_url.clone().ok_or_else(|| {
                         seawall::ConfigError::new("gateway.base_url", "must be set")
                     })?;
-                match settings.gateway.mode {
-                    GatewayMode::Protected => Arc::new(crate::gateway::pg::gateway_with_registry(
-                        settings.gateway.client_config(&base_url),
-                        &settings.gateway.charge_tuning,
-                        settings.gateway.charge_breakers_by_card_type,
-                        &registries,
-                    )?),
-                    GatewayMode::Naive => Arc::new(NaiveGateway::new(base_url)),
-                }
+                Arc::new(crate::gateway::pg::gateway_with_registry(
+                    settings.gateway.client_config(&base_url),
+                    &settings.gateway.charge_tuning,
+                    settings.gateway.charge_breakers_by_card_type,
+                    &registries,
+                )?)
             }
         };
         // Game-day fault injection in front of whichever gateway: off unless configured, and

@@ -142,17 +142,6 @@ impl DatabaseSettings {
     }
 }
 
-/// Which payment port implementation to use.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum GatewayMode {
-    /// `pg-client` behind seawall policies (the only sane choice).
-    #[default]
-    Protected,
-    /// An unprotected client, as services are often first written (demo comparison only).
-    Naive,
-}
-
 /// Payment gateway client settings.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -160,8 +149,6 @@ pub struct GatewaySettings {
     /// PG base URL. `serve` starts an in-process simulator when this is unset. Overrides
     /// `client.base_url`.
     pub base_url: Option<String>,
-    /// `protected` (default) or `naive`.
-    pub mode: GatewayMode,
     /// The `pg-client` configuration: per path (`charge`, `query`) timeouts, retry, circuit
     /// breaker and bulkhead (see the pg-client README). Durations are humantime strings
     /// (`"1500ms"`). The service's defaults ([`GatewaySettings::default_client`]) are tuned
@@ -203,7 +190,6 @@ impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             base_url: None,
-            mode: GatewayMode::Protected,
             client: Self::default_client(),
             simulator_config: None,
             charge_tuning: ChargeTuningSettings::default(),

@@ -1,4 +1,4 @@
-//! `cargo run --release -p commerce -- demo`: the PG-outage experiment, end to end.
+//! The PG-outage experiment, end to end.
 //!
 //! Three PG conditions, each run twice against the real service (HTTP, SQLite, outbox,
 //! callbacks, recovery) — once with the seawall-protected payment port (`pg-client`) and once
@@ -19,8 +19,6 @@
 //! Scaled to finish in about a minute on 2 cores: 150 orders per run instead of a long load
 //! test, PG processing 0.1–0.5 s instead of 1–5 s, recovery grace 1 s instead of minutes.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line report
-
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -31,13 +29,23 @@ use pg_simulator::{Fault, Latency, Simulator, SimulatorHandle};
 use seawall::Clock;
 use serde_json::json;
 
-use crate::configuration::{GatewayMode, Settings};
-use crate::domain::Source;
-use crate::startup::Application;
+use commerce::domain::Source;
+use commerce::{Application, Settings};
+
+use crate::naive::NaiveGateway;
+
+/// Which payment port a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GatewayMode {
+    /// The service's own: pg-client behind seawall's policies.
+    Protected,
+    /// [`NaiveGateway`].
+    Naive,
+}
 
 /// Arguments of the demo.
 #[derive(Clone, Debug, clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Card orders per run.
     #[arg(long, default_value_t = 150)]
     pub orders: usize,
@@ -58,7 +66,7 @@ const SHOPPER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A PG condition the demo runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scenario {
+pub(crate) enum Scenario {
     /// The canonical PG.
     Healthy,
     /// The PG hangs from the middle of the run.
@@ -159,7 +167,7 @@ const HEADER: &str = "| scenario | payment port | success rate (orders PAID) | o
 /// # Errors
 ///
 /// A run could not start (port, database, simulator) or the file could not be written.
-pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let clock = Clock::default();
     let started = clock.now();
     println!(
@@ -202,7 +210,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     println!("\n{table}");
     println!("all {} runs took {}", runs.len(), ms(elapsed));
     let doc = format!(
-        "# seawall demo results\n\nProduced by `cargo run --release -p commerce -- demo` ({} orders per run, one every {} ms; \
+        "# seawall demo results\n\nProduced by `cargo run --release -p commerce-demo` ({} orders per run, one every {} ms; \
          all {} runs took {}).\n\n{table}\n{}\n",
         args.orders,
         args.interval_ms,
@@ -263,13 +271,21 @@ async fn run_one(
     settings.application.port = 0;
     settings.database.url = format!("sqlite://{}", dir.join("demo.db").display());
     settings.gateway.base_url = Some(pg.base_url());
-    settings.gateway.mode = mode;
     settings.callback.secret = Some(SECRET.to_owned());
     settings.recovery.enabled = false;
     settings.recovery.older_than_ms = 0;
     settings.recovery.not_found_grace_ms = 1_000;
     settings.outbox.interval_ms = 200;
-    let app = Application::build(settings).await?;
+    let app = match mode {
+        GatewayMode::Protected => Application::build(settings).await?,
+        GatewayMode::Naive => {
+            let naive = NaiveGateway::new(&pg.base_url())?;
+            Application::builder(settings)
+                .gateway(Arc::new(naive))
+                .build()
+                .await?
+        }
+    };
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     let server = tokio::spawn(app.run_until_stopped());
@@ -463,7 +479,7 @@ fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "seawall-demo-{}-{}",
         std::process::id(),
-        crate::persistence::now_ms()
+        commerce::persistence::now_ms()
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
