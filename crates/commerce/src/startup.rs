@@ -19,6 +19,9 @@ use crate::recovery::RecoveryJob;
 use crate::retention::RetentionJob;
 use crate::routes::{self, AppState};
 
+/// The primary PG's name in the call log and on payments.
+pub const PRIMARY_PG: &str = "A";
+
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -124,6 +127,11 @@ impl ApplicationBuilder {
                 )?)
             }
         };
+        // Every call to the PG is written to the call log before and after it (a refused
+        // "before" write stops the call).
+        let gateway: Arc<dyn PaymentGateway> = Arc::new(
+            crate::gateway::call_log::LoggedGateway::new(gateway, db.clone(), PRIMARY_PG),
+        );
         // Game-day fault injection in front of whichever gateway: off unless configured, and
         // switched live through the admin API.
         let gateway: Arc<dyn PaymentGateway> =

@@ -419,6 +419,9 @@ pub struct RetentionSettings {
     /// Outbox events published longer ago than this are deleted (default 7 days);
     /// undelivered and dead events are kept.
     pub published_events_ms: u64,
+    /// PG call log rows sent longer ago than this are deleted (default 90 days: a PG's
+    /// dispute of a charge comes within weeks).
+    pub pg_calls_ms: u64,
     /// Rows per delete statement (default 1000), so no prune holds a lock for long.
     pub batch_size: i64,
 }
@@ -429,6 +432,7 @@ impl Default for RetentionSettings {
             interval_ms: 3_600_000,
             idempotency_keys_ms: 7 * 86_400_000,
             published_events_ms: 7 * 86_400_000,
+            pg_calls_ms: 90 * 86_400_000,
             batch_size: 1_000,
         }
     }
@@ -540,6 +544,7 @@ impl Settings {
                 self.retention.published_events_ms,
                 1,
             ),
+            ("retention.pg_calls_ms", self.retention.pg_calls_ms, 1),
         ] {
             check_range(key, value, min, MAX_MS, " (365 days)")?;
         }

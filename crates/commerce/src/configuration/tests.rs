@@ -209,6 +209,7 @@ fn durations_in_milliseconds_are_bounded_by_365_days() {
         ("retention.published_events_ms", |s| {
             &mut s.retention.published_events_ms
         }),
+        ("retention.pg_calls_ms", |s| &mut s.retention.pg_calls_ms),
     ];
     let max_ms = u64::try_from(seawall::config::MAX_DURATION.as_millis()).unwrap();
     for (key, field) in fields {

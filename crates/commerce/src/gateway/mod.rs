@@ -21,6 +21,7 @@
 //! The port speaks the service's types (plain strings for keys, [`Money`], [`PgStatus`]);
 //! each adapter translates.
 
+pub mod call_log;
 pub mod fault;
 pub mod pg;
 pub mod tuning;

@@ -19,6 +19,7 @@ mod catalogue;
 mod jobs;
 mod orders;
 mod payments;
+mod pg_calls;
 mod rows;
 mod service;
 
@@ -38,6 +39,7 @@ pub use self::payments::{
     payment_by_transaction_key, payments_for_order, set_payment_idempotency_key,
     transition_payment,
 };
+pub use self::pg_calls::{NewPgCall, PgCallResult, PgCallRow};
 pub use self::rows::{HistoryRow, NewPayment, OrderItem, OrderRow, OutboxRow, PaymentRow, Product};
 
 /// A write transaction.

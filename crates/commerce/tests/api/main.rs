@@ -11,6 +11,7 @@ mod hygiene;
 mod orders;
 mod outage;
 mod outbox;
+mod pg_calls;
 mod protection;
 mod randomized;
 mod recovery;
