@@ -146,6 +146,16 @@ impl DatabaseSettings {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
+    /// The primary PG's name (default `A`): the call log's and the payment rows' `pg`; its
+    /// callbacks come to `/api/v1/payments/callback`.
+    pub name: String,
+    /// The primary PG's place in the charge order among [`others`](Self::others) (lower
+    /// first; default 0, and the primary goes first on a tie).
+    pub priority: i32,
+    /// Further PGs (`[[gateway.others]]`), each with its own client, breakers and callback
+    /// secret; a charge fails over to the next PG only when the previous one provably
+    /// created nothing (see [`crate::gateway::routing`]).
+    pub others: Vec<PgRouteSettings>,
     /// PG base URL. `serve` starts an in-process simulator when this is unset. Overrides
     /// `client.base_url`.
     pub base_url: Option<String>,
@@ -175,6 +185,51 @@ pub struct GatewaySettings {
     pub fault: GatewayFaultSettings,
 }
 
+/// One more PG to route charges to (`[[gateway.others]]`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PgRouteSettings {
+    /// Its name (letters, digits, `-`, `_`): the call log's and the payment rows' `pg`, and
+    /// its callback path `/api/v1/payments/callback/{name}`.
+    pub name: String,
+    /// Its base URL (`serve` starts an in-process simulator for it when unset).
+    pub base_url: Option<String>,
+    /// The secret its callbacks are signed with (unset: unsigned, trusted after the re-query
+    /// only, as `callback.allow_unsigned` says).
+    pub callback_secret: Option<String>,
+    /// Its place in the charge order (lower first).
+    pub priority: i32,
+    /// The registry name of its charge breaker (default `pg-charge-{name}`): configure it in
+    /// the seawall configuration document, e.g. more sensitive than the primary's.
+    pub charge_breaker: Option<String>,
+    /// The registry name of its query breaker (default `pg-query-{name}`).
+    pub query_breaker: Option<String>,
+}
+
+impl PgRouteSettings {
+    /// The charge breaker's registry name.
+    pub fn charge_breaker_name(&self) -> String {
+        self.charge_breaker
+            .clone()
+            .unwrap_or_else(|| format!("pg-charge-{}", self.name))
+    }
+
+    /// The query breaker's registry name.
+    pub fn query_breaker_name(&self) -> String {
+        self.query_breaker
+            .clone()
+            .unwrap_or_else(|| format!("pg-query-{}", self.name))
+    }
+}
+
+/// Whether `name` can name a PG (1 to 32 letters, digits, `-` or `_`).
+pub fn valid_pg_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// Fault injection on the PG paths (see [`crate::gateway::fault`]). Each path's injector is
 /// created in the registry as `pg-charge` / `pg-query` (section `fault`).
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -189,6 +244,9 @@ pub struct GatewayFaultSettings {
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
+            name: crate::startup::PRIMARY_PG.to_owned(),
+            priority: 0,
+            others: Vec::new(),
             base_url: None,
             client: Self::default_client(),
             simulator_config: None,
@@ -448,12 +506,29 @@ pub struct AdminSettings {
 }
 
 impl Settings {
+    /// The PGs' names: valid and distinct.
+    fn validate_pgs(&self) -> Result<(), ConfigError> {
+        let rule = "1 to 32 letters, digits, '-' or '_', distinct across the PGs";
+        if !valid_pg_name(&self.gateway.name) {
+            return Err(ConfigError::new("gateway.name", rule));
+        }
+        let mut seen = vec![self.gateway.name.as_str()];
+        for (i, other) in self.gateway.others.iter().enumerate() {
+            if !valid_pg_name(&other.name) || seen.contains(&other.name.as_str()) {
+                return Err(ConfigError::new(format!("gateway.others[{i}].name"), rule));
+            }
+            seen.push(&other.name);
+        }
+        Ok(())
+    }
+
     /// Checks every rule once, naming the key of the first one broken.
     ///
     /// # Errors
     ///
     /// The first rule broken.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_pgs()?;
         for (key, value) in [
             ("application.host", Some(&self.application.host)),
             (

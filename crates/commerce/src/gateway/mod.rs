@@ -24,6 +24,7 @@
 pub mod call_log;
 pub mod fault;
 pub mod pg;
+pub mod routing;
 pub mod tuning;
 
 use std::fmt;

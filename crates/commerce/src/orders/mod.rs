@@ -198,7 +198,7 @@ impl OrderService {
         let payments = self.payments.clone();
         let (applied, rejected) = tokio::spawn(
             async move {
-                let observation = match payments.gateway().charge(charge).await {
+                let observation = match payments.charge(payment_id, charge).await {
                     Ok(transaction_key) => {
                         tracing::Span::current()
                             .record("transaction_key", transaction_key.as_str());
