@@ -32,6 +32,7 @@ use serde_json::json;
 use commerce::domain::Source;
 use commerce::{Application, Settings};
 
+use crate::chart::{Bar, svg};
 use crate::naive::NaiveGateway;
 
 /// Which payment port a run uses.
@@ -52,8 +53,8 @@ pub(crate) struct DemoArgs {
     /// Milliseconds between two orders.
     #[arg(long, default_value_t = 40)]
     pub interval_ms: u64,
-    /// Where to write the Markdown table.
-    #[arg(long, default_value = "demo-results.md")]
+    /// Where to write the Markdown table; the SVG chart goes beside it (same name, `.svg`).
+    #[arg(long, default_value = "docs/demo-results.md")]
     pub out: std::path::PathBuf,
     /// Run only these scenarios (both ports each); all three when absent.
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -126,6 +127,27 @@ fn ms(d: Duration) -> String {
 }
 
 impl RunResult {
+    fn port(&self) -> &'static str {
+        match self.mode {
+            GatewayMode::Protected => "seawall (pg-client)",
+            GatewayMode::Naive => "naive",
+        }
+    }
+
+    /// This run's bars in the chart.
+    fn bar(&self) -> Bar {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        #[allow(clippy::cast_precision_loss)]
+        let success_percent = 100.0 * self.paid as f64 / self.orders.max(1) as f64;
+        Bar {
+            scenario: self.scenario.label().to_owned(),
+            port: self.port().to_owned(),
+            success_percent,
+            p99_seconds: percentile(&sorted, 0.99).as_secs_f64(),
+        }
+    }
+
     fn row(&self) -> String {
         let mut sorted = self.latencies.clone();
         sorted.sort();
@@ -139,10 +161,7 @@ impl RunResult {
         format!(
             "| {} | {} | {:.0} % ({}/{}) | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.scenario.label(),
-            match self.mode {
-                GatewayMode::Protected => "seawall (pg-client)",
-                GatewayMode::Naive => "naive",
-            },
+            self.port(),
             rate,
             self.paid,
             self.orders,
@@ -209,17 +228,34 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>
     }
     println!("\n{table}");
     println!("all {} runs took {}", runs.len(), ms(elapsed));
+    let chart_path = args.out.with_extension("svg");
+    let chart_name = chart_path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let doc = format!(
         "# seawall demo results\n\nProduced by `cargo run --release -p commerce-demo` ({} orders per run, one every {} ms; \
-         all {} runs took {}).\n\n{table}\n{}\n",
+         all {} runs took {}).\n\n{table}\n{}\n\n![success rate and p99 order latency per scenario]({chart_name})\n",
         args.orders,
         args.interval_ms,
         runs.len(),
         ms(elapsed),
         LEGEND
     );
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     std::fs::write(&args.out, doc)?;
-    println!("written to {}", args.out.display());
+    let bars: Vec<Bar> = results.iter().map(RunResult::bar).collect();
+    let title = format!(
+        "seawall vs a naive PG client: {} card orders per run, one every {} ms",
+        args.orders, args.interval_ms
+    );
+    std::fs::write(&chart_path, svg(&title, &bars))?;
+    println!(
+        "written to {} and {}",
+        args.out.display(),
+        chart_path.display()
+    );
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line report
 
+mod chart;
 mod demo;
 mod naive;
 
