@@ -9,7 +9,10 @@
 //! 2. **PG down mid-run**: the same, and halfway through the PG starts swallowing every
 //!    request without answering (a hung PG, the 3 a.m. incident; it "comes back" for
 //!    reconciliation once the orders are in);
-//! 3. **slow PG**: every charge takes 2–4 s.
+//! 3. **slow PG**: every charge takes 2–4 s;
+//! 4. **PG A down mid-run, PG B beside it** (seawall port only): as 2, with a second PG
+//!    configured; charges fail over to B once A's breaker opens (never after a timeout, which
+//!    is uncertain), so the row against 2's seawall row is what the second PG buys.
 //!
 //! Orders arrive at a steady rate (one every 40 ms, each on its own connection, like `ab`),
 //! while a reader polls `GET /api/v1/products`. A shopper gives up after 10 s. After the last
@@ -75,6 +78,10 @@ pub(crate) enum Scenario {
     DownMidRun,
     /// Every charge takes 2-4 s.
     Slow,
+    /// PG A hangs from the middle of the run, and a second PG (B) takes what A's breaker
+    /// turns away (seawall port only).
+    #[value(name = "down-b")]
+    DownMidRunWithB,
 }
 
 impl Scenario {
@@ -83,6 +90,7 @@ impl Scenario {
             Self::Healthy => "healthy PG",
             Self::DownMidRun => "PG down mid-run",
             Self::Slow => "slow PG (2-4 s)",
+            Self::DownMidRunWithB => "PG A down mid-run, PG B beside it",
         }
     }
 }
@@ -103,6 +111,8 @@ struct RunResult {
     latencies: Vec<Duration>,
     total: Duration,
     reads_p99: Duration,
+    /// Card payments charged at B (runs with a second PG only).
+    routed_to_b: Option<usize>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -118,6 +128,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
+#[allow(clippy::cast_precision_loss)]
+fn share(part: usize, of: usize) -> f64 {
+    part as f64 / of.max(1) as f64
+}
+
 fn ms(d: Duration) -> String {
     if d >= Duration::from_secs(1) {
         format!("{:.2} s", d.as_secs_f64())
@@ -129,6 +144,7 @@ fn ms(d: Duration) -> String {
 impl RunResult {
     fn port(&self) -> &'static str {
         match self.mode {
+            GatewayMode::Protected if self.routed_to_b.is_some() => "seawall, PGs A and B",
             GatewayMode::Protected => "seawall (pg-client)",
             GatewayMode::Naive => "naive",
         }
@@ -159,7 +175,7 @@ impl RunResult {
         #[allow(clippy::cast_precision_loss)]
         let rate = 100.0 * self.paid as f64 / self.orders.max(1) as f64;
         format!(
-            "| {} | {} | {:.0} % ({}/{}) | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} % ({}/{}) | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.scenario.label(),
             self.port(),
             rate,
@@ -175,11 +191,15 @@ impl RunResult {
             self.extra_cancelled,
             self.double_charged,
             self.charged_not_paid,
+            self.routed_to_b.map_or_else(
+                || "-".to_owned(),
+                |b| format!("{:.0} % ({b})", 100.0 * share(b, self.orders))
+            ),
         )
     }
 }
 
-const HEADER: &str = "| scenario | payment port | success rate (orders PAID) | order latency mean / p99 | total time | GET /products p99 during the fault | answered 503 (fail fast) | shopper gave up (10 s) | unresolved at the end | second charges (caught, cancelled) | double-charged orders left | charged but order not PAID |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
+const HEADER: &str = "| scenario | payment port | success rate (orders PAID) | order latency mean / p99 | total time | GET /products p99 during the fault | answered 503 (fail fast) | shopper gave up (10 s) | unresolved at the end | second charges (caught, cancelled) | double-charged orders left | charged but order not PAID | charged at PG B |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 /// Runs the demo: six runs, a table on stdout and in `args.out`.
 ///
@@ -199,6 +219,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>
         (Scenario::Healthy, GatewayMode::Naive),
         (Scenario::DownMidRun, GatewayMode::Protected),
         (Scenario::DownMidRun, GatewayMode::Naive),
+        (Scenario::DownMidRunWithB, GatewayMode::Protected),
         (Scenario::Slow, GatewayMode::Protected),
         (Scenario::Slow, GatewayMode::Naive),
     ];
@@ -266,7 +287,8 @@ transactions for an already paid order that the service detected and cancelled a
 idempotency key after an error-after-create makes them); *double-charged orders left* still have two SUCCESS transactions; *charged but order not PAID* are orders the PG charged while the service failed or \
 never finished them. The PG: canonical simulator (100-500 ms, 40 % 500s before create, 70/20/10 outcomes) plus 5 % \
 errors after create, processing scaled to 0.1-0.5 s; \"down\" makes it swallow requests without answering from the \
-middle of the run; \"slow\" makes every charge take 2-4 s.";
+middle of the run; \"slow\" makes every charge take 2-4 s; with PG B beside it, a second simulator like the first \
+takes the charges A's breaker turns away (*charged at PG B* counts card payments held by B).";
 
 async fn start_simulator(
     scenario: Scenario,
@@ -274,7 +296,7 @@ async fn start_simulator(
 ) -> Result<SimulatorHandle, Box<dyn std::error::Error>> {
     let latency = match scenario {
         Scenario::Slow => Latency::uniform(Duration::from_secs(2)..=Duration::from_secs(4)),
-        Scenario::Healthy | Scenario::DownMidRun => {
+        Scenario::Healthy | Scenario::DownMidRun | Scenario::DownMidRunWithB => {
             Latency::uniform(Duration::from_millis(100)..=Duration::from_millis(500))
         }
     };
@@ -312,6 +334,19 @@ async fn run_one(
     settings.recovery.older_than_ms = 0;
     settings.recovery.not_found_grace_ms = 1_000;
     settings.outbox.interval_ms = 200;
+    let second = if scenario == Scenario::DownMidRunWithB {
+        let b = start_simulator(scenario, 43).await?;
+        settings.gateway.others.push(commerce::configuration::PgRouteSettings {
+            name: "B".to_owned(),
+            base_url: Some(b.base_url()),
+            callback_secret: Some(SECRET.to_owned()),
+            priority: 1,
+            ..Default::default()
+        });
+        Some(b)
+    } else {
+        None
+    };
     let app = match mode {
         GatewayMode::Protected => Application::build(settings).await?,
         GatewayMode::Naive => {
@@ -327,7 +362,11 @@ async fn run_one(
     let server = tokio::spawn(app.run_until_stopped());
 
     // The reader: GET /products all along; only the fault window counts.
-    let in_fault = Arc::new(AtomicBool::new(scenario != Scenario::DownMidRun));
+    let down_mid_run = matches!(
+        scenario,
+        Scenario::DownMidRun | Scenario::DownMidRunWithB
+    );
+    let in_fault = Arc::new(AtomicBool::new(!down_mid_run));
     let stop_reader = Arc::new(AtomicBool::new(false));
     let reader = {
         let url = format!("{base}/api/v1/products");
@@ -360,7 +399,7 @@ async fn run_one(
     let done = Arc::new(AtomicUsize::new(0));
     let mut shoppers = Vec::with_capacity(args.orders);
     for i in 0..args.orders {
-        if scenario == Scenario::DownMidRun && i == args.orders / 2 {
+        if down_mid_run && i == args.orders / 2 {
             pg.set_black_hole(true);
             in_fault.store(true, Ordering::Relaxed);
         }
@@ -444,7 +483,21 @@ async fn run_one(
         let _ = handle.state.recovery.run_once(Source::Recovery).await;
         clock.sleep(Duration::from_millis(250)).await;
     }
-    let extra_cancelled = ledger_cancelled(&pg);
+    let extra_cancelled = ledger_cancelled(&pg) + second.as_ref().map_or(0, ledger_cancelled);
+    let routed_to_b = match &second {
+        Some(_) => {
+            let mut at_b = 0;
+            for payment in handle.state.db.all_payments().await? {
+                if payment.method == "CARD"
+                    && handle.state.db.payment_pg(payment.id).await?.as_deref() == Some("B")
+                {
+                    at_b += 1;
+                }
+            }
+            Some(at_b)
+        }
+        None => None,
+    };
 
     let orders = handle.state.db.all_orders().await?;
     let ledger = pg.ledger();
@@ -456,10 +509,20 @@ async fn run_one(
         .iter()
         .filter(|o| o.status.as_str() == "PAYMENT_PENDING")
         .count();
-    let double_charged = ledger.double_charged_orders().len();
+    let ledger_b = second.as_ref().map(SimulatorHandle::ledger);
+    let successes = |order_ref: &str| {
+        ledger.successes_for_order(order_ref)
+            + ledger_b
+                .as_ref()
+                .map_or(0, |b| b.successes_for_order(order_ref))
+    };
+    let double_charged = orders
+        .iter()
+        .filter(|o| successes(&o.order_ref) > 1)
+        .count();
     let charged_not_paid = orders
         .iter()
-        .filter(|o| o.status.as_str() != "PAID" && ledger.successes_for_order(&o.order_ref) > 0)
+        .filter(|o| o.status.as_str() != "PAID" && successes(&o.order_ref) > 0)
         .count();
     eprintln!(
         "\r{label}: {paid}/{} paid, {fast_503} fast 503s, {shopper_timeouts} gave up, in {}          ",
@@ -469,6 +532,9 @@ async fn run_one(
 
     // Stop: the PG first (it cuts requests still hanging), then the service.
     pg.shutdown().await;
+    if let Some(b) = second {
+        b.shutdown().await;
+    }
     handle.shutdown();
     tokio::select! {
         _ = server => {}
@@ -489,6 +555,7 @@ async fn run_one(
         latencies,
         total,
         reads_p99,
+        routed_to_b,
     })
 }
 
