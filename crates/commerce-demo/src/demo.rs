@@ -336,13 +336,16 @@ async fn run_one(
     settings.outbox.interval_ms = 200;
     let second = if scenario == Scenario::DownMidRunWithB {
         let b = start_simulator(scenario, 43).await?;
-        settings.gateway.others.push(commerce::configuration::PgRouteSettings {
-            name: "B".to_owned(),
-            base_url: Some(b.base_url()),
-            callback_secret: Some(SECRET.to_owned()),
-            priority: 1,
-            ..Default::default()
-        });
+        settings
+            .gateway
+            .others
+            .push(commerce::configuration::PgRouteSettings {
+                name: "B".to_owned(),
+                base_url: Some(b.base_url()),
+                callback_secret: Some(SECRET.to_owned()),
+                priority: 1,
+                ..Default::default()
+            });
         Some(b)
     } else {
         None
@@ -362,10 +365,7 @@ async fn run_one(
     let server = tokio::spawn(app.run_until_stopped());
 
     // The reader: GET /products all along; only the fault window counts.
-    let down_mid_run = matches!(
-        scenario,
-        Scenario::DownMidRun | Scenario::DownMidRunWithB
-    );
+    let down_mid_run = matches!(scenario, Scenario::DownMidRun | Scenario::DownMidRunWithB);
     let in_fault = Arc::new(AtomicBool::new(!down_mid_run));
     let stop_reader = Arc::new(AtomicBool::new(false));
     let reader = {
