@@ -122,7 +122,7 @@ impl OrderService {
         }
     }
 
-    /// Places an order for `user_id`: validate, [reserve](reserve) (one write transaction,
+    /// Places an order for `user_id`: validate, reserve (one write transaction,
     /// committed before the PG is called), charge (CARD orders), respond.
     ///
     /// # Errors
