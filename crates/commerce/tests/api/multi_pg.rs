@@ -186,3 +186,35 @@ async fn while_a_breaker_is_open_orders_go_straight_to_b_and_a_sees_no_traffic()
     assert_eq!(app.pg.stats().requests(), 0, "A's witness: no traffic");
     assert_eq!(b.stats().payment_requests, 3);
 }
+
+#[tokio::test]
+async fn a_callback_about_a_payment_held_by_b_is_refused_on_a_path_and_an_unknown_pg_path() {
+    let (app, b) = spawn_with_b(Some(refusing_url().await)).await;
+    let (status, order) = app.place(1, &order_body(1, 1, card(APPROVED_CARD))).await;
+    assert!(status.is_success(), "{status} {order}");
+    let id = order["orderId"].as_i64().unwrap();
+    let placed = app.order(1, id).await;
+    let key = first_payment(&placed)["transactionKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"transactionKey": key, "orderId": placed["orderRef"],
+                      "amount": placed["totalAmount"], "status": "SUCCESS"})
+    .to_string();
+
+    // Signed with A's secret, to A's path: the payment is B's, so A has no say.
+    let response = app.post_callback(&body, Some(&app.sign(&body))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A PG nobody configured.
+    let response = app
+        .client
+        .post(format!("{}/api/v1/payments/callback/Z", app.address))
+        .header("Content-Type", "application/json")
+        .header("X-PG-Signature", app.sign(&body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(b.stats().payment_requests, 1);
+}

@@ -73,3 +73,29 @@ async fn when_the_database_refuses_the_before_row_nothing_reaches_the_pg() {
     );
     assert_eq!(app.stock(1).await, stock, "the stock is released");
 }
+
+#[tokio::test]
+async fn call_log_rows_are_pruned_after_their_retention_age_and_not_before() {
+    const DAY_MS: i64 = 86_400_000;
+    let app = spawn_app().await;
+    let (status, order) = app.place(1, &order_body(1, 1, card(APPROVED_CARD))).await;
+    assert!(status.is_success(), "{status} {order}");
+    let id = order["orderId"].as_i64().unwrap();
+    let logged = pg_calls(&app, id).await["calls"].as_array().unwrap().len();
+    assert!(logged >= 1);
+    let retention = &app.handle.state.retention;
+    let now = commerce::persistence::now_ms();
+
+    // The default age is 90 days.
+    let early = retention.run_once(now + 89 * DAY_MS).await.unwrap();
+    let late = retention.run_once(now + 91 * DAY_MS).await.unwrap();
+
+    assert_eq!(early.pg_calls, 0);
+    assert_eq!(late.pg_calls, u64::try_from(logged).unwrap());
+    assert!(
+        pg_calls(&app, id).await["calls"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
