@@ -81,6 +81,8 @@ async fn call_log_rows_are_pruned_after_their_retention_age_and_not_before() {
     let (status, order) = app.place(1, &order_body(1, 1, card(APPROVED_CARD))).await;
     assert!(status.is_success(), "{status} {order}");
     let id = order["orderId"].as_i64().unwrap();
+    // The callback's re-query is the last call for this order.
+    app.wait_for_order_status(1, id, "PAID").await;
     let logged = pg_calls(&app, id).await["calls"].as_array().unwrap().len();
     assert!(logged >= 1);
     let retention = &app.handle.state.retention;
