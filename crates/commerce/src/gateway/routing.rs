@@ -144,4 +144,66 @@ mod tests {
         );
         assert_eq!(after(&Ok(())), Next::Stop);
     }
+
+    #[derive(Debug)]
+    struct Nowhere;
+
+    impl PaymentGateway for Nowhere {
+        fn charge(
+            &self,
+            _: super::super::ChargeRequest,
+        ) -> super::super::BoxFuture<'_, Result<String, ChargeError>> {
+            Box::pin(async { Err(ChargeError::NotReached("nowhere".into())) })
+        }
+        fn transaction<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> super::super::BoxFuture<
+            'a,
+            Result<Option<super::super::PgTransaction>, super::super::QueryError>,
+        > {
+            Box::pin(async { Ok(None) })
+        }
+        fn transactions_for_order<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> super::super::BoxFuture<'a, Result<Vec<String>, super::super::QueryError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn cancel<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> super::super::BoxFuture<'a, Result<(), super::super::QueryError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn queries_permitted(&self) -> bool {
+            true
+        }
+    }
+
+    fn route(name: &str) -> PgRoute {
+        PgRoute {
+            name: Arc::from(name),
+            gateway: Arc::new(Nowhere),
+            callback_verifier: None,
+        }
+    }
+
+    #[test]
+    fn a_payment_without_a_recorded_pg_belongs_to_the_primary_and_an_unknown_pg_to_none() {
+        let router = PgRouter::new(vec![route("B"), route("A")], "A").unwrap();
+        assert_eq!(&*router.route(None).unwrap().name, "A");
+        assert_eq!(&*router.route(Some("B")).unwrap().name, "B");
+        assert!(router.route(Some("Z")).is_none());
+        assert_eq!(&*router.routes()[0].name, "B", "the charge order is kept");
+    }
+
+    #[test]
+    fn two_pgs_of_one_name_or_a_missing_primary_are_refused() {
+        assert!(PgRouter::new(vec![route("A"), route("A")], "A").is_err());
+        assert!(PgRouter::new(vec![route("B")], "A").is_err());
+    }
 }
