@@ -1,7 +1,8 @@
-//! Domain types: money, card numbers, statuses and the observations that move a payment.
+//! Domain types: money, statuses and the observations that move a payment.
 //!
-//! Values that can be invalid have a `parse` constructor and a private field, so an invalid
-//! value cannot exist past the edge of the service.
+//! The payment vocabulary shared with the PG (card numbers, card types, masking) is
+//! `pg_client::model`'s: one `CardNumber` that prints only its BIN and last four, one
+//! `mask_pan`, one `redact_pans` for free text, in the service as in the client.
 
 use std::fmt;
 use std::str::FromStr;
@@ -32,152 +33,6 @@ impl Money {
     /// `self + other`, or `None` on overflow.
     pub fn checked_add(self, other: Self) -> Option<Self> {
         self.0.checked_add(other.0).map(Self)
-    }
-}
-
-/// A card number, `dddd-dddd-dddd-dddd`.
-///
-/// Its `Debug` and `Display` print only the BIN (first 6 digits) and the last 4, so it can be
-/// logged or put in an error without leaking the PAN (PCI DSS 3.4.1). The full number is
-/// reachable only through [`CardNumber::expose_for_gateway`], used solely to call the PG.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CardNumber(String);
-
-impl CardNumber {
-    /// Parses `dddd-dddd-dddd-dddd`.
-    ///
-    /// # Errors
-    ///
-    /// Any other shape. The message never repeats the input.
-    pub fn parse(input: &str) -> Result<Self, &'static str> {
-        let groups: Vec<&str> = input.split('-').collect();
-        let ok = groups.len() == 4
-            && groups
-                .iter()
-                .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit()));
-        if ok {
-            Ok(Self(input.to_owned()))
-        } else {
-            Err("cardNo must be 16 digits in four dash-separated groups (dddd-dddd-dddd-dddd)")
-        }
-    }
-
-    /// The masked form stored and displayed: `1234-56**-****-3456`.
-    pub fn masked(&self) -> String {
-        mask_pan(&self.0)
-    }
-
-    /// The full number, for the request to the PG and nothing else.
-    pub fn expose_for_gateway(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for CardNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CardNumber({})", self.masked())
-    }
-}
-
-impl fmt::Display for CardNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.masked())
-    }
-}
-
-/// Masks any string that may hold a card number: keeps the first 6 and last 4 digits and
-/// replaces the other digits with `*`, keeping separators. Strings with fewer than 10 digits
-/// have all their digits masked.
-pub fn mask_pan(input: &str) -> String {
-    let digits = input.bytes().filter(u8::is_ascii_digit).count();
-    let mut seen = 0;
-    input
-        .chars()
-        .map(|c| {
-            if c.is_ascii_digit() {
-                seen += 1;
-                let keep = digits >= 10 && (seen <= 6 || seen > digits - 4);
-                if keep { c } else { '*' }
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// Masks only what is shaped like a card number: a run of 12 to 19 digits, possibly split by
-/// single spaces or dashes (BIN and last four kept, as [`mask_pan`]). Other numbers — a line
-/// and column, a quantity — are left as they are.
-pub fn mask_card_numbers(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if !chars[i].is_ascii_digit() {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        // The longest run of digits with single separators between them.
-        let mut end = i;
-        let mut j = i;
-        while j < chars.len() {
-            if chars[j].is_ascii_digit() {
-                end = j + 1;
-                j += 1;
-            } else if matches!(chars[j], ' ' | '-')
-                && chars.get(j + 1).is_some_and(char::is_ascii_digit)
-            {
-                j += 1;
-            } else {
-                break;
-            }
-        }
-        let run: String = chars[i..end].iter().collect();
-        let digits = run.chars().filter(char::is_ascii_digit).count();
-        if (12..=19).contains(&digits) {
-            out.push_str(&mask_pan(&run));
-        } else {
-            out.push_str(&run);
-        }
-        i = end;
-    }
-    out
-}
-
-/// The card issuers the PG accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum CardType {
-    /// Samsung Card.
-    Samsung,
-    /// KB Kookmin Card.
-    Kb,
-    /// Hyundai Card.
-    Hyundai,
-}
-
-impl CardType {
-    /// The wire name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Samsung => "SAMSUNG",
-            Self::Kb => "KB",
-            Self::Hyundai => "HYUNDAI",
-        }
-    }
-}
-
-impl FromStr for CardType {
-    type Err = &'static str;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "SAMSUNG" => Ok(Self::Samsung),
-            "KB" => Ok(Self::Kb),
-            "HYUNDAI" => Ok(Self::Hyundai),
-            _ => Err("cardType must be one of SAMSUNG, KB, HYUNDAI"),
-        }
     }
 }
 
@@ -411,47 +266,6 @@ pub enum Observation {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_card_number_prints_only_its_bin_and_last_four() {
-        let card = CardNumber::parse("1234-5678-9012-3456").unwrap();
-        assert_eq!(card.masked(), "1234-56**-****-3456");
-        assert_eq!(format!("{card}"), "1234-56**-****-3456");
-        assert_eq!(format!("{card:?}"), "CardNumber(1234-56**-****-3456)");
-        assert_eq!(card.expose_for_gateway(), "1234-5678-9012-3456");
-    }
-
-    #[test]
-    fn malformed_card_numbers_are_rejected_without_echoing_them() {
-        for bad in [
-            "9999888877776666",
-            "9999-8888-7777-666",
-            "abcd-8888-7777-6666",
-            "",
-        ] {
-            let err = CardNumber::parse(bad).unwrap_err();
-            assert!(!err.contains(bad) || bad.is_empty());
-        }
-    }
-
-    #[test]
-    fn masking_a_short_string_hides_every_digit() {
-        assert_eq!(mask_pan("12-34"), "**-**");
-        assert_eq!(mask_pan("no digits"), "no digits");
-    }
-
-    #[test]
-    fn only_card_shaped_numbers_are_masked_in_free_text() {
-        assert_eq!(
-            mask_card_numbers("got 4111 1111 1111 1111 at line 1 column 80"),
-            "got 4111 11** **** 1111 at line 1 column 80"
-        );
-        assert_eq!(
-            mask_card_numbers("cardNo 4111-1111-1111-1111, quantity 1000, id 12345678901"),
-            "cardNo 4111-11**-****-1111, quantity 1000, id 12345678901"
-        );
-        assert_eq!(mask_card_numbers("expected i64"), "expected i64");
-    }
 
     #[test]
     fn statuses_round_trip_through_their_stored_names() {

@@ -8,17 +8,17 @@
 //! - [`startup::Application`]: `Application::build(settings)`, `port()`, `run_until_stopped()`.
 //! - [`orders`]: placing POINT and CARD orders (state in the database before the PG is called).
 //! - [`payments`]: the one `apply(observation)` every source of truth goes through.
-//! - [`gateway`]: the PG port (`Arc<dyn PaymentGateway>`) and its protected and naive adapters.
+//! - [`gateway`]: the PG port (`Arc<dyn PaymentGateway>`) and its pg-client adapter.
 //! - [`recovery`], [`outbox`], [`retention`]: the background jobs; [`instance`]: the name this instance holds
 //!   the recovery lease under.
 //! - [`persistence`]: all SQL; [`configuration`]: layered typed settings.
 //! - [`secrets`]: random secrets and ids from the OS RNG.
-//! - [`serve`] and [`demo`]: what `cargo run -p commerce [-- demo]` runs.
+//! - [`serve`]: what `cargo run -p commerce` runs. The PG-outage demo is the
+//!   `commerce-demo` crate (`cargo run --release -p commerce-demo`).
 //!
-//! See the crate README for the API, the data model and the demo.
+//! See the crate README for the API and the data model.
 
 pub mod configuration;
-pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod gateway;

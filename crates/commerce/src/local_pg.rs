@@ -59,6 +59,18 @@ pub(crate) fn simulator_config(settings: &Settings) -> Result<SimConfig, ConfigE
     Ok(config)
 }
 
+/// The configuration of a further in-process PG named `name`: `first`'s, with its own ledger
+/// file (`commerce.db-pg-ledger.jsonl-B`).
+pub(crate) fn second_simulator_config(first: &SimConfig, name: &str) -> SimConfig {
+    let mut config = first.clone();
+    config.ledger.file = first.ledger.file.as_ref().map(|file| {
+        let mut named = file.as_os_str().to_owned();
+        named.push(format!("-{name}"));
+        PathBuf::from(named)
+    });
+    config
+}
+
 /// Sets aside a ledger file whose SQLite database does not exist (a fresh database reuses
 /// order references the old ledger knows). Returns where it went.
 ///

@@ -1,7 +1,8 @@
 //! The commerce service binary: wiring only (see the library for everything else).
 //!
 //! - `commerce [serve] [--config FILE]`: the service (SQLite, in-process PG simulator).
-//! - `commerce demo [--orders N] [--out FILE]`: the PG-outage experiment, protected vs naive.
+//!
+//! The PG-outage experiment is a binary of its own: `cargo run --release -p commerce-demo`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,8 +27,6 @@ struct Cli {
 enum Command {
     /// Run the service (the default).
     Serve,
-    /// Run the PG-outage experiment and write its table.
-    Demo(commerce::demo::DemoArgs),
 }
 
 #[tokio::main]
@@ -43,10 +42,6 @@ async fn main() -> ExitCode {
                 }
                 Err(e) => Err(e.into()),
             }
-        }
-        Some(Command::Demo(args)) => {
-            commerce::telemetry::init_tracing("off");
-            commerce::demo::run(args).await
         }
     };
     match result {

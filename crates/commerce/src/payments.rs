@@ -16,7 +16,8 @@ use serde_json::json;
 use crate::domain::{
     Money, Observation, OrderStatus, PaymentMethod, PaymentStatus, PgStatus, Source,
 };
-use crate::gateway::PaymentGateway;
+use crate::gateway::routing::{self, Next, PgRouter};
+use crate::gateway::{ChargeError, ChargeRequest, PaymentGateway};
 use crate::persistence::{self as db, Db, NewPayment, PaymentRow};
 
 /// The reason stored on a payment failed because its charge provably never reached the PG
@@ -155,18 +156,92 @@ struct ExtraCharge {
 #[derive(Clone, Debug)]
 pub struct PaymentService {
     db: Db,
-    gateway: Arc<dyn PaymentGateway>,
+    router: PgRouter,
 }
 
 impl PaymentService {
-    /// A service over a database and a gateway.
+    /// A service over a database and one gateway (the primary PG, named `A`).
     pub fn new(db: Db, gateway: Arc<dyn PaymentGateway>) -> Self {
-        Self { db, gateway }
+        Self::with_router(db, PgRouter::single(crate::startup::PRIMARY_PG, gateway))
     }
 
-    /// The gateway.
+    /// A service over a database and several PGs.
+    pub fn with_router(db: Db, router: PgRouter) -> Self {
+        Self { db, router }
+    }
+
+    /// The primary PG's gateway.
     pub fn gateway(&self) -> &Arc<dyn PaymentGateway> {
-        &self.gateway
+        &self.router.primary().gateway
+    }
+
+    /// The PGs.
+    pub fn router(&self) -> &PgRouter {
+        &self.router
+    }
+
+    /// The gateway of the PG payment `payment_id` was sent to; `None` when that PG is no
+    /// longer configured (the caller must then change nothing).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn gateway_of(
+        &self,
+        payment_id: i64,
+    ) -> Result<Option<&Arc<dyn PaymentGateway>>, sqlx::Error> {
+        let pg = self.db.payment_pg(payment_id).await?;
+        let route = self.router.route(pg.as_deref());
+        if route.is_none() {
+            tracing::error!(payment_id, pg, "the payment's PG is not configured");
+        }
+        Ok(route.map(|r| &r.gateway))
+    }
+
+    /// Charges payment `payment_id` at the first PG that takes it, in priority order, moving
+    /// on only when a PG provably created nothing ([`routing::after`]). Before each PG is
+    /// tried, the payment records it (`payments.pg`), so recovery asks the right PG even
+    /// after a crash; if that write fails, no PG is called.
+    ///
+    /// # Errors
+    ///
+    /// The last PG's failure (or the one that stopped the walk).
+    pub async fn charge(
+        &self,
+        payment_id: i64,
+        request: ChargeRequest,
+    ) -> Result<String, ChargeError> {
+        let mut last = Err(ChargeError::NotReached(
+            "no payment gateway configured".into(),
+        ));
+        let mut previous: Option<&str> = None;
+        for route in self.router.routes() {
+            if let Err(error) = self.db.set_payment_pg(payment_id, &route.name).await {
+                tracing::error!(payment_id, %error, "could not record the PG; not charging");
+                return Err(ChargeError::NotReached(format!(
+                    "the payment's PG could not be recorded: {error}"
+                )));
+            }
+            if let Some(from) = previous {
+                metrics::counter!("commerce_pg_failovers_total",
+                    "from" => from.to_owned(), "to" => route.name.to_string())
+                .increment(1);
+                tracing::warn!(payment_id, from, to = %route.name, "charge fails over");
+            }
+            let mut attempt = request.clone();
+            if !self.router.is_primary(&route.name) {
+                attempt.callback_url = format!("{}/{}", request.callback_url, route.name);
+            }
+            let result = route.gateway.charge(attempt).await;
+            if routing::after(&result) == Next::Stop {
+                metrics::counter!("commerce_pg_routed_total", "pg" => route.name.to_string())
+                    .increment(1);
+                return result;
+            }
+            previous = Some(&route.name);
+            last = result;
+        }
+        last
     }
 
     /// The database.
@@ -200,11 +275,15 @@ impl PaymentService {
     /// Cancels an extra successful charge at the PG and records it as CANCELED. A failure is
     /// logged and left to the recovery job, which retries it.
     pub async fn reverse_extra_charge(&self, payment_id: i64, user_id: i64, transaction_key: &str) {
-        match self
-            .gateway
-            .cancel(&user_id.to_string(), transaction_key)
-            .await
-        {
+        let gateway = match self.gateway_of(payment_id).await {
+            Ok(Some(gateway)) => gateway,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(payment_id, %error, "could not read the payment's PG; recovery will retry");
+                return;
+            }
+        };
+        match gateway.cancel(&user_id.to_string(), transaction_key).await {
             Ok(()) => {
                 let observation = Observation::Pg {
                     transaction_key: transaction_key.to_owned(),

@@ -177,7 +177,10 @@ impl RecoveryJob {
             return Ok(Settled::Unchanged);
         };
         let user = order.user_id.to_string();
-        let gateway = self.payments.gateway();
+        // The PG the payment was sent to (recorded before the charge).
+        let Some(gateway) = self.payments.gateway_of(payment.id).await? else {
+            return Ok(Settled::QueryFailed);
+        };
         let age = now - payment.created_at;
         let mut observations = Vec::new();
         if let Some(key) = &payment.transaction_key {

@@ -2,6 +2,7 @@
 //!
 //! Every `retention.interval_ms`: idempotency keys older than `retention.idempotency_keys_ms`
 //! and outbox events published longer ago than `retention.published_events_ms`, in batches of
+//! PG call log rows sent longer ago than `retention.pg_calls_ms`, in batches of
 //! `retention.batch_size` rows (each its own short statement, so no prune holds a lock for
 //! long). Undelivered and dead events are never deleted. Every instance may run it: a delete
 //! that finds nothing does nothing.
@@ -22,6 +23,8 @@ pub struct RetentionReport {
     pub idempotency_keys: u64,
     /// Published outbox events deleted.
     pub published_events: u64,
+    /// PG call log rows deleted.
+    pub pg_calls: u64,
 }
 
 /// The retention job. Cheap to clone.
@@ -82,6 +85,16 @@ impl RetentionJob {
                 break;
             }
         }
+        let calls_cutoff = now.saturating_sub(ms(self.settings.pg_calls_ms));
+        loop {
+            let deleted = self.db.prune_pg_calls(calls_cutoff, batch).await?;
+            report.pg_calls += deleted;
+            if deleted < batch.unsigned_abs() {
+                break;
+            }
+        }
+        metrics::counter!("commerce_retention_pruned_total", "table" => "pg_calls")
+            .increment(report.pg_calls);
         metrics::counter!("commerce_retention_pruned_total", "table" => "idempotency_keys")
             .increment(report.idempotency_keys);
         metrics::counter!("commerce_retention_pruned_total", "table" => "outbox_events")

@@ -5,7 +5,10 @@
 
 use pg_simulator::Simulator;
 
-use crate::configuration::Settings;
+use crate::configuration::{PgRouteSettings, Settings};
+
+/// The name of the second in-process PG of the default run.
+const SECOND_PG: &str = "B";
 use crate::startup::{Application, StartupError};
 
 /// Starts the service (and a simulator if needed), prints how to use it, serves until
@@ -16,6 +19,7 @@ use crate::startup::{Application, StartupError};
 /// The simulator or the service could not start, or the server failed.
 pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let local_pg = crate::local_pg::simulator_config(&settings)?;
+    let local_pg_b = local_pg.clone();
     let simulator = if settings.gateway.base_url.is_none() {
         // The in-process simulator signs its callbacks with the configured secret, else with
         // one made for this process: nobody else can sign a callback the service accepts.
@@ -46,6 +50,30 @@ pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error
             .await?;
         settings.gateway.base_url = Some(sim.base_url());
         settings.callback.secret = Some(secret);
+        Some(sim)
+    } else {
+        None
+    };
+    // A second in-process PG (B) when none is configured: charges fail over to it while A
+    // provably takes nothing (refused, breaker open).
+    let second = if simulator.is_some() && settings.gateway.others.is_empty() {
+        let config = crate::local_pg::second_simulator_config(&local_pg_b, SECOND_PG);
+        if let Some(aside) = crate::local_pg::set_aside_orphan_ledger(&settings, &config)? {
+            tracing::warn!(moved_to = %aside.display(), "a PG ledger without its database was set aside");
+        }
+        let secret = crate::secrets::random_hex(32)?;
+        let sim = Simulator::builder()
+            .config(config)
+            .callback_secret(secret.clone())
+            .spawn()
+            .await?;
+        settings.gateway.others.push(PgRouteSettings {
+            name: SECOND_PG.to_owned(),
+            base_url: Some(sim.base_url()),
+            callback_secret: Some(secret),
+            priority: 1,
+            ..PgRouteSettings::default()
+        });
         Some(sim)
     } else {
         None
@@ -85,6 +113,12 @@ pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error
             println!("  PG control plane: {control}");
         }
     }
+    if let Some(sim) = &second {
+        println!(
+            "  second payment gateway ({SECOND_PG}): in-process pg-simulator at {}",
+            sim.base_url()
+        );
+    }
     println!("  products:  curl -s {base}/api/v1/products");
     println!(
         "  card order: curl -s {base}/api/v1/orders -H 'X-USER-ID: 1' -H 'Content-Type: application/json' \\\n      -H 'Idempotency-Key: my-first-order' \\\n      -d '{{\"items\":[{{\"productId\":1,\"quantity\":1}}],\"payment\":{{\"method\":\"CARD\",\"cardType\":\"SAMSUNG\",\"cardNo\":\"1234-5678-9012-3456\"}}}}'"
@@ -100,7 +134,7 @@ pub async fn run(mut settings: Settings) -> Result<(), Box<dyn std::error::Error
     );
     println!("ctrl-c stops it gracefully.");
     application.run_until_stopped().await?;
-    if let Some(sim) = simulator {
+    for sim in [simulator, second].into_iter().flatten() {
         sim.shutdown().await;
     }
     Ok(())

@@ -9,9 +9,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::configuration::{GatewayMode, Settings};
+use crate::configuration::Settings;
 use crate::gateway::PaymentGateway;
-use crate::gateway::naive::NaiveGateway;
+use crate::gateway::call_log::LoggedGateway;
+use crate::gateway::pg::PgGateway;
+use crate::gateway::routing::{PgRoute, PgRouter};
 use crate::orders::OrderService;
 use crate::outbox::{AlertLog, OutboxRelay, Subscriber};
 use crate::payments::PaymentService;
@@ -19,6 +21,11 @@ use crate::persistence::{Db, now_ms};
 use crate::recovery::RecoveryJob;
 use crate::retention::RetentionJob;
 use crate::routes::{self, AppState};
+use pg_client::callback::CallbackVerifier;
+use seawall::registry::Tags;
+
+/// The primary PG's name in the call log and on payments.
+pub const PRIMARY_PG: &str = "A";
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -117,17 +124,22 @@ impl ApplicationBuilder {
                     settings.gateway.base_url.clone().ok_or_else(|| {
                         seawall::ConfigError::new("gateway.base_url", "must be set")
                     })?;
-                match settings.gateway.mode {
-                    GatewayMode::Protected => Arc::new(crate::gateway::pg::gateway_with_registry(
-                        settings.gateway.client_config(&base_url),
-                        &settings.gateway.charge_tuning,
-                        settings.gateway.charge_breakers_by_card_type,
-                        &registries,
-                    )?),
-                    GatewayMode::Naive => Arc::new(NaiveGateway::new(base_url)),
-                }
+                Arc::new(crate::gateway::pg::gateway_with_registry(
+                    settings.gateway.client_config(&base_url),
+                    &settings.gateway.charge_tuning,
+                    settings.gateway.charge_breakers_by_card_type,
+                    &registries,
+                )?)
             }
         };
+        // Every call to the PG is written to the call log before and after it (a refused
+        // "before" write stops the call).
+        let gateway: Arc<dyn PaymentGateway> =
+            Arc::new(crate::gateway::call_log::LoggedGateway::new(
+                gateway,
+                db.clone(),
+                settings.gateway.name.as_str(),
+            ));
         // Game-day fault injection in front of whichever gateway: off unless configured, and
         // switched live through the admin API.
         let gateway: Arc<dyn PaymentGateway> =
@@ -180,7 +192,18 @@ impl ApplicationBuilder {
                     .await?
             }
         };
-        let payments = PaymentService::new(db.clone(), gateway);
+        let callback_verifier = match &settings.callback.secret {
+            Some(secret) => Some(verifier(secret, &settings, "callback.secret")?),
+            None => None,
+        };
+        let router = pg_router(
+            &settings,
+            &db,
+            &registries,
+            gateway,
+            callback_verifier.clone(),
+        )?;
+        let payments = PaymentService::with_router(db.clone(), router);
         let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![Arc::new(AlertLog::default())];
         subscribers.extend(self.subscribers);
         let state = AppState {
@@ -194,16 +217,7 @@ impl ApplicationBuilder {
             payments,
             retention: RetentionJob::new(db.clone(), settings.retention.clone()),
             outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),
-            callback_verifier: match &settings.callback.secret {
-                Some(secret) => Some(Arc::new(
-                    pg_client::callback::CallbackVerifier::new([secret.as_bytes()])
-                        .map_err(|e| seawall::ConfigError::new("callback.secret", e.to_string()))?
-                        .tolerance(Duration::from_secs(
-                            u64::try_from(settings.callback.tolerance_secs).unwrap_or(300),
-                        )),
-                )),
-                None => None,
-            },
+            callback_verifier,
             callback_limiter,
             admin_token: settings.admin.token.as_deref().map(Arc::from),
             metrics,
@@ -218,6 +232,92 @@ impl ApplicationBuilder {
             shutdown: CancellationToken::new(),
         })
     }
+}
+
+/// A callback verifier for `secret` (`key` names the setting in errors).
+fn verifier(
+    secret: &str,
+    settings: &Settings,
+    key: &str,
+) -> Result<Arc<CallbackVerifier>, seawall::ConfigError> {
+    Ok(Arc::new(
+        CallbackVerifier::new([secret.as_bytes()])
+            .map_err(|e| seawall::ConfigError::new(key.to_owned(), e.to_string()))?
+            .tolerance(Duration::from_secs(
+                u64::try_from(settings.callback.tolerance_secs).unwrap_or(300),
+            )),
+    ))
+}
+
+/// The PGs in charge order: the primary (`gateway`) and `gateway.others`, each of those with
+/// its own pg-client (breakers from the registries under their configured names) behind the
+/// call log.
+fn pg_router(
+    settings: &Settings,
+    db: &Db,
+    registries: &Registries,
+    primary: Arc<dyn PaymentGateway>,
+    primary_verifier: Option<Arc<CallbackVerifier>>,
+) -> Result<PgRouter, seawall::ConfigError> {
+    let mut routes = vec![(
+        settings.gateway.priority,
+        PgRoute {
+            name: Arc::from(settings.gateway.name.as_str()),
+            gateway: primary,
+            callback_verifier: primary_verifier,
+        },
+    )];
+    for (i, other) in settings.gateway.others.iter().enumerate() {
+        let key = format!("gateway.others[{i}]");
+        let base_url = other
+            .base_url
+            .as_deref()
+            .ok_or_else(|| seawall::ConfigError::new(format!("{key}.base_url"), "must be set"))?;
+        let config = settings.gateway.client_config(base_url);
+        let breakers = registries.circuit_breakers();
+        let charge = breakers.get_or_create_with(
+            &other.charge_breaker_name(),
+            &config.charge.circuit_breaker,
+            Tags::new(),
+        )?;
+        let query = breakers.get_or_create_with(
+            &other.query_breaker_name(),
+            &config.query.circuit_breaker,
+            Tags::new(),
+        )?;
+        let client = pg_client::PgClient::builder(config)
+            .charge_circuit_breaker(charge)
+            .query_circuit_breaker(query)
+            .build()
+            .map_err(|e| seawall::ConfigError::new(key.clone(), e.to_string()))?;
+        let gateway = Arc::new(LoggedGateway::new(
+            Arc::new(PgGateway::new(client)),
+            db.clone(),
+            other.name.as_str(),
+        ));
+        let callback_verifier = match &other.callback_secret {
+            Some(secret) => Some(verifier(
+                secret,
+                settings,
+                &format!("{key}.callback_secret"),
+            )?),
+            None => None,
+        };
+        routes.push((
+            other.priority,
+            PgRoute {
+                name: Arc::from(other.name.as_str()),
+                gateway,
+                callback_verifier,
+            },
+        ));
+    }
+    // Stable: the primary first among equal priorities.
+    routes.sort_by_key(|(priority, _)| *priority);
+    PgRouter::new(
+        routes.into_iter().map(|(_, route)| route).collect(),
+        &settings.gateway.name,
+    )
 }
 
 impl Application {

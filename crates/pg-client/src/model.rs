@@ -453,9 +453,20 @@ pub fn mask_pan(pan: &str) -> String {
 }
 
 /// Replaces every run of 12–19 digits (single `-` or space separators allowed inside) in
-/// `text` by its masked form. Used on every gateway message this client keeps, so that a
-/// gateway echoing a card number in an error text cannot put it into a log.
-pub(crate) fn redact_pans(text: &str) -> String {
+/// `text` by its masked form ([`mask_pan`]); other numbers (a quantity, a line and column)
+/// are left as they are. Used on every gateway message this client keeps, so that a gateway
+/// echoing a card number in an error text cannot put it into a log, and by services on any
+/// free text that may hold one (a JSON parse error quoting the request body).
+///
+/// ```
+/// use pg_client::model::redact_pans;
+///
+/// assert_eq!(
+///     redact_pans("cardNo 4111-1111-1111-1111, quantity 1000"),
+///     "cardNo 4111-11**-****-1111, quantity 1000"
+/// );
+/// ```
+pub fn redact_pans(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;

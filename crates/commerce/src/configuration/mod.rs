@@ -142,26 +142,23 @@ impl DatabaseSettings {
     }
 }
 
-/// Which payment port implementation to use.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum GatewayMode {
-    /// `pg-client` behind seawall policies (the only sane choice).
-    #[default]
-    Protected,
-    /// An unprotected client, as services are often first written (demo comparison only).
-    Naive,
-}
-
 /// Payment gateway client settings.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
+    /// The primary PG's name (default `A`): the call log's and the payment rows' `pg`; its
+    /// callbacks come to `/api/v1/payments/callback`.
+    pub name: String,
+    /// The primary PG's place in the charge order among [`others`](Self::others) (lower
+    /// first; default 0, and the primary goes first on a tie).
+    pub priority: i32,
+    /// Further PGs (`[[gateway.others]]`), each with its own client, breakers and callback
+    /// secret; a charge fails over to the next PG only when the previous one provably
+    /// created nothing (see [`crate::gateway::routing`]).
+    pub others: Vec<PgRouteSettings>,
     /// PG base URL. `serve` starts an in-process simulator when this is unset. Overrides
     /// `client.base_url`.
     pub base_url: Option<String>,
-    /// `protected` (default) or `naive`.
-    pub mode: GatewayMode,
     /// The `pg-client` configuration: per path (`charge`, `query`) timeouts, retry, circuit
     /// breaker and bulkhead (see the pg-client README). Durations are humantime strings
     /// (`"1500ms"`). The service's defaults ([`GatewaySettings::default_client`]) are tuned
@@ -188,6 +185,51 @@ pub struct GatewaySettings {
     pub fault: GatewayFaultSettings,
 }
 
+/// One more PG to route charges to (`[[gateway.others]]`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PgRouteSettings {
+    /// Its name (letters, digits, `-`, `_`): the call log's and the payment rows' `pg`, and
+    /// its callback path `/api/v1/payments/callback/{name}`.
+    pub name: String,
+    /// Its base URL (`serve` starts an in-process simulator for it when unset).
+    pub base_url: Option<String>,
+    /// The secret its callbacks are signed with (unset: unsigned, trusted after the re-query
+    /// only, as `callback.allow_unsigned` says).
+    pub callback_secret: Option<String>,
+    /// Its place in the charge order (lower first).
+    pub priority: i32,
+    /// The registry name of its charge breaker (default `pg-charge-{name}`): configure it in
+    /// the seawall configuration document, e.g. more sensitive than the primary's.
+    pub charge_breaker: Option<String>,
+    /// The registry name of its query breaker (default `pg-query-{name}`).
+    pub query_breaker: Option<String>,
+}
+
+impl PgRouteSettings {
+    /// The charge breaker's registry name.
+    pub fn charge_breaker_name(&self) -> String {
+        self.charge_breaker
+            .clone()
+            .unwrap_or_else(|| format!("pg-charge-{}", self.name))
+    }
+
+    /// The query breaker's registry name.
+    pub fn query_breaker_name(&self) -> String {
+        self.query_breaker
+            .clone()
+            .unwrap_or_else(|| format!("pg-query-{}", self.name))
+    }
+}
+
+/// Whether `name` can name a PG (1 to 32 letters, digits, `-` or `_`).
+pub fn valid_pg_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// Fault injection on the PG paths (see [`crate::gateway::fault`]). Each path's injector is
 /// created in the registry as `pg-charge` / `pg-query` (section `fault`).
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -202,8 +244,10 @@ pub struct GatewayFaultSettings {
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
+            name: crate::startup::PRIMARY_PG.to_owned(),
+            priority: 0,
+            others: Vec::new(),
             base_url: None,
-            mode: GatewayMode::Protected,
             client: Self::default_client(),
             simulator_config: None,
             charge_tuning: ChargeTuningSettings::default(),
@@ -433,6 +477,9 @@ pub struct RetentionSettings {
     /// Outbox events published longer ago than this are deleted (default 7 days);
     /// undelivered and dead events are kept.
     pub published_events_ms: u64,
+    /// PG call log rows sent longer ago than this are deleted (default 90 days: a PG's
+    /// dispute of a charge comes within weeks).
+    pub pg_calls_ms: u64,
     /// Rows per delete statement (default 1000), so no prune holds a lock for long.
     pub batch_size: i64,
 }
@@ -443,6 +490,7 @@ impl Default for RetentionSettings {
             interval_ms: 3_600_000,
             idempotency_keys_ms: 7 * 86_400_000,
             published_events_ms: 7 * 86_400_000,
+            pg_calls_ms: 90 * 86_400_000,
             batch_size: 1_000,
         }
     }
@@ -458,12 +506,29 @@ pub struct AdminSettings {
 }
 
 impl Settings {
+    /// The PGs' names: valid and distinct.
+    fn validate_pgs(&self) -> Result<(), ConfigError> {
+        let rule = "1 to 32 letters, digits, '-' or '_', distinct across the PGs";
+        if !valid_pg_name(&self.gateway.name) {
+            return Err(ConfigError::new("gateway.name", rule));
+        }
+        let mut seen = vec![self.gateway.name.as_str()];
+        for (i, other) in self.gateway.others.iter().enumerate() {
+            if !valid_pg_name(&other.name) || seen.contains(&other.name.as_str()) {
+                return Err(ConfigError::new(format!("gateway.others[{i}].name"), rule));
+            }
+            seen.push(&other.name);
+        }
+        Ok(())
+    }
+
     /// Checks every rule once, naming the key of the first one broken.
     ///
     /// # Errors
     ///
     /// The first rule broken.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_pgs()?;
         for (key, value) in [
             ("application.host", Some(&self.application.host)),
             (
@@ -554,6 +619,7 @@ impl Settings {
                 self.retention.published_events_ms,
                 1,
             ),
+            ("retention.pg_calls_ms", self.retention.pg_calls_ms, 1),
         ] {
             check_range(key, value, min, MAX_MS, " (365 days)")?;
         }

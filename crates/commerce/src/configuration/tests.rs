@@ -183,7 +183,7 @@ fn a_float_where_an_integer_belongs_is_refused_naming_its_key() {
 
 #[test]
 fn durations_in_milliseconds_are_bounded_by_365_days() {
-    let fields: [(&str, Field); 13] = [
+    let fields: [(&str, Field); 14] = [
         ("application.request_timeout_ms", |s| {
             &mut s.application.request_timeout_ms
         }),
@@ -209,6 +209,7 @@ fn durations_in_milliseconds_are_bounded_by_365_days() {
         ("retention.published_events_ms", |s| {
             &mut s.retention.published_events_ms
         }),
+        ("retention.pg_calls_ms", |s| &mut s.retention.pg_calls_ms),
     ];
     let max_ms = u64::try_from(seawall::config::MAX_DURATION.as_millis()).unwrap();
     for (key, field) in fields {
@@ -689,4 +690,26 @@ fn the_charge_paths_adaptive_limit_and_card_type_breakers_are_on_by_default_and_
         limit.max_limit, 192,
         "a key left out keeps the service's value"
     );
+}
+
+#[test]
+fn pg_names_must_be_plain_and_distinct() {
+    let mut settings = Settings::default();
+    settings.gateway.others = vec![super::PgRouteSettings {
+        name: "B".to_owned(),
+        ..super::PgRouteSettings::default()
+    }];
+    assert!(settings.validate().is_ok());
+    settings.gateway.others[0].name = "A".to_owned();
+    assert_eq!(
+        settings.validate().unwrap_err().key(),
+        "gateway.others[0].name"
+    );
+    settings.gateway.others[0].name = "b/../x".to_owned();
+    assert_eq!(
+        settings.validate().unwrap_err().key(),
+        "gateway.others[0].name"
+    );
+    settings.gateway.name = String::new();
+    assert_eq!(settings.validate().unwrap_err().key(), "gateway.name");
 }

@@ -1,35 +1,39 @@
 //! The service's port to the payment gateway (PG), and its adapters.
 //!
 //! The service talks to the PG only through [`PaymentGateway`], held as
-//! `Arc<dyn PaymentGateway>` in the application state. Two adapters exist:
+//! `Arc<dyn PaymentGateway>` in the application state.
 //!
-//! - [`pg::PgGateway`]: the production one, the workspace's `pg-client`. The charge path has
+//! - [`pg::PgGateway`]: the adapter, the workspace's `pg-client`, the workspace's `pg-client`. The charge path has
 //!   timeouts, a bulkhead, a circuit breaker (`pg-charge`) that ignores business errors, and a
 //!   retry that only retries failures that provably created nothing, always with the same
 //!   `Idempotency-Key`; it never retries after an uncertain outcome. The query path has its own
 //!   breaker (`pg-query`), so reconciliation keeps working while charges are throttled.
 //!   The charge path's read timeout, bulkhead and slow-call threshold follow the latency of
 //!   accepted charges ([`tuning`]), so a PG that is slow but working is not cut off.
-//! - [`naive::NaiveGateway`]: an unprotected client, as services are often first written, kept for the `demo`
-//!   comparison: no timeouts, no breaker, blind retries without an idempotency key.
 //!
-//! Either can be wrapped in [`fault::FaultyGateway`] for a game day (the service always does,
+//! The demo's unprotected adapter (no timeouts, no breaker, blind retries) lives in the
+//! `commerce-demo` crate, outside the library: it plugs in through
+//! [`ApplicationBuilder::gateway`](crate::startup::ApplicationBuilder::gateway).
+//!
+//! Any adapter is wrapped in [`fault::FaultyGateway`] for a game day (the service always does,
 //! switched off unless `[gateway.fault.*]` says otherwise).
 //!
 //! The port speaks the service's types (plain strings for keys, [`Money`], [`PgStatus`]);
 //! each adapter translates.
 
+pub mod call_log;
 pub mod fault;
-pub mod naive;
 pub mod pg;
+pub mod routing;
 pub mod tuning;
-mod wire;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::domain::{CardNumber, CardType, Money, PgStatus};
+use pg_client::model::{CardNumber, CardType};
+
+use crate::domain::{Money, PgStatus};
 
 /// A boxed, sendable future (the port's methods are called through `dyn`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

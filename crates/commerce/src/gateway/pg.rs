@@ -16,8 +16,7 @@
 use std::sync::Arc;
 
 use pg_client::model::{
-    CardNumber as PgCardNumber, CardType as PgCardType, IdempotencyKey, OrderId, PaymentRequest,
-    TransactionKey, TransactionStatus, UserId,
+    CardType, IdempotencyKey, OrderId, PaymentRequest, TransactionKey, TransactionStatus, UserId,
 };
 use pg_client::{
     CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgClientBuilder, PgClientConfig,
@@ -86,7 +85,7 @@ fn builder_with_registry(
 /// keeping its state.
 fn card_type_breakers(
     registries: &Registries,
-) -> Result<Keyed<CircuitBreakers, PgCardType>, seawall::ConfigError> {
+) -> Result<Keyed<CircuitBreakers, CardType>, seawall::ConfigError> {
     let breakers = registries.circuit_breakers();
     let current = breakers
         .current_config(CHARGE_BREAKER)
@@ -102,7 +101,7 @@ fn card_type_breakers(
         })?;
     // The service's card types, made now: the admin listing shows them from the start and
     // an operator's forced state on `pg-charge` reaches them all.
-    for card_type in [PgCardType::Samsung, PgCardType::Kb, PgCardType::Hyundai] {
+    for card_type in [CardType::Samsung, CardType::Kb, CardType::Hyundai] {
         let _ = keyed.get(&card_type);
     }
     Ok(keyed)
@@ -217,29 +216,38 @@ fn classify(error: &PgError) -> ChargeError {
     }
 }
 
+/// The port's charge in pg-client's words: the PG user and the payment request, in the
+/// client's `currency`.
+///
+/// # Errors
+///
+/// A value pg-client refuses (a user id, order reference or idempotency key it cannot
+/// parse, a negative amount): `Rejected`, since nothing was sent.
+pub fn payment_request(
+    request: ChargeRequest,
+    currency: pg_client::Currency,
+) -> Result<(UserId, PaymentRequest), ChargeError> {
+    let invalid =
+        |what: &str, e: &dyn std::fmt::Display| ChargeError::Rejected(format!("{what}: {e}"));
+    let user = UserId::parse(request.user_id.as_str()).map_err(|e| invalid("user id", &e))?;
+    let payment = PaymentRequest {
+        order_id: OrderId::parse(request.order_ref.as_str())
+            .map_err(|e| invalid("order id", &e))?,
+        card_type: request.card_type,
+        card_number: request.card_no,
+        amount: pg_client::model::Money::new(request.amount.minor_units(), currency)
+            .map_err(|e| invalid("amount", &e))?,
+        callback_url: request.callback_url,
+        idempotency_key: IdempotencyKey::parse(request.idempotency_key.as_str())
+            .map_err(|e| invalid("idempotency key", &e))?,
+    };
+    Ok((user, payment))
+}
+
 impl PaymentGateway for PgGateway {
     fn charge(&self, request: ChargeRequest) -> BoxFuture<'_, Result<String, ChargeError>> {
         Box::pin(async move {
-            let invalid = |what: &str, e: &dyn std::fmt::Display| {
-                ChargeError::Rejected(format!("{what}: {e}"))
-            };
-            let user =
-                UserId::parse(request.user_id.as_str()).map_err(|e| invalid("user id", &e))?;
-            let pg_request = PaymentRequest {
-                order_id: OrderId::parse(request.order_ref.as_str())
-                    .map_err(|e| invalid("order id", &e))?,
-                card_type: PgCardType::from_wire(request.card_type.as_str()),
-                card_number: PgCardNumber::parse(request.card_no.expose_for_gateway())
-                    .map_err(|e| invalid("card number", &e))?,
-                amount: pg_client::model::Money::new(
-                    request.amount.minor_units(),
-                    self.client.config().currency,
-                )
-                .map_err(|e| invalid("amount", &e))?,
-                callback_url: request.callback_url.clone(),
-                idempotency_key: IdempotencyKey::parse(request.idempotency_key.as_str())
-                    .map_err(|e| invalid("idempotency key", &e))?,
-            };
+            let (user, pg_request) = payment_request(request, self.client.config().currency)?;
             match self.client.request_payment(&user, &pg_request).await {
                 Ok(ChargeOutcome::Accepted(accepted)) => Ok(accepted.transaction_key.to_string()),
                 Ok(ChargeOutcome::Uncertain(uncertain)) => {

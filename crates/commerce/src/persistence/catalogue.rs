@@ -189,6 +189,27 @@ pub async fn take_stock(
     Ok(done.rows_affected() == 1)
 }
 
+/// Takes `quantity` units if that many are in stock and returns the product's price, in one
+/// statement; `None` when the product does not exist or has too few units (the write path
+/// asks which only then, with [`product_price`]).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn take_stock_priced(
+    conn: &mut AnyConnection,
+    product_id: i64,
+    quantity: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1 RETURNING price",
+    )
+    .bind(quantity)
+    .bind(product_id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Deducts points if the user has enough. Returns whether it did.
 ///
 /// # Errors

@@ -19,6 +19,7 @@ mod catalogue;
 mod jobs;
 mod orders;
 mod payments;
+mod pg_calls;
 mod rows;
 mod service;
 
@@ -27,17 +28,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Executor};
 
-pub use self::catalogue::{product_price, release_stock, take_points, take_stock, user_points_in};
+pub use self::catalogue::{
+    product_price, release_stock, take_points, take_stock, take_stock_priced, user_points_in,
+};
 pub use self::jobs::insert_outbox;
 pub use self::orders::{
-    idempotent_order, insert_idempotency_key, insert_order, insert_order_item, lock_order,
-    order_by_id, order_by_ref, rebind_idempotency_key, transition_order,
+    finish_point_order, idempotent_order, insert_idempotency_key, insert_order_items,
+    insert_order_row, lock_order, order_by_id, order_by_ref, order_ref_of, rebind_idempotency_key,
+    set_order_ref, transition_order,
 };
 pub use self::payments::{
     attach_transaction_key, insert_history, insert_payment, payment_by_id,
     payment_by_transaction_key, payments_for_order, set_payment_idempotency_key,
     transition_payment,
 };
+pub use self::pg_calls::{NewPgCall, PgCallResult, PgCallRow};
 pub use self::rows::{HistoryRow, NewPayment, OrderItem, OrderRow, OutboxRow, PaymentRow, Product};
 
 /// A write transaction.

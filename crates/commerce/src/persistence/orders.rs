@@ -147,20 +147,27 @@ pub async fn rebind_idempotency_key(
     Ok(done.rows_affected() == 1)
 }
 
-/// Inserts an order and gives it its PG-facing reference (`ORD-000042`). Returns (id, ref).
+/// The PG-facing reference of order `id`: `ORD-000042`.
+pub fn order_ref_of(id: i64) -> String {
+    format!("ORD-{id:06}")
+}
+
+/// Inserts an order without its reference (one statement; the write path sets the reference
+/// with its next update of the row: [`set_order_ref`] or [`finish_point_order`]). Returns its
+/// id.
 ///
 /// # Errors
 ///
 /// A database error.
-pub async fn insert_order(
+pub async fn insert_order_row(
     conn: &mut AnyConnection,
     user_id: i64,
     status: OrderStatus,
     method: PaymentMethod,
     total: Money,
     now: i64,
-) -> Result<(i64, String), sqlx::Error> {
-    let id: i64 = sqlx::query_scalar(
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
         "INSERT INTO orders (user_id, status, method, total_amount, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
     )
@@ -169,36 +176,80 @@ pub async fn insert_order(
     .bind(method.as_str())
     .bind(total.minor_units())
     .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    let order_ref = format!("ORD-{id:06}");
-    sqlx::query("UPDATE orders SET order_ref = $1 WHERE id = $2")
-        .bind(&order_ref)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok((id, order_ref))
+    .fetch_one(conn)
+    .await
 }
 
-/// Inserts one order line.
+/// Sets an order's reference ([`order_ref_of`]).
 ///
 /// # Errors
 ///
 /// A database error.
-pub async fn insert_order_item(
+pub async fn set_order_ref(conn: &mut AnyConnection, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE orders SET order_ref = $1 WHERE id = $2")
+        .bind(order_ref_of(id))
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Completes a new POINT order (inserted PAID) in one statement: its reference and the
+/// payment that paid it.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn finish_point_order(
     conn: &mut AnyConnection,
-    order_id: i64,
-    item: &OrderItem,
+    id: i64,
+    payment_id: i64,
+    now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES ($1, $2, $3, $4)",
+        "UPDATE orders SET order_ref = $1, paid_payment_id = $2, updated_at = $3 WHERE id = $4",
     )
-    .bind(order_id)
-    .bind(item.product_id)
-    .bind(item.quantity)
-    .bind(item.unit_price)
+    .bind(order_ref_of(id))
+    .bind(payment_id)
+    .bind(now)
+    .bind(id)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Inserts every line of an order in one statement.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn insert_order_items(
+    conn: &mut AnyConnection,
+    order_id: i64,
+    items: &[OrderItem],
+) -> Result<(), sqlx::Error> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES ",
+    );
+    for i in 0..items.len() {
+        let n = i * 4;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+    }
+    let mut query = sqlx::query(&sql);
+    for item in items {
+        query = query
+            .bind(order_id)
+            .bind(item.product_id)
+            .bind(item.quantity)
+            .bind(item.unit_price);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 

@@ -9,6 +9,8 @@
 //!   the field (422 `INVALID_CONFIG`).
 //! - `GET /api/v1/admin/faults`, `PUT /api/v1/admin/faults/{name}`: game-day fault injection
 //!   on the PG paths (`pg-charge`, `pg-query`), see [`faults`].
+//! - `GET /api/v1/admin/orders/{id}/pg-calls`: the PG call log of an order (every attempt
+//!   on every PG, oldest first; card numbers masked).
 //! - `POST /api/v1/admin/reconcile`: run a recovery round now; returns its report.
 //! - `POST /api/v1/admin/payments/{id}/resolve`: an operator settles a payment under review
 //!   (`{"status": "SUCCESS"|"FAILED"|"CANCELED", "reason": "..."}`) through the same `apply`.
@@ -40,6 +42,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/admin/circuit-breakers", get(list_breakers))
         .route("/api/v1/admin/circuit-breakers/{name}", put(update_breaker))
+        .route("/api/v1/admin/orders/{id}/pg-calls", get(pg_calls))
         .route("/api/v1/admin/reconcile", post(reconcile))
         .route("/api/v1/admin/payments/{id}/resolve", post(resolve))
         .route("/api/v1/admin/faults", get(faults::list))
@@ -309,6 +312,17 @@ struct Resolution {
     /// Read as text, so an unknown status and a status that is no resolution get one answer.
     status: String,
     reason: String,
+}
+
+/// The PG call log of one order.
+async fn pg_calls(
+    _: Admin,
+    State(state): State<AppState>,
+    path: Result<Path<i64>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Path(id) = path?;
+    let calls = state.db.pg_calls_for_order(id).await?;
+    Ok(Json(serde_json::json!({ "orderId": id, "calls": calls })))
 }
 
 async fn resolve(

@@ -11,6 +11,11 @@
 //! 6. [`PaymentService::apply`](crate::payments::PaymentService::apply) — idempotent, with the
 //!    outbox event in the same transaction. Duplicates and already-final payments get 200.
 //!
+//! With several PGs ([`crate::gateway::routing`]), each PG posts to
+//! `/api/v1/payments/callback/{pg}` (the primary PG to the unnamed path): the signature is
+//! checked with that PG's secret, the payment must be recorded at that PG, and the re-query
+//! goes to that PG.
+//!
 //! Whatever fails in steps 1 to 5 gets the same answer, 403 `CALLBACK_REJECTED` (the reason
 //! is logged, and counted only as signature / malformed / unverified): an answer that differed
 //! between "no such order" and "wrong amount" would let anyone enumerate the sequential order
@@ -21,8 +26,8 @@
 
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -44,7 +49,8 @@ const SIGNATURE_HEADER: &str = "X-PG-Signature";
 
 pub(super) fn router(limiter: RateLimiter) -> Router<AppState> {
     Router::new()
-        .route("/api/v1/payments/callback", post(callback))
+        .route("/api/v1/payments/callback", post(primary_callback))
+        .route("/api/v1/payments/callback/{pg}", post(pg_callback))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(over_the_rate))
@@ -88,15 +94,45 @@ fn rejected(why: &'static str) -> ApiError {
     ApiError::CallbackRejected
 }
 
-#[tracing::instrument(name = "payment.callback", skip_all, fields(transaction_key, order_id))]
-async fn callback(
+/// The primary PG's callbacks.
+async fn primary_callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    callback(state, None, headers, body).await
+}
+
+/// The callbacks of the PG named in the path.
+async fn pg_callback(
+    State(state): State<AppState>,
+    Path(pg): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    callback(state, Some(pg), headers, body).await
+}
+
+#[tracing::instrument(
+    name = "payment.callback",
+    skip_all,
+    fields(pg, transaction_key, order_id)
+)]
+async fn callback(
+    state: AppState,
+    pg: Option<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // Too large or unreadable: said before any check, so it tells nothing about orders.
     let body = body?;
-    let signed = match &state.callback_verifier {
+    let router = state.payments.router().clone();
+    let route = router
+        .route(pg.as_deref())
+        .ok_or_else(|| rejected("UNKNOWN_PG"))?;
+    let pg_name = route.name.clone();
+    tracing::Span::current().record("pg", &*pg_name);
+    let signed = match &route.callback_verifier {
         Some(verifier) => {
             let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
             if let Err(error) = verifier.verify(header, &body) {
@@ -117,6 +153,11 @@ async fn callback(
     let (order, payment_id) =
         match db::payment_by_transaction_key(&mut conn, &parsed.transaction_key).await? {
             Some(payment) => {
+                // A callback about a payment another PG holds: not this PG's to settle.
+                let held_at = state.db.payment_pg(payment.id).await?;
+                if router.route(held_at.as_deref()).map(|r| &r.name) != Some(&pg_name) {
+                    return Err(rejected("OTHER_PG"));
+                }
                 let order = db::order_by_id(&mut conn, payment.order_id)
                     .await?
                     .ok_or_else(|| rejected("UNKNOWN_TRANSACTION"))?;
@@ -138,9 +179,8 @@ async fn callback(
 
     // The body is a trigger: ask the PG what is true.
     let user = order.user_id.to_string();
-    let truth = match state
-        .payments
-        .gateway()
+    let truth = match route
+        .gateway
         .transaction(&user, &parsed.transaction_key)
         .await
     {

@@ -77,10 +77,7 @@ fn message_of(path: Option<&Path>, error: &serde_json::Error) -> ApiError {
         (Category::Syntax | Category::Eof, _) => format!("the body is not valid JSON: {error}"),
         (Category::Io, _) => "unreadable request body".to_owned(),
     };
-    ApiError::bad_request(
-        "INVALID_REQUEST",
-        crate::domain::mask_card_numbers(&message),
-    )
+    ApiError::bad_request("INVALID_REQUEST", pg_client::model::redact_pans(&message))
 }
 
 fn data_message(path: &Path, error: &serde_json::Error) -> String {

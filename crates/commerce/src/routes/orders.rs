@@ -13,7 +13,7 @@ use super::{AppState, UserId};
 use crate::domain::PaymentStatus;
 use crate::error::ApiError;
 use crate::gateway::pg::CHARGE_BREAKER;
-use crate::orders::{OrderRequest, Placed};
+use crate::orders::{OrderRequest, PlaceError, Placed};
 use crate::persistence::{OrderItem, OrderRow, PaymentRow};
 
 pub(super) fn router() -> Router<AppState> {
@@ -106,17 +106,7 @@ async fn place(
     };
     let placed = state.orders.place(user.0, key, request).await;
     state.outbox.wake();
-    let placed = placed.map_err(|error| match error {
-        // The charge breaker knows when it lets calls through again.
-        ApiError::PaymentUnavailable(None) => ApiError::PaymentUnavailable(
-            state
-                .registries
-                .circuit_breakers()
-                .find(CHARGE_BREAKER)
-                .and_then(|breaker| breaker.retry_after()),
-        ),
-        other => other,
-    })?;
+    let placed = placed.map_err(|error| api_error(&state, error))?;
     let (order_id, status, replayed) = match placed {
         Placed::New { order_id, payment } => {
             let status = match payment {
@@ -136,6 +126,37 @@ async fn place(
         );
     }
     Ok(response)
+}
+
+/// The HTTP answer for a domain error of `place` (the codes are part of the API).
+fn api_error(state: &AppState, error: PlaceError) -> ApiError {
+    let conflict = |code, message: String| ApiError::Conflict { code, message };
+    let not_found = |code, message: String| ApiError::NotFound { code, message };
+    match error {
+        PlaceError::Invalid { code, message } => ApiError::BadRequest { code, message },
+        e @ PlaceError::KeyReused => conflict("IDEMPOTENCY_KEY_REUSED", e.to_string()),
+        e @ PlaceError::KeyInProgress => conflict("IDEMPOTENCY_KEY_IN_PROGRESS", e.to_string()),
+        e @ PlaceError::UserNotFound => not_found("USER_NOT_FOUND", e.to_string()),
+        e @ PlaceError::ProductNotFound(_) => not_found("PRODUCT_NOT_FOUND", e.to_string()),
+        e @ PlaceError::OutOfStock { .. } => conflict("OUT_OF_STOCK", e.to_string()),
+        e @ PlaceError::InsufficientPoints => conflict("INSUFFICIENT_POINTS", e.to_string()),
+        PlaceError::PaymentRejected => ApiError::Unprocessable {
+            code: "PAYMENT_REJECTED",
+            message: "the card payment was rejected; check the card details".to_owned(),
+        },
+        // The charge breaker knows when it lets calls through again.
+        PlaceError::PaymentUnavailable => ApiError::PaymentUnavailable(
+            state
+                .registries
+                .circuit_breakers()
+                .find(CHARGE_BREAKER)
+                .and_then(|breaker| breaker.retry_after()),
+        ),
+        PlaceError::Database(e) => ApiError::from(e),
+        PlaceError::ChargeTask(e) => {
+            ApiError::Internal(crate::error::anyhow_like::Internal::new("charge task", e))
+        }
+    }
 }
 
 async fn show(

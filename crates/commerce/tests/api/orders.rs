@@ -434,3 +434,65 @@ async fn an_idempotency_key_still_replays_after_a_restart() {
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["orderId"], first["orderId"]);
 }
+
+#[tokio::test]
+async fn an_unknown_user_is_refused_first_whatever_else_is_wrong_with_the_order() {
+    // The write path asks who the user is only when something is refused: the answer must
+    // still name the user first, as when it asked up front.
+    let app = spawn_app().await;
+    let stock = app.stock(1).await;
+    let cases = [
+        order_body(999, 1, points()),
+        order_body(1, 1000, points()),
+        order_body(999, 1, card(APPROVED_CARD)),
+        order_body(1, 1000, card(APPROVED_CARD)),
+        json!({"items": [{"productId": 1, "quantity": 1}, {"productId": 999, "quantity": 1}],
+               "payment": points()}),
+    ];
+    for body in cases {
+        let (status, answer) = app.place(42, &body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body} → {answer}");
+        assert_eq!(answer["code"], "USER_NOT_FOUND", "{body}");
+    }
+    assert_eq!(app.stock(1).await, stock, "nothing taken is kept");
+}
+
+#[tokio::test]
+async fn a_point_order_of_several_lines_records_each_line_at_its_price_in_one_write() {
+    let app = spawn_app().await;
+    let (one, two) = (app.stock(1).await, app.stock(2).await);
+    let body = json!({"items": [{"productId": 1, "quantity": 2}, {"productId": 2, "quantity": 1}],
+                      "payment": points()});
+
+    let (status, order) = app.place(1, &body).await;
+
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let items = order["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["productId"], 1);
+    assert_eq!(items[0]["quantity"], 2);
+    assert_eq!(items[0]["unitPrice"], 89_000);
+    assert_eq!(items[1]["productId"], 2);
+    let second_price = items[1]["unitPrice"].as_i64().unwrap();
+    assert_eq!(order["totalAmount"], 2 * 89_000 + second_price);
+    assert_eq!(
+        order["orderRef"],
+        format!("ORD-{:06}", order["orderId"].as_i64().unwrap())
+    );
+    assert_eq!((app.stock(1).await, app.stock(2).await), (one - 2, two - 1));
+    assert_eq!(first_payment(&order)["status"], "SUCCESS");
+}
+
+#[tokio::test]
+async fn a_line_out_of_stock_rolls_back_the_lines_before_it() {
+    let app = spawn_app().await;
+    let (one, three) = (app.stock(1).await, app.stock(3).await);
+    let body = json!({"items": [{"productId": 1, "quantity": 1}, {"productId": 3, "quantity": 1000}],
+                      "payment": points()});
+
+    let (status, answer) = app.place(1, &body).await;
+
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["code"], "OUT_OF_STOCK");
+    assert_eq!((app.stock(1).await, app.stock(3).await), (one, three));
+}

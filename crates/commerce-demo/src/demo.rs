@@ -1,4 +1,4 @@
-//! `cargo run --release -p commerce -- demo`: the PG-outage experiment, end to end.
+//! The PG-outage experiment, end to end.
 //!
 //! Three PG conditions, each run twice against the real service (HTTP, SQLite, outbox,
 //! callbacks, recovery) — once with the seawall-protected payment port (`pg-client`) and once
@@ -9,7 +9,10 @@
 //! 2. **PG down mid-run**: the same, and halfway through the PG starts swallowing every
 //!    request without answering (a hung PG, the 3 a.m. incident; it "comes back" for
 //!    reconciliation once the orders are in);
-//! 3. **slow PG**: every charge takes 2–4 s.
+//! 3. **slow PG**: every charge takes 2–4 s;
+//! 4. **PG A down mid-run, PG B beside it** (seawall port only): as 2, with a second PG
+//!    configured; charges fail over to B once A's breaker opens (never after a timeout, which
+//!    is uncertain), so the row against 2's seawall row is what the second PG buys.
 //!
 //! Orders arrive at a steady rate (one every 40 ms, each on its own connection, like `ab`),
 //! while a reader polls `GET /api/v1/products`. A shopper gives up after 10 s. After the last
@@ -18,8 +21,6 @@
 //!
 //! Scaled to finish in about a minute on 2 cores: 150 orders per run instead of a long load
 //! test, PG processing 0.1–0.5 s instead of 1–5 s, recovery grace 1 s instead of minutes.
-
-#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line report
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -31,21 +32,32 @@ use pg_simulator::{Fault, Latency, Simulator, SimulatorHandle};
 use seawall::Clock;
 use serde_json::json;
 
-use crate::configuration::{GatewayMode, Settings};
-use crate::domain::Source;
-use crate::startup::Application;
+use commerce::domain::Source;
+use commerce::{Application, Settings};
+
+use crate::chart::{Bar, svg};
+use crate::naive::NaiveGateway;
+
+/// Which payment port a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GatewayMode {
+    /// The service's own: pg-client behind seawall's policies.
+    Protected,
+    /// [`NaiveGateway`].
+    Naive,
+}
 
 /// Arguments of the demo.
 #[derive(Clone, Debug, clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Card orders per run.
     #[arg(long, default_value_t = 150)]
     pub orders: usize,
     /// Milliseconds between two orders.
     #[arg(long, default_value_t = 40)]
     pub interval_ms: u64,
-    /// Where to write the Markdown table.
-    #[arg(long, default_value = "demo-results.md")]
+    /// Where to write the Markdown table; the SVG chart goes beside it (same name, `.svg`).
+    #[arg(long, default_value = "docs/demo-results.md")]
     pub out: std::path::PathBuf,
     /// Run only these scenarios (both ports each); all three when absent.
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -58,7 +70,7 @@ const SHOPPER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A PG condition the demo runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scenario {
+pub(crate) enum Scenario {
     /// The canonical PG.
     Healthy,
     /// The PG hangs from the middle of the run.
@@ -66,6 +78,10 @@ pub enum Scenario {
     DownMidRun,
     /// Every charge takes 2-4 s.
     Slow,
+    /// PG A hangs from the middle of the run, and a second PG (B) takes what A's breaker
+    /// turns away (seawall port only).
+    #[value(name = "down-b")]
+    DownMidRunWithB,
 }
 
 impl Scenario {
@@ -74,6 +90,7 @@ impl Scenario {
             Self::Healthy => "healthy PG",
             Self::DownMidRun => "PG down mid-run",
             Self::Slow => "slow PG (2-4 s)",
+            Self::DownMidRunWithB => "PG A down mid-run, PG B beside it",
         }
     }
 }
@@ -94,6 +111,8 @@ struct RunResult {
     latencies: Vec<Duration>,
     total: Duration,
     reads_p99: Duration,
+    /// Card payments charged at B (runs with a second PG only).
+    routed_to_b: Option<usize>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -109,6 +128,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
+#[allow(clippy::cast_precision_loss)]
+fn share(part: usize, of: usize) -> f64 {
+    part as f64 / of.max(1) as f64
+}
+
 fn ms(d: Duration) -> String {
     if d >= Duration::from_secs(1) {
         format!("{:.2} s", d.as_secs_f64())
@@ -118,6 +142,28 @@ fn ms(d: Duration) -> String {
 }
 
 impl RunResult {
+    fn port(&self) -> &'static str {
+        match self.mode {
+            GatewayMode::Protected if self.routed_to_b.is_some() => "seawall, PGs A and B",
+            GatewayMode::Protected => "seawall (pg-client)",
+            GatewayMode::Naive => "naive",
+        }
+    }
+
+    /// This run's bars in the chart.
+    fn bar(&self) -> Bar {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        #[allow(clippy::cast_precision_loss)]
+        let success_percent = 100.0 * self.paid as f64 / self.orders.max(1) as f64;
+        Bar {
+            scenario: self.scenario.label().to_owned(),
+            port: self.port().to_owned(),
+            success_percent,
+            p99_seconds: percentile(&sorted, 0.99).as_secs_f64(),
+        }
+    }
+
     fn row(&self) -> String {
         let mut sorted = self.latencies.clone();
         sorted.sort();
@@ -129,12 +175,9 @@ impl RunResult {
         #[allow(clippy::cast_precision_loss)]
         let rate = 100.0 * self.paid as f64 / self.orders.max(1) as f64;
         format!(
-            "| {} | {} | {:.0} % ({}/{}) | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} % ({}/{}) | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.scenario.label(),
-            match self.mode {
-                GatewayMode::Protected => "seawall (pg-client)",
-                GatewayMode::Naive => "naive",
-            },
+            self.port(),
             rate,
             self.paid,
             self.orders,
@@ -148,18 +191,22 @@ impl RunResult {
             self.extra_cancelled,
             self.double_charged,
             self.charged_not_paid,
+            self.routed_to_b.map_or_else(
+                || "-".to_owned(),
+                |b| format!("{:.0} % ({b})", 100.0 * share(b, self.orders))
+            ),
         )
     }
 }
 
-const HEADER: &str = "| scenario | payment port | success rate (orders PAID) | order latency mean / p99 | total time | GET /products p99 during the fault | answered 503 (fail fast) | shopper gave up (10 s) | unresolved at the end | second charges (caught, cancelled) | double-charged orders left | charged but order not PAID |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
+const HEADER: &str = "| scenario | payment port | success rate (orders PAID) | order latency mean / p99 | total time | GET /products p99 during the fault | answered 503 (fail fast) | shopper gave up (10 s) | unresolved at the end | second charges (caught, cancelled) | double-charged orders left | charged but order not PAID | charged at PG B |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 /// Runs the demo: six runs, a table on stdout and in `args.out`.
 ///
 /// # Errors
 ///
 /// A run could not start (port, database, simulator) or the file could not be written.
-pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let clock = Clock::default();
     let started = clock.now();
     println!(
@@ -172,6 +219,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         (Scenario::Healthy, GatewayMode::Naive),
         (Scenario::DownMidRun, GatewayMode::Protected),
         (Scenario::DownMidRun, GatewayMode::Naive),
+        (Scenario::DownMidRunWithB, GatewayMode::Protected),
         (Scenario::Slow, GatewayMode::Protected),
         (Scenario::Slow, GatewayMode::Naive),
     ];
@@ -201,17 +249,34 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("\n{table}");
     println!("all {} runs took {}", runs.len(), ms(elapsed));
+    let chart_path = args.out.with_extension("svg");
+    let chart_name = chart_path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let doc = format!(
-        "# seawall demo results\n\nProduced by `cargo run --release -p commerce -- demo` ({} orders per run, one every {} ms; \
-         all {} runs took {}).\n\n{table}\n{}\n",
+        "# seawall demo results\n\nProduced by `cargo run --release -p commerce-demo` ({} orders per run, one every {} ms; \
+         all {} runs took {}).\n\n{table}\n{}\n\n![success rate and p99 order latency per scenario]({chart_name})\n",
         args.orders,
         args.interval_ms,
         runs.len(),
         ms(elapsed),
         LEGEND
     );
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     std::fs::write(&args.out, doc)?;
-    println!("written to {}", args.out.display());
+    let bars: Vec<Bar> = results.iter().map(RunResult::bar).collect();
+    let title = format!(
+        "seawall vs a naive PG client: {} card orders per run, one every {} ms",
+        args.orders, args.interval_ms
+    );
+    std::fs::write(&chart_path, svg(&title, &bars))?;
+    println!(
+        "written to {} and {}",
+        args.out.display(),
+        chart_path.display()
+    );
     Ok(())
 }
 
@@ -222,7 +287,8 @@ transactions for an already paid order that the service detected and cancelled a
 idempotency key after an error-after-create makes them); *double-charged orders left* still have two SUCCESS transactions; *charged but order not PAID* are orders the PG charged while the service failed or \
 never finished them. The PG: canonical simulator (100-500 ms, 40 % 500s before create, 70/20/10 outcomes) plus 5 % \
 errors after create, processing scaled to 0.1-0.5 s; \"down\" makes it swallow requests without answering from the \
-middle of the run; \"slow\" makes every charge take 2-4 s.";
+middle of the run; \"slow\" makes every charge take 2-4 s; with PG B beside it, a second simulator like the first \
+takes the charges A's breaker turns away (*charged at PG B* counts card payments held by B).";
 
 async fn start_simulator(
     scenario: Scenario,
@@ -230,7 +296,7 @@ async fn start_simulator(
 ) -> Result<SimulatorHandle, Box<dyn std::error::Error>> {
     let latency = match scenario {
         Scenario::Slow => Latency::uniform(Duration::from_secs(2)..=Duration::from_secs(4)),
-        Scenario::Healthy | Scenario::DownMidRun => {
+        Scenario::Healthy | Scenario::DownMidRun | Scenario::DownMidRunWithB => {
             Latency::uniform(Duration::from_millis(100)..=Duration::from_millis(500))
         }
     };
@@ -263,19 +329,44 @@ async fn run_one(
     settings.application.port = 0;
     settings.database.url = format!("sqlite://{}", dir.join("demo.db").display());
     settings.gateway.base_url = Some(pg.base_url());
-    settings.gateway.mode = mode;
     settings.callback.secret = Some(SECRET.to_owned());
     settings.recovery.enabled = false;
     settings.recovery.older_than_ms = 0;
     settings.recovery.not_found_grace_ms = 1_000;
     settings.outbox.interval_ms = 200;
-    let app = Application::build(settings).await?;
+    let second = if scenario == Scenario::DownMidRunWithB {
+        let b = start_simulator(scenario, 43).await?;
+        settings
+            .gateway
+            .others
+            .push(commerce::configuration::PgRouteSettings {
+                name: "B".to_owned(),
+                base_url: Some(b.base_url()),
+                callback_secret: Some(SECRET.to_owned()),
+                priority: 1,
+                ..Default::default()
+            });
+        Some(b)
+    } else {
+        None
+    };
+    let app = match mode {
+        GatewayMode::Protected => Application::build(settings).await?,
+        GatewayMode::Naive => {
+            let naive = NaiveGateway::new(&pg.base_url())?;
+            Application::builder(settings)
+                .gateway(Arc::new(naive))
+                .build()
+                .await?
+        }
+    };
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     let server = tokio::spawn(app.run_until_stopped());
 
     // The reader: GET /products all along; only the fault window counts.
-    let in_fault = Arc::new(AtomicBool::new(scenario != Scenario::DownMidRun));
+    let down_mid_run = matches!(scenario, Scenario::DownMidRun | Scenario::DownMidRunWithB);
+    let in_fault = Arc::new(AtomicBool::new(!down_mid_run));
     let stop_reader = Arc::new(AtomicBool::new(false));
     let reader = {
         let url = format!("{base}/api/v1/products");
@@ -308,7 +399,7 @@ async fn run_one(
     let done = Arc::new(AtomicUsize::new(0));
     let mut shoppers = Vec::with_capacity(args.orders);
     for i in 0..args.orders {
-        if scenario == Scenario::DownMidRun && i == args.orders / 2 {
+        if down_mid_run && i == args.orders / 2 {
             pg.set_black_hole(true);
             in_fault.store(true, Ordering::Relaxed);
         }
@@ -392,7 +483,21 @@ async fn run_one(
         let _ = handle.state.recovery.run_once(Source::Recovery).await;
         clock.sleep(Duration::from_millis(250)).await;
     }
-    let extra_cancelled = ledger_cancelled(&pg);
+    let extra_cancelled = ledger_cancelled(&pg) + second.as_ref().map_or(0, ledger_cancelled);
+    let routed_to_b = match &second {
+        Some(_) => {
+            let mut at_b = 0;
+            for payment in handle.state.db.all_payments().await? {
+                if payment.method == "CARD"
+                    && handle.state.db.payment_pg(payment.id).await?.as_deref() == Some("B")
+                {
+                    at_b += 1;
+                }
+            }
+            Some(at_b)
+        }
+        None => None,
+    };
 
     let orders = handle.state.db.all_orders().await?;
     let ledger = pg.ledger();
@@ -404,10 +509,20 @@ async fn run_one(
         .iter()
         .filter(|o| o.status.as_str() == "PAYMENT_PENDING")
         .count();
-    let double_charged = ledger.double_charged_orders().len();
+    let ledger_b = second.as_ref().map(SimulatorHandle::ledger);
+    let successes = |order_ref: &str| {
+        ledger.successes_for_order(order_ref)
+            + ledger_b
+                .as_ref()
+                .map_or(0, |b| b.successes_for_order(order_ref))
+    };
+    let double_charged = orders
+        .iter()
+        .filter(|o| successes(&o.order_ref) > 1)
+        .count();
     let charged_not_paid = orders
         .iter()
-        .filter(|o| o.status.as_str() != "PAID" && ledger.successes_for_order(&o.order_ref) > 0)
+        .filter(|o| o.status.as_str() != "PAID" && successes(&o.order_ref) > 0)
         .count();
     eprintln!(
         "\r{label}: {paid}/{} paid, {fast_503} fast 503s, {shopper_timeouts} gave up, in {}          ",
@@ -417,6 +532,9 @@ async fn run_one(
 
     // Stop: the PG first (it cuts requests still hanging), then the service.
     pg.shutdown().await;
+    if let Some(b) = second {
+        b.shutdown().await;
+    }
     handle.shutdown();
     tokio::select! {
         _ = server => {}
@@ -437,6 +555,7 @@ async fn run_one(
         latencies,
         total,
         reads_p99,
+        routed_to_b,
     })
 }
 
@@ -463,7 +582,7 @@ fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "seawall-demo-{}-{}",
         std::process::id(),
-        crate::persistence::now_ms()
+        commerce::persistence::now_ms()
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
