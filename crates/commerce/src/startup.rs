@@ -19,6 +19,7 @@ use crate::persistence::{Db, now_ms};
 use crate::recovery::RecoveryJob;
 use crate::retention::RetentionJob;
 use crate::routes::{self, AppState};
+use crate::subscriptions::BillingClock;
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,9 +68,18 @@ pub struct ApplicationBuilder {
     gateway: Option<Arc<dyn PaymentGateway>>,
     registries: Option<Registries>,
     subscribers: Vec<Arc<dyn Subscriber>>,
+    billing_clock: BillingClock,
 }
 
 impl ApplicationBuilder {
+    /// Bills subscriptions by this clock instead of wall time (tests move a manual one by
+    /// days).
+    #[must_use]
+    pub fn billing_clock(mut self, clock: BillingClock) -> Self {
+        self.billing_clock = clock;
+        self
+    }
+
     /// Uses this gateway instead of building one from the settings.
     #[must_use]
     pub fn gateway(mut self, gateway: Arc<dyn PaymentGateway>) -> Self {
@@ -180,6 +190,15 @@ impl ApplicationBuilder {
                     .await?
             }
         };
+        let subscriptions = crate::subscriptions::wiring::service(
+            &settings,
+            &db,
+            &registries,
+            &gateway,
+            self.billing_clock,
+            &callback_url,
+        )
+        .await?;
         let payments = PaymentService::new(db.clone(), gateway);
         let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![Arc::new(AlertLog::default())];
         subscribers.extend(self.subscribers);
@@ -193,6 +212,7 @@ impl ApplicationBuilder {
             ),
             payments,
             retention: RetentionJob::new(db.clone(), settings.retention.clone()),
+            subscriptions,
             outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),
             callback_verifier: match &settings.callback.secret {
                 Some(secret) => Some(Arc::new(
@@ -228,6 +248,7 @@ impl Application {
             gateway: None,
             registries: None,
             subscribers: Vec::new(),
+            billing_clock: BillingClock::system(),
         }
     }
 
@@ -268,6 +289,15 @@ impl Application {
         jobs.push(tokio::spawn(
             self.state.retention.clone().run(shutdown.clone()),
         ));
+        if self.settings.subscriptions.enabled {
+            jobs.push(tokio::spawn(
+                self.state
+                    .subscriptions
+                    .billing()
+                    .clone()
+                    .run(shutdown.clone()),
+            ));
+        }
         if self.settings.recovery.enabled {
             jobs.push(tokio::spawn(
                 self.state.recovery.clone().run(shutdown.clone()),

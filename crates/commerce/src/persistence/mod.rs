@@ -21,6 +21,7 @@ mod orders;
 mod payments;
 mod rows;
 mod service;
+pub mod subscriptions;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
