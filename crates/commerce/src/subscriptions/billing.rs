@@ -284,26 +284,29 @@ impl BillingJob {
         })
     }
 
-    /// Attempts unsettled for `resend_after_ms`: re-sent (still `REQUESTED`) or looked up at
-    /// the PG (`PENDING`).
+    /// Unsettled attempts: looked up at the PG (`PENDING`), or re-sent with their key when
+    /// still `REQUESTED` `resend_after_ms` after they were last touched.
     async fn settle_open(&self) -> Result<RoundReport, sqlx::Error> {
         let mut report = RoundReport::default();
         let resend_after = i64::try_from(self.inner.settings.resend_after_ms).unwrap_or(i64::MAX);
-        let before = self.inner.clock.now_ms().saturating_sub(resend_after);
+        let now = self.inner.clock.now_ms();
+        let resend_before = now.saturating_sub(resend_after);
         let mut after = 0;
         loop {
             let open = self
                 .inner
                 .db
-                .open_attempts(before, after, self.inner.settings.page_size)
+                .open_attempts(now, after, self.inner.settings.page_size)
                 .await?;
             let Some(last) = open.last() else { break };
             after = last.id;
             let mut resend = Vec::new();
             for attempt in open {
                 match attempt.transaction_key.clone() {
-                    None => resend.push(attempt),
                     Some(key) => report.add(self.look_up(&attempt, &key).await?),
+                    // Maybe still being sent by its claimer: only once it is old.
+                    None if attempt.updated_at <= resend_before => resend.push(attempt),
+                    None => {}
                 }
             }
             report.resent += resend.len() as u64;

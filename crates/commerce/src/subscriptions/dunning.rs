@@ -154,6 +154,7 @@ pub fn decide(current: Schedule, outcome: Outcome, now: i64) -> (Schedule, Vec<E
                 ..current
             };
             if !live {
+                next.next_attempt_at = None;
                 return (next, Vec::new());
             }
             let mut events = Vec::new();

@@ -113,11 +113,13 @@ impl SubscriptionSettings {
 /// The batch path (DIGEST §003, "by path": batch = timeout 10–30 s, tolerant breaker 60–70 %,
 /// small bulkhead, fallback = the next run): a 10 s read timeout on charges, a breaker that
 /// opens at 70 % failures over 20 calls (minimum 10) and waits 60 s, calls over 10 s slow,
-/// 4 charges in flight, no adaptive limit; queries 3 s. The dunning schedule is the retry
+/// 4 charges in flight, no adaptive limit; queries 3 s. Its metrics label is
+/// `client="pg-subscription"`. The dunning schedule is the retry
 /// across days; pg-client's own retries (3 attempts) retry only failures that created
 /// nothing, with the same key.
 pub fn batch_client_defaults() -> PgClientConfig {
     let mut client = PgClientConfig {
+        name: "pg-subscription".to_owned(),
         cancel_supported: true,
         ..PgClientConfig::default()
     };

@@ -15,4 +15,5 @@ mod protection;
 mod randomized;
 mod recovery;
 mod retention;
+mod subscriptions;
 mod tuning;
