@@ -382,7 +382,9 @@ pub async fn write_schedule(
     let set = "UPDATE subscriptions SET state = $1, period = $2, billing_at = $3, \
          next_attempt_at = $4, failures = $5, first_failure_at = $6, updated_at = $7";
     let sql = match settling {
-        Some(_) => format!("{set}, in_flight_attempt_id = NULL WHERE id = $8 AND in_flight_attempt_id = $9"),
+        Some(_) => format!(
+            "{set}, in_flight_attempt_id = NULL WHERE id = $8 AND in_flight_attempt_id = $9"
+        ),
         None => format!("{set} WHERE id = $8 AND $9 = 0"),
     };
     let done = sqlx::query(&sql)

@@ -263,7 +263,11 @@ impl BillingJob {
         Ok(report)
     }
 
-    fn request(&self, sub: &SubscriptionRow, attempt: &AttemptRow) -> Result<ChargeRequest, String> {
+    fn request(
+        &self,
+        sub: &SubscriptionRow,
+        attempt: &AttemptRow,
+    ) -> Result<ChargeRequest, String> {
         let card_no = self
             .inner
             .vault
@@ -435,7 +439,12 @@ impl BillingJob {
     /// Subscriptions by state as gauges (`commerce_subscriptions{state}`), past due among them.
     async fn publish_gauges(&self) -> Result<(), sqlx::Error> {
         let states = self.inner.db.subscription_states().await?;
-        for state in [State::Active, State::PastDue, State::Paused, State::Cancelled] {
+        for state in [
+            State::Active,
+            State::PastDue,
+            State::Paused,
+            State::Cancelled,
+        ] {
             let n = states
                 .iter()
                 .find(|(s, _)| s == state.as_str())

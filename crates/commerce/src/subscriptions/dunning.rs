@@ -358,7 +358,10 @@ mod tests {
         assert_eq!(pause(paused), None);
         assert_eq!(resume(a, 0), None);
         let resumed = resume(paused, 10).unwrap();
-        assert_eq!((resumed.state, resumed.next_attempt_at), (State::Active, Some(50)));
+        assert_eq!(
+            (resumed.state, resumed.next_attempt_at),
+            (State::Active, Some(50))
+        );
         let late = resume(paused, 90).unwrap();
         assert_eq!(late.next_attempt_at, Some(90));
         let (past_due, _) = decide(a, Outcome::SystemFailure, 50);
@@ -373,7 +376,12 @@ mod tests {
 
     #[test]
     fn every_state_and_outcome_gives_a_consistent_schedule() {
-        for state in [State::Active, State::PastDue, State::Paused, State::Cancelled] {
+        for state in [
+            State::Active,
+            State::PastDue,
+            State::Paused,
+            State::Cancelled,
+        ] {
             for failures in 0..=5 {
                 for outcome in [
                     Outcome::Success,
@@ -401,7 +409,12 @@ mod tests {
                         next.period,
                         s.period + i64::from(outcome == Outcome::Success)
                     );
-                    for st in [State::Active, State::PastDue, State::Paused, State::Cancelled] {
+                    for st in [
+                        State::Active,
+                        State::PastDue,
+                        State::Paused,
+                        State::Cancelled,
+                    ] {
                         assert_eq!(State::parse(st.as_str()), Some(st));
                     }
                 }

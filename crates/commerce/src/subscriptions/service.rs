@@ -284,7 +284,15 @@ impl SubscriptionService {
                 message: "a cancelled subscription's card cannot be changed".to_owned(),
             });
         }
-        db::set_card(&mut tx, id, card_type.as_str(), &card_no.masked(), &sealed, now).await?;
+        db::set_card(
+            &mut tx,
+            id,
+            card_type.as_str(),
+            &card_no.masked(),
+            &sealed,
+            now,
+        )
+        .await?;
         // An attempt in flight settles first; the retry is scheduled only when none is.
         if sub.in_flight_attempt_id.is_none() {
             let next = dunning::card_updated(sub.schedule, now);

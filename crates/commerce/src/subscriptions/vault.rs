@@ -128,7 +128,11 @@ mod tests {
         let vault = CardVault::new(b"0123456789abcdef0123");
         let sealed = vault.seal(&card).unwrap();
         assert!(!sealed.contains("5678") || !sealed.contains("9012"));
-        assert_ne!(sealed, vault.seal(&card).unwrap(), "a fresh nonce each time");
+        assert_ne!(
+            sealed,
+            vault.seal(&card).unwrap(),
+            "a fresh nonce each time"
+        );
         assert_eq!(vault.open(&sealed).unwrap(), card);
         let other = CardVault::new(b"another key of 16 bytes");
         assert_eq!(other.open(&sealed), Err(OpenError));
