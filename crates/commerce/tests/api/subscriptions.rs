@@ -202,6 +202,23 @@ async fn a_system_failure_on_day_0_is_retried_on_days_1_3_7_14_then_the_subscrip
             "SubscriptionCancelled"
         ]
     );
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "commerce_subscription_billing_attempts_total{result=\"SYSTEM_FAILURE\"}",
+        "commerce_subscription_billing_attempts_total{result=\"SUCCESS\"}",
+        "commerce_subscriptions{state=\"PAST_DUE\"}",
+        "commerce_subscription_cancellations_total{reason=\"dunning_exhausted\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing");
+    }
 }
 
 #[tokio::test]
