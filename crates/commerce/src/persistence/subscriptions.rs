@@ -281,6 +281,26 @@ impl Db {
         .collect()
     }
 
+    /// The PG transaction keys already recorded on a period's attempts.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn period_transaction_keys(
+        &self,
+        subscription_id: i64,
+        period: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT transaction_key FROM subscription_attempts WHERE subscription_id = $1 \
+             AND period = $2 AND transaction_key IS NOT NULL",
+        )
+        .bind(subscription_id)
+        .bind(period)
+        .fetch_all(&self.write)
+        .await
+    }
+
     /// How many subscriptions are in each state.
     ///
     /// # Errors

@@ -313,10 +313,62 @@ impl BillingJob {
                     None => {}
                 }
             }
-            report.resent += resend.len() as u64;
-            report.add(self.charge_all(resend).await?);
+            let mut unsent = Vec::new();
+            for attempt in resend {
+                match self.find_sent(&attempt).await? {
+                    Found::Sent(accepted) => report.add(accepted),
+                    Found::Nothing => unsent.push(attempt),
+                    Found::Unknown => {}
+                }
+            }
+            report.resent += unsent.len() as u64;
+            report.add(self.charge_all(unsent).await?);
         }
         Ok(report)
+    }
+
+    /// Before an attempt is sent again, asks the PG for the period's transactions: one that
+    /// no attempt has recorded is this attempt's (sent before a crash, or answered
+    /// uncertainly) and is attached to it instead of sending again. So even a re-send that
+    /// the PG would not match to the first (another card after an update) charges nothing
+    /// twice.
+    async fn find_sent(&self, attempt: &AttemptRow) -> Result<Found, sqlx::Error> {
+        let Some(sub) = self.inner.db.subscription(attempt.subscription_id).await? else {
+            return Ok(Found::Unknown);
+        };
+        let keys = match self
+            .inner
+            .gateway
+            .transactions_for_order(&sub.user_id.to_string(), &attempt.order_ref)
+            .await
+        {
+            Ok(keys) => keys,
+            Err(error) => {
+                // Not knowing, send nothing: the next round asks again.
+                self.touch(attempt, &error.to_string()).await?;
+                return Ok(Found::Unknown);
+            }
+        };
+        let known = self
+            .inner
+            .db
+            .period_transaction_keys(attempt.subscription_id, attempt.period)
+            .await?;
+        let Some(key) = keys.into_iter().find(|k| !known.contains(k)) else {
+            return Ok(Found::Nothing);
+        };
+        let mut conn = self.inner.db.begin().await?;
+        db::attempt_accepted(&mut conn, attempt.id, &key, self.inner.clock.now_ms()).await?;
+        conn.commit().await?;
+        tracing::info!(
+            attempt_id = attempt.id,
+            transaction_key = key,
+            "an attempt sent before was found at the PG; not sent again"
+        );
+        Ok(Found::Sent(RoundReport {
+            accepted: 1,
+            ..RoundReport::default()
+        }))
     }
 
     /// Settles a `PENDING` attempt from the PG's status of its transaction.
@@ -454,6 +506,16 @@ impl BillingJob {
         }
         Ok(())
     }
+}
+
+/// What the PG holds for an attempt about to be sent again.
+enum Found {
+    /// A transaction no attempt recorded: attached to this one.
+    Sent(RoundReport),
+    /// None: send it (with its key).
+    Nothing,
+    /// The PG could not be asked: wait for the next round.
+    Unknown,
 }
 
 fn joined(

@@ -337,11 +337,27 @@ async fn a_crash_during_a_billing_round_charges_no_period_twice() {
     .await;
     assert!(charged.is_ok(), "{charged:?}");
 
+    // Meanwhile the first subscriber changed card: a re-send would not match the first
+    // request at the PG (another body under the same key), so only finding the transaction
+    // the first send created keeps the period from being charged twice.
+    let (status, _) = call(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/{}/card", ids[0]),
+        Some(json!({"cardType": "KB", "cardNo": "5555-4444-3333-2222"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
     let app = app.restart().await;
     // Right after the restart the attempts are not re-sent (their claimer may still be
-    // sending them); once `resend_after_ms` passed, they are, with their keys.
+    // sending them); once `resend_after_ms` passed, the PG is asked for each period's
+    // transactions: the first attempt's is found and attached, the two never sent are sent
+    // with their keys.
     assert_eq!(round(&app).await.resent, 0);
     app.billing_clock.advance(Duration::from_secs(120));
+    let report = round(&app).await;
+    assert_eq!((report.resent, report.accepted), (2, 3), "{report:?}");
     settle(&app, &ids).await;
     let ledger = app.pg.ledger();
     for id in &ids {
