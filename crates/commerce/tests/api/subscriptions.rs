@@ -180,6 +180,11 @@ async fn a_system_failure_on_day_0_is_retried_on_days_1_3_7_14_then_the_subscrip
         );
         assert_eq!(attempt["cardNo"], "4000-00**-****-0001");
     }
+    assert_announced_and_counted(&app, id).await;
+}
+
+/// The dunning test's outbox events and metrics.
+async fn assert_announced_and_counted(app: &TestApp, id: i64) {
     let events = eventually(Duration::from_secs(5), || async {
         let kinds: Vec<String> = app
             .events
