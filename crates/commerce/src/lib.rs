@@ -34,6 +34,7 @@ pub mod routes;
 pub mod secrets;
 pub mod serve;
 pub mod startup;
+pub mod subscriptions;
 pub mod telemetry;
 
 pub use crate::configuration::Settings;

@@ -21,6 +21,7 @@ use crate::persistence::{Db, now_ms};
 use crate::recovery::RecoveryJob;
 use crate::retention::RetentionJob;
 use crate::routes::{self, AppState};
+use crate::subscriptions::BillingClock;
 use pg_client::callback::CallbackVerifier;
 use seawall::registry::Tags;
 
@@ -74,9 +75,18 @@ pub struct ApplicationBuilder {
     gateway: Option<Arc<dyn PaymentGateway>>,
     registries: Option<Registries>,
     subscribers: Vec<Arc<dyn Subscriber>>,
+    billing_clock: BillingClock,
 }
 
 impl ApplicationBuilder {
+    /// Bills subscriptions by this clock instead of wall time (tests move a manual one by
+    /// days).
+    #[must_use]
+    pub fn billing_clock(mut self, clock: BillingClock) -> Self {
+        self.billing_clock = clock;
+        self
+    }
+
     /// Uses this gateway instead of building one from the settings.
     #[must_use]
     pub fn gateway(mut self, gateway: Arc<dyn PaymentGateway>) -> Self {
@@ -192,6 +202,15 @@ impl ApplicationBuilder {
                     .await?
             }
         };
+        let subscriptions = crate::subscriptions::wiring::service(
+            &settings,
+            &db,
+            &registries,
+            &gateway,
+            self.billing_clock,
+            &callback_url,
+        )
+        .await?;
         let callback_verifier = match &settings.callback.secret {
             Some(secret) => Some(verifier(secret, &settings, "callback.secret")?),
             None => None,
@@ -216,6 +235,7 @@ impl ApplicationBuilder {
             ),
             payments,
             retention: RetentionJob::new(db.clone(), settings.retention.clone()),
+            subscriptions,
             outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),
             callback_verifier,
             callback_limiter,
@@ -328,6 +348,7 @@ impl Application {
             gateway: None,
             registries: None,
             subscribers: Vec::new(),
+            billing_clock: BillingClock::system(),
         }
     }
 
@@ -368,6 +389,15 @@ impl Application {
         jobs.push(tokio::spawn(
             self.state.retention.clone().run(shutdown.clone()),
         ));
+        if self.settings.subscriptions.enabled {
+            jobs.push(tokio::spawn(
+                self.state
+                    .subscriptions
+                    .billing()
+                    .clone()
+                    .run(shutdown.clone()),
+            ));
+        }
         if self.settings.recovery.enabled {
             jobs.push(tokio::spawn(
                 self.state.recovery.clone().run(shutdown.clone()),

@@ -26,7 +26,7 @@ pub use self::load::{Loaded, Origin, SettingsError};
 
 /// The top-level sections of [`Settings`], as keys. An `APP_` environment variable is read
 /// only when its first level is one of them.
-pub const SECTIONS: [&str; 9] = [
+pub const SECTIONS: [&str; 10] = [
     "application",
     "database",
     "gateway",
@@ -36,6 +36,7 @@ pub const SECTIONS: [&str; 9] = [
     "outbox",
     "retention",
     "admin",
+    "subscriptions",
 ];
 
 /// Every setting of the service.
@@ -60,6 +61,8 @@ pub struct Settings {
     pub retention: RetentionSettings,
     /// The admin API.
     pub admin: AdminSettings,
+    /// Subscriptions: the billing job and its batch-path PG client.
+    pub subscriptions: crate::subscriptions::SubscriptionSettings,
 }
 
 /// HTTP server settings.
@@ -723,6 +726,7 @@ impl Settings {
         if self.gateway.base_url.is_some() {
             self.callback.check_authentication()?;
         }
+        self.subscriptions.validate()?;
         Ok(())
     }
 }

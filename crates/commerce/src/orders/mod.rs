@@ -7,7 +7,7 @@
 
 mod error;
 mod reserve;
-mod validate;
+pub(crate) mod validate;
 
 use std::sync::Arc;
 

@@ -52,7 +52,7 @@ pub(super) fn validate(
 }
 
 /// The issuers the PG accepts (pg-client keeps other names as `Other`; the API refuses them).
-fn card_type_of(name: &str) -> Result<CardType, PlaceError> {
+pub(crate) fn card_type_of(name: &str) -> Result<CardType, PlaceError> {
     match CardType::from_wire(name) {
         CardType::Other(_) => Err(PlaceError::invalid(
             "INVALID_CARD",
@@ -65,7 +65,7 @@ fn card_type_of(name: &str) -> Result<CardType, PlaceError> {
 /// A card number in the one shape the PG takes, `dddd-dddd-dddd-dddd` (pg-client's
 /// `CardNumber` takes any 12–19 digit grouping; the API is stricter). The error never
 /// repeats the number.
-fn card_number_of(number: &str) -> Result<CardNumber, PlaceError> {
+pub(crate) fn card_number_of(number: &str) -> Result<CardNumber, PlaceError> {
     let shaped = number.len() == 19
         && number.split('-').count() == 4
         && number

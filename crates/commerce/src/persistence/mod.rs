@@ -22,6 +22,7 @@ mod payments;
 mod pg_calls;
 mod rows;
 mod service;
+pub mod subscriptions;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

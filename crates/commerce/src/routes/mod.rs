@@ -8,6 +8,7 @@ mod health;
 mod json;
 mod orders;
 mod products;
+mod subscriptions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,7 @@ use crate::payments::PaymentService;
 use crate::persistence::Db;
 use crate::recovery::RecoveryJob;
 use crate::retention::RetentionJob;
+use crate::subscriptions::SubscriptionService;
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -50,6 +52,8 @@ pub struct AppState {
     pub outbox: OutboxRelay,
     /// The retention job.
     pub retention: RetentionJob,
+    /// Subscriptions and their billing job.
+    pub subscriptions: SubscriptionService,
     /// Callback signature verification, when a secret is configured.
     pub callback_verifier: Option<Arc<CallbackVerifier>>,
     /// The callback endpoint's rate (every caller together).
@@ -86,6 +90,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .merge(products::router())
         .merge(orders::router())
+        .merge(subscriptions::router())
         .merge(callback::router(state.callback_limiter.clone()))
         .merge(admin::router())
         .merge(health::router())

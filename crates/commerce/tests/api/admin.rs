@@ -42,7 +42,16 @@ async fn circuit_breakers_are_listed_with_state_config_and_metrics() {
         .iter()
         .map(|b| b["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["pg-charge", "pg-query"]);
+    // The one-time path's breakers, then the subscriptions' batch path.
+    assert_eq!(
+        names,
+        [
+            "pg-charge",
+            "pg-query",
+            "pg-subscription",
+            "pg-subscription-query"
+        ]
+    );
     assert_eq!(breakers[0]["state"], "CLOSED");
     assert_eq!(breakers[0]["config"]["slowCallDurationThresholdMs"], 1000);
     assert_eq!(breakers[0]["metrics"]["bufferedCalls"], 0);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use commerce::configuration::Settings;
 use commerce::outbox::RecordingSubscriber;
+use commerce::subscriptions::BillingClock;
 use commerce::{AppHandle, Application};
 use pg_simulator::{SimConfig, Simulator, SimulatorBuilder, SimulatorHandle};
 use reqwest::StatusCode;
@@ -60,6 +61,9 @@ pub(crate) struct TestApp {
     pub(crate) events: Arc<RecordingSubscriber>,
     /// The settings the app was built with (to restart it on the same database).
     pub(crate) settings: Settings,
+    /// The clock subscriptions are billed by: manual, kept across restarts and shared with
+    /// [`TestApp::another_instance`].
+    pub(crate) billing_clock: BillingClock,
     server: Option<JoinHandle<Result<(), std::io::Error>>>,
     _dir: Arc<tempfile::TempDir>,
 }
@@ -139,8 +143,11 @@ pub(crate) async fn spawn_app_with(
     }
     settings.gateway.base_url = Some(pg.base_url());
     configure(&mut settings);
-    start(settings, pg, dir).await
+    start(settings, pg, dir, BillingClock::manual(BILLING_EPOCH_MS)).await
 }
+
+/// Where the billing clock of a test app starts: 2026-01-01T00:00:00Z.
+pub(crate) const BILLING_EPOCH_MS: i64 = 1_767_225_600_000;
 
 /// With `COMMERCE_TEST_POSTGRES_URL` set (a server URL without a database, e.g.
 /// `postgres://postgres@127.0.0.1:5432`), every test gets a fresh Postgres database instead of
@@ -167,10 +174,16 @@ async fn fresh_postgres_database() -> Option<String> {
     Some(format!("{server}/{name}"))
 }
 
-async fn start(settings: Settings, pg: SimulatorHandle, dir: Arc<tempfile::TempDir>) -> TestApp {
+async fn start(
+    settings: Settings,
+    pg: SimulatorHandle,
+    dir: Arc<tempfile::TempDir>,
+    billing_clock: BillingClock,
+) -> TestApp {
     let events = Arc::new(RecordingSubscriber::new());
     let app = Application::builder(settings.clone())
         .subscriber(events.clone())
+        .billing_clock(billing_clock.clone())
         .build()
         .await
         .expect("the application builds");
@@ -184,6 +197,7 @@ async fn start(settings: Settings, pg: SimulatorHandle, dir: Arc<tempfile::TempD
         client: reqwest::Client::new(),
         events,
         settings,
+        billing_clock,
         server: Some(server),
         _dir: dir,
     }
@@ -222,7 +236,18 @@ impl TestApp {
         self.stop().await;
         let mut settings = self.settings.clone();
         settings.application.port = 0;
-        start(settings, self.pg.clone(), self._dir.clone()).await
+        let clock = self.billing_clock.clone();
+        start(settings, self.pg.clone(), self._dir.clone(), clock).await
+    }
+
+    /// A second instance on the same database, simulator and billing clock, with its own
+    /// port and instance id.
+    pub(crate) async fn another_instance(&self, instance_id: &str) -> Self {
+        let mut settings = self.settings.clone();
+        settings.application.port = 0;
+        settings.application.instance_id = Some(instance_id.to_owned());
+        let clock = self.billing_clock.clone();
+        start(settings, self.pg.clone(), self._dir.clone(), clock).await
     }
 
     /// `POST /api/v1/orders`.

@@ -18,4 +18,5 @@ mod protection;
 mod randomized;
 mod recovery;
 mod retention;
+mod subscriptions;
 mod tuning;
