@@ -1,13 +1,22 @@
 //! The recovery (reconciliation) job: settles payments whose callback never came.
 //!
-//! Every round: take the `recovery` lease (one runner across instances), skip the round if the
-//! PG's query breaker is open, then walk open payments (REQUESTED / PENDING / UNKNOWN)
+//! Every round: take this instance's round lock (the periodic round and `POST
+//! /admin/reconcile` never overlap: the second is refused with [`RoundError::AlreadyRunning`]),
+//! then the `recovery` lease (one runner across instances; not re-entrant; its generation is
+//! the round's fencing token), record the round's start, skip the round if the PG's query
+//! breaker is open, then walk open payments (REQUESTED / PENDING / UNKNOWN)
 //! unchanged for `older_than`, **oldest first** in pages by id. For each: query the PG by
 //! transaction key, or by order id when the key was never learned; feed what it says to
 //! [`PaymentService::apply`]. "Not found" counts only once the payment is older than the
 //! grace period (→ FAILED, stock released); still unresolved past the deadline →
 //! NEEDS_REVIEW. A failed query changes nothing. Finally, extra successful charges whose
 //! cancel failed earlier are cancelled again.
+//!
+//! **Fencing.** Before each payment, once a third of the lease's time has passed since it was
+//! last renewed, the round renews it under its generation; when that fails (the lease ran out
+//! and another instance took it) the round stops at once, writing nothing more, and does not
+//! release the lease it no longer holds. The round's end is recorded before the lease is
+//! released, so the `recovery_rounds` records of all instances never overlap.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +28,21 @@ use tokio_util::sync::CancellationToken;
 use crate::configuration::RecoverySettings;
 use crate::domain::{Observation, PaymentStatus, Source};
 use crate::payments::{PaymentService, Target};
-use crate::persistence::{self as db, PaymentRow};
+use crate::persistence::{self as db, Lease, PaymentRow};
+
+/// The name of the recovery job's lease row.
+pub const LEASE_NAME: &str = "recovery";
+
+/// Why a round could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    /// A round of this instance is running now (the periodic one, or an admin one).
+    #[error("a recovery round is already running in this instance")]
+    AlreadyRunning,
+    /// A database error; the round stopped where it was (everything applied so far stays).
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 /// What one round did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -38,6 +61,8 @@ pub struct RecoveryReport {
     pub query_failures: u64,
     /// Extra charges cancelled.
     pub extra_charges_reversed: u64,
+    /// The round lost its lease (it ran out and another instance took it) and stopped.
+    pub lease_lost: bool,
 }
 
 /// The recovery job. Cheap to clone.
@@ -47,6 +72,22 @@ pub struct RecoveryJob {
     settings: RecoverySettings,
     owner: Arc<str>,
     rounds: Arc<AtomicU64>,
+    /// Held for the whole of a round: one round at a time in this process.
+    running: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The lease a round holds, and when it was last renewed.
+struct Fence {
+    lease: Lease,
+    record: i64,
+    renewed_at: i64,
+    ttl: Duration,
+}
+
+/// Whether a lease of `ttl_ms` renewed at `renewed_at` should be renewed at `now` (a third of
+/// its time has passed): pure, so the cadence is tested exactly.
+pub fn renewal_due(renewed_at: i64, now: i64, ttl_ms: u64) -> bool {
+    now.saturating_sub(renewed_at) >= ms(ttl_ms / 3)
 }
 
 impl RecoveryJob {
@@ -61,6 +102,7 @@ impl RecoveryJob {
             settings,
             owner: owner.into(),
             rounds: Arc::new(AtomicU64::new(0)),
+            running: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -96,29 +138,88 @@ impl RecoveryJob {
     ///
     /// # Errors
     ///
-    /// A database error; the round stops where it was (everything applied so far stays).
+    /// [`RoundError::AlreadyRunning`] while another round of this instance runs; a database
+    /// error (the round stops where it was; everything applied so far stays).
     #[tracing::instrument(name = "recovery.round", skip(self))]
-    pub async fn run_once(&self, source: Source) -> Result<RecoveryReport, sqlx::Error> {
+    pub async fn run_once(&self, source: Source) -> Result<RecoveryReport, RoundError> {
+        let Ok(_running) = self.running.try_lock() else {
+            return Err(RoundError::AlreadyRunning);
+        };
         let database = self.payments.db();
         let now = db::now_ms();
-        let lease_ttl = Duration::from_millis(self.settings.lease_ttl_ms);
-        if !database
-            .try_acquire_lease("recovery", &self.owner, now, lease_ttl)
+        let ttl = Duration::from_millis(self.settings.lease_ttl_ms);
+        let Some(lease) = database
+            .try_acquire_lease(LEASE_NAME, &self.owner, now, ttl)
             .await?
-        {
+        else {
             return Ok(RecoveryReport {
                 skipped: Some("another instance holds the recovery lease"),
                 ..RecoveryReport::default()
             });
+        };
+        let record = match database
+            .record_round_start(&lease, source.as_str(), now)
+            .await
+        {
+            Ok(record) => record,
+            Err(error) => {
+                let _ = database.release_lease(&lease).await;
+                return Err(error.into());
+            }
+        };
+        tracing::debug!(generation = lease.generation, "recovery lease taken");
+        let mut fence = Fence {
+            lease,
+            record,
+            renewed_at: now,
+            ttl,
+        };
+        let result = self.round(source, &mut fence).await;
+        let outcome = match &result {
+            Ok(report) if report.lease_lost => "lease lost",
+            Ok(_) => "done",
+            Err(_) => "failed",
+        };
+        // The end is recorded before the lease goes, so records never overlap.
+        let ended = database
+            .record_round_end(record, db::now_ms(), outcome)
+            .await;
+        if outcome != "lease lost" {
+            database.release_lease(&fence.lease).await?;
         }
-        let result = self.round(source).await;
-        database.release_lease("recovery", &self.owner).await?;
+        ended?;
         self.rounds.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("commerce_recovery_rounds_total").increment(1);
-        result
+        Ok(result?)
     }
 
-    async fn round(&self, source: Source) -> Result<RecoveryReport, sqlx::Error> {
+    /// Whether the round still holds its lease, renewing it when due; false: stop writing.
+    async fn still_held(&self, fence: &mut Fence) -> Result<bool, sqlx::Error> {
+        let now = db::now_ms();
+        if !renewal_due(fence.renewed_at, now, self.settings.lease_ttl_ms) {
+            return Ok(true);
+        }
+        let held = self
+            .payments
+            .db()
+            .renew_lease(&mut fence.lease, Some(fence.record), now, fence.ttl)
+            .await?;
+        if held {
+            fence.renewed_at = now;
+        } else {
+            tracing::warn!(
+                generation = fence.lease.generation,
+                "the recovery lease was lost: the round stops"
+            );
+        }
+        Ok(held)
+    }
+
+    async fn round(
+        &self,
+        source: Source,
+        fence: &mut Fence,
+    ) -> Result<RecoveryReport, sqlx::Error> {
         let mut report = RecoveryReport {
             ran: true,
             ..RecoveryReport::default()
@@ -143,6 +244,11 @@ impl RecoveryJob {
                     report.skipped = Some("the PG query breaker opened during the round");
                     return Ok(report);
                 }
+                if !self.still_held(fence).await? {
+                    report.lease_lost = true;
+                    report.skipped = Some("the recovery lease was lost during the round");
+                    return Ok(report);
+                }
                 report.examined += 1;
                 match self.settle(&payment, source, now).await? {
                     Settled::Changed => report.changed += 1,
@@ -151,6 +257,11 @@ impl RecoveryJob {
                 }
                 database.touch_payment_checked(payment.id, now).await?;
             }
+        }
+        if !self.still_held(fence).await? {
+            report.lease_lost = true;
+            report.skipped = Some("the recovery lease was lost during the round");
+            return Ok(report);
         }
         for (payment, user_id) in database
             .extra_successful_payments(self.settings.page_size)
@@ -282,4 +393,20 @@ enum Settled {
 
 fn ms(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_is_renewed_once_a_third_of_its_time_has_passed() {
+        assert!(!renewal_due(1_000, 1_000, 60_000));
+        assert!(!renewal_due(1_000, 20_999, 60_000));
+        assert!(renewal_due(1_000, 21_000, 60_000));
+        // A clock that went back never renews early.
+        assert!(!renewal_due(1_000, 500, 60_000));
+        // A tiny lease is renewed before every payment.
+        assert!(renewal_due(1_000, 1_000, 2));
+    }
 }

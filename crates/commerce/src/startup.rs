@@ -180,17 +180,22 @@ impl ApplicationBuilder {
                     .await?
             }
         };
+        // A process that is only starting runs no round: a recovery lease held under this
+        // instance's name was left by its previous process, killed in the middle of a round.
+        let instance_id = crate::instance::instance_id(&settings)?;
+        if db
+            .reclaim_own_lease(crate::recovery::LEASE_NAME, &instance_id, now_ms())
+            .await?
+        {
+            tracing::info!(%instance_id, "took back the recovery lease a crash left held");
+        }
         let payments = PaymentService::new(db.clone(), gateway);
         let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![Arc::new(AlertLog::default())];
         subscribers.extend(self.subscribers);
         let state = AppState {
             db: db.clone(),
             orders: OrderService::new(payments.clone(), callback_url, fingerprint_key.as_bytes()),
-            recovery: RecoveryJob::new(
-                payments.clone(),
-                settings.recovery.clone(),
-                crate::instance::instance_id(&settings)?,
-            ),
+            recovery: RecoveryJob::new(payments.clone(), settings.recovery.clone(), instance_id),
             payments,
             retention: RetentionJob::new(db.clone(), settings.retention.clone()),
             outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),

@@ -1,7 +1,5 @@
-//! The background jobs' statements: the recovery job's pages and lease, the outbox, and the
-//! retention job's deletions.
-
-use std::time::Duration;
+//! The background jobs' statements: the recovery job's pages, the outbox, and the retention
+//! job's deletions (the recovery lease and round records are in `leases.rs`).
 
 use sqlx::{AnyConnection, Row};
 
@@ -59,49 +57,6 @@ impl Db {
         rows.iter()
             .map(|r| Ok((parse_payment(r)?, r.try_get("user_id")?)))
             .collect()
-    }
-
-    /// Takes (or renews) the lease `name` for `owner` until `now + ttl`. Only one owner holds
-    /// an unexpired lease: the single-runner guard of the recovery job across instances.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn try_acquire_lease(
-        &self,
-        name: &str,
-        owner: &str,
-        now: i64,
-        ttl: Duration,
-    ) -> Result<bool, sqlx::Error> {
-        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-        let done = sqlx::query(
-            "UPDATE job_leases SET owner = $1, expires_at = $2 \
-             WHERE name = $3 AND (owner IS NULL OR owner = $1 OR expires_at < $4)",
-        )
-        .bind(owner)
-        .bind(until)
-        .bind(name)
-        .bind(now)
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Gives the lease back if `owner` holds it.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE job_leases SET owner = NULL, expires_at = 0 WHERE name = $1 AND owner = $2",
-        )
-        .bind(name)
-        .bind(owner)
-        .execute(&self.write)
-        .await?;
-        Ok(())
     }
 
     /// Records that recovery looked at a payment (no status change).

@@ -17,6 +17,7 @@
 
 mod catalogue;
 mod jobs;
+mod leases;
 mod orders;
 mod payments;
 mod rows;
@@ -29,6 +30,7 @@ use sqlx::{AnyConnection, AnyPool, Executor};
 
 pub use self::catalogue::{product_price, release_stock, take_points, take_stock, user_points_in};
 pub use self::jobs::insert_outbox;
+pub use self::leases::{Lease, RoundRecord, overlapping_rounds};
 pub use self::orders::{
     idempotent_order, insert_idempotency_key, insert_order, insert_order_item, lock_order,
     order_by_id, order_by_ref, rebind_idempotency_key, transition_order,

@@ -8,6 +8,7 @@ mod crash;
 mod faults;
 mod helpers;
 mod hygiene;
+mod leases;
 mod orders;
 mod outage;
 mod outbox;
