@@ -118,6 +118,16 @@ async fn sqlite_pragmas(conn: &mut AnyConnection, lock_ms: u64) -> Result<(), sq
     Ok(())
 }
 
+/// Applies the SQLite migrations holding the database's write lock (`BEGIN IMMEDIATE`) from
+/// the first check to the last migration: sqlx takes no lock on SQLite, so two processes
+/// starting together on a fresh file would both create the tables. Each migration's own
+/// transaction becomes a savepoint inside this one; a process that waited finds them applied.
+async fn migrate_sqlite(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    SQLITE_MIGRATOR.run_direct(&mut *tx).await?;
+    tx.commit().await
+}
+
 /// `url` with `param` added to its query string.
 fn with_param(url: &str, param: &str) -> String {
     if url.contains('?') {
@@ -157,7 +167,7 @@ impl Db {
                 sqlx::query("PRAGMA journal_mode = WAL")
                     .fetch_optional(&write)
                     .await?;
-                SQLITE_MIGRATOR.run(&write).await?;
+                migrate_sqlite(&write).await?;
                 let read = pool(options.read_connections)
                     .after_connect(move |conn, _| Box::pin(sqlite_pragmas(conn, lock_ms)))
                     .connect(&with_param(&options.url, "mode=ro"))
@@ -177,6 +187,9 @@ impl Db {
                     })
                     .connect(&options.url)
                     .await?;
+                // sqlx's migrator holds `pg_advisory_lock` (keyed by the database's name)
+                // from before it creates its table until every migration is applied: many
+                // instances starting together on a fresh database migrate it once.
                 POSTGRES_MIGRATOR.run(&write).await?;
                 let read = pool(options.read_connections)
                     .after_connect(|conn, _| {

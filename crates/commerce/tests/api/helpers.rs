@@ -145,7 +145,7 @@ pub(crate) async fn spawn_app_with(
 /// With `COMMERCE_TEST_POSTGRES_URL` set (a server URL without a database, e.g.
 /// `postgres://postgres@127.0.0.1:5432`), every test gets a fresh Postgres database instead of
 /// an SQLite file: the whole suite runs against Postgres.
-async fn fresh_postgres_database() -> Option<String> {
+pub(crate) async fn fresh_postgres_database() -> Option<String> {
     use sqlx::{Connection, Executor};
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let server = std::env::var("COMMERCE_TEST_POSTGRES_URL").ok()?;

@@ -93,8 +93,8 @@ async fn a_stale_generation_can_neither_renew_nor_release_the_lease() {
 
 #[tokio::test]
 async fn a_round_that_lost_its_lease_stops_writing_and_leaves_the_new_holder_alone() {
-    // Arrange: a 1 ms lease (renewed before every payment), two open payments whose queries
-    // take 300 ms each, and another instance that takes the lease once it ran out.
+    // Arrange: a 1 ms lease (renewed before every payment), four open payments whose
+    // queries take 300 ms each, and another instance that takes the lease once it ran out.
     let app = spawn_app_with(
         |sim| sim,
         |s| {
@@ -105,7 +105,7 @@ async fn a_round_that_lost_its_lease_stops_writing_and_leaves_the_new_holder_alo
         },
     )
     .await;
-    for _ in 0..2 {
+    for _ in 0..4 {
         let (status, _) = app
             .place(1, &order_body(1, 1, card("4000-0000-0000-0010")))
             .await;
@@ -133,10 +133,11 @@ async fn a_round_that_lost_its_lease_stops_writing_and_leaves_the_new_holder_alo
         .expect("the 1 ms lease ran out");
     let report = round.await.unwrap().expect("the round ends");
 
-    // Assert: the renewal before the second payment failed, so the round stopped there;
+    // Assert: the renewal before the next payment failed, so the round stopped there (the
+    // theft came during the first payment's query, or at the latest during a later one);
     // B's lease was neither renewed nor released by it.
     assert!(report.lease_lost, "{report:?}");
-    assert_eq!(report.examined, 1, "{report:?}");
+    assert!((1..4).contains(&report.examined), "{report:?}");
     let rounds = db.recovery_rounds().await.unwrap();
     assert_eq!(rounds[0].outcome.as_deref(), Some("lease lost"));
     assert!(

@@ -16,4 +16,5 @@ mod protection;
 mod randomized;
 mod recovery;
 mod retention;
+mod startup;
 mod tuning;
