@@ -35,6 +35,7 @@ pub mod secrets;
 pub mod serve;
 pub mod startup;
 pub mod telemetry;
+pub mod vault;
 
 pub use crate::configuration::Settings;
 pub use crate::startup::{AppHandle, Application};

@@ -266,6 +266,11 @@ impl OrderService {
             "OrderPaid"
         } else {
             db::set_payment_idempotency_key(&mut tx, payment_id, &pg_key).await?;
+            if let Payment::Card(_, card) = &payment {
+                (self.payments)
+                    .keep_card_until_sent(&mut tx, payment_id, &pg_key, card, now)
+                    .await?;
+            }
             "OrderPlaced"
         };
         db::insert_outbox(

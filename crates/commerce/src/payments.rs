@@ -156,12 +156,57 @@ struct ExtraCharge {
 pub struct PaymentService {
     db: Db,
     gateway: Arc<dyn PaymentGateway>,
+    vault: Option<crate::vault::CardVault>,
 }
 
 impl PaymentService {
     /// A service over a database and a gateway.
     pub fn new(db: Db, gateway: Arc<dyn PaymentGateway>) -> Self {
-        Self { db, gateway }
+        Self {
+            db,
+            gateway,
+            vault: None,
+        }
+    }
+
+    /// Keeps each card payment's card sealed in this vault until its charge is first
+    /// attempted, so recovery can send a charge its instance never sent.
+    #[must_use]
+    pub fn with_card_vault(mut self, vault: crate::vault::CardVault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// The card vault, when cards are kept until sent.
+    pub fn card_vault(&self) -> Option<&crate::vault::CardVault> {
+        self.vault.as_ref()
+    }
+
+    /// Keeps `card` sealed for payment `payment_id` (PG key `payment_key`) in the placing
+    /// transaction `tx`, when a vault is configured; a card that cannot be sealed is not kept
+    /// (recovery then queries the PG as before).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn keep_card_until_sent(
+        &self,
+        tx: &mut db::Tx,
+        payment_id: i64,
+        payment_key: &str,
+        card: &crate::domain::CardNumber,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let Some(vault) = &self.vault else {
+            return Ok(());
+        };
+        match vault.seal(card, payment_key) {
+            Ok(sealed) => db::keep_sealed_card(tx, payment_id, &sealed, now).await,
+            Err(error) => {
+                tracing::warn!(payment_id, %error, "card not kept for recovery");
+                Ok(())
+            }
+        }
     }
 
     /// The gateway.

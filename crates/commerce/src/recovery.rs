@@ -26,7 +26,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::RecoverySettings;
-use crate::domain::{Observation, PaymentStatus, Source};
+use crate::domain::{CardType, Money, Observation, PaymentStatus, Source};
+use crate::gateway::{ChargeError, ChargeRequest};
 use crate::payments::{PaymentService, Target};
 use crate::persistence::{self as db, Lease, PaymentRow};
 
@@ -74,6 +75,35 @@ pub struct RecoveryJob {
     rounds: Arc<AtomicU64>,
     /// Held for the whole of a round: one round at a time in this process.
     running: Arc<tokio::sync::Mutex<()>>,
+    /// Where the PG reports charges recovery sends (unset: recovery sends none).
+    callback_url: Option<Arc<str>>,
+}
+
+/// What recovery does with an open payment (see [`next_step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    /// Never sent, past the grace: send it now, with its original idempotency key.
+    Send,
+    /// Never sent, still within the grace: its request may be about to send it; wait.
+    Wait,
+    /// Ask the PG what became of it.
+    Query,
+}
+
+/// The step for an open payment: pure. A REQUESTED payment whose card is kept (so its
+/// charge was never attempted) is never queried, so it is never "not found at the PG": it is
+/// sent once `age_ms` reaches `send_grace_ms`. Anything else is queried.
+pub fn next_step(
+    status: PaymentStatus,
+    unsent_card_kept: bool,
+    age_ms: i64,
+    send_grace_ms: u64,
+) -> NextStep {
+    match (status, unsent_card_kept) {
+        (PaymentStatus::Requested, true) if age_ms >= ms(send_grace_ms) => NextStep::Send,
+        (PaymentStatus::Requested, true) => NextStep::Wait,
+        _ => NextStep::Query,
+    }
 }
 
 /// The lease a round holds, and when it was last renewed.
@@ -103,7 +133,16 @@ impl RecoveryJob {
             owner: owner.into(),
             rounds: Arc::new(AtomicU64::new(0)),
             running: Arc::new(tokio::sync::Mutex::new(())),
+            callback_url: None,
         }
+    }
+
+    /// Lets recovery send charges that were accepted but never sent, reporting to
+    /// `callback_url`.
+    #[must_use]
+    pub fn sending_to(mut self, callback_url: impl Into<Arc<str>>) -> Self {
+        self.callback_url = Some(callback_url.into());
+        self
     }
 
     /// The name this instance holds the lease under.
@@ -290,6 +329,24 @@ impl RecoveryJob {
         let user = order.user_id.to_string();
         let gateway = self.payments.gateway();
         let age = now - payment.created_at;
+        let unsent = match (&self.callback_url, payment.status) {
+            (Some(_), PaymentStatus::Requested) => database.unsent_card(payment.id).await?,
+            _ => None,
+        };
+        match next_step(
+            payment.status,
+            unsent.is_some(),
+            age,
+            self.settings.send_grace_ms,
+        ) {
+            NextStep::Wait => return Ok(Settled::Unchanged),
+            NextStep::Send => {
+                if let Some(sealed) = unsent {
+                    return self.send(payment, &order, &sealed, source).await;
+                }
+            }
+            NextStep::Query => {}
+        }
         let mut observations = Vec::new();
         if let Some(key) = &payment.transaction_key {
             match gateway.transaction(&user, key).await {
@@ -385,6 +442,61 @@ impl RecoveryJob {
     }
 }
 
+impl RecoveryJob {
+    /// Sends a charge that was accepted but never sent, with its original idempotency key,
+    /// through the same protected gateway as a request (which claims the attempt first).
+    async fn send(
+        &self,
+        payment: &PaymentRow,
+        order: &db::OrderRow,
+        sealed: &str,
+        source: Source,
+    ) -> Result<Settled, sqlx::Error> {
+        let (Some(callback_url), Some(vault), Some(key)) = (
+            &self.callback_url,
+            self.payments.card_vault(),
+            payment.idempotency_key.as_deref(),
+        ) else {
+            return Ok(Settled::Unchanged);
+        };
+        let card_type = payment.card_type.as_deref().map(str::parse::<CardType>);
+        let (Ok(card_no), Some(Ok(card_type))) = (vault.open(sealed, key), card_type) else {
+            tracing::error!(payment_id = payment.id, "the kept card cannot be sent");
+            return Ok(Settled::Unchanged);
+        };
+        let request = ChargeRequest {
+            user_id: order.user_id.to_string(),
+            order_ref: order.order_ref.clone(),
+            card_type,
+            card_no,
+            amount: Money::new(payment.amount),
+            callback_url: callback_url.to_string(),
+            idempotency_key: key.to_owned(),
+        };
+        tracing::warn!(
+            payment_id = payment.id,
+            order_id = order.id,
+            "sending a charge that was accepted but never sent"
+        );
+        let observation = match self.payments.gateway().charge(request).await {
+            Ok(transaction_key) => Observation::Accepted { transaction_key },
+            Err(ChargeError::NotReached(reason)) => Observation::NotReached { reason },
+            Err(ChargeError::Uncertain(reason)) => Observation::Uncertain { reason },
+            Err(ChargeError::Rejected(reason)) => Observation::Rejected { reason },
+        };
+        let applied = self
+            .payments
+            .apply(Target::Payment(payment.id), observation, source)
+            .await?;
+        metrics::counter!("commerce_recovery_charges_sent_total").increment(1);
+        Ok(if applied.changed {
+            Settled::Changed
+        } else {
+            Settled::Unchanged
+        })
+    }
+}
+
 enum Settled {
     Changed,
     Unchanged,
@@ -398,6 +510,24 @@ fn ms(value: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requested_payment_never_sent_is_sent_after_the_grace_and_never_queried() {
+        use PaymentStatus as S;
+        assert_eq!(next_step(S::Requested, true, 9_999, 10_000), NextStep::Wait);
+        assert_eq!(
+            next_step(S::Requested, true, 10_000, 10_000),
+            NextStep::Send
+        );
+        // Attempted (no card kept), or past REQUESTED: the PG is asked.
+        assert_eq!(
+            next_step(S::Requested, false, 60_000, 10_000),
+            NextStep::Query
+        );
+        for status in [S::Pending, S::Unknown] {
+            assert_eq!(next_step(status, true, 60_000, 10_000), NextStep::Query);
+        }
+    }
 
     #[test]
     fn the_lease_is_renewed_once_a_third_of_its_time_has_passed() {

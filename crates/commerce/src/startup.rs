@@ -189,13 +189,32 @@ impl ApplicationBuilder {
         {
             tracing::info!(%instance_id, "took back the recovery lease a crash left held");
         }
-        let payments = PaymentService::new(db.clone(), gateway);
+        let card_key = match &settings.recovery.card_key {
+            Some(key) => key.clone(),
+            None => {
+                let candidate = crate::secrets::random_hex(32)
+                    .map_err(|e| seawall::ConfigError::new("recovery.card_key", e.to_string()))?;
+                db.service_secret("recovery.card_key", &candidate, now_ms())
+                    .await?
+            }
+        };
+        // Outermost: a charge is sent only by whoever claims its first attempt.
+        let gateway: Arc<dyn PaymentGateway> = Arc::new(
+            crate::gateway::attempts::AttemptClaimingGateway::wrap(gateway, db.clone()),
+        );
+        let payments = PaymentService::new(db.clone(), gateway)
+            .with_card_vault(crate::vault::CardVault::new(card_key.as_bytes()));
         let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![Arc::new(AlertLog::default())];
         subscribers.extend(self.subscribers);
         let state = AppState {
             db: db.clone(),
-            orders: OrderService::new(payments.clone(), callback_url, fingerprint_key.as_bytes()),
-            recovery: RecoveryJob::new(payments.clone(), settings.recovery.clone(), instance_id),
+            orders: OrderService::new(
+                payments.clone(),
+                callback_url.clone(),
+                fingerprint_key.as_bytes(),
+            ),
+            recovery: RecoveryJob::new(payments.clone(), settings.recovery.clone(), instance_id)
+                .sending_to(callback_url.clone()),
             payments,
             retention: RetentionJob::new(db.clone(), settings.retention.clone()),
             outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),

@@ -19,6 +19,7 @@
 //! The port speaks the service's types (plain strings for keys, [`Money`], [`PgStatus`]);
 //! each adapter translates.
 
+pub mod attempts;
 pub mod fault;
 pub mod naive;
 pub mod pg;

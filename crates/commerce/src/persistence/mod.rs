@@ -15,6 +15,7 @@
 //! order reads, so reads never queue behind writers — and no pool connection is ever held
 //! while the PG is called.
 
+mod attempts;
 mod catalogue;
 mod jobs;
 mod leases;
@@ -28,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Executor};
 
+pub use self::attempts::{Claim, keep_sealed_card};
 pub use self::catalogue::{product_price, release_stock, take_points, take_stock, user_points_in};
 pub use self::jobs::insert_outbox;
 pub use self::leases::{Lease, RoundRecord, overlapping_rounds};

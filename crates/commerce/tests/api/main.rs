@@ -18,3 +18,4 @@ mod recovery;
 mod retention;
 mod startup;
 mod tuning;
+mod unsent;
