@@ -329,23 +329,11 @@ impl RecoveryJob {
         let user = order.user_id.to_string();
         let gateway = self.payments.gateway();
         let age = now - payment.created_at;
-        let unsent = match (&self.callback_url, payment.status) {
-            (Some(_), PaymentStatus::Requested) => database.unsent_card(payment.id).await?,
-            _ => None,
-        };
-        match next_step(
-            payment.status,
-            unsent.is_some(),
-            age,
-            self.settings.send_grace_ms,
-        ) {
-            NextStep::Wait => return Ok(Settled::Unchanged),
-            NextStep::Send => {
-                if let Some(sealed) = unsent {
-                    return self.send(payment, &order, &sealed, source).await;
-                }
-            }
-            NextStep::Query => {}
+        if let Some(settled) = self
+            .send_if_never_sent(payment, &order, age, source)
+            .await?
+        {
+            return Ok(settled);
         }
         let mut observations = Vec::new();
         if let Some(key) = &payment.transaction_key {
@@ -443,6 +431,36 @@ impl RecoveryJob {
 }
 
 impl RecoveryJob {
+    /// For a payment never sent: waits out the grace (`Unchanged`), or sends it. `None`: the
+    /// payment was sent before, so the PG is to be queried.
+    async fn send_if_never_sent(
+        &self,
+        payment: &PaymentRow,
+        order: &db::OrderRow,
+        age: i64,
+        source: Source,
+    ) -> Result<Option<Settled>, sqlx::Error> {
+        let unsent = match (&self.callback_url, payment.status) {
+            (Some(_), PaymentStatus::Requested) => {
+                self.payments.db().unsent_card(payment.id).await?
+            }
+            _ => None,
+        };
+        let step = next_step(
+            payment.status,
+            unsent.is_some(),
+            age,
+            self.settings.send_grace_ms,
+        );
+        match (step, unsent) {
+            (NextStep::Wait, _) => Ok(Some(Settled::Unchanged)),
+            (NextStep::Send, Some(sealed)) => {
+                Ok(Some(self.send(payment, order, &sealed, source).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Sends a charge that was accepted but never sent, with its original idempotency key,
     /// through the same protected gateway as a request (which claims the attempt first).
     async fn send(
