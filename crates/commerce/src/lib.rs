@@ -36,6 +36,7 @@ pub mod serve;
 pub mod startup;
 pub mod subscriptions;
 pub mod telemetry;
+pub mod vault;
 
 pub use crate::configuration::Settings;
 pub use crate::startup::{AppHandle, Application};

@@ -3,7 +3,8 @@
 //!
 //! Events are written in the same transaction as the change they announce
 //! ([`crate::persistence::insert_outbox`]). The relay polls due, undelivered events in id
-//! order, hands each to every subscriber, then marks it published. A subscriber that fails
+//! order, hands each to every subscriber, then marks the delivered ones published together, in
+//! one statement (`UPDATE … WHERE id IN (…)`, not one write per event). A subscriber that fails
 //! makes the event wait (exponential backoff per event, dead after `max_attempts`), and the
 //! relay stops the batch there so later events never overtake it. A crash between delivery
 //! and marking redelivers the event: **subscribers must dedupe by event id**
@@ -273,6 +274,9 @@ impl OutboxRelay {
             .db
             .pending_outbox_events(self.settings.batch_size)
             .await?;
+        // Delivered events are marked together, in one statement, before anything else is
+        // written (a failure's record, the end of the pass): at least once, never lost.
+        let mut delivered = Vec::with_capacity(batch.len());
         for row in batch {
             if row.next_attempt_at > now {
                 // Waiting out its backoff; later events wait behind it.
@@ -285,43 +289,61 @@ impl OutboxRelay {
                 payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::Null),
             };
             let failure = self.subscribers.iter().find_map(|s| s.handle(&event).err());
-            match failure {
-                None => {
-                    self.db
-                        .mark_outbox_published(event.id, db::now_ms())
-                        .await?;
-                    report.published += 1;
-                    metrics::counter!("commerce_outbox_published_total").increment(1);
-                }
-                Some(error) => {
-                    let attempts = row.attempts + 1;
-                    let dead = attempts >= self.settings.max_attempts;
-                    let shift = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
-                    let delay = self
-                        .settings
-                        .backoff_ms
-                        .saturating_mul(1_u64 << shift.saturating_sub(1))
-                        .min(60_000);
-                    let next = now + i64::try_from(delay).unwrap_or(60_000);
-                    self.db
-                        .mark_outbox_failed(event.id, next, dead, &error)
-                        .await?;
-                    metrics::counter!("commerce_outbox_failures_total").increment(1);
-                    if dead {
-                        tracing::error!(event_id = event.id, %error, "outbox event parked as dead");
-                    } else {
-                        tracing::warn!(event_id = event.id, attempts, %error, "outbox delivery failed; will retry");
-                    }
-                    report.failed += 1;
-                    // Keep id order: nothing overtakes a failed event.
-                    if !dead {
-                        break;
-                    }
-                }
+            let Some(error) = failure else {
+                delivered.push(event.id);
+                continue;
+            };
+            self.mark_delivered(&mut delivered, &mut report).await?;
+            let attempts = row.attempts + 1;
+            let dead = attempts >= self.settings.max_attempts;
+            let next = now + backoff_ms(self.settings.backoff_ms, attempts);
+            self.db
+                .mark_outbox_failed(event.id, next, dead, &error)
+                .await?;
+            metrics::counter!("commerce_outbox_failures_total").increment(1);
+            if dead {
+                tracing::error!(event_id = event.id, %error, "outbox event parked as dead");
+            } else {
+                tracing::warn!(event_id = event.id, attempts, %error, "outbox delivery failed; will retry");
+            }
+            report.failed += 1;
+            // Keep id order: nothing overtakes a failed event.
+            if !dead {
+                break;
             }
         }
+        self.mark_delivered(&mut delivered, &mut report).await?;
         Ok(report)
     }
+
+    /// Marks `delivered` published in one statement and empties it.
+    async fn mark_delivered(
+        &self,
+        delivered: &mut Vec<i64>,
+        report: &mut RelayReport,
+    ) -> Result<(), sqlx::Error> {
+        if delivered.is_empty() {
+            return Ok(());
+        }
+        self.db
+            .mark_outbox_published_batch(delivered, db::now_ms())
+            .await?;
+        let count = u64::try_from(delivered.len()).unwrap_or(u64::MAX);
+        report.published += count;
+        metrics::counter!("commerce_outbox_published_total").increment(count);
+        delivered.clear();
+        Ok(())
+    }
+}
+
+/// The wait before attempt `attempts + 1` of a failed event: `base_ms` doubled per earlier
+/// attempt, at most a minute. Pure.
+pub fn backoff_ms(base_ms: u64, attempts: i64) -> i64 {
+    let shift = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+    let delay = base_ms
+        .saturating_mul(1_u64 << shift.saturating_sub(1))
+        .min(60_000);
+    i64::try_from(delay).unwrap_or(60_000)
 }
 
 #[cfg(test)]
@@ -335,6 +357,15 @@ mod tests {
             event_type: "OrderPaid".to_owned(),
             payload: serde_json::Value::Null,
         }
+    }
+
+    #[test]
+    fn a_failed_event_backs_off_doubling_up_to_a_minute() {
+        assert_eq!(backoff_ms(200, 1), 200);
+        assert_eq!(backoff_ms(200, 2), 400);
+        assert_eq!(backoff_ms(200, 4), 1_600);
+        assert_eq!(backoff_ms(200, 30), 60_000);
+        assert_eq!(backoff_ms(0, 5), 0);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::domain::{
 };
 use crate::gateway::routing::{self, Next, PgRouter};
 use crate::gateway::{ChargeError, ChargeRequest, PaymentGateway};
-use crate::persistence::{self as db, Db, NewPayment, PaymentRow};
+use crate::persistence::{self as db, Claim, Db, NewPayment, PaymentRow};
 
 /// The reason stored on a payment failed because its charge provably never reached the PG
 /// (the 503 case): an idempotency key whose order failed only this way may be used again.
@@ -157,6 +157,7 @@ struct ExtraCharge {
 pub struct PaymentService {
     db: Db,
     router: PgRouter,
+    vault: Option<crate::vault::CardVault>,
 }
 
 impl PaymentService {
@@ -165,9 +166,53 @@ impl PaymentService {
         Self::with_router(db, PgRouter::single(crate::startup::PRIMARY_PG, gateway))
     }
 
+    /// Keeps each card payment's card sealed in this vault until its charge is first
+    /// attempted, so recovery can send a charge its instance never sent.
+    #[must_use]
+    pub fn with_card_vault(mut self, vault: crate::vault::CardVault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// The card vault, when cards are kept until sent.
+    pub fn card_vault(&self) -> Option<&crate::vault::CardVault> {
+        self.vault.as_ref()
+    }
+
+    /// Keeps `card` sealed for payment `payment_id` (PG key `payment_key`) in the placing
+    /// transaction `tx`, when a vault is configured; a card that cannot be sealed is not kept
+    /// (recovery then queries the PG as before).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn keep_card_until_sent(
+        &self,
+        tx: &mut db::Tx,
+        payment_id: i64,
+        payment_key: &str,
+        card: &pg_client::model::CardNumber,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let Some(vault) = &self.vault else {
+            return Ok(());
+        };
+        match vault.seal(card, payment_key) {
+            Ok(sealed) => db::keep_sealed_card(tx, payment_id, &sealed, now).await,
+            Err(error) => {
+                tracing::warn!(payment_id, %error, "card not kept for recovery");
+                Ok(())
+            }
+        }
+    }
+
     /// A service over a database and several PGs.
     pub fn with_router(db: Db, router: PgRouter) -> Self {
-        Self { db, router }
+        Self {
+            db,
+            router,
+            vault: None,
+        }
     }
 
     /// The primary PG's gateway.
@@ -211,6 +256,25 @@ impl PaymentService {
         payment_id: i64,
         request: ChargeRequest,
     ) -> Result<String, ChargeError> {
+        // A charge is sent only by whoever claims its first attempt (the request, or recovery
+        // for a charge its instance committed but never sent), whichever PG it then goes to.
+        match self
+            .db
+            .claim_charge_attempt(&request.idempotency_key, db::now_ms())
+            .await
+        {
+            Ok(Claim::Claimed | Claim::Untracked) => {}
+            Ok(Claim::AlreadyAttempted) => {
+                return Err(ChargeError::Uncertain(
+                    "this charge was already sent; its outcome comes from the PG".to_owned(),
+                ));
+            }
+            Err(error) => {
+                return Err(ChargeError::NotReached(format!(
+                    "could not record the charge attempt: {error}"
+                )));
+            }
+        }
         let mut last = Err(ChargeError::NotReached(
             "no payment gateway configured".into(),
         ));

@@ -1,13 +1,22 @@
 //! The recovery (reconciliation) job: settles payments whose callback never came.
 //!
-//! Every round: take the `recovery` lease (one runner across instances), skip the round if the
-//! PG's query breaker is open, then walk open payments (REQUESTED / PENDING / UNKNOWN)
+//! Every round: take this instance's round lock (the periodic round and `POST
+//! /admin/reconcile` never overlap: the second is refused with [`RoundError::AlreadyRunning`]),
+//! then the `recovery` lease (one runner across instances; not re-entrant; its generation is
+//! the round's fencing token), record the round's start, skip the round if the PG's query
+//! breaker is open, then walk open payments (REQUESTED / PENDING / UNKNOWN)
 //! unchanged for `older_than`, **oldest first** in pages by id. For each: query the PG by
 //! transaction key, or by order id when the key was never learned; feed what it says to
 //! [`PaymentService::apply`]. "Not found" counts only once the payment is older than the
 //! grace period (→ FAILED, stock released); still unresolved past the deadline →
 //! NEEDS_REVIEW. A failed query changes nothing. Finally, extra successful charges whose
 //! cancel failed earlier are cancelled again.
+//!
+//! **Fencing.** Before each payment, once a third of the lease's time has passed since it was
+//! last renewed, the round renews it under its generation; when that fails (the lease ran out
+//! and another instance took it) the round stops at once, writing nothing more, and does not
+//! release the lease it no longer holds. The round's end is recorded before the lease is
+//! released, so the `recovery_rounds` records of all instances never overlap.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,9 +26,25 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::RecoverySettings;
-use crate::domain::{Observation, PaymentStatus, Source};
+use crate::domain::{Money, Observation, PaymentStatus, Source};
+use pg_client::model::CardType;
+use crate::gateway::{ChargeError, ChargeRequest};
 use crate::payments::{PaymentService, Target};
-use crate::persistence::{self as db, PaymentRow};
+use crate::persistence::{self as db, Lease, PaymentRow};
+
+/// The name of the recovery job's lease row.
+pub const LEASE_NAME: &str = "recovery";
+
+/// Why a round could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    /// A round of this instance is running now (the periodic one, or an admin one).
+    #[error("a recovery round is already running in this instance")]
+    AlreadyRunning,
+    /// A database error; the round stopped where it was (everything applied so far stays).
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 /// What one round did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -38,6 +63,8 @@ pub struct RecoveryReport {
     pub query_failures: u64,
     /// Extra charges cancelled.
     pub extra_charges_reversed: u64,
+    /// The round lost its lease (it ran out and another instance took it) and stopped.
+    pub lease_lost: bool,
 }
 
 /// The recovery job. Cheap to clone.
@@ -47,6 +74,51 @@ pub struct RecoveryJob {
     settings: RecoverySettings,
     owner: Arc<str>,
     rounds: Arc<AtomicU64>,
+    /// Held for the whole of a round: one round at a time in this process.
+    running: Arc<tokio::sync::Mutex<()>>,
+    /// Where the PG reports charges recovery sends (unset: recovery sends none).
+    callback_url: Option<Arc<str>>,
+}
+
+/// What recovery does with an open payment (see [`next_step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    /// Never sent, past the grace: send it now, with its original idempotency key.
+    Send,
+    /// Never sent, still within the grace: its request may be about to send it; wait.
+    Wait,
+    /// Ask the PG what became of it.
+    Query,
+}
+
+/// The step for an open payment: pure. A REQUESTED payment whose card is kept (so its
+/// charge was never attempted) is never queried, so it is never "not found at the PG": it is
+/// sent once `age_ms` reaches `send_grace_ms`. Anything else is queried.
+pub fn next_step(
+    status: PaymentStatus,
+    unsent_card_kept: bool,
+    age_ms: i64,
+    send_grace_ms: u64,
+) -> NextStep {
+    match (status, unsent_card_kept) {
+        (PaymentStatus::Requested, true) if age_ms >= ms(send_grace_ms) => NextStep::Send,
+        (PaymentStatus::Requested, true) => NextStep::Wait,
+        _ => NextStep::Query,
+    }
+}
+
+/// The lease a round holds, and when it was last renewed.
+struct Fence {
+    lease: Lease,
+    record: i64,
+    renewed_at: i64,
+    ttl: Duration,
+}
+
+/// Whether a lease of `ttl_ms` renewed at `renewed_at` should be renewed at `now` (a third of
+/// its time has passed): pure, so the cadence is tested exactly.
+pub fn renewal_due(renewed_at: i64, now: i64, ttl_ms: u64) -> bool {
+    now.saturating_sub(renewed_at) >= ms(ttl_ms / 3)
 }
 
 impl RecoveryJob {
@@ -61,7 +133,17 @@ impl RecoveryJob {
             settings,
             owner: owner.into(),
             rounds: Arc::new(AtomicU64::new(0)),
+            running: Arc::new(tokio::sync::Mutex::new(())),
+            callback_url: None,
         }
+    }
+
+    /// Lets recovery send charges that were accepted but never sent, reporting to
+    /// `callback_url`.
+    #[must_use]
+    pub fn sending_to(mut self, callback_url: impl Into<Arc<str>>) -> Self {
+        self.callback_url = Some(callback_url.into());
+        self
     }
 
     /// The name this instance holds the lease under.
@@ -96,29 +178,88 @@ impl RecoveryJob {
     ///
     /// # Errors
     ///
-    /// A database error; the round stops where it was (everything applied so far stays).
+    /// [`RoundError::AlreadyRunning`] while another round of this instance runs; a database
+    /// error (the round stops where it was; everything applied so far stays).
     #[tracing::instrument(name = "recovery.round", skip(self))]
-    pub async fn run_once(&self, source: Source) -> Result<RecoveryReport, sqlx::Error> {
+    pub async fn run_once(&self, source: Source) -> Result<RecoveryReport, RoundError> {
+        let Ok(_running) = self.running.try_lock() else {
+            return Err(RoundError::AlreadyRunning);
+        };
         let database = self.payments.db();
         let now = db::now_ms();
-        let lease_ttl = Duration::from_millis(self.settings.lease_ttl_ms);
-        if !database
-            .try_acquire_lease("recovery", &self.owner, now, lease_ttl)
+        let ttl = Duration::from_millis(self.settings.lease_ttl_ms);
+        let Some(lease) = database
+            .try_acquire_lease(LEASE_NAME, &self.owner, now, ttl)
             .await?
-        {
+        else {
             return Ok(RecoveryReport {
                 skipped: Some("another instance holds the recovery lease"),
                 ..RecoveryReport::default()
             });
+        };
+        let record = match database
+            .record_round_start(&lease, source.as_str(), now)
+            .await
+        {
+            Ok(record) => record,
+            Err(error) => {
+                let _ = database.release_lease(&lease).await;
+                return Err(error.into());
+            }
+        };
+        tracing::debug!(generation = lease.generation, "recovery lease taken");
+        let mut fence = Fence {
+            lease,
+            record,
+            renewed_at: now,
+            ttl,
+        };
+        let result = self.round(source, &mut fence).await;
+        let outcome = match &result {
+            Ok(report) if report.lease_lost => "lease lost",
+            Ok(_) => "done",
+            Err(_) => "failed",
+        };
+        // The end is recorded before the lease goes, so records never overlap.
+        let ended = database
+            .record_round_end(record, db::now_ms(), outcome)
+            .await;
+        if outcome != "lease lost" {
+            database.release_lease(&fence.lease).await?;
         }
-        let result = self.round(source).await;
-        database.release_lease("recovery", &self.owner).await?;
+        ended?;
         self.rounds.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("commerce_recovery_rounds_total").increment(1);
-        result
+        Ok(result?)
     }
 
-    async fn round(&self, source: Source) -> Result<RecoveryReport, sqlx::Error> {
+    /// Whether the round still holds its lease, renewing it when due; false: stop writing.
+    async fn still_held(&self, fence: &mut Fence) -> Result<bool, sqlx::Error> {
+        let now = db::now_ms();
+        if !renewal_due(fence.renewed_at, now, self.settings.lease_ttl_ms) {
+            return Ok(true);
+        }
+        let held = self
+            .payments
+            .db()
+            .renew_lease(&mut fence.lease, Some(fence.record), now, fence.ttl)
+            .await?;
+        if held {
+            fence.renewed_at = now;
+        } else {
+            tracing::warn!(
+                generation = fence.lease.generation,
+                "the recovery lease was lost: the round stops"
+            );
+        }
+        Ok(held)
+    }
+
+    async fn round(
+        &self,
+        source: Source,
+        fence: &mut Fence,
+    ) -> Result<RecoveryReport, sqlx::Error> {
         let mut report = RecoveryReport {
             ran: true,
             ..RecoveryReport::default()
@@ -143,6 +284,11 @@ impl RecoveryJob {
                     report.skipped = Some("the PG query breaker opened during the round");
                     return Ok(report);
                 }
+                if !self.still_held(fence).await? {
+                    report.lease_lost = true;
+                    report.skipped = Some("the recovery lease was lost during the round");
+                    return Ok(report);
+                }
                 report.examined += 1;
                 match self.settle(&payment, source, now).await? {
                     Settled::Changed => report.changed += 1,
@@ -151,6 +297,11 @@ impl RecoveryJob {
                 }
                 database.touch_payment_checked(payment.id, now).await?;
             }
+        }
+        if !self.still_held(fence).await? {
+            report.lease_lost = true;
+            report.skipped = Some("the recovery lease was lost during the round");
+            return Ok(report);
         }
         for (payment, user_id) in database
             .extra_successful_payments(self.settings.page_size)
@@ -182,6 +333,12 @@ impl RecoveryJob {
             return Ok(Settled::QueryFailed);
         };
         let age = now - payment.created_at;
+        if let Some(settled) = self
+            .send_if_never_sent(payment, &order, age, source)
+            .await?
+        {
+            return Ok(settled);
+        }
         let mut observations = Vec::new();
         if let Some(key) = &payment.transaction_key {
             match gateway.transaction(&user, key).await {
@@ -277,6 +434,91 @@ impl RecoveryJob {
     }
 }
 
+impl RecoveryJob {
+    /// For a payment never sent: waits out the grace (`Unchanged`), or sends it. `None`: the
+    /// payment was sent before, so the PG is to be queried.
+    async fn send_if_never_sent(
+        &self,
+        payment: &PaymentRow,
+        order: &db::OrderRow,
+        age: i64,
+        source: Source,
+    ) -> Result<Option<Settled>, sqlx::Error> {
+        let unsent = match (&self.callback_url, payment.status) {
+            (Some(_), PaymentStatus::Requested) => {
+                self.payments.db().unsent_card(payment.id).await?
+            }
+            _ => None,
+        };
+        let step = next_step(
+            payment.status,
+            unsent.is_some(),
+            age,
+            self.settings.send_grace_ms,
+        );
+        match (step, unsent) {
+            (NextStep::Wait, _) => Ok(Some(Settled::Unchanged)),
+            (NextStep::Send, Some(sealed)) => {
+                Ok(Some(self.send(payment, order, &sealed, source).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Sends a charge that was accepted but never sent, with its original idempotency key,
+    /// through the same protected gateway as a request (which claims the attempt first).
+    async fn send(
+        &self,
+        payment: &PaymentRow,
+        order: &db::OrderRow,
+        sealed: &str,
+        source: Source,
+    ) -> Result<Settled, sqlx::Error> {
+        let (Some(callback_url), Some(vault), Some(key)) = (
+            &self.callback_url,
+            self.payments.card_vault(),
+            payment.idempotency_key.as_deref(),
+        ) else {
+            return Ok(Settled::Unchanged);
+        };
+        let card_type = payment.card_type.as_deref().map(CardType::from_wire);
+        let (Ok(card_no), Some(card_type)) = (vault.open(sealed, key), card_type) else {
+            tracing::error!(payment_id = payment.id, "the kept card cannot be sent");
+            return Ok(Settled::Unchanged);
+        };
+        let request = ChargeRequest {
+            user_id: order.user_id.to_string(),
+            order_ref: order.order_ref.clone(),
+            card_type,
+            card_no,
+            amount: Money::new(payment.amount),
+            callback_url: callback_url.to_string(),
+            idempotency_key: key.to_owned(),
+        };
+        tracing::warn!(
+            payment_id = payment.id,
+            order_id = order.id,
+            "sending a charge that was accepted but never sent"
+        );
+        let observation = match self.payments.charge(payment.id, request).await {
+            Ok(transaction_key) => Observation::Accepted { transaction_key },
+            Err(ChargeError::NotReached(reason)) => Observation::NotReached { reason },
+            Err(ChargeError::Uncertain(reason)) => Observation::Uncertain { reason },
+            Err(ChargeError::Rejected(reason)) => Observation::Rejected { reason },
+        };
+        let applied = self
+            .payments
+            .apply(Target::Payment(payment.id), observation, source)
+            .await?;
+        metrics::counter!("commerce_recovery_charges_sent_total").increment(1);
+        Ok(if applied.changed {
+            Settled::Changed
+        } else {
+            Settled::Unchanged
+        })
+    }
+}
+
 enum Settled {
     Changed,
     Unchanged,
@@ -285,4 +527,38 @@ enum Settled {
 
 fn ms(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requested_payment_never_sent_is_sent_after_the_grace_and_never_queried() {
+        use PaymentStatus as S;
+        assert_eq!(next_step(S::Requested, true, 9_999, 10_000), NextStep::Wait);
+        assert_eq!(
+            next_step(S::Requested, true, 10_000, 10_000),
+            NextStep::Send
+        );
+        // Attempted (no card kept), or past REQUESTED: the PG is asked.
+        assert_eq!(
+            next_step(S::Requested, false, 60_000, 10_000),
+            NextStep::Query
+        );
+        for status in [S::Pending, S::Unknown] {
+            assert_eq!(next_step(status, true, 60_000, 10_000), NextStep::Query);
+        }
+    }
+
+    #[test]
+    fn the_lease_is_renewed_once_a_third_of_its_time_has_passed() {
+        assert!(!renewal_due(1_000, 1_000, 60_000));
+        assert!(!renewal_due(1_000, 20_999, 60_000));
+        assert!(renewal_due(1_000, 21_000, 60_000));
+        // A clock that went back never renews early.
+        assert!(!renewal_due(1_000, 500, 60_000));
+        // A tiny lease is renewed before every payment.
+        assert!(renewal_due(1_000, 1_000, 2));
+    }
 }

@@ -202,6 +202,24 @@ impl ApplicationBuilder {
                     .await?
             }
         };
+        // A process that is only starting runs no round: a recovery lease held under this
+        // instance's name was left by its previous process, killed in the middle of a round.
+        let instance_id = crate::instance::instance_id(&settings)?;
+        if db
+            .reclaim_own_lease(crate::recovery::LEASE_NAME, &instance_id, now_ms())
+            .await?
+        {
+            tracing::info!(%instance_id, "took back the recovery lease a crash left held");
+        }
+        let card_key = match &settings.recovery.card_key {
+            Some(key) => key.clone(),
+            None => {
+                let candidate = crate::secrets::random_hex(32)
+                    .map_err(|e| seawall::ConfigError::new("recovery.card_key", e.to_string()))?;
+                db.service_secret("recovery.card_key", &candidate, now_ms())
+                    .await?
+            }
+        };
         let subscriptions = crate::subscriptions::wiring::service(
             &settings,
             &db,
@@ -222,17 +240,19 @@ impl ApplicationBuilder {
             gateway,
             callback_verifier.clone(),
         )?;
-        let payments = PaymentService::with_router(db.clone(), router);
+        let payments = PaymentService::with_router(db.clone(), router)
+            .with_card_vault(crate::vault::CardVault::new(card_key.as_bytes()));
         let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![Arc::new(AlertLog::default())];
         subscribers.extend(self.subscribers);
         let state = AppState {
             db: db.clone(),
-            orders: OrderService::new(payments.clone(), callback_url, fingerprint_key.as_bytes()),
-            recovery: RecoveryJob::new(
+            orders: OrderService::new(
                 payments.clone(),
-                settings.recovery.clone(),
-                crate::instance::instance_id(&settings)?,
+                callback_url.clone(),
+                fingerprint_key.as_bytes(),
             ),
+            recovery: RecoveryJob::new(payments.clone(), settings.recovery.clone(), instance_id)
+                .sending_to(callback_url.clone()),
             payments,
             retention: RetentionJob::new(db.clone(), settings.retention.clone()),
             subscriptions,

@@ -427,6 +427,14 @@ pub struct RecoverySettings {
     pub page_size: i64,
     /// The single-runner lease's lifetime (default 60 s).
     pub lease_ttl_ms: u64,
+    /// A card payment still REQUESTED with no charge attempt this long after it was placed
+    /// (its instance died before calling the PG) is sent by recovery, with its original
+    /// idempotency key (default 10 s).
+    pub send_grace_ms: u64,
+    /// The key the card of a payment not yet sent is sealed with until its first attempt (at
+    /// least 16 bytes, the same on every instance; unset: a random key made at first start
+    /// and kept in the database, in `service_secrets`).
+    pub card_key: Option<String>,
 }
 
 impl Default for RecoverySettings {
@@ -439,6 +447,8 @@ impl Default for RecoverySettings {
             deadline_ms: 600_000,
             page_size: 100,
             lease_ttl_ms: 60_000,
+            send_grace_ms: 10_000,
+            card_key: None,
         }
     }
 }
@@ -554,6 +564,7 @@ impl Settings {
                 self.idempotency.fingerprint_key.as_ref(),
             ),
             ("admin.token", self.admin.token.as_ref()),
+            ("recovery.card_key", self.recovery.card_key.as_ref()),
         ] {
             // A blank token would match a request without one; a blank URL fails far from here.
             if value.is_some_and(|text| text.trim().is_empty()) {
@@ -570,6 +581,7 @@ impl Settings {
                 self.idempotency.fingerprint_key.as_ref(),
             ),
             ("admin.token", self.admin.token.as_ref()),
+            ("recovery.card_key", self.recovery.card_key.as_ref()),
         ] {
             // A short secret can be guessed; the rule says the length, never the value.
             if let Some(secret) = value
@@ -604,6 +616,7 @@ impl Settings {
             ),
             ("recovery.deadline_ms", self.recovery.deadline_ms, 0),
             ("recovery.lease_ttl_ms", self.recovery.lease_ttl_ms, 1),
+            ("recovery.send_grace_ms", self.recovery.send_grace_ms, 0),
             ("outbox.interval_ms", self.outbox.interval_ms, 1),
             (
                 "callback.rate_limit_period_ms",

@@ -150,7 +150,7 @@ impl OrderService {
             request: &request,
             payment: &payment,
         };
-        let reserved = match reserve(self.payments.db(), &ask).await? {
+        let reserved = match reserve(&self.payments, &ask).await? {
             Reservation::Replayed(order_id) => return Ok(Placed::Replayed { order_id }),
             Reservation::Reserved(reserved) => reserved,
         };

@@ -13,7 +13,7 @@
 use super::validate::Payment;
 use super::{OrderRequest, PlaceError};
 use crate::domain::{Money, OrderStatus, PaymentMethod, PaymentStatus, Source};
-use crate::payments::NOT_REACHED_REASON;
+use crate::payments::{NOT_REACHED_REASON, PaymentService};
 use crate::persistence::{self as db, Db, NewPayment, OrderItem, Tx};
 
 /// What the reservation produced.
@@ -61,7 +61,11 @@ pub(super) struct Ask<'a> {
 /// # Errors
 ///
 /// Every [`PlaceError`] but the payment ones.
-pub(super) async fn reserve(database: &Db, ask: &Ask<'_>) -> Result<Reservation, PlaceError> {
+pub(super) async fn reserve(
+    payments: &PaymentService,
+    ask: &Ask<'_>,
+) -> Result<Reservation, PlaceError> {
+    let database = payments.db();
     let now = db::now_ms();
     let mut tx = database.begin().await?;
     let retry_of = match key_state(&mut tx, ask).await? {
@@ -82,6 +86,13 @@ pub(super) async fn reserve(database: &Db, ask: &Ask<'_>) -> Result<Reservation,
         return Err(unless_no_user(&mut tx, ask.user_id, PlaceError::InsufficientPoints).await?);
     }
     let reserved = write_order(&mut tx, ask, &items, total, now).await?;
+    // The card stays sealed until its charge is first attempted, so recovery can send a
+    // charge this instance committed but never sent.
+    if let Payment::Card(_, card) = ask.payment {
+        payments
+            .keep_card_until_sent(&mut tx, reserved.payment_id, &reserved.pg_key, card, now)
+            .await?;
+    }
     if !bind_key(&mut tx, ask, retry_of, reserved.order_id, now).await? {
         // Taken (or moved) by a concurrent request between our check and now (not possible
         // under SQLite's write lock; Postgres row locks): its order wins.

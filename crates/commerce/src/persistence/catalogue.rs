@@ -6,6 +6,9 @@ use sqlx::{AnyConnection, Row};
 
 use super::{Db, Product};
 
+/// The Postgres advisory lock key of the demo seed (any constant other holders do not use).
+const SEED_LOCK: i64 = 0x636f_6d6d_7365_6564; // "commseed"
+
 impl Db {
     /// Seeds demo users and products when the database has none. Returns whether it seeded.
     ///
@@ -14,6 +17,15 @@ impl Db {
     /// A database error.
     pub async fn seed_demo_data(&self) -> Result<bool, sqlx::Error> {
         let mut tx = self.begin().await?;
+        // Instances starting together on a fresh database seed it once: SQLite's write
+        // transactions are serialised from their first statement (`BEGIN IMMEDIATE`); on
+        // Postgres a transaction-scoped advisory lock serialises the count and the inserts.
+        if self.engine == super::Engine::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(SEED_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
         let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&mut *tx)
             .await?;
@@ -25,12 +37,14 @@ impl Db {
             (2, "Lee", 1_000_000),
             (3, "Park", 5_000),
         ] {
-            sqlx::query("INSERT INTO users (id, name, points) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(name)
-                .bind(points)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO users (id, name, points) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(points)
+            .execute(&mut *tx)
+            .await?;
         }
         // Without explicit ids, so a Postgres sequence stays in step (a fresh database gives
         // them ids 1 to 5).

@@ -15,8 +15,10 @@
 //! order reads, so reads never queue behind writers — and no pool connection is ever held
 //! while the PG is called.
 
+mod attempts;
 mod catalogue;
 mod jobs;
+mod leases;
 mod orders;
 mod payments;
 mod pg_calls;
@@ -29,10 +31,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Executor};
 
+pub use self::attempts::{Claim, keep_sealed_card};
 pub use self::catalogue::{
     product_price, release_stock, take_points, take_stock, take_stock_priced, user_points_in,
 };
 pub use self::jobs::insert_outbox;
+pub use self::leases::{Lease, RoundRecord, overlapping_rounds};
 pub use self::orders::{
     finish_point_order, idempotent_order, insert_idempotency_key, insert_order_items,
     insert_order_row, lock_order, order_by_id, order_by_ref, order_ref_of, rebind_idempotency_key,
@@ -122,6 +126,16 @@ async fn sqlite_pragmas(conn: &mut AnyConnection, lock_ms: u64) -> Result<(), sq
     Ok(())
 }
 
+/// Applies the SQLite migrations holding the database's write lock (`BEGIN IMMEDIATE`) from
+/// the first check to the last migration: sqlx takes no lock on SQLite, so two processes
+/// starting together on a fresh file would both create the tables. Each migration's own
+/// transaction becomes a savepoint inside this one; a process that waited finds them applied.
+async fn migrate_sqlite(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    SQLITE_MIGRATOR.run_direct(&mut *tx).await?;
+    tx.commit().await
+}
+
 /// `url` with `param` added to its query string.
 fn with_param(url: &str, param: &str) -> String {
     if url.contains('?') {
@@ -161,7 +175,7 @@ impl Db {
                 sqlx::query("PRAGMA journal_mode = WAL")
                     .fetch_optional(&write)
                     .await?;
-                SQLITE_MIGRATOR.run(&write).await?;
+                migrate_sqlite(&write).await?;
                 let read = pool(options.read_connections)
                     .after_connect(move |conn, _| Box::pin(sqlite_pragmas(conn, lock_ms)))
                     .connect(&with_param(&options.url, "mode=ro"))
@@ -181,6 +195,9 @@ impl Db {
                     })
                     .connect(&options.url)
                     .await?;
+                // sqlx's migrator holds `pg_advisory_lock` (keyed by the database's name)
+                // from before it creates its table until every migration is applied: many
+                // instances starting together on a fresh database migrate it once.
                 POSTGRES_MIGRATOR.run(&write).await?;
                 let read = pool(options.read_connections)
                     .after_connect(|conn, _| {

@@ -36,7 +36,7 @@ use crate::domain::{Observation, PaymentStatus, Source};
 use crate::error::ApiError;
 use crate::gateway::pg::{CHARGE_BREAKER, sync_card_type_breakers};
 use crate::payments::Target;
-use crate::recovery::RecoveryReport;
+use crate::recovery::{RecoveryReport, RoundError};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -301,7 +301,18 @@ async fn reconcile(
     _: Admin,
     State(state): State<AppState>,
 ) -> Result<Json<RecoveryReport>, ApiError> {
-    let report = state.recovery.run_once(Source::Admin).await?;
+    let report = match state.recovery.run_once(Source::Admin).await {
+        Ok(report) => report,
+        Err(RoundError::AlreadyRunning) => {
+            return Err(ApiError::Conflict {
+                code: "RECOVERY_ALREADY_RUNNING",
+                message: "a recovery round is already running in this instance; try again \
+                          when it ends"
+                    .to_owned(),
+            });
+        }
+        Err(RoundError::Database(error)) => return Err(error.into()),
+    };
     state.outbox.wake();
     Ok(Json(report))
 }

@@ -152,7 +152,7 @@ pub(crate) const BILLING_EPOCH_MS: i64 = 1_767_225_600_000;
 /// With `COMMERCE_TEST_POSTGRES_URL` set (a server URL without a database, e.g.
 /// `postgres://postgres@127.0.0.1:5432`), every test gets a fresh Postgres database instead of
 /// an SQLite file: the whole suite runs against Postgres.
-async fn fresh_postgres_database() -> Option<String> {
+pub(crate) async fn fresh_postgres_database() -> Option<String> {
     use sqlx::{Connection, Executor};
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let server = std::env::var("COMMERCE_TEST_POSTGRES_URL").ok()?;

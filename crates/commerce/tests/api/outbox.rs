@@ -40,3 +40,43 @@ async fn outbox_events_are_delivered_in_order_at_least_once_and_retried_after_a_
     assert!(kinds.contains(&"PaymentStatusChanged"));
     assert_eq!(kinds.last(), Some(&"OrderPaid"), "{kinds:?}");
 }
+
+#[tokio::test]
+async fn a_pass_delivers_a_whole_batch_in_id_order_and_marks_it_published() {
+    // Arrange: 1,200 events committed at once, and the next delivery fails.
+    let app = spawn_app().await;
+    let db = &app.handle.state.db;
+    let mut tx = db.begin().await.unwrap();
+    for order in 0..1_200 {
+        commerce::persistence::insert_outbox(
+            &mut tx,
+            order,
+            "OrderPaid",
+            &serde_json::json!({ "orderId": order }),
+            commerce::persistence::now_ms(),
+        )
+        .await
+        .unwrap();
+    }
+    app.events.fail_next(1);
+    tx.commit().await.unwrap();
+
+    // Act: passes until the backlog is gone (the running relay takes part too).
+    let drained = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        app.handle.state.outbox.relay_once().await.unwrap();
+        let (left, _) = db.outbox_backlog().await.unwrap();
+        (left == 0).then_some(())
+    })
+    .await;
+
+    // Assert: everything delivered once to the deduping subscriber, in id order, after the
+    // one retry; nothing left unpublished.
+    assert!(drained.is_some(), "the backlog drains");
+    let ids: Vec<i64> = app.events.events().iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 1_200);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    assert!(
+        app.events.deliveries() > 1_200,
+        "the failed delivery was retried"
+    );
+}

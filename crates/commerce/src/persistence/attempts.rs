@@ -1,0 +1,96 @@
+//! A charge's first attempt, claimed once, and the sealed card kept until then.
+
+use sqlx::AnyConnection;
+
+use super::Db;
+
+/// What [`Db::claim_charge_attempt`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller sends the charge: the attempt is recorded and the sealed card deleted.
+    Claimed,
+    /// Another path (the request, or recovery) already sent it: do not send it again.
+    AlreadyAttempted,
+    /// No payment has this idempotency key (a charge the service's tables do not track).
+    Untracked,
+}
+
+/// Keeps the sealed card of a payment not yet sent (same transaction as the payment).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn keep_sealed_card(
+    conn: &mut AnyConnection,
+    payment_id: i64,
+    sealed: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO payment_cards (payment_id, sealed, created_at) VALUES ($1, $2, $3)")
+        .bind(payment_id)
+        .bind(sealed)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+impl Db {
+    /// Claims the first attempt of the charge whose PG idempotency key is `key`, just before
+    /// the PG is called: `attempted_at` is set and the sealed card deleted, in one
+    /// transaction. Only one caller ever gets [`Claim::Claimed`] for a payment.
+    ///
+    /// # Errors
+    ///
+    /// A database error (nothing was claimed: the charge must not be sent).
+    pub async fn claim_charge_attempt(&self, key: &str, now: i64) -> Result<Claim, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        let claimed: Option<i64> = sqlx::query_scalar(
+            "UPDATE payments SET attempted_at = $1 \
+             WHERE idempotency_key = $2 AND attempted_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let claim = match claimed {
+            Some(id) => {
+                sqlx::query("DELETE FROM payment_cards WHERE payment_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                Claim::Claimed
+            }
+            None => {
+                let known: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM payments WHERE idempotency_key = $1")
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if known.is_some() {
+                    Claim::AlreadyAttempted
+                } else {
+                    Claim::Untracked
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    /// The sealed card of payment `id` if its charge was never attempted; `None` once it
+    /// was (or when no card was kept).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn unsent_card(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT c.sealed FROM payment_cards c JOIN payments p ON p.id = c.payment_id \
+             WHERE c.payment_id = $1 AND p.attempted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.write)
+        .await
+    }
+}
