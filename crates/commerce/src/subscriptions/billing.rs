@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::dunning::{self, Event, Outcome, State};
-use super::vault::CardVault;
+use crate::vault::CardVault;
 use super::{BillingClock, SubscriptionSettings};
 use crate::domain::{Money, PgStatus};
 use pg_client::model::CardType;
@@ -272,7 +272,7 @@ impl BillingJob {
         let card_no = self
             .inner
             .vault
-            .open(&sub.card_sealed)
+            .open(&sub.card_sealed, super::SEALED_CARD_CONTEXT)
             .map_err(|e| format!("{e}; update the card"))?;
         let card_type = CardType::from_wire(&sub.card_type);
         Ok(ChargeRequest {

@@ -13,7 +13,7 @@
 //!   `SUB-{subscription}-{period}-{attempt}`, written before the PG is called, so a crash and
 //!   re-send never charges a period twice.
 //! - [`dunning`]: the schedule as a pure function.
-//! - [`vault`]: the card kept sealed with the service's key, masked for display.
+//! - the card is kept sealed by [`crate::vault`] with the service's key, masked for display.
 //!
 //! Every attempt is a row of `subscription_attempts` (the subscriptions' payment history;
 //! `payment_history` belongs to order payments). Time comes from a [`BillingClock`], so the
@@ -21,7 +21,6 @@
 
 pub mod billing;
 pub mod dunning;
-pub mod vault;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -34,6 +33,9 @@ use serde::{Deserialize, Serialize};
 
 /// The subscription client's charge breaker (in the service's registry).
 pub const SUBSCRIPTION_BREAKER: &str = "pg-subscription";
+/// What a subscription's sealed card is bound to (the payments' vault, [`crate::vault`],
+/// binds each card to a context; a subscription's card outlives any one charge).
+pub const SEALED_CARD_CONTEXT: &str = "subscription card";
 /// The subscription client's query breaker.
 pub const SUBSCRIPTION_QUERY_BREAKER: &str = "pg-subscription-query";
 

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::SEALED_CARD_CONTEXT;
 use super::billing::BillingJob;
 use super::dunning::{self, Schedule, State};
 use pg_client::model::{CardNumber, CardType};
@@ -91,7 +92,7 @@ fn card(card_type: &str, card_no: &str) -> Result<(CardType, CardNumber), ApiErr
     Ok((card_type, card_no))
 }
 
-fn internal(context: &'static str) -> impl FnOnce(getrandom::Error) -> ApiError {
+fn internal(context: &'static str) -> impl FnOnce(crate::vault::VaultError) -> ApiError {
     move |e| ApiError::Internal(Internal::new(context, e))
 }
 
@@ -149,7 +150,7 @@ impl SubscriptionService {
         let sealed = self
             .billing
             .vault()
-            .seal(&card_no)
+            .seal(&card_no, SEALED_CARD_CONTEXT)
             .map_err(internal("sealing the card"))?;
         let now = self.billing.clock().now_ms();
         let schedule = Schedule {
@@ -273,7 +274,7 @@ impl SubscriptionService {
         let sealed = self
             .billing
             .vault()
-            .seal(&card_no)
+            .seal(&card_no, SEALED_CARD_CONTEXT)
             .map_err(internal("sealing the card"))?;
         let now = self.billing.clock().now_ms();
         let mut tx = self.db.begin().await?;

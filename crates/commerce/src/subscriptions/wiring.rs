@@ -8,7 +8,7 @@ use seawall::ConfigError;
 use seawall::registry::{Registries, Tags};
 
 use super::billing::BillingJob;
-use super::vault::CardVault;
+use crate::vault::CardVault;
 use super::{BillingClock, SUBSCRIPTION_BREAKER, SUBSCRIPTION_QUERY_BREAKER, SubscriptionService};
 use crate::configuration::Settings;
 use crate::gateway::PaymentGateway;
