@@ -97,7 +97,9 @@ impl<S: Stage<u64, Failure>> Contender for NativeOpaque<S> {
     }
 }
 
-#[inline]
+// Always inlined, as `Outcome::of` is for the baselines: out of line (dropping an `Error` is
+// not small) it made the `Result` be written out whole for the call, padding included.
+#[inline(always)]
 fn native_outcome(result: Result<u64, seawall::Error<Failure>>) -> Outcome {
     match result {
         Ok(value) => Outcome::Value(value),
