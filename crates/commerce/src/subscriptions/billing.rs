@@ -20,14 +20,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::dunning::{self, Event, Outcome, State};
-use crate::vault::CardVault;
 use super::{BillingClock, SubscriptionSettings};
 use crate::domain::{Money, PgStatus};
-use pg_client::model::CardType;
 use crate::gateway::{ChargeError, ChargeRequest, PaymentGateway};
 use crate::persistence::subscriptions as db;
 use crate::persistence::subscriptions::{AttemptRow, SubscriptionRow};
 use crate::persistence::{Db, insert_outbox, now_ms};
+use crate::vault::CardVault;
+use pg_client::model::CardType;
 
 /// What one round did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]

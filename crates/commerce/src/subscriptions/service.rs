@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 use super::SEALED_CARD_CONTEXT;
 use super::billing::BillingJob;
 use super::dunning::{self, Schedule, State};
-use pg_client::model::{CardNumber, CardType};
 use crate::error::ApiError;
 use crate::error::anyhow_like::Internal;
 use crate::persistence::Db;
 use crate::persistence::subscriptions::{self as db, AttemptRow, NewSubscription, SubscriptionRow};
+use pg_client::model::{CardNumber, CardType};
 
 /// `POST /api/v1/subscriptions`.
 #[derive(Clone, Deserialize)]

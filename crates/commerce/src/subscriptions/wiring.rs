@@ -8,13 +8,13 @@ use seawall::ConfigError;
 use seawall::registry::{Registries, Tags};
 
 use super::billing::BillingJob;
-use crate::vault::CardVault;
 use super::{BillingClock, SUBSCRIPTION_BREAKER, SUBSCRIPTION_QUERY_BREAKER, SubscriptionService};
 use crate::configuration::Settings;
 use crate::gateway::PaymentGateway;
 use crate::gateway::pg::PgGateway;
 use crate::persistence::{Db, now_ms};
 use crate::startup::StartupError;
+use crate::vault::CardVault;
 
 /// The batch-path gateway: its own pg-client with the breakers `pg-subscription` and
 /// `pg-subscription-query` in the service's registry, at the PG of `gateway.base_url`. With

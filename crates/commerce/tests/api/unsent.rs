@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use commerce::domain::{Money, OrderStatus, PaymentMethod, PaymentStatus};
-use pg_client::model::CardNumber;
 use commerce::persistence::{self as db, Claim, NewPayment, OrderItem, now_ms};
+use pg_client::model::CardNumber;
 use reqwest::StatusCode;
 
 use crate::helpers::{APPROVED_CARD, TestApp, card, eventually, order_body, spawn_app_with};
