@@ -27,10 +27,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::configuration::RecoverySettings;
 use crate::domain::{Money, Observation, PaymentStatus, Source};
-use pg_client::model::CardType;
 use crate::gateway::{ChargeError, ChargeRequest};
 use crate::payments::{PaymentService, Target};
 use crate::persistence::{self as db, Lease, PaymentRow};
+use pg_client::model::CardType;
 
 /// The name of the recovery job's lease row.
 pub const LEASE_NAME: &str = "recovery";

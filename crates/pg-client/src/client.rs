@@ -19,11 +19,11 @@ use crate::config::PgClientConfig;
 use crate::error::{CallPath, FailureClass, Kind, PgError};
 use crate::gateway::{Accepted, BoxFuture, ChargeOutcome, PathBreaker, PaymentGateway, Uncertain};
 use crate::live::ChargeLive;
-use crate::observer::{
-    AttemptId, AttemptInfo, AttemptObserver, AttemptOutcome, AttemptPath, Observed,
-};
 use crate::model::{
     CardType, OrderId, OrderTransactions, PaymentRequest, TransactionDetail, TransactionKey, UserId,
+};
+use crate::observer::{
+    AttemptId, AttemptInfo, AttemptObserver, AttemptOutcome, AttemptPath, Observed,
 };
 use crate::policy::{
     ChargeRetry, LimitSignals, PathPolicy, QueryAnswers, QueryRetry, QueryStack, SystemFailures,
@@ -570,19 +570,16 @@ impl PgClient {
                 order_id: Some(order_id.as_str()),
                 ..AttemptInfo::new(AttemptPath::Query, attempt.number())
             };
-            self.attempt(
-                Operation::FindByOrder,
-                info,
-                http,
-                |answer| match answer.status {
+            self.attempt(Operation::FindByOrder, info, http, |answer| {
+                match answer.status {
                     404 => Ok(OrderTransactions {
                         order_id: order_id.clone(),
                         transactions: Vec::new(),
                     }),
                     status if is_success(status) => wire::order(&answer),
                     _ => Err(self.failure(CallPath::Query, &answer)),
-                },
-            )
+                }
+            })
         })
         .await
     }

@@ -346,7 +346,9 @@ impl ChargeTuner {
     /// Passes the `pg-charge` breaker's configuration on to the card types' breakers (they
     /// follow the registry's configuration `pg-charge`, not the instance).
     fn sync_card_types(&self) {
-        if let Err(error) = super::pg::sync_card_type_breakers_of(&self.breakers, &self.charge_breaker) {
+        if let Err(error) =
+            super::pg::sync_card_type_breakers_of(&self.breakers, &self.charge_breaker)
+        {
             tracing::warn!(%error, "card types' breakers not tuned");
         }
     }
@@ -367,10 +369,10 @@ impl ChargeTuner {
         let Some(client) = self.client.get().and_then(Weak::upgrade) else {
             return;
         };
-        if let Err(error) = self
-            .limits
-            .slow_call_tuner()
-            .apply(&self.breakers, &self.charge_breaker, p95)
+        if let Err(error) =
+            self.limits
+                .slow_call_tuner()
+                .apply(&self.breakers, &self.charge_breaker, p95)
         {
             tracing::warn!(%error, "slow-call threshold not tuned");
         }

@@ -110,10 +110,15 @@ async fn when_a_refuses_connections_the_order_is_charged_through_b_and_settled_t
         .collect();
     // One row per HTTP attempt: A's retried refused connections, then B's acceptance.
     let (last, at_a) = charges.split_last().unwrap();
-    assert_eq!(last, &("B".to_owned(), "ACCEPTED".to_owned()), "{charges:?}");
+    assert_eq!(
+        last,
+        &("B".to_owned(), "ACCEPTED".to_owned()),
+        "{charges:?}"
+    );
     assert!(!at_a.is_empty(), "{charges:?}");
     assert!(
-        at_a.iter().all(|(pg, outcome)| pg == "A" && outcome == "NOT_REACHED"),
+        at_a.iter()
+            .all(|(pg, outcome)| pg == "A" && outcome == "NOT_REACHED"),
         "{charges:?}"
     );
     // Recovery asks B.
@@ -259,7 +264,10 @@ async fn recovery_holds_back_only_the_payments_whose_pg_refuses_queries() {
     let report = app.reconcile().await;
     assert_eq!(report["ran"], true, "{report}");
     assert_eq!(report["heldBack"], 0, "{report}");
-    assert!(b.stats().queries() > queries, "recovery queried B: {report}");
+    assert!(
+        b.stats().queries() > queries,
+        "recovery queried B: {report}"
+    );
 
     // B's query breaker open (A's closed): B's payment waits, and B is not asked.
     force_breaker(&app, "pg-query", "CLOSED").await;

@@ -103,6 +103,10 @@ async fn a_vetoed_attempt_sends_nothing_and_fails_as_refused_by_the_client() {
 
     assert_eq!(error.class(), FailureClass::Rejected, "{error}");
     assert!(error.to_string().contains("the log is full"), "{error}");
-    assert_eq!(pg.stats().payment_requests, 0, "nothing reached the gateway");
+    assert_eq!(
+        pg.stats().payment_requests,
+        0,
+        "nothing reached the gateway"
+    );
     assert_eq!(recorder.seen().len(), 1, "one veto, no retry, no after");
 }
