@@ -130,6 +130,26 @@ async fn when_a_refuses_connections_the_order_is_charged_through_b_and_settled_t
     app.wait_for_order_status(1, id, "PAID").await;
     assert!(b.stats().callbacks_delivered >= 1, "{:?}", b.stats());
     assert_eq!(app.pg.stats().requests(), 0);
+    // The routing metrics name B and the failover from A.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |name: &str, labels: &[&str]| {
+        metrics
+            .lines()
+            .any(|line| line.starts_with(name) && labels.iter().all(|label| line.contains(label)))
+    };
+    assert!(has("commerce_pg_routed_total", &[r#"pg="B""#]), "{metrics}");
+    assert!(
+        has("commerce_pg_failovers_total", &[r#"from="A""#, r#"to="B""#]),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
