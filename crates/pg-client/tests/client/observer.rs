@@ -11,13 +11,13 @@ use crate::helpers::{Scripted, created, fast_config, pre_create_500, request, si
 
 /// What the observer saw, one line per call.
 #[derive(Debug, Default)]
-struct Recorder {
+pub(crate) struct Recorder {
     veto: bool,
     seen: Mutex<Vec<String>>,
 }
 
 impl Recorder {
-    fn seen(&self) -> Vec<String> {
+    pub(crate) fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
     }
 }
