@@ -61,6 +61,8 @@ pub struct RecoveryReport {
     pub changed: u64,
     /// Queries that failed (state kept).
     pub query_failures: u64,
+    /// Payments left for a later round because their PG's query breaker was open.
+    pub held_back: u64,
     /// Extra charges cancelled.
     pub extra_charges_reversed: u64,
     /// The round lost its lease (it ran out and another instance took it) and stopped.
@@ -264,9 +266,17 @@ impl RecoveryJob {
             ran: true,
             ..RecoveryReport::default()
         };
-        if !self.payments.gateway().queries_permitted() {
+        // Per PG: a payment whose PG refuses queries waits (see `settle`); the round is
+        // skipped only when every PG does.
+        if !self
+            .payments
+            .router()
+            .routes()
+            .iter()
+            .any(|route| route.gateway.queries_permitted())
+        {
             report.ran = false;
-            report.skipped = Some("the PG query breaker is open");
+            report.skipped = Some("the query breaker of every PG is open");
             return Ok(report);
         }
         let database = self.payments.db();
@@ -280,10 +290,6 @@ impl RecoveryJob {
             let Some(last) = page.last() else { break };
             after = last.id;
             for payment in page {
-                if !self.payments.gateway().queries_permitted() {
-                    report.skipped = Some("the PG query breaker opened during the round");
-                    return Ok(report);
-                }
                 if !self.still_held(fence).await? {
                     report.lease_lost = true;
                     report.skipped = Some("the recovery lease was lost during the round");
@@ -294,6 +300,11 @@ impl RecoveryJob {
                     Settled::Changed => report.changed += 1,
                     Settled::Unchanged => {}
                     Settled::QueryFailed => report.query_failures += 1,
+                    Settled::HeldBack => {
+                        // Not checked: its PG refuses queries; the next round asks again.
+                        report.held_back += 1;
+                        continue;
+                    }
                 }
                 database.touch_payment_checked(payment.id, now).await?;
             }
@@ -332,6 +343,10 @@ impl RecoveryJob {
         let Some(gateway) = self.payments.gateway_of(payment.id).await? else {
             return Ok(Settled::QueryFailed);
         };
+        // That PG's query breaker is open: this payment waits, the others go on.
+        if !gateway.queries_permitted() {
+            return Ok(Settled::HeldBack);
+        }
         let age = now - payment.created_at;
         if let Some(settled) = self
             .send_if_never_sent(payment, &order, age, source)
@@ -523,6 +538,8 @@ enum Settled {
     Changed,
     Unchanged,
     QueryFailed,
+    /// Its PG refuses queries now (query breaker open): left for a later round.
+    HeldBack,
 }
 
 fn ms(value: u64) -> i64 {

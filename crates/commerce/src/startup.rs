@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::configuration::Settings;
 use crate::gateway::PaymentGateway;
-use crate::gateway::call_log::LoggedGateway;
-use crate::gateway::pg::PgGateway;
+use crate::gateway::call_log::PgCallLog;
+use crate::gateway::pg::PgWiring;
 use crate::gateway::routing::{PgRoute, PgRouter};
 use crate::orders::OrderService;
 use crate::outbox::{AlertLog, OutboxRelay, Subscriber};
@@ -23,7 +23,6 @@ use crate::retention::RetentionJob;
 use crate::routes::{self, AppState};
 use crate::subscriptions::BillingClock;
 use pg_client::callback::CallbackVerifier;
-use seawall::registry::Tags;
 
 /// The primary PG's name in the call log and on payments.
 pub const PRIMARY_PG: &str = "A";
@@ -134,22 +133,20 @@ impl ApplicationBuilder {
                     settings.gateway.base_url.clone().ok_or_else(|| {
                         seawall::ConfigError::new("gateway.base_url", "must be set")
                     })?;
+                // Every HTTP attempt on the PG is written to the call log before and after
+                // it (a refused "before" write vetoes the attempt).
                 Arc::new(crate::gateway::pg::gateway_with_registry(
                     settings.gateway.client_config(&base_url),
                     &settings.gateway.charge_tuning,
                     settings.gateway.charge_breakers_by_card_type,
                     &registries,
+                    &PgWiring::primary().observed_by(Arc::new(PgCallLog::new(
+                        db.clone(),
+                        settings.gateway.name.as_str(),
+                    ))),
                 )?)
             }
         };
-        // Every call to the PG is written to the call log before and after it (a refused
-        // "before" write stops the call).
-        let gateway: Arc<dyn PaymentGateway> =
-            Arc::new(crate::gateway::call_log::LoggedGateway::new(
-                gateway,
-                db.clone(),
-                settings.gateway.name.as_str(),
-            ));
         // Game-day fault injection in front of whichever gateway: off unless configured, and
         // switched live through the admin API.
         let gateway: Arc<dyn PaymentGateway> =
@@ -290,8 +287,8 @@ fn verifier(
 }
 
 /// The PGs in charge order: the primary (`gateway`) and `gateway.others`, each of those with
-/// its own pg-client (breakers from the registries under their configured names) behind the
-/// call log.
+/// its own pg-client built like the primary's (breakers from the registries under their
+/// configured names, charge tuning, its own call log as the attempt hook).
 fn pg_router(
     settings: &Settings,
     db: &Db,
@@ -313,28 +310,20 @@ fn pg_router(
             .base_url
             .as_deref()
             .ok_or_else(|| seawall::ConfigError::new(format!("{key}.base_url"), "must be set"))?;
-        let config = settings.gateway.client_config(base_url);
-        let breakers = registries.circuit_breakers();
-        let charge = breakers.get_or_create_with(
-            &other.charge_breaker_name(),
-            &config.charge.circuit_breaker,
-            Tags::new(),
-        )?;
-        let query = breakers.get_or_create_with(
-            &other.query_breaker_name(),
-            &config.query.circuit_breaker,
-            Tags::new(),
-        )?;
-        let client = pg_client::PgClient::builder(config)
-            .charge_circuit_breaker(charge)
-            .query_circuit_breaker(query)
-            .build()
-            .map_err(|e| seawall::ConfigError::new(key.clone(), e.to_string()))?;
-        let gateway = Arc::new(LoggedGateway::new(
-            Arc::new(PgGateway::new(client)),
-            db.clone(),
-            other.name.as_str(),
-        ));
+        // The same builder as the primary's: breakers by name, charge tuning, the adaptive
+        // limit and breakers by card type as configured, and its own call log.
+        let wiring = PgWiring::named(other.charge_breaker_name(), other.query_breaker_name())
+            .observed_by(Arc::new(PgCallLog::new(db.clone(), other.name.as_str())));
+        let gateway: Arc<dyn PaymentGateway> = Arc::new(
+            crate::gateway::pg::gateway_with_registry(
+                settings.gateway.client_config(base_url),
+                &settings.gateway.charge_tuning,
+                settings.gateway.charge_breakers_by_card_type,
+                registries,
+                &wiring,
+            )
+            .map_err(|e| e.under(&key))?,
+        );
         let callback_verifier = match &other.callback_secret {
             Some(secret) => Some(verifier(
                 secret,

@@ -12,6 +12,7 @@ use crate::client::{PgClient, Shared};
 use crate::config::{PathConfig, PgClientConfig};
 use crate::live::{ChargeLive, Observer};
 use crate::model::CardType;
+use crate::observer::AttemptObserver;
 use crate::policy::{self, CardTypeBreakers, Supplied};
 use crate::telemetry;
 
@@ -79,6 +80,7 @@ pub struct PgClientBuilder {
     query: Supplied,
     card_type_breakers: Option<CardTypeBreakers>,
     charge_observer: Option<Observer>,
+    attempt_observer: Option<Arc<dyn AttemptObserver>>,
 }
 
 impl PgClientBuilder {
@@ -91,6 +93,7 @@ impl PgClientBuilder {
             query: Supplied::default(),
             card_type_breakers: None,
             charge_observer: None,
+            attempt_observer: None,
         }
     }
 
@@ -158,6 +161,14 @@ impl PgClientBuilder {
         self
     }
 
+    /// Calls `observer` around each HTTP attempt (charges, queries, cancels), below the
+    /// retry and the hedge; its veto stops an attempt before anything is sent. See
+    /// [`observer`](crate::observer).
+    pub fn attempt_observer(mut self, observer: Arc<dyn AttemptObserver>) -> Self {
+        self.attempt_observer = Some(observer);
+        self
+    }
+
     pub(crate) fn set_charge_observer(&mut self, observer: Observer) {
         self.charge_observer = Some(observer);
     }
@@ -192,6 +203,7 @@ impl PgClientBuilder {
                 query,
                 card_type_breakers,
                 clock,
+                attempt_observer: self.attempt_observer,
             }),
         })
     }

@@ -22,6 +22,9 @@ use crate::live::ChargeLive;
 use crate::model::{
     CardType, OrderId, OrderTransactions, PaymentRequest, TransactionDetail, TransactionKey, UserId,
 };
+use crate::observer::{
+    AttemptId, AttemptInfo, AttemptObserver, AttemptOutcome, AttemptPath, Observed,
+};
 use crate::policy::{
     ChargeRetry, LimitSignals, PathPolicy, QueryAnswers, QueryRetry, QueryStack, SystemFailures,
 };
@@ -92,6 +95,7 @@ pub(crate) struct Shared {
     pub(crate) card_type_breakers: Option<Keyed<CircuitBreakers, CardType>>,
     pub(crate) clock: Clock,
     pub(crate) charge_live: ChargeLive,
+    pub(crate) attempt_observer: Option<Arc<dyn AttemptObserver>>,
 }
 
 /// The charge body on the wire. No `Debug`: it holds the full card number, only to be
@@ -125,6 +129,35 @@ fn transport_error(path: CallPath, error: reqwest::Error) -> PgError {
 
 fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
+}
+
+/// Hands an attempt's outcome to the observer.
+async fn observe_after<T: Observed>(
+    observer: &dyn AttemptObserver,
+    path: AttemptPath,
+    id: AttemptId,
+    status: Option<u16>,
+    result: &Result<T, PgError>,
+) {
+    let text;
+    let (transaction_key, reason) = match result {
+        Ok(value) => value.observed(),
+        Err(error) => {
+            text = error.to_string();
+            (
+                error.transaction_key().map(TransactionKey::as_str),
+                Some(text.as_str()),
+            )
+        }
+    };
+    let outcome = AttemptOutcome {
+        path,
+        status: status.or_else(|| result.as_ref().err().and_then(PgError::status)),
+        failure: result.as_ref().err().map(PgError::class),
+        transaction_key,
+        reason,
+    };
+    observer.after(id, &outcome).await;
 }
 
 impl PgClient {
@@ -247,34 +280,51 @@ impl PgClient {
         }
     }
 
-    /// One HTTP attempt: exchange, read with `read`, record the attempt.
-    async fn attempt<T>(
+    /// One HTTP attempt: the observer's `before` (its veto sends nothing), exchange, read
+    /// with `read`, record the attempt, the observer's `after`.
+    async fn attempt<T: Observed>(
         &self,
         operation: Operation,
-        attempt: Attempt,
+        info: AttemptInfo<'_>,
         request: RequestBuilder,
         read: impl FnOnce(RawAnswer) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
         let path = operation.path();
-        let result = match self.exchange(path, request).await {
-            Ok(answer) => read(answer),
-            Err(error) => Err(error),
+        let observer = self.shared.attempt_observer.as_deref();
+        let id = match observer {
+            None => None,
+            Some(observer) => match observer.before(&info).await {
+                Ok(id) => Some(id),
+                Err(veto) => {
+                    tracing::warn!(attempt = info.attempt, reason = %veto, "attempt vetoed");
+                    return Err(PgError::new(Kind::Vetoed)
+                        .with_path(path)
+                        .with_detail(veto.reason().to_owned()));
+                }
+            },
+        };
+        let (status, result) = match self.exchange(path, request).await {
+            Ok(answer) => (Some(answer.status), read(answer)),
+            Err(error) => (error.status(), Err(error)),
         };
         let outcome = Outcome::of(&result);
         telemetry::record_attempt(self.name(), operation, outcome);
         match &result {
             Ok(_) => tracing::debug!(
-                attempt = attempt.number(),
+                attempt = info.attempt,
                 outcome = outcome.as_str(),
                 "attempt succeeded"
             ),
             Err(error) => tracing::debug!(
-                attempt = attempt.number(),
+                attempt = info.attempt,
                 outcome = outcome.as_str(),
                 status = error.status(),
                 error = %error,
                 "attempt failed"
             ),
+        }
+        if let (Some(observer), Some(id)) = (observer, id) {
+            observe_after(observer, info.path, id, status, &result).await;
         }
         result
     }
@@ -383,6 +433,11 @@ impl PgClient {
                 .with_detail("the charge could not be encoded")
         })?;
         let body = body.as_slice();
+        // Masked only for an observer: without one, no extra work per charge.
+        let masked = shared
+            .attempt_observer
+            .as_ref()
+            .map(|_| request.card_number.masked());
         let by_card_type = shared
             .card_type_breakers
             .as_ref()
@@ -400,7 +455,13 @@ impl PgClient {
                     .header(CONTENT_TYPE, "application/json")
                     .timeout(shared.charge_live.read_timeout())
                     .body(body.to_vec());
-                let accepted = self.attempt(Operation::Charge, attempt, http, |answer| {
+                let info = AttemptInfo {
+                    order_id: Some(request.order_id.as_str()),
+                    idempotency_key: Some(request.idempotency_key.as_str()),
+                    card: masked.as_ref(),
+                    ..AttemptInfo::new(AttemptPath::Charge, attempt.number())
+                };
+                let accepted = self.attempt(Operation::Charge, info, http, |answer| {
                     if !is_success(answer.status) {
                         return Err(self.failure(CallPath::Charge, &answer));
                     }
@@ -474,9 +535,13 @@ impl PgClient {
                 .get(url.clone())
                 .header(USER_HEADER, user.as_str())
                 .timeout(shared.config.query.read_timeout);
+            let info = AttemptInfo {
+                transaction_key: Some(key.as_str()),
+                ..AttemptInfo::new(AttemptPath::Query, attempt.number())
+            };
             self.attempt(
                 Operation::GetTransaction,
-                attempt,
+                info,
                 http,
                 |answer| match answer.status {
                     404 => Ok(None),
@@ -501,19 +566,20 @@ impl PgClient {
                 .get(url.clone())
                 .header(USER_HEADER, user.as_str())
                 .timeout(shared.config.query.read_timeout);
-            self.attempt(
-                Operation::FindByOrder,
-                attempt,
-                http,
-                |answer| match answer.status {
+            let info = AttemptInfo {
+                order_id: Some(order_id.as_str()),
+                ..AttemptInfo::new(AttemptPath::Query, attempt.number())
+            };
+            self.attempt(Operation::FindByOrder, info, http, |answer| {
+                match answer.status {
                     404 => Ok(OrderTransactions {
                         order_id: order_id.clone(),
                         transactions: Vec::new(),
                     }),
                     status if is_success(status) => wire::order(&answer),
                     _ => Err(self.failure(CallPath::Query, &answer)),
-                },
-            )
+                }
+            })
         })
         .await
     }
@@ -538,7 +604,11 @@ impl PgClient {
                         .post(url.clone())
                         .header(USER_HEADER, user.as_str())
                         .timeout(shared.config.charge.read_timeout);
-                    self.attempt(Operation::Cancel, attempt, http, |answer| {
+                    let info = AttemptInfo {
+                        transaction_key: Some(key.as_str()),
+                        ..AttemptInfo::new(AttemptPath::Cancel, attempt.number())
+                    };
+                    self.attempt(Operation::Cancel, info, http, |answer| {
                         if is_success(answer.status) {
                             wire::detail(CallPath::Charge, &answer, shared.config.currency)
                         } else {

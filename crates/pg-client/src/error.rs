@@ -102,6 +102,8 @@ pub(crate) enum Kind {
     CircuitOpen,
     /// The bulkhead of the path is full.
     BulkheadFull,
+    /// The attempt observer vetoed the attempt before it was sent.
+    Vetoed,
 }
 
 impl Kind {
@@ -118,7 +120,7 @@ impl Kind {
             | Self::IdempotencyInProgress => FailureClass::Uncertain,
             Self::Throttled => FailureClass::Throttled,
             Self::Client | Self::Invalid => FailureClass::Business,
-            Self::CircuitOpen | Self::BulkheadFull => FailureClass::Rejected,
+            Self::CircuitOpen | Self::BulkheadFull | Self::Vetoed => FailureClass::Rejected,
         }
     }
 
@@ -146,6 +148,7 @@ impl Kind {
             Self::Invalid => "the request was not sent",
             Self::CircuitOpen => "the payment gateway circuit breaker is open (nothing was sent)",
             Self::BulkheadFull => "too many payment gateway calls in flight (nothing was sent)",
+            Self::Vetoed => "the attempt was vetoed before sending (nothing was sent)",
         }
     }
 }

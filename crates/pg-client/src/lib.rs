@@ -69,6 +69,7 @@ mod error;
 mod gateway;
 mod live;
 pub mod model;
+pub mod observer;
 pub mod policy;
 pub mod presets;
 pub mod telemetry;

@@ -3,7 +3,7 @@
 //! The service talks to the PG only through [`PaymentGateway`], held as
 //! `Arc<dyn PaymentGateway>` in the application state.
 //!
-//! - [`pg::PgGateway`]: the adapter, the workspace's `pg-client`, the workspace's `pg-client`. The charge path has
+//! - [`pg::PgGateway`]: the adapter, the workspace's `pg-client`. The charge path has
 //!   timeouts, a bulkhead, a circuit breaker (`pg-charge`) that ignores business errors, and a
 //!   retry that only retries failures that provably created nothing, always with the same
 //!   `Idempotency-Key`; it never retries after an uncertain outcome. The query path has its own
@@ -120,7 +120,7 @@ pub trait PaymentGateway: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<(), QueryError>>;
 
     /// Whether queries may be sent now (false while the query breaker is open): the recovery
-    /// job skips a round rather than fail every payment's query.
+    /// job leaves this PG's payments for a later round rather than fail their queries.
     fn queries_permitted(&self) -> bool;
 
     /// Circuit breakers the gateway keeps outside the service's registry (the charge

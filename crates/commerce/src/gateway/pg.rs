@@ -18,6 +18,7 @@ use std::sync::Arc;
 use pg_client::model::{
     CardType, IdempotencyKey, OrderId, PaymentRequest, TransactionKey, TransactionStatus, UserId,
 };
+use pg_client::observer::AttemptObserver;
 use pg_client::{
     CallPath, ChargeOutcome, PaymentGateway as _, PgClient, PgClientBuilder, PgClientConfig,
     PgError,
@@ -40,6 +41,42 @@ pub struct PgGateway {
     client: Arc<PgClient>,
 }
 
+/// How one PG's client is wired into the service: its breakers' registry names and its
+/// attempt hook (the PG call log). Every PG is built from it by the same code
+/// ([`gateway_with_registry`]), so a second PG gets the same protection kit as the first.
+#[derive(Clone, Debug)]
+pub struct PgWiring {
+    /// The charge breaker's registry name (`pg-charge` for the primary PG).
+    pub charge_breaker: String,
+    /// The query breaker's registry name (`pg-query` for the primary PG).
+    pub query_breaker: String,
+    /// Called around each HTTP attempt (the call log); `None`: no hook.
+    pub attempt_observer: Option<Arc<dyn AttemptObserver>>,
+}
+
+impl PgWiring {
+    /// The primary PG's: breakers `pg-charge` and `pg-query`, no hook.
+    pub fn primary() -> Self {
+        Self::named(CHARGE_BREAKER, QUERY_BREAKER)
+    }
+
+    /// Breakers of these names, no hook.
+    pub fn named(charge_breaker: impl Into<String>, query_breaker: impl Into<String>) -> Self {
+        Self {
+            charge_breaker: charge_breaker.into(),
+            query_breaker: query_breaker.into(),
+            attempt_observer: None,
+        }
+    }
+
+    /// With `observer` called around each HTTP attempt.
+    #[must_use]
+    pub fn observed_by(mut self, observer: Arc<dyn AttemptObserver>) -> Self {
+        self.attempt_observer = Some(observer);
+        self
+    }
+}
+
 /// Builds the client with its two breakers created in `registries` as `pg-charge` and
 /// `pg-query` (so the admin API, live reconfiguration and the registry's metrics see them).
 ///
@@ -50,7 +87,12 @@ pub fn client_with_registry(
     config: PgClientConfig,
     registries: &Registries,
 ) -> Result<PgClient, seawall::ConfigError> {
-    build(builder_with_registry(config, registries, false)?)
+    build(builder_with_registry(
+        config,
+        registries,
+        false,
+        &PgWiring::primary(),
+    )?)
 }
 
 /// At most this many card types get a breaker of their own; charges with further ones share
@@ -61,46 +103,58 @@ fn builder_with_registry(
     config: PgClientConfig,
     registries: &Registries,
     by_card_type: bool,
+    wiring: &PgWiring,
 ) -> Result<PgClientBuilder, seawall::ConfigError> {
     let breakers = registries.circuit_breakers();
     config.validate().map_err(|e| e.under("gateway.client"))?;
-    let charge =
-        breakers.get_or_create_with(CHARGE_BREAKER, &config.charge.circuit_breaker, Tags::new())?;
-    let query =
-        breakers.get_or_create_with(QUERY_BREAKER, &config.query.circuit_breaker, Tags::new())?;
+    let charge = breakers.get_or_create_with(
+        &wiring.charge_breaker,
+        &config.charge.circuit_breaker,
+        Tags::new(),
+    )?;
+    let query = breakers.get_or_create_with(
+        &wiring.query_breaker,
+        &config.query.circuit_breaker,
+        Tags::new(),
+    )?;
     let mut builder = PgClient::builder(config)
         .charge_circuit_breaker(charge)
         .query_circuit_breaker(query);
     if by_card_type {
-        builder = builder.charge_keyed_breakers(card_type_breakers(registries)?);
+        builder =
+            builder.charge_keyed_breakers(card_type_breakers(registries, &wiring.charge_breaker)?);
+    }
+    if let Some(observer) = &wiring.attempt_observer {
+        builder = builder.attempt_observer(observer.clone());
     }
     Ok(builder)
 }
 
 /// The charge breakers by card type (`pg-charge[SAMSUNG]`, …), made with
 /// [`Registry::keyed`](seawall::registry::Registry::keyed) from the registry's configuration
-/// `pg-charge`, a copy of the instance `pg-charge`'s. A keyed set follows its configuration,
-/// not the instance: [`sync_card_type_breakers`] passes a change of the instance on (the
-/// tuner's slow-call threshold, an admin PUT), and every card type's breaker takes it,
-/// keeping its state.
+/// `pg-charge` (or the PG's charge breaker's name), a copy of the instance's. A keyed set
+/// follows its configuration, not the instance: [`sync_card_type_breakers`] passes a change
+/// of the instance on (the tuner's slow-call threshold, an admin PUT), and every card type's
+/// breaker takes it, keeping its state.
 fn card_type_breakers(
     registries: &Registries,
+    charge_breaker: &str,
 ) -> Result<Keyed<CircuitBreakers, CardType>, seawall::ConfigError> {
     let breakers = registries.circuit_breakers();
     let current = breakers
-        .current_config(CHARGE_BREAKER)
-        .map_err(|e| seawall::ConfigError::new(CHARGE_BREAKER, e.to_string()))?;
-    breakers.add_config(CHARGE_BREAKER, current)?;
+        .current_config(charge_breaker)
+        .map_err(|e| seawall::ConfigError::new(charge_breaker.to_owned(), e.to_string()))?;
+    breakers.add_config(charge_breaker, current)?;
     let keyed = breakers
         .keyed(
-            CHARGE_BREAKER,
+            charge_breaker,
             KeyedConfig::with_max_keys(MAX_CARD_TYPE_BREAKERS),
         )
         .map_err(|e| {
             seawall::ConfigError::new("gateway.charge_breakers_by_card_type", e.to_string())
         })?;
     // The service's card types, made now: the admin listing shows them from the start and
-    // an operator's forced state on `pg-charge` reaches them all.
+    // an operator's forced state on the charge breaker reaches them all.
     for card_type in [CardType::Samsung, CardType::Kb, CardType::Hyundai] {
         let _ = keyed.get(&card_type);
     }
@@ -117,11 +171,23 @@ fn card_type_breakers(
 pub fn sync_card_type_breakers(
     breakers: &Registry<CircuitBreakers>,
 ) -> Result<(), seawall::ConfigError> {
-    let Ok(current) = breakers.current_config(CHARGE_BREAKER) else {
+    sync_card_type_breakers_of(breakers, CHARGE_BREAKER)
+}
+
+/// As [`sync_card_type_breakers`], for the charge breaker named `charge_breaker`.
+///
+/// # Errors
+///
+/// The copy was refused (an invalid configuration; the instance validated it already).
+pub fn sync_card_type_breakers_of(
+    breakers: &Registry<CircuitBreakers>,
+    charge_breaker: &str,
+) -> Result<(), seawall::ConfigError> {
+    let Ok(current) = breakers.current_config(charge_breaker) else {
         return Ok(());
     };
-    match breakers.config(CHARGE_BREAKER) {
-        Some(template) if template != current => breakers.add_config(CHARGE_BREAKER, current),
+    match breakers.config(charge_breaker) {
+        Some(template) if template != current => breakers.add_config(charge_breaker, current),
         _ => Ok(()),
     }
 }
@@ -135,7 +201,8 @@ fn build(builder: PgClientBuilder) -> Result<PgClient, seawall::ConfigError> {
 /// The adapter over [`client_with_registry`]'s client, with its charge path following the
 /// PG's latency as `tuning` says (see [`tuning`](super::tuning)); with `tuning.enabled`
 /// off, the configured limits, fixed. With `by_card_type`, every card type has its own
-/// charge breaker (see [`sync_card_type_breakers`]).
+/// charge breaker (see [`sync_card_type_breakers`]). `wiring` names the PG's breakers and
+/// its attempt hook: every PG, primary or not, is built here.
 ///
 /// # Errors
 ///
@@ -145,21 +212,27 @@ pub fn gateway_with_registry(
     tuning: &ChargeTuningSettings,
     by_card_type: bool,
     registries: &Registries,
+    wiring: &PgWiring,
 ) -> Result<PgGateway, seawall::ConfigError> {
     if !tuning.enabled {
-        return build(builder_with_registry(config, registries, by_card_type)?).map(PgGateway::new);
+        return build(builder_with_registry(
+            config,
+            registries,
+            by_card_type,
+            wiring,
+        )?)
+        .map(PgGateway::new);
     }
     tuning
         .validate(&config)
         .map_err(|e| e.under("gateway.charge_tuning"))?;
-    let tuner = Arc::new(ChargeTuner::new(
-        &config,
-        tuning,
-        registries.circuit_breakers().clone(),
-    ));
+    let tuner = Arc::new(
+        ChargeTuner::new(&config, tuning, registries.circuit_breakers().clone())
+            .for_breaker(&wiring.charge_breaker),
+    );
     let observer = tuner.clone();
     let client = Arc::new(build(
-        builder_with_registry(config, registries, by_card_type)?
+        builder_with_registry(config, registries, by_card_type, wiring)?
             .on_charge_accepted(move |took| observer.observe(took)),
     )?);
     tuner.attach(&client)?;

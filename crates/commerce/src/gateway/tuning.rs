@@ -291,6 +291,7 @@ pub struct ChargeTuner {
     limits: ChargeLimits,
     window: Mutex<LatencyWindow>,
     breakers: Registry<CircuitBreakers>,
+    charge_breaker: Arc<str>,
     client: OnceLock<Weak<PgClient>>,
 }
 
@@ -306,8 +307,16 @@ impl ChargeTuner {
             limits: ChargeLimits::new(client, settings),
             window: Mutex::new(LatencyWindow::new(settings)),
             breakers,
+            charge_breaker: Arc::from(CHARGE_BREAKER),
             client: OnceLock::new(),
         }
+    }
+
+    /// Tunes the charge breaker named `name` instead of `pg-charge` (a second PG's).
+    #[must_use]
+    pub fn for_breaker(mut self, name: &str) -> Self {
+        self.charge_breaker = Arc::from(name);
+        self
     }
 
     /// Starts following `client` (held weakly: the client holds the tuner through its
@@ -325,7 +334,7 @@ impl ChargeTuner {
             .set_max_concurrent_calls(bulkhead)?;
         set_permit_wait(client, read_timeout)?;
         self.breakers
-            .update(CHARGE_BREAKER, |mut config| {
+            .update(&self.charge_breaker, |mut config| {
                 config.slow_call_duration_threshold = Some(read_timeout);
                 Ok(config)
             })
@@ -337,7 +346,9 @@ impl ChargeTuner {
     /// Passes the `pg-charge` breaker's configuration on to the card types' breakers (they
     /// follow the registry's configuration `pg-charge`, not the instance).
     fn sync_card_types(&self) {
-        if let Err(error) = super::pg::sync_card_type_breakers(&self.breakers) {
+        if let Err(error) =
+            super::pg::sync_card_type_breakers_of(&self.breakers, &self.charge_breaker)
+        {
             tracing::warn!(%error, "card types' breakers not tuned");
         }
     }
@@ -358,10 +369,10 @@ impl ChargeTuner {
         let Some(client) = self.client.get().and_then(Weak::upgrade) else {
             return;
         };
-        if let Err(error) = self
-            .limits
-            .slow_call_tuner()
-            .apply(&self.breakers, CHARGE_BREAKER, p95)
+        if let Err(error) =
+            self.limits
+                .slow_call_tuner()
+                .apply(&self.breakers, &self.charge_breaker, p95)
         {
             tracing::warn!(%error, "slow-call threshold not tuned");
         }

@@ -248,3 +248,42 @@ fn a_dropped_client_is_not_kept_alive_by_its_tuner() {
         tuner.observe(ms(300));
     }
 }
+
+#[test]
+fn a_second_pg_built_by_the_same_builder_gets_its_own_tuned_breakers() {
+    let registries = Registries::default();
+    let wiring = crate::gateway::pg::PgWiring::named("pg-charge-B", "pg-query-B");
+
+    let gateway = crate::gateway::pg::gateway_with_registry(
+        service_client(),
+        &ChargeTuningSettings::default(),
+        true,
+        &registries,
+        &wiring,
+    )
+    .unwrap();
+
+    let breakers = registries.circuit_breakers();
+    let threshold = breakers
+        .current_config("pg-charge-B")
+        .unwrap()
+        .slow_call_duration_threshold;
+    assert_eq!(threshold, Some(Duration::from_secs(6)), "tuned at start");
+    assert!(breakers.find("pg-query-B").is_some());
+    assert!(
+        breakers.find(CHARGE_BREAKER).is_none(),
+        "A's breaker untouched"
+    );
+    assert_eq!(
+        gateway.client().charge_read_timeout(),
+        Duration::from_secs(6)
+    );
+    let by_card_type = gateway.client().card_type_breakers().unwrap();
+    assert!(
+        by_card_type
+            .entries()
+            .iter()
+            .all(|(_, _, breaker)| breaker.name().starts_with("pg-charge-B")),
+        "card types' breakers under B's name"
+    );
+}

@@ -34,9 +34,18 @@ async fn spawn_with_b_and(
     a_url: Option<String>,
     a: impl FnOnce(SimulatorBuilder) -> SimulatorBuilder,
 ) -> (TestApp, SimulatorHandle) {
+    spawn_with_b_settling_after(a_url, a, Duration::from_millis(500)).await
+}
+
+/// As [`spawn_with_b_and`], B settling its transactions after `b_delay`.
+async fn spawn_with_b_settling_after(
+    a_url: Option<String>,
+    a: impl FnOnce(SimulatorBuilder) -> SimulatorBuilder,
+    b_delay: Duration,
+) -> (TestApp, SimulatorHandle) {
     let b = test_simulator()
         .callback_secret(B_CALLBACK_SECRET)
-        .processing_delay(Duration::from_millis(500)..=Duration::from_millis(500))
+        .processing_delay(b_delay..=b_delay)
         .spawn()
         .await
         .unwrap();
@@ -99,12 +108,18 @@ async fn when_a_refuses_connections_the_order_is_charged_through_b_and_settled_t
             )
         })
         .collect();
+    // One row per HTTP attempt: A's retried refused connections, then B's acceptance.
+    let (last, at_a) = charges.split_last().unwrap();
     assert_eq!(
-        charges,
-        [
-            ("A".into(), "NOT_REACHED".into()),
-            ("B".into(), "ACCEPTED".into())
-        ]
+        last,
+        &("B".to_owned(), "ACCEPTED".to_owned()),
+        "{charges:?}"
+    );
+    assert!(!at_a.is_empty(), "{charges:?}");
+    assert!(
+        at_a.iter()
+            .all(|(pg, outcome)| pg == "A" && outcome == "NOT_REACHED"),
+        "{charges:?}"
     );
     // Recovery asks B.
     let queries = b.stats().queries();
@@ -115,6 +130,26 @@ async fn when_a_refuses_connections_the_order_is_charged_through_b_and_settled_t
     app.wait_for_order_status(1, id, "PAID").await;
     assert!(b.stats().callbacks_delivered >= 1, "{:?}", b.stats());
     assert_eq!(app.pg.stats().requests(), 0);
+    // The routing metrics name B and the failover from A.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |name: &str, labels: &[&str]| {
+        metrics
+            .lines()
+            .any(|line| line.starts_with(name) && labels.iter().all(|label| line.contains(label)))
+    };
+    assert!(has("commerce_pg_routed_total", &[r#"pg="B""#]), "{metrics}");
+    assert!(
+        has("commerce_pg_failovers_total", &[r#"from="A""#, r#"to="B""#]),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -217,4 +252,54 @@ async fn a_callback_about_a_payment_held_by_b_is_refused_on_a_path_and_an_unknow
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(b.stats().payment_requests, 1);
+}
+
+async fn force_breaker(app: &TestApp, name: &str, state: &str) {
+    let response = app
+        .admin(app.client.put(format!(
+            "{}/api/v1/admin/circuit-breakers/{name}",
+            app.address
+        )))
+        .json(&json!({"state": state}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{name} {state}");
+}
+
+#[tokio::test]
+async fn recovery_holds_back_only_the_payments_whose_pg_refuses_queries() {
+    // B settles after 30 s: the payment stays open through both rounds.
+    let (app, b) =
+        spawn_with_b_settling_after(Some(refusing_url().await), |a| a, Duration::from_secs(30))
+            .await;
+    let (status, order) = app.place(1, &order_body(1, 1, card(APPROVED_CARD))).await;
+    assert!(status.is_success(), "{status} {order}");
+    let id = order["orderId"].as_i64().unwrap();
+    assert_eq!(payment_pg(&app, id).await.as_deref(), Some("B"));
+
+    // The primary's query breaker open: B's payment is still reconciled at B.
+    force_breaker(&app, "pg-query", "FORCED_OPEN").await;
+    let queries = b.stats().queries();
+    let report = app.reconcile().await;
+    assert_eq!(report["ran"], true, "{report}");
+    assert_eq!(report["heldBack"], 0, "{report}");
+    assert!(
+        b.stats().queries() > queries,
+        "recovery queried B: {report}"
+    );
+
+    // B's query breaker open (A's closed): B's payment waits, and B is not asked.
+    force_breaker(&app, "pg-query", "CLOSED").await;
+    force_breaker(&app, "pg-query-B", "FORCED_OPEN").await;
+    let queries = b.stats().queries();
+    let report = app.reconcile().await;
+    assert_eq!(report["ran"], true, "{report}");
+    assert_eq!(report["heldBack"], 1, "{report}");
+    assert_eq!(b.stats().queries(), queries, "B was not asked: {report}");
+
+    // Every PG refuses queries: the round is skipped.
+    force_breaker(&app, "pg-query", "FORCED_OPEN").await;
+    let report = app.reconcile().await;
+    assert_eq!(report["ran"], false, "{report}");
 }

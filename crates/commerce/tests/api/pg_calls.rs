@@ -101,3 +101,45 @@ async fn call_log_rows_are_pruned_after_their_retention_age_and_not_before() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_retried_not_reached_charge_writes_one_row_per_attempt_with_its_status_code() {
+    // Arrange: the PG answers every charge with its "nothing created" 500, so pg-client
+    // retries the charge; each HTTP attempt is one row.
+    let app = spawn_app().await;
+    app.pg
+        .set_fault_rate(pg_simulator::Fault::ErrorBeforeCreate, 1.0)
+        .unwrap();
+
+    let (status, body) = app.place(1, &order_body(1, 1, card(APPROVED_CARD))).await;
+
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let attempts = app.pg.stats().payment_requests;
+    assert!(attempts >= 2, "the charge was retried: {attempts}");
+    let mut conn = sqlx::AnyConnection::connect(&app.settings.database.url)
+        .await
+        .unwrap();
+    let rows = sqlx::query(
+        "SELECT pg, status_code, outcome, idempotency_key FROM pg_calls \
+         WHERE path = 'charge' ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(rows.len() as u64, attempts, "one row per HTTP attempt");
+    let keys: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            use sqlx::Row;
+            assert_eq!(row.get::<String, _>("pg"), "A");
+            assert_eq!(row.get::<Option<i64>, _>("status_code"), Some(500));
+            assert_eq!(row.get::<String, _>("outcome"), "NOT_REACHED");
+            row.get::<String, _>("idempotency_key")
+        })
+        .collect();
+    assert!(
+        keys.windows(2).all(|pair| pair[0] == pair[1]),
+        "every attempt carries the charge's key: {keys:?}"
+    );
+}

@@ -123,3 +123,40 @@ async fn a_charge_is_never_hedged_even_with_query_hedging_on() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn a_hedged_query_is_observed_as_one_attempt_per_request_sent() {
+    let (base_url, counts) = start().await;
+    let mut config = fast_config(&base_url, "hedged-observed");
+    config.query.hedge.max_hedged_attempts = 1;
+    config.query.hedge.delay = Duration::from_millis(50);
+    let recorder = Arc::new(crate::observer::Recorder::default());
+    let client = pg_client::PgClient::builder(config)
+        .attempt_observer(recorder.clone())
+        .build()
+        .unwrap();
+
+    let detail = client
+        .get_transaction(
+            &user(),
+            &TransactionKey::parse("20250101:TR:0000a1").unwrap(),
+        )
+        .await
+        .unwrap();
+
+    assert!(detail.is_none());
+    assert_eq!(counts.queries.load(Ordering::SeqCst), 2);
+    let seen = recorder.seen();
+    let befores = seen
+        .iter()
+        .filter(|s| s.starts_with("before query"))
+        .count();
+    let afters: Vec<_> = seen.iter().filter(|s| s.starts_with("after")).collect();
+    assert_eq!(befores, 2, "one per request sent: {seen:?}");
+    assert_eq!(
+        afters.len(),
+        1,
+        "the overtaken request never ends: {seen:?}"
+    );
+    assert!(afters[0].contains("Some(404) OK"), "{seen:?}");
+}

@@ -13,6 +13,7 @@ mod hedge;
 mod helpers;
 mod live;
 mod metrics;
+mod observer;
 mod query;
 mod redaction;
 mod throttle;
