@@ -251,12 +251,13 @@ impl ApplicationBuilder {
                 callback_url.clone(),
                 fingerprint_key.as_bytes(),
             ),
+            outbox: OutboxRelay::new(db.clone(), subscribers, settings.outbox.clone())
+                .claiming_as(&instance_id),
             recovery: RecoveryJob::new(payments.clone(), settings.recovery.clone(), instance_id)
                 .sending_to(callback_url.clone()),
             payments,
             retention: RetentionJob::new(db.clone(), settings.retention.clone()),
             subscriptions,
-            outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),
             callback_verifier,
             callback_limiter,
             admin_token: settings.admin.token.as_deref().map(Arc::from),

@@ -465,6 +465,9 @@ pub struct OutboxSettings {
     pub max_attempts: i64,
     /// First redelivery delay, doubled per failure up to 1 min (default 200 ms).
     pub backoff_ms: u64,
+    /// On Postgres, how long a relay's claim on a batch keeps other instances' relays off it
+    /// (default 30 s); a dead instance's batch is taken over after this.
+    pub claim_ttl_ms: u64,
 }
 
 impl Default for OutboxSettings {
@@ -474,6 +477,7 @@ impl Default for OutboxSettings {
             batch_size: 100,
             max_attempts: 10,
             backoff_ms: 200,
+            claim_ttl_ms: 30_000,
         }
     }
 }
@@ -624,6 +628,7 @@ impl Settings {
                 1,
             ),
             ("outbox.backoff_ms", self.outbox.backoff_ms, 0),
+            ("outbox.claim_ttl_ms", self.outbox.claim_ttl_ms, 1),
             ("retention.interval_ms", self.retention.interval_ms, 1),
             (
                 "retention.idempotency_keys_ms",
