@@ -222,6 +222,7 @@ pub struct OutboxRelay {
     wake: Arc<Notify>,
     pass: Arc<tokio::sync::Mutex<()>>,
     owner: Arc<str>,
+    sink: Option<Arc<dyn crate::sink::EventSink>>,
 }
 
 impl fmt::Debug for OutboxRelay {
@@ -243,7 +244,16 @@ impl OutboxRelay {
             wake: Arc::new(Notify::new()),
             pass: Arc::new(tokio::sync::Mutex::new(())),
             owner: Arc::from(unique_owner()),
+            sink: None,
         }
+    }
+
+    /// The same relay publishing every event to `sink` as well, after the in-process
+    /// subscribers; an event is marked published only once the sink acknowledged it.
+    #[must_use]
+    pub fn with_sink(mut self, sink: Arc<dyn crate::sink::EventSink>) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// The same relay claiming batches (on Postgres) under `owner`, the instance's stable id
@@ -324,7 +334,12 @@ impl OutboxRelay {
                 event_type: row.event_type,
                 payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::Null),
             };
-            let failure = self.subscribers.iter().find_map(|s| s.handle(&event).err());
+            let mut failure = self.subscribers.iter().find_map(|s| s.handle(&event).err());
+            if failure.is_none()
+                && let Some(sink) = &self.sink
+            {
+                failure = sink.publish(&event).await.err();
+            }
             let Some(error) = failure else {
                 delivered.push(event.id);
                 continue;
