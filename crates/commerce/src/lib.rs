@@ -33,6 +33,7 @@ pub mod retention;
 pub mod routes;
 pub mod secrets;
 pub mod serve;
+pub mod sink;
 pub mod startup;
 pub mod subscriptions;
 pub mod telemetry;

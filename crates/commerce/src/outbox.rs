@@ -9,6 +9,16 @@
 //! relay stops the batch there so later events never overtake it. A crash between delivery
 //! and marking redelivers the event: **subscribers must dedupe by event id**
 //! ([`RecordingSubscriber`] shows how).
+//!
+//! On Postgres, several instances' relays share one outbox: each pass first claims its batch
+//! ([`Db::claim_outbox_batch`]: `FOR UPDATE SKIP LOCKED` in a short transaction that records
+//! the relay's instance id and a claim expiry), delivers it outside any transaction, then
+//! marks it. So two relays never deliver the same event in normal operation, an order's
+//! events still go out in id order (an event waits while an older one of its order is held
+//! elsewhere), and a dead instance's claim expires and is taken over (at least once). The
+//! claim is a separate short transaction rather than delivering inside the locking one, so a
+//! slow subscriber or broker holds no row lock and no pooled connection. On SQLite the single
+//! writer already serialises relays; its path is unchanged (no claim write per pass).
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
@@ -19,7 +29,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::OutboxSettings;
-use crate::persistence::{self as db, Db};
+use crate::persistence::{self as db, Db, Engine};
 
 /// One delivered event.
 #[derive(Clone, Debug, PartialEq)]
@@ -211,6 +221,8 @@ pub struct OutboxRelay {
     settings: OutboxSettings,
     wake: Arc<Notify>,
     pass: Arc<tokio::sync::Mutex<()>>,
+    owner: Arc<str>,
+    sink: Option<Arc<dyn crate::sink::EventSink>>,
 }
 
 impl fmt::Debug for OutboxRelay {
@@ -231,7 +243,26 @@ impl OutboxRelay {
             settings,
             wake: Arc::new(Notify::new()),
             pass: Arc::new(tokio::sync::Mutex::new(())),
+            owner: Arc::from(unique_owner()),
+            sink: None,
         }
+    }
+
+    /// The same relay publishing every event to `sink` as well, after the in-process
+    /// subscribers; an event is marked published only once the sink acknowledged it.
+    #[must_use]
+    pub fn with_sink(mut self, sink: Arc<dyn crate::sink::EventSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// The same relay claiming batches (on Postgres) under `owner`, the instance's stable id
+    /// ([`crate::instance::instance_id`]); by default a name unique to this relay in this
+    /// process.
+    #[must_use]
+    pub fn claiming_as(mut self, owner: &str) -> Self {
+        self.owner = Arc::from(owner);
+        self
     }
 
     /// Asks the running relay to poll now rather than at its next interval.
@@ -270,14 +301,29 @@ impl OutboxRelay {
         let _pass = self.pass.lock().await;
         let mut report = RelayReport::default();
         let now = db::now_ms();
-        let batch = self
-            .db
-            .pending_outbox_events(self.settings.batch_size)
-            .await?;
+        let batch = match self.db.engine() {
+            Engine::Sqlite => {
+                self.db
+                    .pending_outbox_events(self.settings.batch_size)
+                    .await?
+            }
+            Engine::Postgres => {
+                let ttl = i64::try_from(self.settings.claim_ttl_ms).unwrap_or(i64::MAX);
+                self.db
+                    .claim_outbox_batch(
+                        &self.owner,
+                        self.settings.batch_size,
+                        now,
+                        now.saturating_add(ttl),
+                    )
+                    .await?
+            }
+        };
         // Delivered events are marked together, in one statement, before anything else is
         // written (a failure's record, the end of the pass): at least once, never lost.
         let mut delivered = Vec::with_capacity(batch.len());
-        for row in batch {
+        let mut rows = batch.into_iter();
+        for row in rows.by_ref() {
             if row.next_attempt_at > now {
                 // Waiting out its backoff; later events wait behind it.
                 break;
@@ -288,7 +334,12 @@ impl OutboxRelay {
                 event_type: row.event_type,
                 payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::Null),
             };
-            let failure = self.subscribers.iter().find_map(|s| s.handle(&event).err());
+            let mut failure = self.subscribers.iter().find_map(|s| s.handle(&event).err());
+            if failure.is_none()
+                && let Some(sink) = &self.sink
+            {
+                failure = sink.publish(&event).await.err();
+            }
             let Some(error) = failure else {
                 delivered.push(event.id);
                 continue;
@@ -313,6 +364,10 @@ impl OutboxRelay {
             }
         }
         self.mark_delivered(&mut delivered, &mut report).await?;
+        let behind: Vec<i64> = rows.map(|row| row.id).collect();
+        if self.db.engine() == Engine::Postgres && !behind.is_empty() {
+            self.db.release_outbox_claims(&self.owner, &behind).await?;
+        }
         Ok(report)
     }
 
@@ -334,6 +389,13 @@ impl OutboxRelay {
         delivered.clear();
         Ok(())
     }
+}
+
+/// A relay name unique in this process, for relays not told their instance's id.
+fn unique_owner() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("relay-{}-{n}", std::process::id())
 }
 
 /// The wait before attempt `attempts + 1` of a failed event: `base_ms` doubled per earlier

@@ -241,6 +241,12 @@ impl ApplicationBuilder {
             .with_card_vault(crate::vault::CardVault::new(card_key.as_bytes()));
         let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![Arc::new(AlertLog::default())];
         subscribers.extend(self.subscribers);
+        let mut outbox = OutboxRelay::new(db.clone(), subscribers, settings.outbox.clone())
+            .claiming_as(&instance_id);
+        if settings.outbox.sink == crate::configuration::SinkKind::Nats {
+            let sink = crate::sink::NatsSink::connect(&settings.outbox.nats).await?;
+            outbox = outbox.with_sink(Arc::new(sink));
+        }
         let state = AppState {
             db: db.clone(),
             orders: OrderService::new(
@@ -248,12 +254,12 @@ impl ApplicationBuilder {
                 callback_url.clone(),
                 fingerprint_key.as_bytes(),
             ),
+            outbox,
             recovery: RecoveryJob::new(payments.clone(), settings.recovery.clone(), instance_id)
                 .sending_to(callback_url.clone()),
             payments,
             retention: RetentionJob::new(db.clone(), settings.retention.clone()),
             subscriptions,
-            outbox: OutboxRelay::new(db, subscribers, settings.outbox.clone()),
             callback_verifier,
             callback_limiter,
             admin_token: settings.admin.token.as_deref().map(Arc::from),

@@ -465,6 +465,69 @@ pub struct OutboxSettings {
     pub max_attempts: i64,
     /// First redelivery delay, doubled per failure up to 1 min (default 200 ms).
     pub backoff_ms: u64,
+    /// On Postgres, how long a relay's claim on a batch keeps other instances' relays off it
+    /// (default 30 s); a dead instance's batch is taken over after this.
+    pub claim_ttl_ms: u64,
+    /// Where events go beyond the in-process subscribers (default `in_process`: nowhere).
+    pub sink: SinkKind,
+    /// The NATS JetStream sink's settings (used when `sink = "nats"`).
+    pub nats: NatsSettings,
+}
+
+/// The outbox's sink (`outbox.sink`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    /// In-process subscribers only.
+    #[default]
+    InProcess,
+    /// A NATS JetStream stream as well ([`crate::sink::NatsSink`]).
+    Nats,
+}
+
+/// NATS JetStream sink settings (`outbox.nats.*`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsSettings {
+    /// Server URL (default `nats://127.0.0.1:4222`).
+    pub url: String,
+    /// Stream taking `commerce.events.>`, made if missing (default `COMMERCE_EVENTS`).
+    pub stream: String,
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".to_owned(),
+            stream: "COMMERCE_EVENTS".to_owned(),
+        }
+    }
+}
+
+impl NatsSettings {
+    /// Checks the URL's scheme and the stream's name (only when the sink is NATS).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming `outbox.nats.url` or `outbox.nats.stream`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !["nats://", "tls://"]
+            .iter()
+            .any(|scheme| self.url.starts_with(scheme))
+        {
+            return Err(ConfigError::new(
+                "outbox.nats.url",
+                "must be a nats:// or tls:// URL",
+            ));
+        }
+        if !crate::sink::valid_stream_name(&self.stream) {
+            return Err(ConfigError::new(
+                "outbox.nats.stream",
+                "must be a non-empty name without whitespace, '.', '*', '>', '/' or '\\'",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for OutboxSettings {
@@ -474,6 +537,9 @@ impl Default for OutboxSettings {
             batch_size: 100,
             max_attempts: 10,
             backoff_ms: 200,
+            claim_ttl_ms: 30_000,
+            sink: SinkKind::InProcess,
+            nats: NatsSettings::default(),
         }
     }
 }
@@ -574,6 +640,9 @@ impl Settings {
                 ));
             }
         }
+        if self.outbox.sink == SinkKind::Nats {
+            self.outbox.nats.validate()?;
+        }
         for (key, value) in [
             ("callback.secret", self.callback.secret.as_ref()),
             (
@@ -624,6 +693,7 @@ impl Settings {
                 1,
             ),
             ("outbox.backoff_ms", self.outbox.backoff_ms, 0),
+            ("outbox.claim_ttl_ms", self.outbox.claim_ttl_ms, 1),
             ("retention.interval_ms", self.retention.interval_ms, 1),
             (
                 "retention.idempotency_keys_ms",

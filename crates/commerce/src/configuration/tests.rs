@@ -183,7 +183,7 @@ fn a_float_where_an_integer_belongs_is_refused_naming_its_key() {
 
 #[test]
 fn durations_in_milliseconds_are_bounded_by_365_days() {
-    let fields: [(&str, Field); 14] = [
+    let fields: [(&str, Field); 15] = [
         ("application.request_timeout_ms", |s| {
             &mut s.application.request_timeout_ms
         }),
@@ -199,6 +199,7 @@ fn durations_in_milliseconds_are_bounded_by_365_days() {
         ("recovery.lease_ttl_ms", |s| &mut s.recovery.lease_ttl_ms),
         ("outbox.interval_ms", |s| &mut s.outbox.interval_ms),
         ("outbox.backoff_ms", |s| &mut s.outbox.backoff_ms),
+        ("outbox.claim_ttl_ms", |s| &mut s.outbox.claim_ttl_ms),
         ("callback.rate_limit_period_ms", |s| {
             &mut s.callback.rate_limit_period_ms
         }),

@@ -20,6 +20,7 @@ mod catalogue;
 mod jobs;
 mod leases;
 mod orders;
+mod outbox;
 mod payments;
 mod pg_calls;
 mod rows;
@@ -35,13 +36,13 @@ pub use self::attempts::{Claim, keep_sealed_card};
 pub use self::catalogue::{
     product_price, release_stock, take_points, take_stock, take_stock_priced, user_points_in,
 };
-pub use self::jobs::insert_outbox;
 pub use self::leases::{Lease, RoundRecord, overlapping_rounds};
 pub use self::orders::{
     finish_point_order, idempotent_order, insert_idempotency_key, insert_order_items,
     insert_order_row, lock_order, order_by_id, order_by_ref, order_ref_of, rebind_idempotency_key,
     set_order_ref, transition_order,
 };
+pub use self::outbox::{insert_outbox, keep_key_order};
 pub use self::payments::{
     attach_transaction_key, insert_history, insert_payment, payment_by_id,
     payment_by_transaction_key, payments_for_order, set_payment_idempotency_key,

@@ -14,6 +14,7 @@ mod multi_pg;
 mod orders;
 mod outage;
 mod outbox;
+mod outbox_claims;
 mod pg_calls;
 mod protection;
 mod randomized;
