@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use super::{Hot, Live, Shared};
-use crate::circuit_breaker::config::CircuitBreakerConfig;
+use super::{Hot, Live, Shared, WINDOW_SLOTS};
+use crate::circuit_breaker::config::{CircuitBreakerConfig, SlidingWindow};
 use crate::circuit_breaker::rules::{Counts, Exceeded, transition_allowed};
 use crate::circuit_breaker::window::{AtomicCounts, Window};
 use crate::circuit_breaker::{CircuitBreakerEvent, IllegalTransition, State, TransitionReason};
-use crate::clock::Instant;
+use crate::clock::{Instant, duration_to_nanos};
 use crate::config::ConfigError;
 
 impl Shared {
@@ -32,7 +32,7 @@ impl Shared {
             if current.generation != expected {
                 return false;
             }
-            self.install(&current, to, now, None, None);
+            self.install(&current, to, now, None);
             current.state
         };
         if let Some(rate) = over.failure {
@@ -63,10 +63,66 @@ impl Shared {
 
     /// Makes `next` the current state. Must hold the transition lock.
     pub(super) fn publish(&self, next: Live) {
-        let word = Hot::pack(&next);
-        self.live.store(Arc::new(next));
-        // Release: a reader of the new word finds `live` already current.
-        self.hot.store(word, Ordering::Release);
+        let next = Arc::new(next);
+        self.live.store(next.clone());
+        self.publish_hot(&next);
+    }
+
+    /// Publishes `live`'s `hot` word (and the slow-call threshold the closed path reads
+    /// with it). Must hold the transition lock.
+    pub(super) fn publish_hot(&self, live: &Live) {
+        let threshold = live
+            .config
+            .slow_call_duration_threshold
+            .map_or(u64::MAX, duration_to_nanos);
+        self.slow_threshold.store(threshold, Ordering::Relaxed);
+        // Release: a reader of the new word finds `live` and the threshold already current.
+        self.hot.store(Hot::pack(live), Ordering::Release);
+    }
+
+    /// A fresh, empty window of the current one's shape for a new CLOSED state: the other
+    /// window of its pair, created or cleared. Must hold the transition lock.
+    fn fresh_window(&self, current: usize, shape: SlidingWindow, now: Instant) -> usize {
+        let twin = current ^ 1;
+        let Some(cell) = self.windows.get(twin) else {
+            return current;
+        };
+        let mut created = false;
+        let window = cell.get_or_init(|| {
+            created = true;
+            Window::new(shape, now)
+        });
+        if !created {
+            window.clear(now);
+        }
+        twin
+    }
+
+    /// The index for a window of a new shape holding `current`'s newest outcomes: the next
+    /// free pair, or an idle pair of that shape. `None` when every pair holds another shape.
+    /// Must hold the transition lock.
+    fn reshaped_window(&self, current: usize, shape: SlidingWindow, now: Instant) -> Option<usize> {
+        let old = self.window(current)?;
+        for pair in (0..self.windows.len()).step_by(2) {
+            if pair == current & !1 {
+                continue;
+            }
+            let cell = &self.windows[pair];
+            let mut created = false;
+            let window = cell.get_or_init(|| {
+                created = true;
+                old.resized(shape, now)
+            });
+            if created {
+                return Some(pair);
+            }
+            if window.has_shape(shape) {
+                window.clear(now);
+                window.refill_from(old, now);
+                return Some(pair);
+            }
+        }
+        None
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -83,12 +139,12 @@ impl Shared {
         to: State,
         now: Instant,
         fixed_wait: Option<Duration>,
-        config: Option<Arc<CircuitBreakerConfig>>,
     ) {
-        let config = config.unwrap_or_else(|| current.config.clone());
+        let config = current.config.clone();
         let (frozen, frozen_minimum) = match (to, current.state) {
             (State::Open, State::Closed | State::MetricsOnly) => (
-                current.window.counts(|| now),
+                self.window(current.window)
+                    .map_or_else(Counts::default, |window| window.counts(|| now)),
                 current.config.effective_minimum_number_of_calls(),
             ),
             (State::Open, State::HalfOpen) => (
@@ -105,9 +161,12 @@ impl Shared {
         let mut open_until = current.open_until;
         let mut not_permitted = 0;
         let window = match to {
-            State::Closed | State::MetricsOnly => Arc::new(Window::new(config.sliding_window, now)),
-            _ => current.window.clone(),
+            State::Closed | State::MetricsOnly => {
+                self.fresh_window(current.window, config.sliding_window, now)
+            }
+            _ => current.window,
         };
+        self.evaluate_next.store(false, Ordering::Relaxed);
         match to {
             State::Closed | State::Disabled | State::MetricsOnly => attempts = 0,
             State::Open => {
@@ -145,7 +204,6 @@ impl Shared {
             not_permitted: AtomicU64::new(not_permitted),
             announced_failure: AtomicBool::new(false),
             announced_slow: AtomicBool::new(false),
-            evaluate_next: AtomicBool::new(false),
         };
         let deadline = Self::deadline(&next).map(|(deadline, ..)| deadline);
         let generation = next.generation;
@@ -196,7 +254,7 @@ impl Shared {
                 return Err(IllegalTransition::new(self.name.clone(), current.state, to));
             }
             let now = self.clock.now();
-            self.install(&current, to, now, fixed_wait, None);
+            self.install(&current, to, now, fixed_wait);
             if current.state != to {
                 events.push(CircuitBreakerEvent::StateTransition {
                     name: self.name.clone(),
@@ -217,12 +275,15 @@ impl Shared {
             let current = self.live.load_full();
             let now = self.clock.now();
             // A reset forgets everything, consecutive openings included.
+            let window = self.fresh_window(current.window, current.config.sliding_window, now);
             let fresh = Self::initial_live(
                 current.config.clone(),
                 State::Closed,
                 current.generation,
                 now,
+                window,
             );
+            self.evaluate_next.store(false, Ordering::Relaxed);
             self.publish(fresh);
             if current.state != State::Closed {
                 events.push(CircuitBreakerEvent::StateTransition {
@@ -239,12 +300,13 @@ impl Shared {
         self.emit_all(events);
     }
 
-    /// A CLOSED state of generation `previous + 1`.
+    /// A CLOSED state of generation `previous + 1`, recording into window `window`.
     pub(super) fn initial_live(
         config: Arc<CircuitBreakerConfig>,
         state: State,
         previous: u64,
         now: Instant,
+        window: usize,
     ) -> Live {
         Live {
             state,
@@ -254,13 +316,12 @@ impl Shared {
             half_open_since: now,
             half_open_used: AtomicU32::new(0),
             half_open: AtomicCounts::default(),
-            window: Arc::new(Window::new(config.sliding_window, now)),
+            window,
             frozen: Counts::default(),
             frozen_minimum: config.effective_minimum_number_of_calls(),
             not_permitted: AtomicU64::new(0),
             announced_failure: AtomicBool::new(false),
             announced_slow: AtomicBool::new(false),
-            evaluate_next: AtomicBool::new(false),
             config,
         }
     }
@@ -273,9 +334,18 @@ impl Shared {
         let current = self.live.load_full();
         let now = self.clock.now();
         let window = if config.sliding_window == current.config.sliding_window {
-            current.window.clone()
+            current.window
         } else {
-            Arc::new(current.window.resized(config.sliding_window, now))
+            self.reshaped_window(current.window, config.sliding_window, now)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "sliding_window_size",
+                        format!(
+                            "a breaker takes at most {} window shapes over its life",
+                            WINDOW_SLOTS / 2
+                        ),
+                    )
+                })?
         };
         let next = Live {
             state: current.state,
@@ -292,8 +362,8 @@ impl Shared {
             not_permitted: AtomicU64::new(current.not_permitted.load(Ordering::Relaxed)),
             announced_failure: AtomicBool::new(current.announced_failure.load(Ordering::Relaxed)),
             announced_slow: AtomicBool::new(current.announced_slow.load(Ordering::Relaxed)),
-            evaluate_next: AtomicBool::new(true),
         };
+        self.evaluate_next.store(true, Ordering::Relaxed);
         next.half_open.add_counts(&current.half_open.load());
         self.publish(next);
         Ok(())
