@@ -658,3 +658,41 @@ mod tests {
         assert_eq!(window.counts(hours_later).failures, 1);
     }
 }
+
+#[cfg(test)]
+mod ring_properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    proptest! {
+        /// The bit-packed ring holds exactly the last `size` outcomes, whatever their order
+        /// and however often it went round.
+        #[test]
+        fn the_ring_counts_exactly_the_last_n_outcomes(
+            size in 1u32..200,
+            outcomes in proptest::collection::vec((any::<bool>(), any::<bool>()), 0..600),
+        ) {
+            let window = CountWindow::new(size);
+            let mut last: VecDeque<(bool, bool)> = VecDeque::new();
+            for (step, &(failure, slow)) in outcomes.iter().enumerate() {
+                let replaced = window.record(failure, slow);
+                prop_assert_eq!(replaced, step >= size as usize);
+                last.push_back((failure, slow));
+                if last.len() > size as usize {
+                    last.pop_front();
+                }
+                let mut expected = Counts::default();
+                for &(failure, slow) in &last {
+                    expected.add(code(failure, slow));
+                }
+                prop_assert_eq!(window.counts(), expected);
+            }
+            let newest: Vec<u8> = last.iter().map(|&(f, s)| code(f, s)).collect();
+            prop_assert_eq!(window.newest(size as usize), newest);
+            window.clear();
+            prop_assert_eq!(window.counts(), Counts::default());
+            prop_assert!(window.newest(size as usize).is_empty());
+        }
+    }
+}
