@@ -19,7 +19,9 @@
 //! effect of calls in flight by one or two; sequentially it is exact (the model-based tests
 //! check that).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::config::SlidingWindow;
 use super::rules::{Counts, FAILURE, SLOW, code, split};
@@ -141,14 +143,7 @@ impl Window {
                     let Some(bucket_epoch) = epoch.checked_sub(back) else {
                         continue;
                     };
-                    let Some(bucket) = old.ring.get(old.index(bucket_epoch)) else {
-                        continue;
-                    };
-                    let counts = bucket.load();
-                    new.ring
-                        .get_or_alloc(new.index(bucket_epoch))
-                        .add_counts(&counts);
-                    new.totals.add_counts(&counts);
+                    new.add_to_bucket(bucket_epoch, &old.bucket(bucket_epoch));
                 }
             }
             _ => {}
@@ -238,12 +233,12 @@ const WORD_BITS: u64 = 64;
 /// Buckets per chunk of a time window (8 KiB).
 const TIME_CHUNK: usize = 256;
 
-/// The most memory a window of this shape can take, in bytes.
+/// The most memory a window of this shape can take, in bytes, as the registry's budget
+/// counts it. A count window is counted at a byte per call: its two rings of a pair take
+/// `2 × 16` bytes per 64 calls, half of that for large windows.
 pub(crate) fn memory_bound(window: SlidingWindow) -> usize {
     match window {
-        SlidingWindow::Count(size) => {
-            (size as usize).div_ceil(WORD_BITS as usize) * std::mem::size_of::<Word>()
-        }
+        SlidingWindow::Count(size) => size as usize,
         SlidingWindow::Time { size, bucket } => {
             let buckets =
                 usize::try_from(SlidingWindow::bucket_count(size, bucket)).unwrap_or(usize::MAX);
@@ -310,10 +305,7 @@ impl CountWindow {
     /// The word and bit of ring position `index`.
     #[inline]
     fn locate(index: usize) -> (usize, u64) {
-        (
-            index / WORD_BITS as usize,
-            1 << (index as u64 % WORD_BITS),
-        )
+        (index / WORD_BITS as usize, 1 << (index as u64 % WORD_BITS))
     }
 
     /// The outcome at ring position `index` (without its presence bit).
@@ -351,7 +343,11 @@ impl CountWindow {
         let was_slow = put_bit(&word.slow, bit, slow);
         step(&self.failures, was_failure, failure);
         step(&self.slow, was_slow, slow);
-        step(&self.slow_failures, was_failure && was_slow, failure && slow);
+        step(
+            &self.slow_failures,
+            was_failure && was_slow,
+            failure && slow,
+        );
         sequence >= u64::from(self.size)
     }
 
@@ -380,32 +376,109 @@ impl CountWindow {
         self.head.store(0, Ordering::Release);
     }
 }
-/// The outcomes of the last `buckets × bucket_nanos`.
+/// One thread group's share of a time window: its own ring of buckets and running totals,
+/// on cache lines of its own, so threads recording at once do not write the same lines.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Stripe {
+    ring: Slots<AtomicCounts>,
+    totals: AtomicCounts,
+}
+
+/// The most stripes a time window has.
+const MAX_STRIPES: usize = 8;
+
+/// The stripes of every time window in this process: the available parallelism, rounded
+/// up to a power of two, at most [`MAX_STRIPES`].
+fn stripe_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .next_power_of_two()
+            .min(MAX_STRIPES)
+    })
+}
+
+/// This thread's stripe number (any window masks it to its stripe count): threads are
+/// numbered round-robin on their first record.
+#[inline]
+fn stripe_of_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|stripe| {
+        let mut number = stripe.get();
+        if number == usize::MAX {
+            number = NEXT.fetch_add(1, Ordering::Relaxed) % MAX_STRIPES;
+            stripe.set(number);
+        }
+        number
+    })
+}
+
+/// The outcomes of the last `buckets × bucket_nanos`, striped: a thread records into its
+/// stripe's bucket; a reading sums the stripes' totals. Exact, since the counts of one
+/// bucket commute: whichever stripe a call lands in, it is in its bucket's period.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     bucket_nanos: u64,
     buckets: u64,
     /// The latest bucket period the window has been advanced to.
     head: AtomicU64,
-    ring: Slots<AtomicCounts>,
-    totals: AtomicCounts,
+    stripes: Box<[Stripe]>,
 }
 
 impl TimeWindow {
     fn new(size: std::time::Duration, bucket: std::time::Duration, now: Instant) -> Self {
         let bucket_nanos = duration_to_nanos(bucket).max(1);
         let buckets = SlidingWindow::bucket_count(size, bucket).max(1);
+        let len = usize::try_from(buckets).unwrap_or(usize::MAX);
         Self {
             bucket_nanos,
             buckets,
             head: AtomicU64::new(now.as_nanos() / bucket_nanos),
-            ring: Slots::new(usize::try_from(buckets).unwrap_or(usize::MAX), TIME_CHUNK),
-            totals: AtomicCounts::default(),
+            stripes: (0..stripe_count())
+                .map(|_| Stripe {
+                    ring: Slots::new(len, TIME_CHUNK),
+                    totals: AtomicCounts::default(),
+                })
+                .collect(),
         }
     }
 
     fn index(&self, epoch: u64) -> usize {
         (epoch % self.buckets) as usize
+    }
+
+    /// Empties the bucket at `index` in every stripe.
+    fn retire(&self, index: usize) {
+        for stripe in &self.stripes {
+            if let Some(bucket) = stripe.ring.get(index) {
+                stripe.totals.sub(&bucket.take());
+            }
+        }
+    }
+
+    /// Empties every bucket of every stripe.
+    fn retire_all(&self) {
+        for stripe in &self.stripes {
+            for bucket in stripe.ring.allocated() {
+                stripe.totals.sub(&bucket.take());
+            }
+        }
+    }
+
+    /// The counts of bucket period `epoch`'s bucket, summed over the stripes.
+    fn bucket(&self, epoch: u64) -> Counts {
+        let mut sum = Counts::default();
+        for stripe in &self.stripes {
+            if let Some(bucket) = stripe.ring.get(self.index(epoch)) {
+                sum = sum.plus(&bucket.load());
+            }
+        }
+        sum
     }
 
     /// Moves the window forward to bucket period `epoch`, expiring what left it.
@@ -422,9 +495,7 @@ impl TimeWindow {
                     .compare_exchange(head, epoch, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
-                    for bucket in self.ring.allocated() {
-                        self.totals.sub(&bucket.take());
-                    }
+                    self.retire_all();
                     return;
                 }
             } else if self
@@ -433,9 +504,7 @@ impl TimeWindow {
                 .is_ok()
             {
                 // The winner retires the bucket that period `head + 1` reuses.
-                if let Some(bucket) = self.ring.get(self.index(head + 1)) {
-                    self.totals.sub(&bucket.take());
-                }
+                self.retire(self.index(head + 1));
             }
         }
     }
@@ -448,22 +517,47 @@ impl TimeWindow {
         if self.head.load(Ordering::Acquire).saturating_sub(epoch) >= self.buckets {
             return;
         }
-        self.ring.get_or_alloc(self.index(epoch)).add(code);
-        self.totals.add(code);
+        let stripe = &self.stripes[stripe_of_thread() & (self.stripes.len() - 1)];
+        stripe.ring.get_or_alloc(self.index(epoch)).add(code);
+        stripe.totals.add(code);
     }
 
     fn counts(&self, now: Instant) -> Counts {
         self.advance(now.as_nanos() / self.bucket_nanos);
-        self.totals.load()
+        self.totals()
+    }
+
+    /// The stripes' totals, summed.
+    fn totals(&self) -> Counts {
+        let sum = self.stripes.iter().fold(Counts::default(), |sum, stripe| {
+            sum.plus(&stripe.totals.load())
+        });
+        let failures = sum.failures.min(sum.calls);
+        let slow = sum.slow.min(sum.calls);
+        Counts {
+            calls: sum.calls,
+            failures,
+            slow,
+            slow_failures: sum.slow_failures.min(failures).min(slow),
+        }
     }
 
     /// Empties the window, which starts again at `now`'s bucket.
     fn clear(&self, now: Instant) {
-        for bucket in self.ring.allocated() {
-            self.totals.sub(&bucket.take());
-        }
+        self.retire_all();
         self.head
             .store(now.as_nanos() / self.bucket_nanos, Ordering::Release);
+    }
+
+    /// Adds `counts` to bucket period `epoch` (stripe 0), for a resized copy.
+    fn add_to_bucket(&self, epoch: u64, counts: &Counts) {
+        if let Some(stripe) = self.stripes.first() {
+            stripe
+                .ring
+                .get_or_alloc(self.index(epoch))
+                .add_counts(counts);
+            stripe.totals.add_counts(counts);
+        }
     }
 }
 
@@ -622,16 +716,17 @@ mod tests {
         }
         assert_eq!(window.words.allocated_len(), 2 * COUNT_CHUNK);
         assert_eq!(window.counts().calls, per_chunk as u64 + 1);
-        assert_eq!(
-            memory_bound(SlidingWindow::count(MAX_COUNT_WINDOW)),
-            4 << 20
+        assert!(
+            memory_bound(SlidingWindow::count(MAX_COUNT_WINDOW))
+                >= 2 * window.words.len() * std::mem::size_of::<Word>(),
+            "a pair of rings fits in the bound"
         );
         let time = TimeWindow::new(
             Duration::from_secs(65_536),
             Duration::from_secs(1),
             Instant::ZERO,
         );
-        assert_eq!(time.ring.allocated_len(), TIME_CHUNK);
+        assert_eq!(time.stripes[0].ring.allocated_len(), TIME_CHUNK);
         assert_eq!(
             memory_bound(SlidingWindow::time(Duration::from_secs(65_536))),
             65_536 * 32

@@ -12,7 +12,8 @@
 //! into the previous CLOSED state's window does not land in the fresh one (it would have to
 //! stall across two whole CLOSED states). A reconfiguration that changes the window's shape
 //! takes the next free pair, or reuses an idle pair of that shape; with all pairs taken by
-//! other shapes it is refused. Transitions are serialised by a mutex
+//! other shapes the window is owned by the state generation and recorded through it, as
+//! every state's window was before the table (one `ArcSwap` load more per call). Transitions are serialised by a mutex
 //! and published by swapping the state and then the `hot` word; exactly one caller performs
 //! each transition and emits its event. Half-open probe slots are an atomic counter of the
 //! generation that issued them, so the number of probes never exceeds the limit.
@@ -50,8 +51,8 @@ struct Live {
     half_open_since: Instant,
     half_open_used: AtomicU32,
     half_open: AtomicCounts,
-    /// The CLOSED / METRICS_ONLY window: an index into [`Shared::windows`].
-    window: usize,
+    /// The CLOSED / METRICS_ONLY window.
+    window: WindowRef,
     /// What OPEN and FORCED_OPEN show.
     frozen: Counts,
     frozen_minimum: u32,
@@ -61,7 +62,27 @@ struct Live {
 }
 
 /// Entries in the window table: pairs of windows of one shape.
-pub(crate) const WINDOW_SLOTS: usize = 16;
+pub(crate) const WINDOW_SLOTS: usize = 14;
+
+/// Where a state's window is.
+#[derive(Clone, Debug)]
+pub(super) enum WindowRef {
+    /// In the window table, reached from the `hot` word on the closed path.
+    Table(usize),
+    /// Owned by the state generation, once every pair of the table holds another shape:
+    /// recorded through the state generation (an `ArcSwap` load per call).
+    Owned(Arc<Window>),
+}
+
+impl WindowRef {
+    /// The index the `hot` word carries: the table entry, or [`Hot::OWNED`].
+    fn index(&self) -> usize {
+        match self {
+            Self::Table(index) => *index,
+            Self::Owned(_) => Hot::OWNED,
+        }
+    }
+}
 
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
@@ -93,6 +114,8 @@ struct Hot;
 impl Hot {
     const SLOW: u64 = 1 << 3;
     const WINDOW_SHIFT: u32 = 4;
+    /// The window index of a window owned by its state generation.
+    const OWNED: usize = 0xF;
     const SHIFT: u32 = 8;
 
     const fn code(state: State) -> u64 {
@@ -114,7 +137,7 @@ impl Hot {
         };
         Self::code(live.state)
             | slow
-            | ((live.window as u64 & 0xF) << Self::WINDOW_SHIFT)
+            | ((live.window.index() as u64 & 0xF) << Self::WINDOW_SHIFT)
             | (live.generation << Self::SHIFT)
     }
 
@@ -220,7 +243,13 @@ impl Shared {
             windows,
             slow_threshold: AtomicU64::new(u64::MAX),
             evaluate_next: AtomicBool::new(false),
-            live: ArcSwap::from_pointee(Self::initial_live(config, State::Closed, 0, now, 0)),
+            live: ArcSwap::from_pointee(Self::initial_live(
+                config,
+                State::Closed,
+                0,
+                now,
+                WindowRef::Table(0),
+            )),
             transitions: Mutex::new(()),
             totals: Totals::default(),
             clock,
@@ -421,6 +450,14 @@ impl Shared {
         self.windows.get(index).and_then(OnceLock::get)
     }
 
+    /// The window of state generation `live`.
+    fn window_of<'a>(&'a self, live: &'a Live) -> Option<&'a Window> {
+        match &live.window {
+            WindowRef::Table(index) => self.window(*index),
+            WindowRef::Owned(window) => Some(window),
+        }
+    }
+
     /// Records a finished call's outcome.
     #[inline]
     pub(crate) fn record(&self, slot: Slot, outcome: Outcome) {
@@ -475,12 +512,22 @@ impl Shared {
         mut now: impl FnMut() -> Instant,
     ) {
         let replaced = window.record(failure, slow, &mut now);
-        // In a full count window, a plain success (replacing anything) can raise neither
-        // rate nor bring the window to its minimum: nothing to evaluate, unless a
-        // reconfiguration moved the thresholds since the last evaluation.
-        if !failure && !slow && replaced == Some(true) && !self.evaluate_next.load(Ordering::Relaxed)
-        {
-            return;
+        // A plain success can raise neither rate. In a full count window it cannot bring
+        // the window to its minimum either; in a time window holding no failure and no slow
+        // call both rates are 0, under any (positive) threshold. Either way there is nothing
+        // to evaluate, unless a reconfiguration moved the thresholds since the last
+        // evaluation. Deciding this takes loads only.
+        if !failure && !slow && !self.evaluate_next.load(Ordering::Relaxed) {
+            let settled = match replaced {
+                Some(full) => full,
+                None => {
+                    let counts = window.counts(&mut now);
+                    counts.failures == 0 && counts.slow == 0
+                }
+            };
+            if settled {
+                return;
+            }
         }
         self.evaluate(window, ticket, now);
     }
@@ -490,7 +537,9 @@ impl Shared {
         let live = self.live.load();
         if live.generation != ticket.generation()
             || !matches!(live.state, State::Closed | State::MetricsOnly)
-            || !self.window(live.window).is_some_and(|current| std::ptr::eq(current, window))
+            || !self
+                .window_of(&live)
+                .is_some_and(|current| std::ptr::eq(current, window))
         {
             return; // the state moved on while this call recorded
         }
@@ -552,7 +601,7 @@ impl Shared {
         let outcome_code = code(failure, slow);
         match live.state {
             State::Closed | State::MetricsOnly => {
-                if let Some(window) = self.window(live.window) {
+                if let Some(window) = self.window_of(live) {
                     self.record_closed(window, slot.ticket, failure, slow, &mut now);
                 }
             }
@@ -600,7 +649,7 @@ impl Shared {
         let live = self.current();
         let (counts, minimum) = match live.state {
             State::Closed | State::MetricsOnly => (
-                self.window(live.window)
+                self.window_of(&live)
                     .map_or_else(Counts::default, |window| window.counts(|| self.clock.now())),
                 live.config.effective_minimum_number_of_calls(),
             ),

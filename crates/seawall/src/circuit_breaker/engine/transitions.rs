@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use super::{Hot, Live, Shared, WINDOW_SLOTS};
+use super::{Hot, Live, Shared, WindowRef};
 use crate::circuit_breaker::config::{CircuitBreakerConfig, SlidingWindow};
 use crate::circuit_breaker::rules::{Counts, Exceeded, transition_allowed};
 use crate::circuit_breaker::window::{AtomicCounts, Window};
@@ -82,10 +82,13 @@ impl Shared {
 
     /// A fresh, empty window of the current one's shape for a new CLOSED state: the other
     /// window of its pair, created or cleared. Must hold the transition lock.
-    fn fresh_window(&self, current: usize, shape: SlidingWindow, now: Instant) -> usize {
-        let twin = current ^ 1;
+    fn fresh_window(&self, current: &WindowRef, shape: SlidingWindow, now: Instant) -> WindowRef {
+        let twin = match current {
+            WindowRef::Table(index) => index ^ 1,
+            WindowRef::Owned(_) => return WindowRef::Owned(Arc::new(Window::new(shape, now))),
+        };
         let Some(cell) = self.windows.get(twin) else {
-            return current;
+            return WindowRef::Owned(Arc::new(Window::new(shape, now)));
         };
         let mut created = false;
         let window = cell.get_or_init(|| {
@@ -95,34 +98,44 @@ impl Shared {
         if !created {
             window.clear(now);
         }
-        twin
+        WindowRef::Table(twin)
     }
 
-    /// The index for a window of a new shape holding `current`'s newest outcomes: the next
-    /// free pair, or an idle pair of that shape. `None` when every pair holds another shape.
-    /// Must hold the transition lock.
-    fn reshaped_window(&self, current: usize, shape: SlidingWindow, now: Instant) -> Option<usize> {
-        let old = self.window(current)?;
+    /// A window of a new shape holding `current`'s newest outcomes: the next free pair of
+    /// the table, or an idle pair of that shape, or else one of the state's own. Must hold
+    /// the transition lock.
+    fn reshaped_window(
+        &self,
+        current: &WindowRef,
+        shape: SlidingWindow,
+        now: Instant,
+    ) -> WindowRef {
+        let (old, in_use) = match current {
+            WindowRef::Table(index) => (self.window(*index), Some(index & !1)),
+            WindowRef::Owned(window) => (Some(&**window), None),
+        };
+        let Some(old) = old else {
+            return WindowRef::Owned(Arc::new(Window::new(shape, now)));
+        };
         for pair in (0..self.windows.len()).step_by(2) {
-            if pair == current & !1 {
+            if Some(pair) == in_use {
                 continue;
             }
-            let cell = &self.windows[pair];
             let mut created = false;
-            let window = cell.get_or_init(|| {
+            let window = self.windows[pair].get_or_init(|| {
                 created = true;
                 old.resized(shape, now)
             });
             if created {
-                return Some(pair);
+                return WindowRef::Table(pair);
             }
             if window.has_shape(shape) {
                 window.clear(now);
                 window.refill_from(old, now);
-                return Some(pair);
+                return WindowRef::Table(pair);
             }
         }
-        None
+        WindowRef::Owned(Arc::new(old.resized(shape, now)))
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -143,7 +156,7 @@ impl Shared {
         let config = current.config.clone();
         let (frozen, frozen_minimum) = match (to, current.state) {
             (State::Open, State::Closed | State::MetricsOnly) => (
-                self.window(current.window)
+                self.window_of(current)
                     .map_or_else(Counts::default, |window| window.counts(|| now)),
                 current.config.effective_minimum_number_of_calls(),
             ),
@@ -162,9 +175,9 @@ impl Shared {
         let mut not_permitted = 0;
         let window = match to {
             State::Closed | State::MetricsOnly => {
-                self.fresh_window(current.window, config.sliding_window, now)
+                self.fresh_window(&current.window, config.sliding_window, now)
             }
-            _ => current.window,
+            _ => current.window.clone(),
         };
         self.evaluate_next.store(false, Ordering::Relaxed);
         match to {
@@ -275,7 +288,7 @@ impl Shared {
             let current = self.live.load_full();
             let now = self.clock.now();
             // A reset forgets everything, consecutive openings included.
-            let window = self.fresh_window(current.window, current.config.sliding_window, now);
+            let window = self.fresh_window(&current.window, current.config.sliding_window, now);
             let fresh = Self::initial_live(
                 current.config.clone(),
                 State::Closed,
@@ -306,7 +319,7 @@ impl Shared {
         state: State,
         previous: u64,
         now: Instant,
-        window: usize,
+        window: WindowRef,
     ) -> Live {
         Live {
             state,
@@ -334,18 +347,9 @@ impl Shared {
         let current = self.live.load_full();
         let now = self.clock.now();
         let window = if config.sliding_window == current.config.sliding_window {
-            current.window
+            current.window.clone()
         } else {
-            self.reshaped_window(current.window, config.sliding_window, now)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "sliding_window_size",
-                        format!(
-                            "a breaker takes at most {} window shapes over its life",
-                            WINDOW_SLOTS / 2
-                        ),
-                    )
-                })?
+            self.reshaped_window(&current.window, config.sliding_window, now)
         };
         let next = Live {
             state: current.state,
