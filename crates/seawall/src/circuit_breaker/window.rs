@@ -1,16 +1,22 @@
 //! Lock-free sliding windows for the closed state: O(1) per call and per snapshot, fixed
 //! memory whatever the traffic.
 //!
-//! A **count window** is a ring of one-byte outcomes. Recording claims the next slot with one
-//! `fetch_add`, swaps the new outcome in, and adjusts the running totals only by the
-//! difference from the outcome it evicted — in the steady state (a success replacing a
-//! success) that is nothing at all.
+//! A **count window** is a bit-packed ring: per 64 calls one word of failure bits and one of
+//! slow bits, plus running counts of failures, slow calls and slow failures; the number of
+//! calls is `min(head, size)`. Recording claims the next position with one `fetch_add` and
+//! writes a bit (and moves its count) only if it changes — in the steady state (a success
+//! replacing a success) nothing but the `fetch_add` is written. It holds exactly the last
+//! `size` calls (Resilience4j's semantics).
 //!
 //! A **time window** is a ring of buckets, each the totals of one bucket-width of time, plus
-//! running totals. The first caller to see a new bucket period advances the window one bucket
-//! at a time (a CAS on the head epoch), subtracting each expired bucket from the totals; after
-//! a long idle the whole window is cleared at once. This is Resilience4j's partial-aggregation
-//! design, lock-free.
+//! running totals — striped: each thread records into the buckets of its stripe (threads
+//! are numbered round-robin; the stripes are the available parallelism, at most 8), so
+//! threads recording at once write different cache lines. A reading sums the stripes; that
+//! is exact, because the counts of one bucket commute. The first caller to see a new bucket
+//! period advances the window one bucket at a time (a CAS on the head epoch), subtracting
+//! each expired bucket of every stripe from that stripe's totals; after a long idle the
+//! whole window is cleared at once. This is Resilience4j's partial-aggregation design,
+//! lock-free.
 //!
 //! Both rings are allocated a chunk at a time as they fill (`slots.rs`), so a large window
 //! takes memory in proportion to the calls it has seen.
@@ -789,5 +795,70 @@ mod ring_properties {
             prop_assert_eq!(window.counts(), Counts::default());
             prop_assert!(window.newest(size as usize).is_empty());
         }
+    }
+}
+
+#[cfg(test)]
+mod stripe_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn threads_recording_into_their_stripes_add_up_exactly() {
+        let window = TimeWindow::new(
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+            Instant::ZERO,
+        );
+        let at = Instant::from_nanos(500_000_000);
+        std::thread::scope(|scope| {
+            for thread in 0..6u64 {
+                let window = &window;
+                scope.spawn(move || {
+                    for call in 0..1_000u64 {
+                        let failure = (call + thread) % 4 == 0;
+                        window.record(code(failure, call % 10 == 0), at);
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            window.counts(at),
+            Counts {
+                calls: 6_000,
+                failures: 1_500,
+                slow: 600,
+                slow_failures: (0..6u64)
+                    .flat_map(|thread| (0..1_000u64).map(move |call| (thread, call)))
+                    .filter(|(thread, call)| (call + thread) % 4 == 0 && call % 10 == 0)
+                    .count() as u64,
+            }
+        );
+        let total: u64 = window.stripes.iter().map(|s| s.totals.load().calls).sum();
+        assert_eq!(total, 6_000, "the stripes' totals are the window's");
+        // All of it expires together, whichever stripe holds it.
+        assert_eq!(
+            window.counts(Instant::from_nanos(11_000_000_000)),
+            Counts::default()
+        );
+        window.record(code(true, false), Instant::from_nanos(11_000_000_000));
+        window.clear(Instant::from_nanos(11_000_000_000));
+        assert_eq!(
+            window.counts(Instant::from_nanos(11_000_000_000)),
+            Counts::default()
+        );
+    }
+
+    #[test]
+    fn a_resized_time_window_keeps_the_buckets_of_every_stripe() {
+        let second = Duration::from_secs(1);
+        let old = Window::new(SlidingWindow::time(5 * second), Instant::ZERO);
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| old.record(true, false, || Instant::ZERO));
+            }
+        });
+        let new = old.resized(SlidingWindow::time(3 * second), Instant::ZERO);
+        assert_eq!(new.counts(|| Instant::ZERO).failures, 3);
     }
 }
