@@ -91,7 +91,7 @@ pub(crate) struct Shared {
     /// fast path (see [`Hot`]); written after `live` by every state change.
     hot: AtomicU64,
     /// The windows, set once each; the `hot` word and [`Live::window`] name the current one.
-    windows: Box<[OnceLock<Window>]>,
+    windows: Box<[OnceLock<Box<Window>>]>,
     /// The slow-call threshold in nanoseconds (`u64::MAX`: none), published with `hot`.
     slow_threshold: AtomicU64,
     /// Set by a reconfiguration: the next recorded call evaluates the rates even if it could
@@ -233,9 +233,11 @@ impl Shared {
         let now = clock.now();
         let initial = config.initial_state;
         let config = Arc::new(config);
-        let windows: Box<[OnceLock<Window>]> = (0..WINDOW_SLOTS).map(|_| OnceLock::new()).collect();
+        // Boxed, so an unused entry takes a pointer and a state word, not a whole window.
+        let windows: Box<[OnceLock<Box<Window>>]> =
+            (0..WINDOW_SLOTS).map(|_| OnceLock::new()).collect();
         if let Some(first) = windows.first() {
-            let _ = first.set(Window::new(config.sliding_window, now));
+            let _ = first.set(Box::new(Window::new(config.sliding_window, now)));
         }
         let shared = Arc::new_cyclic(|this| Self {
             name,
@@ -447,7 +449,10 @@ impl Shared {
     /// The window at `index` of the table.
     #[inline]
     pub(super) fn window(&self, index: usize) -> Option<&Window> {
-        self.windows.get(index).and_then(OnceLock::get)
+        self.windows
+            .get(index)
+            .and_then(OnceLock::get)
+            .map(|window| &**window)
     }
 
     /// The window of state generation `live`.

@@ -93,7 +93,7 @@ impl Shared {
         let mut created = false;
         let window = cell.get_or_init(|| {
             created = true;
-            Window::new(shape, now)
+            Box::new(Window::new(shape, now))
         });
         if !created {
             window.clear(now);
@@ -124,7 +124,7 @@ impl Shared {
             let mut created = false;
             let window = self.windows[pair].get_or_init(|| {
                 created = true;
-                old.resized(shape, now)
+                Box::new(old.resized(shape, now))
             });
             if created {
                 return WindowRef::Table(pair);
