@@ -56,6 +56,24 @@ impl Contender for OpaqueBaseline {
     }
 }
 
+/// The bare inner call plus one uncontended `fetch_add` on a shared counter: the unit the
+/// closed breaker is measured in, so the figure carries across machines.
+#[derive(Clone, Debug, Default)]
+pub struct FetchAdd(pub Arc<std::sync::atomic::AtomicU64>);
+
+impl Contender for FetchAdd {
+    #[inline]
+    fn call(&mut self, inner: Inner) -> Outcome {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Outcome::of(poll_once(inner.future()))
+    }
+
+    async fn call_awaited(&mut self, inner: Inner) -> Outcome {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Outcome::of(inner.future().await)
+    }
+}
+
 /// The inner call through tower's protocol with no layer (`poll_ready`, then `call` on the echo
 /// service): what every `seawall-tower` row pays before its layer does anything.
 pub fn tower_baseline() -> impl Contender + Clone + Send + 'static {

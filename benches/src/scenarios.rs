@@ -8,7 +8,7 @@
 //! filling a time window — happens outside the measurement.
 
 use crate::config::TRIP_CALLS;
-use crate::contender::{Baseline, Contender, OpaqueBaseline, tower_baseline};
+use crate::contender::{Baseline, Contender, FetchAdd, OpaqueBaseline, tower_baseline};
 use crate::harness::{Failure, INPUT, Inner, Outcome};
 use crate::ours;
 use crate::peers::{self, Window};
@@ -54,7 +54,7 @@ pub trait Runner {
 pub const WINDOW_FILLS: &[(&str, usize)] = &[("1k", 1_000), ("100k", 100_000)];
 
 /// The thread counts of the multi-thread scenario.
-pub const THREADS: &[(&str, usize)] = &[("1", 1), ("2", 2)];
+pub const THREADS: &[(&str, usize)] = &[("1", 1), ("2", 2), ("4", 4)];
 
 /// A group of rows measured side by side.
 #[derive(Clone, Copy, Debug)]
@@ -101,7 +101,7 @@ pub const GROUPS: &[Group] = &[
     },
     Group {
         name: "circuit_breaker/threads",
-        about: "closed count-window breaker shared by 1 or 2 OS threads inside a 2-worker multi-thread runtime; time is wall time per call, so throughput is its inverse",
+        about: "closed breaker (count window; `seawall-time-window`: 60 s time window) shared by 1, 2 or 4 OS threads inside a multi-thread runtime with as many workers as the largest count; time is wall time per call, so throughput is its inverse",
         expect: VALUE,
     },
     Group {
@@ -217,6 +217,7 @@ fn breaker_closed<R: Runner>(r: &mut R) {
     const G: &str = "circuit_breaker/closed";
     const P: &str = "count-100";
     r.steady(row(G, "baseline", P), || Baseline);
+    r.steady(row(G, "fetch-add", P), FetchAdd::default);
     r.steady(row(G, "seawall", P), || ours::breaker(Window::Count));
     r.steady(row(G, "seawall-tower", P), || {
         ours::breaker_tower(Window::Count)
@@ -304,6 +305,9 @@ fn breaker_threads<R: Runner>(r: &mut R) {
         r.threaded(row(G, "baseline", param), threads, || Baseline);
         r.threaded(row(G, "seawall", param), threads, || {
             ours::breaker(Window::Count)
+        });
+        r.threaded(row(G, "seawall-time-window", param), threads, || {
+            ours::breaker(Window::Time)
         });
         r.threaded(row(G, "tower-resilience", param), threads, || {
             peers::tr_breaker(Window::Count)

@@ -546,8 +546,8 @@ fn render(run: &Run, dir: &Path) -> String {
          per-iteration sample means, with its 95% confidence interval.\n\
          - `circuit_breaker/time_window` rows refill the window (outside the measurement) every \
          tenth of its fill, so the window always holds between 1.0× and 1.1× the stated calls.\n\
-         - `circuit_breaker/threads` rows: 1 or 2 OS threads, each on a clone of one breaker, \
-         inside a 2-worker multi-thread runtime (`Handle::block_on`, so a contended call waits \
+         - `circuit_breaker/threads` rows: 1, 2 or 4 OS threads, each on a clone of one breaker, \
+         inside a 4-worker multi-thread runtime (`Handle::block_on`, so a contended call waits \
          with a real waker); `iter_custom`, time = wall time / total calls, so throughput is \
          its inverse.\n\
          - **× baseline** and **× tower-resilience** divide the row's median by that of the \

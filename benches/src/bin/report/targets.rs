@@ -271,6 +271,7 @@ pub(crate) fn targets(run: &Run) -> Vec<(&'static str, Verdict)> {
         list.push((label, layer_target(run, group, param)));
     }
     list.extend(hedge_adaptive_fault_targets(run));
+    list.extend(breaker_cost_targets(run));
     let threads = "circuit_breaker/threads";
     let scaling =
         |contender: &str| Some(run.ns(threads, contender, "1")? / run.ns(threads, contender, "2")?);
@@ -349,6 +350,90 @@ fn hedge_adaptive_fault_targets(run: &Run) -> Vec<(&'static str, Verdict)> {
         (
             "fault injector switched off ≤ baseline + 5 ns (one atomic load)",
             fault_verdict,
+        ),
+    ]
+}
+
+/// Issue 15's breaker targets: the closed breaker in units of one uncontended `fetch_add`,
+/// slow-call tracking on tokio's clock, and throughput across threads.
+pub(crate) fn breaker_cost_targets(run: &Run) -> Vec<(&'static str, Verdict)> {
+    let (closed, param) = ("circuit_breaker/closed", "count-100");
+    let unit = match (
+        run.ns(closed, "baseline", param),
+        run.ns(closed, "fetch-add", param),
+        run.ns(closed, "seawall", param),
+    ) {
+        (Some(base), Some(fetch_add), Some(ours)) => {
+            let net = (ours - base) / (fetch_add - base);
+            let detail = format!(
+                "seawall {} ns = {:.2}× the fetch-add row ({} ns); net of the bare call ({} ns): {net:.2}× one fetch_add",
+                fmt_ns(ours),
+                ours / fetch_add,
+                fmt_ns(fetch_add),
+                fmt_ns(base),
+            );
+            if net <= 3.0 {
+                Verdict::Met(detail)
+            } else {
+                Verdict::Missed(detail)
+            }
+        }
+        _ => Verdict::Pending(
+            "no baseline, fetch-add or seawall row of circuit_breaker/closed".into(),
+        ),
+    };
+    let slow = match (
+        run.ns("circuit_breaker/slow_calls", "seawall", param),
+        run.ns(closed, "seawall", param),
+    ) {
+        (Some(with), Some(without)) => {
+            let ratio = with / without;
+            let detail = format!(
+                "slow_calls/seawall {} ns = {ratio:.2}× closed/seawall {} ns",
+                fmt_ns(with),
+                fmt_ns(without)
+            );
+            if ratio <= 1.3 {
+                Verdict::Met(detail)
+            } else {
+                Verdict::Missed(detail)
+            }
+        }
+        _ => Verdict::Pending("no seawall rows in slow_calls and closed".into()),
+    };
+    let threads = "circuit_breaker/threads";
+    let scaling = |contender: &str, n: &str| {
+        Some(run.ns(threads, contender, "1")? / run.ns(threads, contender, n)?)
+    };
+    let time = match scaling("seawall-time-window", "2") {
+        Some(s) => {
+            let detail = format!(
+                "seawall-time-window {s:.2}× at 2 threads, {} at 4; exact count window {} at 2, {} at 4 (baseline, the control: {})",
+                fmt_ratio(scaling("seawall-time-window", "4")),
+                fmt_ratio(scaling("seawall", "2")),
+                fmt_ratio(scaling("seawall", "4")),
+                fmt_ratio(scaling("baseline", "2")),
+            );
+            if s >= 1.6 {
+                Verdict::Met(detail)
+            } else {
+                Verdict::Missed(detail)
+            }
+        }
+        None => Verdict::Pending("no seawall-time-window rows in circuit_breaker/threads".into()),
+    };
+    vec![
+        (
+            "breaker closed ≤ 3× one uncontended fetch_add (net of the bare call)",
+            unit,
+        ),
+        (
+            "slow-call tracking on tokio's clock ≤ 1.3× the same breaker without it",
+            slow,
+        ),
+        (
+            "time-window breaker, 2 threads ≥ 1.6× the throughput of 1",
+            time,
         ),
     ]
 }

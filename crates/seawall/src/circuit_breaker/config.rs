@@ -182,7 +182,7 @@ impl Default for CircuitBreakerConfig {
     }
 }
 
-/// The largest count window (outcomes are one byte each).
+/// The largest count window (outcomes are two bits each, in a pair of rings).
 pub const MAX_COUNT_WINDOW: u32 = 1 << 24;
 /// The most buckets a time window may have.
 pub const MAX_TIME_BUCKETS: u64 = 1 << 16;

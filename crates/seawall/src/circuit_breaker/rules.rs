@@ -136,6 +136,16 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
+    /// Both counts added (wrapping: a stripe's totals may be read mid-update).
+    pub(crate) fn plus(&self, other: &Self) -> Self {
+        Self {
+            calls: self.calls.wrapping_add(other.calls),
+            failures: self.failures.wrapping_add(other.failures),
+            slow: self.slow.wrapping_add(other.slow),
+            slow_failures: self.slow_failures.wrapping_add(other.slow_failures),
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn add(&mut self, code: u8) {
         let (calls, failures, slow, slow_failures) = split(code);

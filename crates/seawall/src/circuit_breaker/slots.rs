@@ -66,6 +66,12 @@ impl<T: Default> Slots<T> {
             .chain(self.rest.iter().filter_map(OnceLock::get).flatten())
     }
 
+    /// How many slots there are, allocated or not.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// How many slots are allocated now.
     #[cfg(test)]
     pub(crate) fn allocated_len(&self) -> usize {

@@ -1,16 +1,22 @@
 //! Lock-free sliding windows for the closed state: O(1) per call and per snapshot, fixed
 //! memory whatever the traffic.
 //!
-//! A **count window** is a ring of one-byte outcomes. Recording claims the next slot with one
-//! `fetch_add`, swaps the new outcome in, and adjusts the running totals only by the
-//! difference from the outcome it evicted — in the steady state (a success replacing a
-//! success) that is nothing at all.
+//! A **count window** is a bit-packed ring: per 64 calls one word of failure bits and one of
+//! slow bits, plus running counts of failures, slow calls and slow failures; the number of
+//! calls is `min(head, size)`. Recording claims the next position with one `fetch_add` and
+//! writes a bit (and moves its count) only if it changes — in the steady state (a success
+//! replacing a success) nothing but the `fetch_add` is written. It holds exactly the last
+//! `size` calls (Resilience4j's semantics).
 //!
 //! A **time window** is a ring of buckets, each the totals of one bucket-width of time, plus
-//! running totals. The first caller to see a new bucket period advances the window one bucket
-//! at a time (a CAS on the head epoch), subtracting each expired bucket from the totals; after
-//! a long idle the whole window is cleared at once. This is Resilience4j's partial-aggregation
-//! design, lock-free.
+//! running totals — striped: each thread records into the buckets of its stripe (threads
+//! are numbered round-robin; the stripes are the available parallelism, at most 8), so
+//! threads recording at once write different cache lines. A reading sums the stripes; that
+//! is exact, because the counts of one bucket commute. The first caller to see a new bucket
+//! period advances the window one bucket at a time (a CAS on the head epoch), subtracting
+//! each expired bucket of every stripe from that stripe's totals; after a long idle the
+//! whole window is cleared at once. This is Resilience4j's partial-aggregation design,
+//! lock-free.
 //!
 //! Both rings are allocated a chunk at a time as they fill (`slots.rs`), so a large window
 //! takes memory in proportion to the calls it has seen.
@@ -19,10 +25,12 @@
 //! effect of calls in flight by one or two; sequentially it is exact (the model-based tests
 //! check that).
 
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::config::SlidingWindow;
-use super::rules::{Counts, split};
+use super::rules::{Counts, FAILURE, SLOW, code, split};
 use super::slots::Slots;
 use crate::clock::{Instant, duration_to_nanos};
 
@@ -59,16 +67,6 @@ impl AtomicCounts {
         drop_by(&self.failures, counts.failures);
         drop_by(&self.slow, counts.slow);
         drop_by(&self.slow_failures, counts.slow_failures);
-    }
-
-    /// Replaces an evicted outcome with a new one, touching only the fields that change.
-    fn replace(&self, old: u8, new: u8) {
-        let (oc, of, os, osf) = split(old);
-        let (nc, nf, ns, nsf) = split(new);
-        adjust(&self.calls, oc, nc);
-        adjust(&self.failures, of, nf);
-        adjust(&self.slow, os, ns);
-        adjust(&self.slow_failures, osf, nsf);
     }
 
     pub(crate) fn load(&self) -> Counts {
@@ -109,15 +107,6 @@ fn drop_by(field: &AtomicU64, by: u64) {
     }
 }
 
-#[inline]
-fn adjust(field: &AtomicU64, old: u64, new: u64) {
-    if new > old {
-        field.fetch_add(new - old, Ordering::Relaxed);
-    } else if old > new {
-        field.fetch_sub(old - new, Ordering::Relaxed);
-    }
-}
-
 /// The closed state's window.
 #[derive(Debug)]
 pub(crate) enum Window {
@@ -138,10 +127,17 @@ impl Window {
     /// buckets; any other change starts empty.
     pub(crate) fn resized(&self, shape: SlidingWindow, now: Instant) -> Self {
         let next = Self::new(shape, now);
-        match (self, &next) {
+        next.refill_from(self, now);
+        next
+    }
+
+    /// Copies into this (empty) window the newest outcomes of `old` that fit (see
+    /// [`Window::resized`]).
+    pub(crate) fn refill_from(&self, old: &Self, now: Instant) {
+        match (old, self) {
             (Self::Count(old), Self::Count(new)) => {
-                for code in old.newest(new.size as usize) {
-                    new.record(code);
+                for outcome in old.newest(new.size as usize) {
+                    new.record(outcome & FAILURE != 0, outcome & SLOW != 0);
                 }
             }
             (Self::Time(old), Self::Time(new)) if old.bucket_nanos == new.bucket_nanos => {
@@ -153,29 +149,27 @@ impl Window {
                     let Some(bucket_epoch) = epoch.checked_sub(back) else {
                         continue;
                     };
-                    let Some(bucket) = old.ring.get(old.index(bucket_epoch)) else {
-                        continue;
-                    };
-                    let counts = bucket.load();
-                    new.ring
-                        .get_or_alloc(new.index(bucket_epoch))
-                        .add_counts(&counts);
-                    new.totals.add_counts(&counts);
+                    new.add_to_bucket(bucket_epoch, &old.bucket(bucket_epoch));
                 }
             }
             _ => {}
         }
-        next
     }
 
-    /// Records one outcome; `now` is read only by a time window. A count window returns the
-    /// outcome it evicted (0: the slot was empty); a time window returns `None`.
+    /// Records one outcome; `now` is read only by a time window. A count window returns
+    /// whether the outcome replaced an older one (the window was full); a time window
+    /// returns `None`.
     #[inline]
-    pub(crate) fn record(&self, code: u8, now: impl FnOnce() -> Instant) -> Option<u8> {
+    pub(crate) fn record(
+        &self,
+        failure: bool,
+        slow: bool,
+        now: impl FnOnce() -> Instant,
+    ) -> Option<bool> {
         match self {
-            Self::Count(window) => Some(window.record(code)),
+            Self::Count(window) => Some(window.record(failure, slow)),
             Self::Time(window) => {
-                window.record(code, now());
+                window.record(code(failure, slow), now());
                 None
             }
         }
@@ -185,37 +179,111 @@ impl Window {
     #[inline]
     pub(crate) fn counts(&self, now: impl FnOnce() -> Instant) -> Counts {
         match self {
-            Self::Count(window) => window.totals.load(),
+            Self::Count(window) => window.counts(),
             Self::Time(window) => window.counts(now()),
+        }
+    }
+
+    /// Empties the window for a new CLOSED (or METRICS_ONLY) state, keeping its memory.
+    pub(crate) fn clear(&self, now: Instant) {
+        match self {
+            Self::Count(window) => window.clear(),
+            Self::Time(window) => window.clear(now),
+        }
+    }
+
+    /// Whether this window has `shape`.
+    pub(crate) fn has_shape(&self, shape: SlidingWindow) -> bool {
+        match (self, shape) {
+            (Self::Count(window), SlidingWindow::Count(size)) => window.size == size.max(1),
+            (Self::Time(window), SlidingWindow::Time { size, bucket }) => {
+                window.bucket_nanos == duration_to_nanos(bucket).max(1)
+                    && window.buckets == SlidingWindow::bucket_count(size, bucket).max(1)
+            }
+            _ => false,
         }
     }
 }
 
-/// The last `size` outcomes.
+/// The last `size` outcomes, bit-packed: one [`Word`] (a failure plane and a slow plane) per
+/// 64 calls, and running counts of failures, slow calls and slow failures.
+///
+/// The number of calls is `min(head, size)`, so it needs no counter. Recording claims the
+/// next position with one `fetch_add` and then, per plane, reads the bit it replaces: only a
+/// bit that changes is written (`fetch_or` / `fetch_and`) and moves its count. In the steady
+/// state (a success replacing a success) a call is one `fetch_add` and two plain loads.
 #[derive(Debug)]
 pub(crate) struct CountWindow {
     size: u32,
-    /// `u64::MAX / size + 1`: Lemire's constant for a division-free `% size`.
-    modulus: u64,
-    head: AtomicU32,
-    slots: Slots<AtomicU8>,
-    totals: AtomicCounts,
+    /// `u128::MAX / size + 1`: Lemire's constant for a division-free `% size` of a `u64`.
+    modulus: u128,
+    /// The sequence number of the next call.
+    head: AtomicU64,
+    words: Slots<Word>,
+    failures: AtomicU64,
+    slow: AtomicU64,
+    slow_failures: AtomicU64,
 }
 
-/// Outcomes per chunk of a count window (4 KiB).
-const COUNT_CHUNK: usize = 4_096;
+/// 64 outcomes: bit `i` of `failed` and of `slow` describe the call at position `64k + i`.
+#[derive(Debug, Default)]
+struct Word {
+    failed: AtomicU64,
+    slow: AtomicU64,
+}
+
+/// Words per chunk of a count window (4 KiB, 16 384 outcomes).
+const COUNT_CHUNK: usize = 256;
+/// Outcomes in one word.
+const WORD_BITS: u64 = 64;
 /// Buckets per chunk of a time window (8 KiB).
 const TIME_CHUNK: usize = 256;
 
-/// The most memory a window of this shape can take, in bytes.
+/// The most memory a window of this shape can take, in bytes, as the registry's budget
+/// counts it. A count window is counted at a byte per call: its two rings of a pair take
+/// `2 × 16` bytes per 64 calls, half of that for large windows.
 pub(crate) fn memory_bound(window: SlidingWindow) -> usize {
     match window {
         SlidingWindow::Count(size) => size as usize,
         SlidingWindow::Time { size, bucket } => {
             let buckets =
                 usize::try_from(SlidingWindow::bucket_count(size, bucket)).unwrap_or(usize::MAX);
-            buckets.saturating_mul(std::mem::size_of::<AtomicCounts>())
+            // Every stripe holds its own buckets.
+            buckets
+                .saturating_mul(std::mem::size_of::<AtomicCounts>())
+                .saturating_mul(stripe_count())
         }
+    }
+}
+
+/// Makes `bit` of `plane` equal to `value`; returns its previous value. Writes only if the
+/// bit changes. Another writer can only touch the same bit after the ring went round once
+/// more, so reading first loses nothing a `swap` would have kept.
+#[inline]
+fn put_bit(plane: &AtomicU64, bit: u64, value: bool) -> bool {
+    let was = plane.load(Ordering::Relaxed) & bit != 0;
+    if was == value {
+        return was;
+    }
+    let before = if value {
+        plane.fetch_or(bit, Ordering::Relaxed)
+    } else {
+        plane.fetch_and(!bit, Ordering::Relaxed)
+    };
+    before & bit != 0
+}
+
+/// Moves a count by one outcome's change (`old` → `new`).
+#[inline]
+fn step(count: &AtomicU64, old: bool, new: bool) {
+    match (old, new) {
+        (false, true) => {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        (true, false) => {
+            count.fetch_sub(1, Ordering::Relaxed);
+        }
+        _ => {}
     }
 }
 
@@ -224,77 +292,202 @@ impl CountWindow {
         let size = size.max(1);
         Self {
             size,
-            modulus: (u64::MAX / u64::from(size)).wrapping_add(1),
-            head: AtomicU32::new(0),
-            slots: Slots::new(size as usize, COUNT_CHUNK),
-            totals: AtomicCounts::default(),
+            modulus: (u128::MAX / u128::from(size)).wrapping_add(1),
+            head: AtomicU64::new(0),
+            words: Slots::new((size as usize).div_ceil(WORD_BITS as usize), COUNT_CHUNK),
+            failures: AtomicU64::new(0),
+            slow: AtomicU64::new(0),
+            slow_failures: AtomicU64::new(0),
         }
     }
 
+    /// `sequence % size` without a division (Lemire, Kaser and Kurz's `fastmod`, 64-bit).
     #[inline]
-    fn slot(&self, sequence: u32) -> usize {
-        let low = self.modulus.wrapping_mul(u64::from(sequence));
-        ((u128::from(low) * u128::from(self.size)) >> 64) as usize
+    fn slot(&self, sequence: u64) -> usize {
+        let low = self.modulus.wrapping_mul(u128::from(sequence));
+        let size = u128::from(self.size);
+        // The high 64 bits of the 192-bit product `low × size`.
+        let high = ((low >> 64) * size + (((low & u128::from(u64::MAX)) * size) >> 64)) >> 64;
+        high as usize
+    }
+
+    /// The word and bit of ring position `index`.
+    #[inline]
+    fn locate(index: usize) -> (usize, u64) {
+        (index / WORD_BITS as usize, 1 << (index as u64 % WORD_BITS))
+    }
+
+    /// The outcome at ring position `index` (without its presence bit).
+    fn read(&self, index: usize) -> (bool, bool) {
+        let (word, bit) = Self::locate(index);
+        self.words.get(word).map_or((false, false), |word| {
+            (
+                word.failed.load(Ordering::Relaxed) & bit != 0,
+                word.slow.load(Ordering::Relaxed) & bit != 0,
+            )
+        })
     }
 
     /// The newest `n` outcomes, oldest first.
     fn newest(&self, n: usize) -> Vec<u8> {
         let head = self.head.load(Ordering::Acquire);
-        let stored = (head as usize).min(self.size as usize);
-        let take = stored.min(n);
-        (0..take)
+        let stored = head.min(u64::from(self.size));
+        let take = stored.min(n as u64);
+        (1..=take)
             .rev()
             .map(|back| {
-                let sequence = head.wrapping_sub(1).wrapping_sub(back as u32);
-                self.slots
-                    .get(self.slot(sequence))
-                    .map_or(0, |slot| slot.load(Ordering::Relaxed))
+                let (failure, slow) = self.read(self.slot(head - back));
+                code(failure, slow)
             })
-            .filter(|code| *code != 0)
             .collect()
     }
 
+    /// Records one outcome; returns whether it replaced one (the window was full).
     #[inline]
-    fn record(&self, code: u8) -> u8 {
-        // The counter wraps after 2³² calls; the ring then skips at most one slot, once.
+    fn record(&self, failure: bool, slow: bool) -> bool {
         let sequence = self.head.fetch_add(1, Ordering::Relaxed);
-        let old = self
-            .slots
-            .get_or_alloc(self.slot(sequence))
-            .swap(code, Ordering::Relaxed);
-        if old != code {
-            self.totals.replace(old, code);
+        let (word, bit) = Self::locate(self.slot(sequence));
+        let word = self.words.get_or_alloc(word);
+        let was_failure = put_bit(&word.failed, bit, failure);
+        let was_slow = put_bit(&word.slow, bit, slow);
+        step(&self.failures, was_failure, failure);
+        step(&self.slow, was_slow, slow);
+        step(
+            &self.slow_failures,
+            was_failure && was_slow,
+            failure && slow,
+        );
+        sequence >= u64::from(self.size)
+    }
+
+    fn counts(&self) -> Counts {
+        let read = |field: &AtomicU64| (field.load(Ordering::Relaxed) as i64).max(0) as u64;
+        let calls = self.head.load(Ordering::Relaxed).min(u64::from(self.size));
+        let failures = read(&self.failures).min(calls);
+        let slow = read(&self.slow).min(calls);
+        Counts {
+            calls,
+            failures,
+            slow,
+            slow_failures: read(&self.slow_failures).min(failures).min(slow),
         }
-        old
+    }
+
+    /// Empties the window (a new CLOSED state), keeping its memory.
+    fn clear(&self) {
+        for word in self.words.allocated() {
+            word.failed.store(0, Ordering::Relaxed);
+            word.slow.store(0, Ordering::Relaxed);
+        }
+        self.failures.store(0, Ordering::Relaxed);
+        self.slow.store(0, Ordering::Relaxed);
+        self.slow_failures.store(0, Ordering::Relaxed);
+        self.head.store(0, Ordering::Release);
     }
 }
+/// One thread group's share of a time window: its own ring of buckets and running totals,
+/// on cache lines of its own, so threads recording at once do not write the same lines.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Stripe {
+    ring: Slots<AtomicCounts>,
+    totals: AtomicCounts,
+}
 
-/// The outcomes of the last `buckets × bucket_nanos`.
+/// The most stripes a time window has.
+const MAX_STRIPES: usize = 8;
+
+/// The stripes of every time window in this process: the available parallelism, rounded
+/// up to a power of two, at most [`MAX_STRIPES`].
+fn stripe_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .next_power_of_two()
+            .min(MAX_STRIPES)
+    })
+}
+
+/// This thread's stripe number (any window masks it to its stripe count): threads are
+/// numbered round-robin on their first record.
+#[inline]
+fn stripe_of_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|stripe| {
+        let mut number = stripe.get();
+        if number == usize::MAX {
+            number = NEXT.fetch_add(1, Ordering::Relaxed) % MAX_STRIPES;
+            stripe.set(number);
+        }
+        number
+    })
+}
+
+/// The outcomes of the last `buckets × bucket_nanos`, striped: a thread records into its
+/// stripe's bucket; a reading sums the stripes' totals. Exact, since the counts of one
+/// bucket commute: whichever stripe a call lands in, it is in its bucket's period.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     bucket_nanos: u64,
     buckets: u64,
     /// The latest bucket period the window has been advanced to.
     head: AtomicU64,
-    ring: Slots<AtomicCounts>,
-    totals: AtomicCounts,
+    stripes: Box<[Stripe]>,
 }
 
 impl TimeWindow {
     fn new(size: std::time::Duration, bucket: std::time::Duration, now: Instant) -> Self {
         let bucket_nanos = duration_to_nanos(bucket).max(1);
         let buckets = SlidingWindow::bucket_count(size, bucket).max(1);
+        let len = usize::try_from(buckets).unwrap_or(usize::MAX);
         Self {
             bucket_nanos,
             buckets,
             head: AtomicU64::new(now.as_nanos() / bucket_nanos),
-            ring: Slots::new(usize::try_from(buckets).unwrap_or(usize::MAX), TIME_CHUNK),
-            totals: AtomicCounts::default(),
+            stripes: (0..stripe_count())
+                .map(|_| Stripe {
+                    ring: Slots::new(len, TIME_CHUNK),
+                    totals: AtomicCounts::default(),
+                })
+                .collect(),
         }
     }
 
     fn index(&self, epoch: u64) -> usize {
         (epoch % self.buckets) as usize
+    }
+
+    /// Empties the bucket at `index` in every stripe.
+    fn retire(&self, index: usize) {
+        for stripe in &self.stripes {
+            if let Some(bucket) = stripe.ring.get(index) {
+                stripe.totals.sub(&bucket.take());
+            }
+        }
+    }
+
+    /// Empties every bucket of every stripe.
+    fn retire_all(&self) {
+        for stripe in &self.stripes {
+            for bucket in stripe.ring.allocated() {
+                stripe.totals.sub(&bucket.take());
+            }
+        }
+    }
+
+    /// The counts of bucket period `epoch`'s bucket, summed over the stripes.
+    fn bucket(&self, epoch: u64) -> Counts {
+        let mut sum = Counts::default();
+        for stripe in &self.stripes {
+            if let Some(bucket) = stripe.ring.get(self.index(epoch)) {
+                sum = sum.plus(&bucket.load());
+            }
+        }
+        sum
     }
 
     /// Moves the window forward to bucket period `epoch`, expiring what left it.
@@ -311,9 +504,7 @@ impl TimeWindow {
                     .compare_exchange(head, epoch, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
-                    for bucket in self.ring.allocated() {
-                        self.totals.sub(&bucket.take());
-                    }
+                    self.retire_all();
                     return;
                 }
             } else if self
@@ -322,9 +513,7 @@ impl TimeWindow {
                 .is_ok()
             {
                 // The winner retires the bucket that period `head + 1` reuses.
-                if let Some(bucket) = self.ring.get(self.index(head + 1)) {
-                    self.totals.sub(&bucket.take());
-                }
+                self.retire(self.index(head + 1));
             }
         }
     }
@@ -337,13 +526,47 @@ impl TimeWindow {
         if self.head.load(Ordering::Acquire).saturating_sub(epoch) >= self.buckets {
             return;
         }
-        self.ring.get_or_alloc(self.index(epoch)).add(code);
-        self.totals.add(code);
+        let stripe = &self.stripes[stripe_of_thread() & (self.stripes.len() - 1)];
+        stripe.ring.get_or_alloc(self.index(epoch)).add(code);
+        stripe.totals.add(code);
     }
 
     fn counts(&self, now: Instant) -> Counts {
         self.advance(now.as_nanos() / self.bucket_nanos);
-        self.totals.load()
+        self.totals()
+    }
+
+    /// The stripes' totals, summed.
+    fn totals(&self) -> Counts {
+        let sum = self.stripes.iter().fold(Counts::default(), |sum, stripe| {
+            sum.plus(&stripe.totals.load())
+        });
+        let failures = sum.failures.min(sum.calls);
+        let slow = sum.slow.min(sum.calls);
+        Counts {
+            calls: sum.calls,
+            failures,
+            slow,
+            slow_failures: sum.slow_failures.min(failures).min(slow),
+        }
+    }
+
+    /// Empties the window, which starts again at `now`'s bucket.
+    fn clear(&self, now: Instant) {
+        self.retire_all();
+        self.head
+            .store(now.as_nanos() / self.bucket_nanos, Ordering::Release);
+    }
+
+    /// Adds `counts` to bucket period `epoch` (stripe 0), for a resized copy.
+    fn add_to_bucket(&self, epoch: u64, counts: &Counts) {
+        if let Some(stripe) = self.stripes.first() {
+            stripe
+                .ring
+                .get_or_alloc(self.index(epoch))
+                .add_counts(counts);
+            stripe.totals.add_counts(counts);
+        }
     }
 }
 
@@ -358,10 +581,22 @@ mod tests {
     fn lemire_modulo_matches_the_remainder() {
         for size in [1u32, 2, 3, 7, 10, 100, 1000, 65_537] {
             let window = CountWindow::new(size);
-            for sequence in [0u32, 1, 2, 99, 100, 101, 12_345, u32::MAX - 1, u32::MAX] {
+            for sequence in [
+                0u64,
+                1,
+                2,
+                99,
+                100,
+                101,
+                12_345,
+                u64::from(u32::MAX),
+                u64::from(u32::MAX) + 1,
+                u64::MAX - 1,
+                u64::MAX,
+            ] {
                 assert_eq!(
                     window.slot(sequence),
-                    (sequence % size) as usize,
+                    (sequence % u64::from(size)) as usize,
                     "{sequence} % {size}"
                 );
             }
@@ -371,11 +606,11 @@ mod tests {
     #[test]
     fn a_count_window_evicts_the_oldest_outcome() {
         let window = CountWindow::new(3);
-        window.record(code(true, false));
-        window.record(code(false, true));
-        window.record(code(false, false));
+        window.record(true, false);
+        window.record(false, true);
+        window.record(false, false);
         assert_eq!(
-            window.totals.load(),
+            window.counts(),
             Counts {
                 calls: 3,
                 failures: 1,
@@ -383,9 +618,9 @@ mod tests {
                 slow_failures: 0
             }
         );
-        window.record(code(false, false)); // evicts the failure
+        window.record(false, false); // evicts the failure
         assert_eq!(
-            window.totals.load(),
+            window.counts(),
             Counts {
                 calls: 3,
                 failures: 0,
@@ -393,9 +628,9 @@ mod tests {
                 slow_failures: 0
             }
         );
-        window.record(code(true, true)); // evicts the slow success
+        window.record(true, true); // evicts the slow success
         assert_eq!(
-            window.totals.load(),
+            window.counts(),
             Counts {
                 calls: 3,
                 failures: 1,
@@ -430,7 +665,7 @@ mod tests {
     fn resizing_keeps_the_newest_outcomes_that_fit() {
         let window = Window::new(SlidingWindow::count(4), Instant::ZERO);
         for failure in [true, true, false, false] {
-            window.record(code(failure, false), || Instant::ZERO);
+            window.record(failure, false, || Instant::ZERO);
         }
         let smaller = window.resized(SlidingWindow::count(2), Instant::ZERO);
         assert_eq!(
@@ -447,7 +682,7 @@ mod tests {
         let to_time = window.resized(SlidingWindow::time(Duration::from_secs(5)), Instant::ZERO);
         assert_eq!(to_time.counts(|| Instant::ZERO), Counts::default());
         let timed = Window::new(SlidingWindow::time(Duration::from_secs(5)), Instant::ZERO);
-        timed.record(code(true, false), || Instant::ZERO);
+        timed.record(true, false, || Instant::ZERO);
         let finer = timed.resized(
             SlidingWindow::time_with_buckets(Duration::from_secs(5), Duration::from_millis(500)),
             Instant::ZERO,
@@ -462,7 +697,7 @@ mod tests {
         let at = |s: u64| Instant::from_nanos(s * 1_000_000_000);
         let timed = Window::new(SlidingWindow::time(5 * second), at(0));
         for s in 0..5 {
-            timed.record(code(s % 2 == 0, false), || at(s));
+            timed.record(s % 2 == 0, false, || at(s));
         }
         let shorter = timed.resized(SlidingWindow::time(2 * second), at(4));
         assert_eq!(
@@ -480,24 +715,31 @@ mod tests {
     fn a_large_window_takes_memory_as_it_fills_not_when_it_is_built() {
         let window = CountWindow::new(MAX_COUNT_WINDOW);
         assert_eq!(
-            window.slots.allocated_len(),
+            window.words.allocated_len(),
             COUNT_CHUNK,
-            "16 MiB promised, 4 KiB taken"
+            "4 MiB promised, 4 KiB taken"
         );
-        for _ in 0..COUNT_CHUNK + 1 {
-            window.record(code(false, false));
+        let per_chunk = COUNT_CHUNK * WORD_BITS as usize;
+        for _ in 0..per_chunk + 1 {
+            window.record(false, false);
         }
-        assert_eq!(window.slots.allocated_len(), 2 * COUNT_CHUNK);
-        assert_eq!(window.totals.load().calls, COUNT_CHUNK as u64 + 1);
+        assert_eq!(window.words.allocated_len(), 2 * COUNT_CHUNK);
+        assert_eq!(window.counts().calls, per_chunk as u64 + 1);
+        assert!(
+            memory_bound(SlidingWindow::count(MAX_COUNT_WINDOW))
+                >= 2 * window.words.len() * std::mem::size_of::<Word>(),
+            "a pair of rings fits in the bound"
+        );
         let time = TimeWindow::new(
             Duration::from_secs(65_536),
             Duration::from_secs(1),
             Instant::ZERO,
         );
-        assert_eq!(time.ring.allocated_len(), TIME_CHUNK);
+        assert_eq!(time.stripes[0].ring.allocated_len(), TIME_CHUNK);
         assert_eq!(
             memory_bound(SlidingWindow::time(Duration::from_secs(65_536))),
-            65_536 * 32
+            65_536 * 32 * stripe_count(),
+            "every stripe's buckets are counted"
         );
     }
 
@@ -521,3 +763,7 @@ mod tests {
         assert_eq!(window.counts(hours_later).failures, 1);
     }
 }
+
+#[cfg(test)]
+#[path = "window_tests.rs"]
+mod window_tests;

@@ -455,3 +455,66 @@ async fn manual_transitions_follow_the_table() {
     Clock::tokio().sleep(ms(11)).await;
     assert!(breaker.is_call_permitted());
 }
+
+#[tokio::test(start_paused = true)]
+async fn switching_between_two_window_sizes_keeps_the_newest_outcomes_every_time() {
+    let breaker = breaker(4);
+    for round in 0..20 {
+        breaker
+            .call(|| async { Ok::<(), Failure>(()) })
+            .await
+            .unwrap();
+        let mut config = breaker.config();
+        config.sliding_window = SlidingWindow::count(if round % 2 == 0 { 8 } else { 4 });
+        breaker.reconfigure(config).unwrap();
+        let metrics = breaker.metrics();
+        assert_eq!(
+            metrics.buffered_calls,
+            (round + 1).min(4),
+            "round {round}: the newest outcomes that fit were kept"
+        );
+        assert_eq!(metrics.successful_calls, metrics.buffered_calls);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_given_many_window_shapes_keeps_its_outcomes_and_keeps_recording() {
+    let breaker = breaker(4);
+    let _ = breaker
+        .call(|| async { Err::<(), _>(Failure::transient()) })
+        .await;
+    for size in (5..40).chain([4, 40, 41]) {
+        let mut config = breaker.config();
+        config.sliding_window = SlidingWindow::count(size);
+        breaker.reconfigure(config).unwrap();
+        assert_eq!(breaker.metrics().failed_calls, 1, "size {size}");
+    }
+    breaker.transition_to_open().unwrap();
+    breaker.transition_to_closed().unwrap();
+    for _ in 0..41 {
+        let _ = breaker
+            .call(|| async { Err::<(), _>(Failure::transient()) })
+            .await;
+    }
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "41 failures in a window of 41"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_admitted_before_the_breaker_closed_again_is_not_counted_in_the_new_window() {
+    let breaker = breaker(4);
+    let stale = breaker.try_acquire().unwrap();
+    breaker.transition_to_open().unwrap();
+    breaker.transition_to_closed().unwrap();
+    stale.failure();
+    assert_eq!(breaker.metrics().buffered_calls, 0);
+    let stale = breaker.try_acquire().unwrap();
+    breaker.transition_to_open().unwrap();
+    breaker.transition_to_closed().unwrap();
+    stale.failure();
+    let metrics = breaker.metrics();
+    assert_eq!((metrics.buffered_calls, metrics.failed_calls), (0, 0));
+}

@@ -1,9 +1,19 @@
 //! The lock-free engine behind a [`CircuitBreaker`](super::CircuitBreaker): admission,
 //! recording and transitions.
 //!
-//! The closed path is lock-free: one atomic load of the `hot` word (state, slow-call tracking
-//! and generation) admits a call; recording loads the current state generation (an `ArcSwap`)
-//! and writes the outcome into its window with atomics. Transitions are serialised by a mutex
+//! The closed path is lock-free: one atomic load of the `hot` word (state, slow-call tracking,
+//! window and generation) admits a call; recording loads the `hot` word again and writes the
+//! outcome into the window it names with atomics. Only a call that may change the breaker's
+//! state (one that can raise a rate) loads the state generation (an `ArcSwap`) to evaluate
+//! the thresholds.
+//!
+//! Windows live in a table of [`WINDOW_SLOTS`] entries set once each, in pairs of the same
+//! shape: a new CLOSED state clears the other window of its pair, so a call still recording
+//! into the previous CLOSED state's window does not land in the fresh one (it would have to
+//! stall across two whole CLOSED states). A reconfiguration that changes the window's shape
+//! takes the next free pair, or reuses an idle pair of that shape; with all pairs taken by
+//! other shapes the window is owned by the state generation and recorded through it, as
+//! every state's window was before the table (one `ArcSwap` load more per call). Transitions are serialised by a mutex
 //! and published by swapping the state and then the `hot` word; exactly one caller performs
 //! each transition and emits its event. Half-open probe slots are an atomic counter of the
 //! generation that issued them, so the number of probes never exceeds the limit.
@@ -14,7 +24,7 @@
 //! is current at the transition, a timer also announces them on time.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, Guard};
@@ -41,17 +51,37 @@ struct Live {
     half_open_since: Instant,
     half_open_used: AtomicU32,
     half_open: AtomicCounts,
-    /// The CLOSED / METRICS_ONLY window (shared by a reconfiguration that keeps it).
-    window: Arc<Window>,
+    /// The CLOSED / METRICS_ONLY window.
+    window: WindowRef,
     /// What OPEN and FORCED_OPEN show.
     frozen: Counts,
     frozen_minimum: u32,
     not_permitted: AtomicU64,
     announced_failure: AtomicBool,
     announced_slow: AtomicBool,
-    /// Set by a reconfiguration: the next recorded call evaluates the rates even if it could
-    /// not have raised them (the thresholds may have moved under them).
-    evaluate_next: AtomicBool,
+}
+
+/// Entries in the window table: pairs of windows of one shape.
+pub(crate) const WINDOW_SLOTS: usize = 14;
+
+/// Where a state's window is.
+#[derive(Clone, Debug)]
+pub(super) enum WindowRef {
+    /// In the window table, reached from the `hot` word on the closed path.
+    Table(usize),
+    /// Owned by the state generation, once every pair of the table holds another shape:
+    /// recorded through the state generation (an `ArcSwap` load per call).
+    Owned(Arc<Window>),
+}
+
+impl WindowRef {
+    /// The index the `hot` word carries: the table entry, or [`Hot::OWNED`].
+    fn index(&self) -> usize {
+        match self {
+            Self::Table(index) => *index,
+            Self::Owned(_) => Hot::OWNED,
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -60,6 +90,13 @@ pub(crate) struct Shared {
     /// The current state, slow-call tracking and generation in one word, for the admission
     /// fast path (see [`Hot`]); written after `live` by every state change.
     hot: AtomicU64,
+    /// The windows, set once each; the `hot` word and [`Live::window`] name the current one.
+    windows: Box<[OnceLock<Box<Window>>]>,
+    /// The slow-call threshold in nanoseconds (`u64::MAX`: none), published with `hot`.
+    slow_threshold: AtomicU64,
+    /// Set by a reconfiguration: the next recorded call evaluates the rates even if it could
+    /// not have raised them (the thresholds may have moved under them).
+    evaluate_next: AtomicBool,
     pub(crate) totals: Totals,
     /// Serialises transitions; never taken on the closed path.
     transitions: Mutex<()>,
@@ -71,12 +108,15 @@ pub(crate) struct Shared {
 }
 
 /// The admission fast path's view of the state: bits 0–2 the state, bit 3 slow-call
-/// tracking, the rest the generation.
+/// tracking, bits 4–7 the window, the rest the generation.
 struct Hot;
 
 impl Hot {
     const SLOW: u64 = 1 << 3;
-    const SHIFT: u32 = 4;
+    const WINDOW_SHIFT: u32 = 4;
+    /// The window index of a window owned by its state generation.
+    const OWNED: usize = 0xF;
+    const SHIFT: u32 = 8;
 
     const fn code(state: State) -> u64 {
         match state {
@@ -95,7 +135,24 @@ impl Hot {
         } else {
             0
         };
-        Self::code(live.state) | slow | (live.generation << Self::SHIFT)
+        Self::code(live.state)
+            | slow
+            | ((live.window.index() as u64 & 0xF) << Self::WINDOW_SHIFT)
+            | (live.generation << Self::SHIFT)
+    }
+
+    fn generation(word: u64) -> u64 {
+        word >> Self::SHIFT
+    }
+
+    fn window(word: u64) -> usize {
+        ((word >> Self::WINDOW_SHIFT) & 0xF) as usize
+    }
+
+    /// Whether calls admitted under `word` are recorded into the window.
+    fn records(word: u64) -> bool {
+        let state = word & 0b111;
+        state == Self::code(State::Closed) || state == Self::code(State::MetricsOnly)
     }
 
     /// The generation if the state lets every call through (closed, disabled, metrics-only).
@@ -176,10 +233,25 @@ impl Shared {
         let now = clock.now();
         let initial = config.initial_state;
         let config = Arc::new(config);
+        // Boxed, so an unused entry takes a pointer and a state word, not a whole window.
+        let windows: Box<[OnceLock<Box<Window>>]> =
+            (0..WINDOW_SLOTS).map(|_| OnceLock::new()).collect();
+        if let Some(first) = windows.first() {
+            let _ = first.set(Box::new(Window::new(config.sliding_window, now)));
+        }
         let shared = Arc::new_cyclic(|this| Self {
             name,
             hot: AtomicU64::new(0),
-            live: ArcSwap::from_pointee(Self::initial_live(config, State::Closed, 0, now)),
+            windows,
+            slow_threshold: AtomicU64::new(u64::MAX),
+            evaluate_next: AtomicBool::new(false),
+            live: ArcSwap::from_pointee(Self::initial_live(
+                config,
+                State::Closed,
+                0,
+                now,
+                WindowRef::Table(0),
+            )),
             transitions: Mutex::new(()),
             totals: Totals::default(),
             clock,
@@ -192,9 +264,9 @@ impl Shared {
             let _serial = shared.lock();
             let current = shared.live.load_full();
             if initial == State::Closed {
-                shared.hot.store(Hot::pack(&current), Ordering::Release);
+                shared.publish_hot(&current);
             } else {
-                shared.install(&current, initial, now, None, None);
+                shared.install(&current, initial, now, None);
             }
         }
         shared
@@ -374,15 +446,131 @@ impl Shared {
         }
     }
 
-    /// Records a finished call's outcome.
-    pub(crate) fn record(&self, slot: Slot, outcome: Outcome) {
-        if slot.admission == Admission::Unrecorded {
-            return; // admitted by DISABLED: nothing is recorded, no event is published
+    /// The window at `index` of the table.
+    #[inline]
+    pub(super) fn window(&self, index: usize) -> Option<&Window> {
+        self.windows
+            .get(index)
+            .and_then(OnceLock::get)
+            .map(|window| &**window)
+    }
+
+    /// The window of state generation `live`.
+    fn window_of<'a>(&'a self, live: &'a Live) -> Option<&'a Window> {
+        match &live.window {
+            WindowRef::Table(index) => self.window(*index),
+            WindowRef::Owned(window) => Some(window),
         }
-        self.record_in(&self.live.load(), slot, outcome);
+    }
+
+    /// Records a finished call's outcome.
+    #[inline]
+    pub(crate) fn record(&self, slot: Slot, outcome: Outcome) {
+        match slot.admission {
+            Admission::Unrecorded => return, // admitted by DISABLED: nothing is recorded
+            Admission::Probe => return self.record_in(&self.live.load(), slot, outcome),
+            Admission::Plain => {}
+        }
+        let failure = match outcome {
+            Outcome::Success => false,
+            Outcome::Failure => true,
+            Outcome::Ignored => return self.record_in(&self.live.load(), slot, outcome),
+        };
+        if self.per_call_events {
+            return self.record_in(&self.live.load(), slot, outcome);
+        }
+        // The closed path: the `hot` word names the generation and its window.
+        // Acquire: pairs with the Release store in `publish_hot`.
+        let word = self.hot.load(Ordering::Acquire);
+        let window = self.window(Hot::window(word));
+        match window {
+            Some(window)
+                if Hot::generation(word) == slot.ticket.generation() && Hot::records(word) =>
+            {
+                self.totals.count(if failure {
+                    &self.totals.failed
+                } else {
+                    &self.totals.successful
+                });
+                let mut cached_now = None;
+                let clock = &self.clock;
+                let mut now = || *cached_now.get_or_insert_with(|| clock.now());
+                let threshold = self.slow_threshold.load(Ordering::Relaxed);
+                let slow = slot
+                    .start
+                    .is_some_and(|start| (now() - start).as_nanos() > u128::from(threshold));
+                self.record_closed(window, slot.ticket, failure, slow, &mut now);
+            }
+            _ => self.record_in(&self.live.load(), slot, outcome),
+        }
+    }
+
+    /// Records into a CLOSED / METRICS_ONLY window and evaluates the rates if this outcome
+    /// can have changed the verdict.
+    #[inline]
+    fn record_closed(
+        &self,
+        window: &Window,
+        ticket: Ticket,
+        failure: bool,
+        slow: bool,
+        mut now: impl FnMut() -> Instant,
+    ) {
+        let replaced = window.record(failure, slow, &mut now);
+        // A plain success can raise neither rate. In a full count window it cannot bring
+        // the window to its minimum either; in a time window holding no failure and no slow
+        // call both rates are 0, under any (positive) threshold. Either way there is nothing
+        // to evaluate, unless a reconfiguration moved the thresholds since the last
+        // evaluation. Deciding this takes loads only.
+        if !failure && !slow && !self.evaluate_next.load(Ordering::Relaxed) {
+            let settled = match replaced {
+                Some(full) => full,
+                None => {
+                    let counts = window.counts(&mut now);
+                    counts.failures == 0 && counts.slow == 0
+                }
+            };
+            if settled {
+                return;
+            }
+        }
+        self.evaluate(window, ticket, now);
+    }
+
+    #[cold]
+    fn evaluate(&self, window: &Window, ticket: Ticket, mut now: impl FnMut() -> Instant) {
+        let live = self.live.load();
+        if live.generation != ticket.generation()
+            || !matches!(live.state, State::Closed | State::MetricsOnly)
+            || !self
+                .window_of(&live)
+                .is_some_and(|current| std::ptr::eq(current, window))
+        {
+            return; // the state moved on while this call recorded
+        }
+        if self.evaluate_next.load(Ordering::Relaxed) {
+            self.evaluate_next.store(false, Ordering::Relaxed);
+        }
+        let counts = window.counts(&mut now);
+        let over = exceeded(
+            counts.rates(live.config.effective_minimum_number_of_calls()),
+            &live.config,
+        );
+        if !over.any() {
+            return;
+        }
+        if live.state == State::MetricsOnly {
+            self.announce_once(&live, over);
+        } else {
+            let now = now();
+            self.transition(live.generation, State::Open, over.reason(), now, over);
+        }
     }
 
     fn record_in(&self, live: &Live, slot: Slot, outcome: Outcome) {
+        if slot.admission == Admission::Unrecorded {
+            return;
+        }
         let mut cached_now = None;
         let clock = &self.clock;
         let mut now = || *cached_now.get_or_insert_with(|| clock.now());
@@ -418,31 +606,8 @@ impl Shared {
         let outcome_code = code(failure, slow);
         match live.state {
             State::Closed | State::MetricsOnly => {
-                let evicted = live.window.record(outcome_code, &mut now);
-                // In a full count window, a plain success (replacing anything) can raise
-                // neither rate nor bring the window to its minimum: nothing to evaluate,
-                // unless a reconfiguration moved the thresholds since the last evaluation.
-                if !failure
-                    && !slow
-                    && evicted.is_some_and(|old| old != 0)
-                    && !live.evaluate_next.load(Ordering::Relaxed)
-                {
-                    return;
-                }
-                live.evaluate_next.store(false, Ordering::Relaxed);
-                let counts = live.window.counts(&mut now);
-                let over = exceeded(
-                    counts.rates(live.config.effective_minimum_number_of_calls()),
-                    &live.config,
-                );
-                if !over.any() {
-                    return;
-                }
-                if live.state == State::MetricsOnly {
-                    self.announce_once(live, over);
-                } else {
-                    let now = now();
-                    self.transition(live.generation, State::Open, over.reason(), now, over);
+                if let Some(window) = self.window_of(live) {
+                    self.record_closed(window, slot.ticket, failure, slow, &mut now);
                 }
             }
             State::HalfOpen => {
@@ -489,7 +654,8 @@ impl Shared {
         let live = self.current();
         let (counts, minimum) = match live.state {
             State::Closed | State::MetricsOnly => (
-                live.window.counts(|| self.clock.now()),
+                self.window_of(&live)
+                    .map_or_else(Counts::default, |window| window.counts(|| self.clock.now())),
                 live.config.effective_minimum_number_of_calls(),
             ),
             State::HalfOpen => (

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use super::{Hot, Live, Shared};
-use crate::circuit_breaker::config::CircuitBreakerConfig;
+use super::{Hot, Live, Shared, WindowRef};
+use crate::circuit_breaker::config::{CircuitBreakerConfig, SlidingWindow};
 use crate::circuit_breaker::rules::{Counts, Exceeded, transition_allowed};
 use crate::circuit_breaker::window::{AtomicCounts, Window};
 use crate::circuit_breaker::{CircuitBreakerEvent, IllegalTransition, State, TransitionReason};
-use crate::clock::Instant;
+use crate::clock::{Instant, duration_to_nanos};
 use crate::config::ConfigError;
 
 impl Shared {
@@ -32,7 +32,7 @@ impl Shared {
             if current.generation != expected {
                 return false;
             }
-            self.install(&current, to, now, None, None);
+            self.install(&current, to, now, None);
             current.state
         };
         if let Some(rate) = over.failure {
@@ -63,10 +63,79 @@ impl Shared {
 
     /// Makes `next` the current state. Must hold the transition lock.
     pub(super) fn publish(&self, next: Live) {
-        let word = Hot::pack(&next);
-        self.live.store(Arc::new(next));
-        // Release: a reader of the new word finds `live` already current.
-        self.hot.store(word, Ordering::Release);
+        let next = Arc::new(next);
+        self.live.store(next.clone());
+        self.publish_hot(&next);
+    }
+
+    /// Publishes `live`'s `hot` word (and the slow-call threshold the closed path reads
+    /// with it). Must hold the transition lock.
+    pub(super) fn publish_hot(&self, live: &Live) {
+        let threshold = live
+            .config
+            .slow_call_duration_threshold
+            .map_or(u64::MAX, duration_to_nanos);
+        self.slow_threshold.store(threshold, Ordering::Relaxed);
+        // Release: a reader of the new word finds `live` and the threshold already current.
+        self.hot.store(Hot::pack(live), Ordering::Release);
+    }
+
+    /// A fresh, empty window of the current one's shape for a new CLOSED state: the other
+    /// window of its pair, created or cleared. Must hold the transition lock.
+    fn fresh_window(&self, current: &WindowRef, shape: SlidingWindow, now: Instant) -> WindowRef {
+        let twin = match current {
+            WindowRef::Table(index) => index ^ 1,
+            WindowRef::Owned(_) => return WindowRef::Owned(Arc::new(Window::new(shape, now))),
+        };
+        let Some(cell) = self.windows.get(twin) else {
+            return WindowRef::Owned(Arc::new(Window::new(shape, now)));
+        };
+        let mut created = false;
+        let window = cell.get_or_init(|| {
+            created = true;
+            Box::new(Window::new(shape, now))
+        });
+        if !created {
+            window.clear(now);
+        }
+        WindowRef::Table(twin)
+    }
+
+    /// A window of a new shape holding `current`'s newest outcomes: the next free pair of
+    /// the table, or an idle pair of that shape, or else one of the state's own. Must hold
+    /// the transition lock.
+    fn reshaped_window(
+        &self,
+        current: &WindowRef,
+        shape: SlidingWindow,
+        now: Instant,
+    ) -> WindowRef {
+        let (old, in_use) = match current {
+            WindowRef::Table(index) => (self.window(*index), Some(index & !1)),
+            WindowRef::Owned(window) => (Some(&**window), None),
+        };
+        let Some(old) = old else {
+            return WindowRef::Owned(Arc::new(Window::new(shape, now)));
+        };
+        for pair in (0..self.windows.len()).step_by(2) {
+            if Some(pair) == in_use {
+                continue;
+            }
+            let mut created = false;
+            let window = self.windows[pair].get_or_init(|| {
+                created = true;
+                Box::new(old.resized(shape, now))
+            });
+            if created {
+                return WindowRef::Table(pair);
+            }
+            if window.has_shape(shape) {
+                window.clear(now);
+                window.refill_from(old, now);
+                return WindowRef::Table(pair);
+            }
+        }
+        WindowRef::Owned(Arc::new(old.resized(shape, now)))
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -83,12 +152,12 @@ impl Shared {
         to: State,
         now: Instant,
         fixed_wait: Option<Duration>,
-        config: Option<Arc<CircuitBreakerConfig>>,
     ) {
-        let config = config.unwrap_or_else(|| current.config.clone());
+        let config = current.config.clone();
         let (frozen, frozen_minimum) = match (to, current.state) {
             (State::Open, State::Closed | State::MetricsOnly) => (
-                current.window.counts(|| now),
+                self.window_of(current)
+                    .map_or_else(Counts::default, |window| window.counts(|| now)),
                 current.config.effective_minimum_number_of_calls(),
             ),
             (State::Open, State::HalfOpen) => (
@@ -105,9 +174,12 @@ impl Shared {
         let mut open_until = current.open_until;
         let mut not_permitted = 0;
         let window = match to {
-            State::Closed | State::MetricsOnly => Arc::new(Window::new(config.sliding_window, now)),
+            State::Closed | State::MetricsOnly => {
+                self.fresh_window(&current.window, config.sliding_window, now)
+            }
             _ => current.window.clone(),
         };
+        self.evaluate_next.store(false, Ordering::Relaxed);
         match to {
             State::Closed | State::Disabled | State::MetricsOnly => attempts = 0,
             State::Open => {
@@ -145,7 +217,6 @@ impl Shared {
             not_permitted: AtomicU64::new(not_permitted),
             announced_failure: AtomicBool::new(false),
             announced_slow: AtomicBool::new(false),
-            evaluate_next: AtomicBool::new(false),
         };
         let deadline = Self::deadline(&next).map(|(deadline, ..)| deadline);
         let generation = next.generation;
@@ -196,7 +267,7 @@ impl Shared {
                 return Err(IllegalTransition::new(self.name.clone(), current.state, to));
             }
             let now = self.clock.now();
-            self.install(&current, to, now, fixed_wait, None);
+            self.install(&current, to, now, fixed_wait);
             if current.state != to {
                 events.push(CircuitBreakerEvent::StateTransition {
                     name: self.name.clone(),
@@ -217,12 +288,15 @@ impl Shared {
             let current = self.live.load_full();
             let now = self.clock.now();
             // A reset forgets everything, consecutive openings included.
+            let window = self.fresh_window(&current.window, current.config.sliding_window, now);
             let fresh = Self::initial_live(
                 current.config.clone(),
                 State::Closed,
                 current.generation,
                 now,
+                window,
             );
+            self.evaluate_next.store(false, Ordering::Relaxed);
             self.publish(fresh);
             if current.state != State::Closed {
                 events.push(CircuitBreakerEvent::StateTransition {
@@ -239,12 +313,13 @@ impl Shared {
         self.emit_all(events);
     }
 
-    /// A CLOSED state of generation `previous + 1`.
+    /// A CLOSED state of generation `previous + 1`, recording into window `window`.
     pub(super) fn initial_live(
         config: Arc<CircuitBreakerConfig>,
         state: State,
         previous: u64,
         now: Instant,
+        window: WindowRef,
     ) -> Live {
         Live {
             state,
@@ -254,13 +329,12 @@ impl Shared {
             half_open_since: now,
             half_open_used: AtomicU32::new(0),
             half_open: AtomicCounts::default(),
-            window: Arc::new(Window::new(config.sliding_window, now)),
+            window,
             frozen: Counts::default(),
             frozen_minimum: config.effective_minimum_number_of_calls(),
             not_permitted: AtomicU64::new(0),
             announced_failure: AtomicBool::new(false),
             announced_slow: AtomicBool::new(false),
-            evaluate_next: AtomicBool::new(false),
             config,
         }
     }
@@ -275,7 +349,7 @@ impl Shared {
         let window = if config.sliding_window == current.config.sliding_window {
             current.window.clone()
         } else {
-            Arc::new(current.window.resized(config.sliding_window, now))
+            self.reshaped_window(&current.window, config.sliding_window, now)
         };
         let next = Live {
             state: current.state,
@@ -292,8 +366,8 @@ impl Shared {
             not_permitted: AtomicU64::new(current.not_permitted.load(Ordering::Relaxed)),
             announced_failure: AtomicBool::new(current.announced_failure.load(Ordering::Relaxed)),
             announced_slow: AtomicBool::new(current.announced_slow.load(Ordering::Relaxed)),
-            evaluate_next: AtomicBool::new(true),
         };
+        self.evaluate_next.store(true, Ordering::Relaxed);
         next.half_open.add_counts(&current.half_open.load());
         self.publish(next);
         Ok(())
