@@ -117,7 +117,7 @@ impl ApplicationBuilder {
     pub async fn build(self) -> Result<Application, StartupError> {
         let settings = self.settings;
         settings.validate()?;
-        let db = Db::connect(&settings.database.options()).await?;
+        let db = connect_waiting_out_locks(&settings.database.options()).await?;
         if settings.application.seed_demo_data && db.seed_demo_data().await? {
             tracing::info!("seeded demo users and products");
         }
@@ -472,5 +472,26 @@ async fn os_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+/// Opens the database, trying again while it is locked, until the lock timeout. Instances
+/// opening one fresh SQLite file together can meet a lock that SQLite's busy handler does not
+/// wait for (the switch to WAL, the WAL's recovery); the open is idempotent (the migrations
+/// run under `BEGIN IMMEDIATE`), so a retry is safe.
+async fn connect_waiting_out_locks(
+    options: &crate::persistence::DbOptions,
+) -> Result<Db, sqlx::Error> {
+    const PAUSE: Duration = Duration::from_millis(50);
+    let mut tries_left = options.lock_timeout.as_millis() / PAUSE.as_millis();
+    loop {
+        match Db::connect(options).await {
+            Err(error) if crate::error::is_busy(&error) && tries_left > 0 => {
+                tries_left -= 1;
+                tracing::info!(%error, "the database was locked while opening; trying again");
+                seawall::Clock::default().sleep(PAUSE).await;
+            }
+            other => return other,
+        }
     }
 }
