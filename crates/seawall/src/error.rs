@@ -25,7 +25,11 @@ pub use crate::circuit_breaker::error::{CircuitOpen, IllegalTransition};
 pub use crate::fault::error::InjectedFault;
 pub use crate::timeout::error::Elapsed;
 
-use crate::circuit_breaker::State;
+mod repr;
+
+pub use self::repr::RateLimited;
+pub(crate) use self::repr::{BreakerOrigins, Marker, Origin, TimeoutOrigin};
+use self::repr::{Light, RetryTrace, Unnamed};
 
 /// The error of a call made through a seawall decorator or [`Policy`](crate::Policy).
 ///
@@ -56,34 +60,37 @@ use crate::circuit_breaker::State;
 /// # }
 /// ```
 pub struct Error<E> {
+    repr: Repr<E>,
+}
+
+/// 16 bytes: a rejection or timeout from a decorator instance is light (its shared origin and
+/// a packed word, no allocation); the operation's own error and everything rare is boxed.
+/// `Cold` sits in the null niche of `Light`'s origin pointer, so there is no tag word.
+enum Repr<E> {
+    Light(Light),
+    Cold(Box<Cold<E>>),
+}
+
+struct Cold<E> {
     cause: Cause<E>,
     retry: Option<RetryTrace>,
 }
 
 enum Cause<E> {
     Inner(E),
+    /// A light error whose retry trace did not fit in its packed word.
+    Light(Light),
+    /// A timeout marker made without a timeout instance (`From<Elapsed>`).
     Timeout(Elapsed),
-    BulkheadFull {
-        name: Option<Arc<str>>,
-    },
-    CircuitOpen {
-        name: Option<Arc<str>>,
-        state: State,
-        retry_after: Option<Duration>,
-    },
-    RateLimited(RateLimited),
     RetriesExhausted(RetriesExhausted),
-    #[cfg(feature = "fault")]
-    Injected,
-    LimitExceeded {
-        name: Option<Arc<str>>,
-    },
 }
 
-#[derive(Clone, Copy, Debug)]
-struct RetryTrace {
-    attempts: u32,
-    gave_up: Option<GaveUp>,
+/// What an error holds, wherever it is stored.
+enum View<'a, E> {
+    Inner(&'a E),
+    Light(&'a Light),
+    Timeout(&'a Elapsed),
+    RetriesExhausted(&'a RetriesExhausted),
 }
 
 /// What an [`Error`] is, for matching.
@@ -135,89 +142,99 @@ impl GaveUp {
     }
 }
 
+
 impl<E> Error<E> {
     /// Wraps the operation's own error (for a fallback handler that answers with another
     /// error of the operation's type, or a test of a classifier).
-    pub const fn from_inner(inner: E) -> Self {
-        Self::with_cause(Cause::Inner(inner))
+    pub fn from_inner(inner: E) -> Self {
+        Self::cold(Cause::Inner(inner))
     }
 
-    const fn with_cause(cause: Cause<E>) -> Self {
-        Self { cause, retry: None }
+    fn cold(cause: Cause<E>) -> Self {
+        Self {
+            repr: Repr::Cold(Box::new(Cold { cause, retry: None })),
+        }
     }
 
-    /// The rejection of the breaker `name` in `state`.
-    pub(crate) fn circuit_open(
-        name: Arc<str>,
-        state: State,
-        retry_after: Option<Duration>,
-    ) -> Self {
-        Self::with_cause(Cause::CircuitOpen {
-            name: Some(name),
-            state,
-            retry_after,
-        })
+    pub(crate) const fn light(light: Light) -> Self {
+        Self {
+            repr: Repr::Light(light),
+        }
     }
 
-    /// The rejection of the full bulkhead `name`.
-    pub(crate) fn bulkhead_full(name: Arc<str>) -> Self {
-        Self::with_cause(Cause::BulkheadFull { name: Some(name) })
+    /// The rejection of the instance of `origin` (its name and kind), with a retry-after.
+    pub(crate) fn rejected(origin: &Arc<Origin>, retry_after: Option<Duration>) -> Self {
+        Self::light(Light::light(origin.clone(), retry_after))
     }
 
-    /// The rejection of the adaptive limiter `name` at its limit.
-    pub(crate) fn limit_exceeded(name: Arc<str>) -> Self {
-        Self::with_cause(Cause::LimitExceeded { name: Some(name) })
+    /// A marker made without an instance, sharing a process-wide origin.
+    fn unnamed(marker: Unnamed) -> Self {
+        Self::rejected(Origin::unnamed(marker), None)
+    }
+
+    fn view(&self) -> View<'_, E> {
+        match &self.repr {
+            Repr::Light(light) => View::Light(light),
+            Repr::Cold(cold) => match &cold.cause {
+                Cause::Inner(inner) => View::Inner(inner),
+                Cause::Light(light) => View::Light(light),
+                Cause::Timeout(elapsed) => View::Timeout(elapsed),
+                Cause::RetriesExhausted(exhausted) => View::RetriesExhausted(exhausted),
+            },
+        }
+    }
+
+    fn trace(&self) -> Option<RetryTrace> {
+        match &self.repr {
+            Repr::Light(light) => light.trace(),
+            Repr::Cold(cold) => cold.retry,
+        }
     }
 
     /// What this error is.
     pub fn kind(&self) -> ErrorKind {
-        match &self.cause {
-            Cause::Inner(_) => ErrorKind::Inner,
-            Cause::Timeout(_) => ErrorKind::Timeout,
-            Cause::BulkheadFull { .. } => ErrorKind::BulkheadFull,
-            Cause::CircuitOpen { .. } => ErrorKind::CircuitOpen,
-            Cause::RateLimited(_) => ErrorKind::RateLimited,
-            Cause::RetriesExhausted(_) => ErrorKind::RetriesExhausted,
-            #[cfg(feature = "fault")]
-            Cause::Injected => ErrorKind::Injected,
-            Cause::LimitExceeded { .. } => ErrorKind::LimitExceeded,
+        match self.view() {
+            View::Inner(_) => ErrorKind::Inner,
+            View::Light(light) => light.origin().marker().kind(),
+            View::Timeout(_) => ErrorKind::Timeout,
+            View::RetriesExhausted(_) => ErrorKind::RetriesExhausted,
         }
     }
 
     /// A fault injector failed the call on purpose (feature `fault`).
     #[cfg(feature = "fault")]
     pub fn is_injected(&self) -> bool {
-        matches!(self.cause, Cause::Injected)
+        self.kind() == ErrorKind::Injected
     }
 
     /// The operation itself failed.
     pub fn is_inner(&self) -> bool {
-        matches!(self.cause, Cause::Inner(_))
+        matches!(self.view(), View::Inner(_))
     }
 
     /// A timeout elapsed (for a retry that gave up: the last attempt timed out).
     pub fn is_timeout(&self) -> bool {
-        matches!(self.cause, Cause::Timeout(_))
+        self.kind() == ErrorKind::Timeout
     }
 
     /// A bulkhead was full.
     pub fn is_bulkhead_full(&self) -> bool {
-        matches!(self.cause, Cause::BulkheadFull { .. })
+        self.kind() == ErrorKind::BulkheadFull
     }
 
     /// A circuit breaker rejected the call.
     pub fn is_circuit_open(&self) -> bool {
-        matches!(self.cause, Cause::CircuitOpen { .. })
+        self.kind() == ErrorKind::CircuitOpen
     }
 
     /// A rate limiter rejected the call.
     pub fn is_rate_limited(&self) -> bool {
-        matches!(self.cause, Cause::RateLimited(_))
+        self.kind() == ErrorKind::RateLimited
     }
 
     /// An adaptive concurrency limiter was at its limit.
     pub fn is_limit_exceeded(&self) -> bool {
-        matches!(self.cause, Cause::LimitExceeded { .. })
+        self.kind() == ErrorKind::LimitExceeded
     }
 
     /// A retry gave up: out of attempts, past its maximum elapsed time, or refused by its budget.
@@ -227,19 +244,19 @@ impl<E> Error<E> {
 
     /// Why a retry gave up, if one did.
     pub fn gave_up(&self) -> Option<GaveUp> {
-        self.retry.and_then(|trace| trace.gave_up)
+        self.trace().and_then(|trace| trace.gave_up)
     }
 
     /// How many attempts a retry made before returning this error, if the error passed through
     /// a retry.
     pub fn attempts(&self) -> Option<u32> {
-        self.retry.map(|trace| trace.attempts)
+        self.trace().map(|trace| trace.attempts)
     }
 
     /// The operation's own error, if this is one.
     pub fn inner(&self) -> Option<&E> {
-        match &self.cause {
-            Cause::Inner(inner) => Some(inner),
+        match self.view() {
+            View::Inner(inner) => Some(inner),
             _ => None,
         }
     }
@@ -251,27 +268,30 @@ impl<E> Error<E> {
     ///
     /// `self`, unchanged, when the operation's own error is not what it holds.
     pub fn try_into_inner(self) -> Result<E, Self> {
-        match self.cause {
-            Cause::Inner(inner) => Ok(inner),
-            cause => Err(Self {
-                cause,
-                retry: self.retry,
-            }),
+        match self.repr {
+            Repr::Cold(cold) if matches!(cold.cause, Cause::Inner(_)) => match cold.cause {
+                Cause::Inner(inner) => Ok(inner),
+                cause => Err(Self {
+                    repr: Repr::Cold(Box::new(Cold {
+                        cause,
+                        retry: cold.retry,
+                    })),
+                }),
+            },
+            repr => Err(Self { repr }),
         }
     }
 
     /// The operation's own error, if this is one.
     pub fn into_inner(self) -> Option<E> {
-        match self.cause {
-            Cause::Inner(inner) => Some(inner),
-            _ => None,
-        }
+        self.try_into_inner().ok()
     }
 
     /// The timeout marker, if a timeout elapsed.
     pub fn as_timeout(&self) -> Option<&Elapsed> {
-        match &self.cause {
-            Cause::Timeout(elapsed) => Some(elapsed),
+        match self.view() {
+            View::Light(light) => light.origin().elapsed(),
+            View::Timeout(elapsed) => Some(elapsed),
             _ => None,
         }
     }
@@ -280,19 +300,16 @@ impl<E> Error<E> {
     /// limiter), when the rejection came through the native API. A rejection read back from a
     /// tower layer's `BoxError` has no name.
     pub fn rejected_by(&self) -> Option<&str> {
-        match &self.cause {
-            Cause::BulkheadFull { name }
-            | Cause::CircuitOpen { name, .. }
-            | Cause::LimitExceeded { name } => name.as_deref(),
-            Cause::RateLimited(limited) => Some(limited.name()),
+        match self.view() {
+            View::Light(light) => light.origin().name(),
             _ => None,
         }
     }
 
     /// The rate-limiter marker, if a rate limiter rejected the call.
     pub fn as_rate_limited(&self) -> Option<&RateLimited> {
-        match &self.cause {
-            Cause::RateLimited(limited) => Some(limited),
+        match self.view() {
+            View::Light(light) if light.origin().marker() == Marker::RateLimited => Some(light),
             _ => None,
         }
     }
@@ -300,44 +317,50 @@ impl<E> Error<E> {
     /// How long the rejecting decorator suggests waiting before trying again: the rest of a
     /// breaker's open wait, or a rate limiter's next free slot.
     pub fn retry_after(&self) -> Option<Duration> {
-        match &self.cause {
-            Cause::CircuitOpen { retry_after, .. } => *retry_after,
-            Cause::RateLimited(limited) => limited.retry_after(),
+        match self.view() {
+            View::Light(light) => light.retry_after(),
             _ => None,
         }
     }
 
     /// Applies `f` to the operation's own error, keeping everything else.
     pub fn map_inner<F>(self, f: impl FnOnce(E) -> F) -> Error<F> {
-        let cause = match self.cause {
+        let cold = match self.repr {
+            Repr::Light(light) => return Error::light(light),
+            Repr::Cold(cold) => *cold,
+        };
+        let cause = match cold.cause {
             Cause::Inner(inner) => Cause::Inner(f(inner)),
+            Cause::Light(light) => Cause::Light(light),
             Cause::Timeout(elapsed) => Cause::Timeout(elapsed),
-            Cause::BulkheadFull { name } => Cause::BulkheadFull { name },
-            Cause::CircuitOpen {
-                name,
-                state,
-                retry_after,
-            } => Cause::CircuitOpen {
-                name,
-                state,
-                retry_after,
-            },
-            Cause::RateLimited(limited) => Cause::RateLimited(limited),
             Cause::RetriesExhausted(exhausted) => Cause::RetriesExhausted(exhausted),
-            #[cfg(feature = "fault")]
-            Cause::Injected => Cause::Injected,
-            Cause::LimitExceeded { name } => Cause::LimitExceeded { name },
         };
         Error {
-            cause,
-            retry: self.retry,
+            repr: Repr::Cold(Box::new(Cold {
+                cause,
+                retry: cold.retry,
+            })),
         }
     }
 
     /// Records that a retry made `attempts` attempts and, if `gave_up` is set, why it stopped.
-    pub(crate) fn with_retry_trace(mut self, attempts: u32, gave_up: Option<GaveUp>) -> Self {
-        self.retry = Some(RetryTrace { attempts, gave_up });
-        self
+    /// A light error keeps the trace in its packed word (no allocation) when it fits.
+    pub(crate) fn with_retry_trace(self, attempts: u32, gave_up: Option<GaveUp>) -> Self {
+        let trace = RetryTrace { attempts, gave_up };
+        let repr = match self.repr {
+            Repr::Light(light) => match light.with_trace(trace) {
+                Ok(light) => Repr::Light(light),
+                Err(light) => Repr::Cold(Box::new(Cold {
+                    cause: Cause::Light(light),
+                    retry: Some(trace),
+                })),
+            },
+            Repr::Cold(mut cold) => {
+                cold.retry = Some(trace);
+                Repr::Cold(cold)
+            }
+        };
+        Self { repr }
     }
 
     /// Converts into a boxed error whose concrete type is the inner error or a marker, as the
@@ -346,16 +369,23 @@ impl<E> Error<E> {
     where
         E: Into<crate::BoxError>,
     {
-        match self.cause {
-            Cause::Inner(inner) => inner.into(),
-            Cause::Timeout(elapsed) => Box::new(elapsed),
-            Cause::BulkheadFull { .. } => Box::new(BulkheadFull::new()),
-            Cause::CircuitOpen { .. } => Box::new(CircuitOpen::new()),
-            Cause::RateLimited(limited) => Box::new(limited),
-            Cause::RetriesExhausted(exhausted) => Box::new(exhausted),
+        let light = match self.repr {
+            Repr::Light(light) => light,
+            Repr::Cold(cold) => match cold.cause {
+                Cause::Inner(inner) => return inner.into(),
+                Cause::Light(light) => light,
+                Cause::Timeout(elapsed) => return Box::new(elapsed),
+                Cause::RetriesExhausted(exhausted) => return Box::new(exhausted),
+            },
+        };
+        match light.origin().marker() {
+            Marker::Timeout(elapsed) => Box::new(elapsed),
+            Marker::BulkheadFull => Box::new(BulkheadFull::new()),
+            Marker::CircuitOpen(_) => Box::new(CircuitOpen::new()),
+            Marker::RateLimited => Box::new(light.without_trace()),
             #[cfg(feature = "fault")]
-            Cause::Injected => Box::new(InjectedFault::new()),
-            Cause::LimitExceeded { .. } => Box::new(LimitExceeded::new()),
+            Marker::Injected => Box::new(InjectedFault::new()),
+            Marker::LimitExceeded => Box::new(LimitExceeded::new()),
         }
     }
 }
@@ -399,48 +429,44 @@ impl Error<crate::BoxError> {
 
 impl<E> From<Elapsed> for Error<E> {
     fn from(marker: Elapsed) -> Self {
-        Self::with_cause(Cause::Timeout(marker))
+        Self::cold(Cause::Timeout(marker))
     }
 }
 
 impl<E> From<BulkheadFull> for Error<E> {
     fn from(_: BulkheadFull) -> Self {
-        Self::with_cause(Cause::BulkheadFull { name: None })
+        Self::unnamed(Unnamed::BulkheadFull)
     }
 }
 
 impl<E> From<LimitExceeded> for Error<E> {
     fn from(_: LimitExceeded) -> Self {
-        Self::with_cause(Cause::LimitExceeded { name: None })
+        Self::unnamed(Unnamed::LimitExceeded)
     }
 }
 
 impl<E> From<CircuitOpen> for Error<E> {
     fn from(_: CircuitOpen) -> Self {
-        Self::with_cause(Cause::CircuitOpen {
-            name: None,
-            state: State::Open,
-            retry_after: None,
-        })
+        Self::unnamed(Unnamed::CircuitOpen)
     }
 }
 
 impl<E> From<RateLimited> for Error<E> {
     fn from(marker: RateLimited) -> Self {
-        Self::with_cause(Cause::RateLimited(marker))
+        Self::light(marker.without_trace())
     }
 }
 
 #[cfg(feature = "fault")]
 impl<E> From<InjectedFault> for Error<E> {
     fn from(_: InjectedFault) -> Self {
-        Self::with_cause(Cause::Injected)
+        Self::unnamed(Unnamed::Injected)
     }
 }
 
 impl<E> From<RetriesExhausted> for Error<E> {
     fn from(marker: RetriesExhausted) -> Self {
-        Self::with_cause(Cause::RetriesExhausted(marker))
+        Self::cold(Cause::RetriesExhausted(marker))
     }
 }
 
@@ -448,25 +474,25 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("Error");
         out.field("kind", &self.kind());
-        match &self.cause {
-            Cause::Inner(inner) => out.field("inner", inner),
-            Cause::Timeout(elapsed) => out.field("marker", elapsed),
-            Cause::BulkheadFull { name } => out.field("name", name),
-            Cause::CircuitOpen {
-                name,
-                state,
-                retry_after,
-            } => out
-                .field("name", name)
-                .field("state", state)
-                .field("retry_after", retry_after),
-            Cause::RateLimited(limited) => out.field("marker", limited),
-            Cause::RetriesExhausted(exhausted) => out.field("marker", exhausted),
-            #[cfg(feature = "fault")]
-            Cause::Injected => out.field("marker", &InjectedFault::new()),
-            Cause::LimitExceeded { name } => out.field("name", name),
+        match self.view() {
+            View::Inner(inner) => out.field("inner", inner),
+            View::Timeout(elapsed) => out.field("marker", elapsed),
+            View::RetriesExhausted(exhausted) => out.field("marker", exhausted),
+            View::Light(light) => match light.origin().marker() {
+                Marker::Timeout(elapsed) => out.field("marker", &elapsed),
+                Marker::RateLimited => out.field("marker", &light.clone().without_trace()),
+                #[cfg(feature = "fault")]
+                Marker::Injected => out.field("marker", &InjectedFault::new()),
+                Marker::CircuitOpen(state) => out
+                    .field("name", &light.origin().name())
+                    .field("state", &state)
+                    .field("retry_after", &light.retry_after()),
+                Marker::BulkheadFull | Marker::LimitExceeded => {
+                    out.field("name", &light.origin().name())
+                }
+            },
         };
-        if let Some(trace) = self.retry {
+        if let Some(trace) = self.trace() {
             out.field("attempts", &trace.attempts);
             if let Some(gave_up) = trace.gave_up {
                 out.field("gave_up", &gave_up);
@@ -485,7 +511,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
         if let Some(RetryTrace {
             attempts,
             gave_up: Some(gave_up),
-        }) = self.retry
+        }) = self.trace()
         {
             let plural = if attempts == 1 { "" } else { "s" };
             return write!(
@@ -494,53 +520,66 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 gave_up.as_str()
             );
         }
-        match &self.cause {
-            Cause::Inner(inner) => fmt::Display::fmt(inner, f),
-            Cause::Timeout(elapsed) => fmt::Display::fmt(elapsed, f),
-            Cause::BulkheadFull { name: Some(name) } => {
-                write!(
-                    f,
-                    "bulkhead '{name}' is full and does not permit further calls"
-                )
-            }
-            Cause::BulkheadFull { name: None } => fmt::Display::fmt(&BulkheadFull::new(), f),
-            Cause::CircuitOpen {
-                name: Some(name),
-                state,
-                ..
-            } => write!(
-                f,
-                "circuit breaker '{name}' is {state} and does not permit further calls"
-            ),
-            Cause::CircuitOpen { name: None, .. } => fmt::Display::fmt(&CircuitOpen::new(), f),
-            Cause::RateLimited(limited) => fmt::Display::fmt(limited, f),
-            Cause::RetriesExhausted(exhausted) => fmt::Display::fmt(exhausted, f),
-            #[cfg(feature = "fault")]
-            Cause::Injected => fmt::Display::fmt(&InjectedFault::new(), f),
-            Cause::LimitExceeded { name: Some(name) } => write!(
-                f,
-                "adaptive limiter '{name}' is at its concurrency limit and does not permit further calls"
-            ),
-            Cause::LimitExceeded { name: None } => fmt::Display::fmt(&LimitExceeded::new(), f),
+        match self.view() {
+            View::Inner(inner) => fmt::Display::fmt(inner, f),
+            View::Timeout(elapsed) => fmt::Display::fmt(elapsed, f),
+            View::RetriesExhausted(exhausted) => fmt::Display::fmt(exhausted, f),
+            View::Light(light) => display_light(light, f),
         }
+    }
+}
+
+fn display_light(light: &Light, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let origin = light.origin();
+    match (origin.marker(), origin.name()) {
+        (Marker::Timeout(elapsed), _) => fmt::Display::fmt(&elapsed, f),
+        (Marker::RateLimited, _) => fmt::Display::fmt(light, f),
+        #[cfg(feature = "fault")]
+        (Marker::Injected, _) => fmt::Display::fmt(&InjectedFault::new(), f),
+        (Marker::BulkheadFull, Some(name)) => write!(
+            f,
+            "bulkhead '{name}' is full and does not permit further calls"
+        ),
+        (Marker::BulkheadFull, None) => fmt::Display::fmt(&BulkheadFull::new(), f),
+        (Marker::CircuitOpen(state), Some(name)) => write!(
+            f,
+            "circuit breaker '{name}' is {state} and does not permit further calls"
+        ),
+        (Marker::CircuitOpen(_), None) => fmt::Display::fmt(&CircuitOpen::new(), f),
+        (Marker::LimitExceeded, Some(name)) => write!(
+            f,
+            "adaptive limiter '{name}' is at its concurrency limit and does not permit further calls"
+        ),
+        (Marker::LimitExceeded, None) => fmt::Display::fmt(&LimitExceeded::new(), f),
     }
 }
 
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         let gave_up = self.gave_up().is_some();
-        match &self.cause {
-            Cause::Inner(inner) if gave_up => Some(inner),
-            Cause::Inner(inner) => inner.source(),
-            Cause::Timeout(elapsed) if gave_up => Some(elapsed),
-            Cause::BulkheadFull { .. } if gave_up => Some(&BULKHEAD_FULL),
-            Cause::CircuitOpen { .. } if gave_up => Some(&CIRCUIT_OPEN),
-            Cause::RateLimited(limited) if gave_up => Some(limited),
-            #[cfg(feature = "fault")]
-            Cause::Injected if gave_up => Some(&INJECTED),
-            Cause::LimitExceeded { .. } if gave_up => Some(&LIMIT_EXCEEDED),
+        match self.view() {
+            View::Inner(inner) if gave_up => Some(inner),
+            View::Inner(inner) => inner.source(),
+            View::Timeout(elapsed) if gave_up => Some(elapsed),
+            View::Light(light) if gave_up => Some(light_source(light)),
             _ => None,
         }
+    }
+}
+
+/// The marker a retry that gave up on a light error reports as its source.
+fn light_source(light: &Light) -> &(dyn std::error::Error + 'static) {
+    match light.origin().marker() {
+        Marker::Timeout(_) => match light.origin().elapsed() {
+            Some(elapsed) => elapsed,
+            None => light,
+        },
+        Marker::RateLimited => light,
+        Marker::BulkheadFull => &BULKHEAD_FULL,
+        Marker::CircuitOpen(_) => &CIRCUIT_OPEN,
+        #[cfg(feature = "fault")]
+        Marker::Injected => &INJECTED,
+        Marker::LimitExceeded => &LIMIT_EXCEEDED,
     }
 }
 
@@ -550,50 +589,6 @@ static CIRCUIT_OPEN: CircuitOpen = CircuitOpen::new();
 #[cfg(feature = "fault")]
 static INJECTED: InjectedFault = InjectedFault::new();
 static LIMIT_EXCEEDED: LimitExceeded = LimitExceeded::new();
-
-/// A rate limiter did not permit the call.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RateLimited {
-    name: Arc<str>,
-    retry_after: Option<Duration>,
-}
-
-impl RateLimited {
-    pub(crate) fn new(name: Arc<str>, retry_after: Option<Duration>) -> Self {
-        Self { name, retry_after }
-    }
-
-    /// The limiter's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// When a permit is expected, if known.
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
-    }
-}
-
-impl fmt::Debug for RateLimited {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimited")
-            .field("name", &self.name)
-            .field("retry_after", &self.retry_after)
-            .finish()
-    }
-}
-
-impl fmt::Display for RateLimited {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "rate limiter '{}' does not permit further calls",
-            self.name
-        )
-    }
-}
-
-impl std::error::Error for RateLimited {}
 
 /// A retry used every attempt and the last result was still rejected by its `retry_on_result`
 /// predicate (returned only with `fail_after_max_attempts`).
@@ -649,6 +644,14 @@ mod tests {
     #[derive(Debug, PartialEq)]
     struct Boom;
 
+    fn named(marker: Marker, name: &str) -> Arc<Origin> {
+        Origin::new(marker, Some(name.into()))
+    }
+
+    fn circuit_open<E>(name: &str, state: State, retry_after: Option<Duration>) -> Error<E> {
+        BreakerOrigins::new(&name.into()).rejected(state, retry_after)
+    }
+
     impl fmt::Display for Boom {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("boom")
@@ -683,7 +686,7 @@ mod tests {
     #[test]
     fn marker_errors_keep_their_predicates_and_hints() {
         let open: Error<Boom> =
-            Error::circuit_open("pg".into(), State::Open, Some(Duration::from_secs(4)));
+            circuit_open("pg", State::Open, Some(Duration::from_secs(4)));
         assert!(open.is_circuit_open());
         assert_eq!(open.retry_after(), Some(Duration::from_secs(4)));
         assert_eq!(
@@ -693,7 +696,7 @@ mod tests {
         assert_eq!(open.rejected_by(), Some("pg"));
         assert!(open.inner().is_none());
 
-        let full: Error<Boom> = Error::bulkhead_full("db".into());
+        let full: Error<Boom> = Error::rejected(&named(Marker::BulkheadFull, "db"), None);
         assert!(full.is_bulkhead_full());
         assert_eq!(full.rejected_by(), Some("db"));
         assert_eq!(
@@ -701,7 +704,7 @@ mod tests {
             "bulkhead 'db' is full and does not permit further calls"
         );
 
-        let limited: Error<Boom> = RateLimited::new("api".into(), None).into();
+        let limited: Error<Boom> = RateLimited::new(&named(Marker::RateLimited, "api"), None).into();
         assert!(limited.is_rate_limited());
         assert_eq!(limited.kind(), ErrorKind::RateLimited);
     }
@@ -745,10 +748,65 @@ mod tests {
 
     #[test]
     fn box_errors_downcast_to_markers() {
-        let err: Error<std::io::Error> = Error::bulkhead_full("db".into());
+        let err: Error<std::io::Error> = Error::rejected(&named(Marker::BulkheadFull, "db"), None);
         let boxed = err.into_box_error();
         assert!(boxed.is::<BulkheadFull>());
-        let err: Error<std::io::Error> = Error::circuit_open("pg".into(), State::Open, None);
+        let err: Error<std::io::Error> = circuit_open("pg", State::Open, None);
         assert!(err.into_box_error().is::<CircuitOpen>());
+    }
+
+    #[test]
+    fn a_rejection_through_a_retry_keeps_its_hints_and_the_trace_without_boxing() {
+        let open: Error<Boom> = circuit_open("pg", State::HalfOpen, Some(Duration::from_millis(7)))
+            .with_retry_trace(2, Some(GaveUp::BudgetExhausted));
+        assert!(matches!(open.repr, Repr::Light(_)), "the trace packs beside the hint");
+        assert!(open.is_circuit_open());
+        assert_eq!(open.retry_after(), Some(Duration::from_millis(7)));
+        assert_eq!(open.attempts(), Some(2));
+        assert_eq!(open.gave_up(), Some(GaveUp::BudgetExhausted));
+        assert_eq!(open.source().unwrap().to_string(), CIRCUIT_OPEN.to_string());
+    }
+
+    #[test]
+    fn a_trace_too_large_to_pack_moves_the_rejection_into_the_box_intact() {
+        let limiter = named(Marker::RateLimited, "api");
+        let limited: Error<Boom> = Error::from(RateLimited::new(
+            &limiter,
+            Some(Duration::from_nanos(1234)),
+        ))
+        .with_retry_trace(u32::MAX, None);
+        assert!(matches!(limited.repr, Repr::Cold(_)));
+        assert_eq!(limited.attempts(), Some(u32::MAX));
+        assert_eq!(limited.retry_after(), Some(Duration::from_nanos(1234)));
+        let marker = limited.as_rate_limited().unwrap();
+        assert_eq!(marker.name(), "api");
+        assert_eq!(marker, &RateLimited::new(&limiter, Some(Duration::from_nanos(1234))));
+        assert!(limited.into_box_error().is::<RateLimited>());
+    }
+
+    #[test]
+    fn a_timeout_origin_reports_the_duration_that_fired() {
+        let origin = TimeoutOrigin::new(Duration::from_millis(50));
+        let first: Error<Boom> = origin.elapsed(Duration::from_millis(50));
+        assert_eq!(first.as_timeout().unwrap().after(), Duration::from_millis(50));
+        let changed: Error<Boom> = origin.elapsed(Duration::from_millis(80));
+        assert_eq!(changed.as_timeout().unwrap().after(), Duration::from_millis(80));
+        assert_eq!(first.as_timeout().unwrap().after(), Duration::from_millis(50));
+        assert_eq!(first.rejected_by(), None, "a timeout rejects nothing by name");
+        assert!(first.into_box_error().is::<Elapsed>());
+    }
+
+    #[test]
+    fn map_inner_keeps_a_boxed_inner_error_its_trace() {
+        let err = Error::from_inner(Boom).with_retry_trace(4, None);
+        let mapped: Error<String> = err.map_inner(|b| b.to_string());
+        assert_eq!(mapped.attempts(), Some(4));
+        assert_eq!(mapped.try_into_inner().unwrap(), "boom");
+    }
+
+    #[test]
+    fn an_error_is_two_words() {
+        assert_eq!(std::mem::size_of::<Error<std::io::Error>>(), 16);
+        assert_eq!(std::mem::size_of::<Error<[u8; 256]>>(), 16);
     }
 }

@@ -103,6 +103,8 @@ impl<C: Clone> Clone for AdaptiveLimiter<C> {
 
 pub(crate) struct Shared {
     name: Arc<str>,
+    /// Who a rejection names (built once: a rejection allocates nothing).
+    origin: Arc<crate::error::Origin>,
     permits: Permits,
     /// The whole-permit limit currently applied to `permits`.
     limit: AtomicUsize,
@@ -215,7 +217,7 @@ impl Shared {
     /// Counts and reports a rejection, as the error of a native call.
     pub(crate) fn rejected_call<E>(&self) -> crate::Error<E> {
         self.rejected();
-        crate::Error::limit_exceeded(self.name.clone())
+        crate::Error::rejected(&self.origin, None)
     }
 }
 
@@ -255,9 +257,14 @@ impl AdaptiveLimiter {
     /// Builds from a configuration already validated.
     fn from_config(name: impl Into<Arc<str>>, config: AdaptiveLimiterConfig, clock: Clock) -> Self {
         let initial = config.initial_limit;
+        let name: Arc<str> = name.into();
         Self {
             shared: Arc::new(Shared {
-                name: name.into(),
+                origin: crate::error::Origin::new(
+                    crate::error::Marker::LimitExceeded,
+                    Some(name.clone()),
+                ),
+                name,
                 permits: Permits::new(initial),
                 limit: AtomicUsize::new(initial),
                 inflight: AtomicUsize::new(0),

@@ -84,6 +84,8 @@ pub struct Bulkhead {
 
 pub(crate) struct Shared {
     name: Arc<str>,
+    /// Who a rejection names (built once: a rejection allocates nothing).
+    origin: Arc<crate::error::Origin>,
     permits: Permits,
     max: AtomicUsize,
     max_wait_nanos: AtomicU64,
@@ -118,7 +120,7 @@ impl Shared {
     /// Counts and reports a rejection, as the error of a native call.
     pub(crate) fn rejected_call<E>(&self) -> crate::Error<E> {
         self.rejected();
-        crate::Error::bulkhead_full(self.name.clone())
+        crate::Error::rejected(&self.origin, None)
     }
 }
 
@@ -387,6 +389,10 @@ impl BulkheadBuilder {
         config.validate()?;
         Ok(Bulkhead {
             shared: Arc::new(Shared {
+                origin: crate::error::Origin::new(
+                    crate::error::Marker::BulkheadFull,
+                    Some(self.name.clone()),
+                ),
                 name: self.name,
                 permits: Permits::new(self.max_concurrent_calls),
                 max: AtomicUsize::new(self.max_concurrent_calls),

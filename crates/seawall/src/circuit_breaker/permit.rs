@@ -82,11 +82,9 @@ impl<C> CircuitBreaker<C> {
 
     /// The error of a call this breaker rejected.
     pub(crate) fn rejected<E>(&self, rejection: Rejection) -> Error<E> {
-        Error::circuit_open(
-            self.shared.name.clone(),
-            rejection.state,
-            rejection.retry_after,
-        )
+        self.shared
+            .origins
+            .rejected(rejection.state, rejection.retry_after)
     }
 }
 

@@ -155,6 +155,8 @@ pub struct RateLimiter {
 
 pub(crate) struct Shared {
     name: Arc<str>,
+    /// Who a rejection names (built once: a rejection allocates nothing).
+    origin: Arc<crate::error::Origin>,
     config: ArcSwap<RateLimiterConfig>,
     /// The theoretical arrival time of the next call, in the clock's nanoseconds.
     arrival: AtomicU64,
@@ -202,7 +204,7 @@ impl Shared {
                     name: self.name.clone(),
                     retry_after,
                 });
-                Reservation::Rejected(RateLimited::new(self.name.clone(), Some(retry_after)))
+                Reservation::Rejected(RateLimited::new(&self.origin, Some(retry_after)))
             }
         }
     }
@@ -357,6 +359,10 @@ impl RateLimiterBuilder {
         self.config.validate()?;
         Ok(RateLimiter {
             shared: Arc::new(Shared {
+                origin: crate::error::Origin::new(
+                    crate::error::Marker::RateLimited,
+                    Some(self.name.clone()),
+                ),
                 name: self.name,
                 config: ArcSwap::from_pointee(self.config),
                 arrival: AtomicU64::new(0),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use super::{Elapsed, Shared};
+use super::Shared;
 use crate::Error;
 use crate::clock::{Clock, Sleep};
 use crate::policy::{CallContext, Operation, StageFuture};
@@ -104,7 +104,7 @@ where
         // Cancel the work now, not when our owner gets round to dropping us.
         this.inner.set(Inner::Cancelled);
         this.shared.timed_out(after);
-        Poll::Ready(Err(Elapsed::new(after).into()))
+        Poll::Ready(Err(shared.elapsed(after)))
     }
 }
 

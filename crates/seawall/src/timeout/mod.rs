@@ -70,6 +70,8 @@ pub struct Timeout {
 pub(crate) struct Shared {
     name: Arc<str>,
     duration_nanos: AtomicU64,
+    /// What a timeout's error points to (rebuilt only when the duration changed).
+    origin: crate::error::TimeoutOrigin,
     pub(crate) totals: Totals,
     /// Set once metrics or a listener watch the calls: a tower call then reports to the
     /// timeout itself.
@@ -100,6 +102,11 @@ impl Totals {
 impl Shared {
     pub(crate) fn duration(&self) -> Duration {
         Duration::from_nanos(self.duration_nanos.load(Ordering::Relaxed))
+    }
+
+    /// The error of a call that timed out `after` its start.
+    pub(crate) fn elapsed<E>(&self, after: Duration) -> crate::Error<E> {
+        self.origin.elapsed(after)
     }
 
     pub(crate) fn clock(&self) -> &Clock {
@@ -336,6 +343,9 @@ impl TimeoutBuilder {
             shared: Arc::new(Shared {
                 name: self.name,
                 duration_nanos: AtomicU64::new(duration_to_nanos(self.duration)),
+                origin: crate::error::TimeoutOrigin::new(Duration::from_nanos(duration_to_nanos(
+                    self.duration,
+                ))),
                 totals: Totals::default(),
                 watched: AtomicBool::new(false),
                 clock: self.clock.unwrap_or_default(),

@@ -86,6 +86,8 @@ impl WindowRef {
 
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
+    /// What a rejection points to, one per state (built once: a rejection allocates nothing).
+    pub(crate) origins: crate::error::BreakerOrigins,
     live: ArcSwap<Live>,
     /// The current state, slow-call tracking and generation in one word, for the admission
     /// fast path (see [`Hot`]); written after `live` by every state change.
@@ -240,6 +242,7 @@ impl Shared {
             let _ = first.set(Box::new(Window::new(config.sliding_window, now)));
         }
         let shared = Arc::new_cyclic(|this| Self {
+            origins: crate::error::BreakerOrigins::new(&name),
             name,
             hot: AtomicU64::new(0),
             windows,
