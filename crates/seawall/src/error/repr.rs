@@ -48,8 +48,15 @@ impl Marker {
 }
 
 impl Origin {
-    /// An origin for the instance `name` (built once per instance, not per call).
+    /// An origin for the instance `name` (built once per instance, not per call). The first
+    /// one built also builds the process-wide origins, so that markers made without an
+    /// instance (read back from a tower layer's `BoxError`) never allocate on a call's path.
     pub(crate) fn new(marker: Marker, name: Option<Arc<str>>) -> Arc<Self> {
+        LazyLock::force(&UNNAMED);
+        Self::build(marker, name)
+    }
+
+    fn build(marker: Marker, name: Option<Arc<str>>) -> Arc<Self> {
         Arc::new(Self { marker, name })
     }
 
@@ -72,23 +79,38 @@ impl Origin {
     /// The process-wide origin of a marker made without an instance (no name; a breaker's is
     /// `Open`).
     pub(crate) fn unnamed(marker: Unnamed) -> &'static Arc<Self> {
-        static BULKHEAD_FULL: LazyLock<Arc<Origin>> =
-            LazyLock::new(|| Origin::new(Marker::BulkheadFull, None));
-        static CIRCUIT_OPEN: LazyLock<Arc<Origin>> =
-            LazyLock::new(|| Origin::new(Marker::CircuitOpen(State::Open), None));
-        static LIMIT_EXCEEDED: LazyLock<Arc<Origin>> =
-            LazyLock::new(|| Origin::new(Marker::LimitExceeded, None));
-        #[cfg(feature = "fault")]
-        static INJECTED: LazyLock<Arc<Origin>> =
-            LazyLock::new(|| Origin::new(Marker::Injected, None));
+        let origins = &*UNNAMED;
         match marker {
-            Unnamed::BulkheadFull => &BULKHEAD_FULL,
-            Unnamed::CircuitOpen => &CIRCUIT_OPEN,
-            Unnamed::LimitExceeded => &LIMIT_EXCEEDED,
+            Unnamed::BulkheadFull => &origins.bulkhead_full,
+            Unnamed::CircuitOpen => &origins.circuit_open,
+            Unnamed::LimitExceeded => &origins.limit_exceeded,
             #[cfg(feature = "fault")]
-            Unnamed::Injected => &INJECTED,
+            Unnamed::Injected => &origins.injected,
         }
     }
+}
+
+/// The process-wide origins, built together on first use.
+struct UnnamedOrigins {
+    bulkhead_full: Arc<Origin>,
+    circuit_open: Arc<Origin>,
+    limit_exceeded: Arc<Origin>,
+    #[cfg(feature = "fault")]
+    injected: Arc<Origin>,
+}
+
+static UNNAMED: LazyLock<UnnamedOrigins> = LazyLock::new(|| UnnamedOrigins {
+    bulkhead_full: Origin::build(Marker::BulkheadFull, None),
+    circuit_open: Origin::build(Marker::CircuitOpen(State::Open), None),
+    limit_exceeded: Origin::build(Marker::LimitExceeded, None),
+    #[cfg(feature = "fault")]
+    injected: Origin::build(Marker::Injected, None),
+});
+
+/// Builds the process-wide origins now (a decorator without an origin of its own that makes
+/// unnamed markers, such as a fault injector, calls it when built).
+pub(crate) fn prepare_unnamed() {
+    LazyLock::force(&UNNAMED);
 }
 
 /// The markers that can be made without an instance and carry nothing per call.

@@ -396,6 +396,8 @@ impl FaultInjectorBuilder {
     /// An invalid configuration (see [`FaultConfig::validate`]).
     pub fn build(self) -> Result<FaultInjector, ConfigError> {
         self.config.validate()?;
+        // Its injected errors share a process-wide origin: built here, not on a call.
+        crate::error::prepare_unnamed();
         Ok(FaultInjector {
             shared: Arc::new(Shared {
                 enabled: AtomicBool::new(self.config.enabled),
