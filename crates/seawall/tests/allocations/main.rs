@@ -391,3 +391,120 @@ fn looking_up_a_live_key_allocates_nothing() {
         "a lookup by &str takes a read lock and clones a handle"
     );
 }
+
+/// Polls one call that must fail at once, and checks what failed it.
+fn one_rejection<F: Future<Output = Result<u64, Error<Failure>>>>(
+    call: F,
+    check: impl Fn(&Error<Failure>) -> bool,
+) {
+    let mut call = pin!(call);
+    let mut cx = Context::from_waker(Waker::noop());
+    match call.as_mut().poll(&mut cx) {
+        Poll::Ready(Err(error)) => assert!(check(&error), "unexpected error: {error:?}"),
+        other => panic!("the call must be rejected on the first poll: {other:?}"),
+    }
+}
+
+#[test]
+fn a_full_bulkhead_a_spent_rate_limiter_and_an_open_breaker_behind_a_retry_reject_without_allocating()
+ {
+    use seawall::RateLimiter;
+    use seawall::circuit_breaker::CircuitBreaker;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let full = Policy::builder()
+        .bulkhead(
+            Bulkhead::builder()
+                .name("db")
+                .max_concurrent_calls(0)
+                .max_wait(Duration::ZERO)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let limiter = RateLimiter::builder()
+        .limit_for_period(1)
+        .limit_refresh_period(Duration::from_secs(3600))
+        .timeout(Duration::ZERO)
+        .build()
+        .unwrap();
+    let limited = Policy::builder().rate_limiter(limiter).build();
+    one_call(limited.call(|| ready(Ok::<u64, Failure>(1))));
+    let breaker = CircuitBreaker::builder().build().unwrap();
+    breaker.transition_to_open().unwrap();
+    let passed_through = Policy::builder()
+        .retry(
+            Retry::builder()
+                .max_attempts(3)
+                .build()
+                .unwrap()
+                .retry_error_if(|_: &Error<Failure>| false),
+        )
+        .circuit_breaker(breaker.clone())
+        .build();
+    let gave_up = Policy::builder()
+        .retry(Retry::builder().max_attempts(1).build().unwrap())
+        .circuit_breaker(breaker)
+        .build();
+
+    let reject = || {
+        one_rejection(full.call(|| ready(Ok::<u64, Failure>(1))), |e| {
+            e.is_bulkhead_full() && e.rejected_by() == Some("db")
+        });
+        one_rejection(limited.call(|| ready(Ok::<u64, Failure>(1))), |e| {
+            e.is_rate_limited() && e.retry_after().is_some()
+        });
+        one_rejection(passed_through.call(|| ready(Ok::<u64, Failure>(1))), |e| {
+            e.is_circuit_open() && e.attempts() == Some(1) && !e.is_retries_exhausted()
+        });
+        one_rejection(gave_up.call(|| ready(Ok::<u64, Failure>(1))), |e| {
+            e.is_circuit_open() && e.attempts() == Some(1)
+        });
+    };
+    for _ in 0..16 {
+        reject();
+    }
+    let allocations = allocation_counter::measure(|| {
+        for _ in 0..1_000 {
+            reject();
+        }
+    });
+    assert_eq!(allocations.count_total, 0);
+}
+
+#[test]
+fn a_timeout_that_fires_allocates_nothing() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let policy = Policy::builder()
+        .timeout(Timeout::new(Duration::from_millis(5)))
+        .build();
+    let time_out = || async {
+        let error = policy
+            .call(std::future::pending::<Result<u64, Failure>>)
+            .await
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error:?}");
+        assert_eq!(error.as_timeout().unwrap().after(), Duration::from_millis(5));
+    };
+    runtime.block_on(async {
+        for _ in 0..16 {
+            time_out().await;
+        }
+    });
+    let allocations = allocation_counter::measure(|| {
+        runtime.block_on(async {
+            for _ in 0..1_000 {
+                time_out().await;
+            }
+        });
+    });
+    assert_eq!(allocations.count_total, 0);
+}
