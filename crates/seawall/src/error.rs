@@ -142,7 +142,6 @@ impl GaveUp {
     }
 }
 
-
 impl<E> Error<E> {
     /// Wraps the operation's own error (for a fallback handler that answers with another
     /// error of the operation's type, or a test of a classifier).
@@ -685,8 +684,7 @@ mod tests {
 
     #[test]
     fn marker_errors_keep_their_predicates_and_hints() {
-        let open: Error<Boom> =
-            circuit_open("pg", State::Open, Some(Duration::from_secs(4)));
+        let open: Error<Boom> = circuit_open("pg", State::Open, Some(Duration::from_secs(4)));
         assert!(open.is_circuit_open());
         assert_eq!(open.retry_after(), Some(Duration::from_secs(4)));
         assert_eq!(
@@ -704,7 +702,8 @@ mod tests {
             "bulkhead 'db' is full and does not permit further calls"
         );
 
-        let limited: Error<Boom> = RateLimited::new(&named(Marker::RateLimited, "api"), None).into();
+        let limited: Error<Boom> =
+            RateLimited::new(&named(Marker::RateLimited, "api"), None).into();
         assert!(limited.is_rate_limited());
         assert_eq!(limited.kind(), ErrorKind::RateLimited);
     }
@@ -759,7 +758,10 @@ mod tests {
     fn a_rejection_through_a_retry_keeps_its_hints_and_the_trace_without_boxing() {
         let open: Error<Boom> = circuit_open("pg", State::HalfOpen, Some(Duration::from_millis(7)))
             .with_retry_trace(2, Some(GaveUp::BudgetExhausted));
-        assert!(matches!(open.repr, Repr::Light(_)), "the trace packs beside the hint");
+        assert!(
+            matches!(open.repr, Repr::Light(_)),
+            "the trace packs beside the hint"
+        );
         assert!(open.is_circuit_open());
         assert_eq!(open.retry_after(), Some(Duration::from_millis(7)));
         assert_eq!(open.attempts(), Some(2));
@@ -770,17 +772,18 @@ mod tests {
     #[test]
     fn a_trace_too_large_to_pack_moves_the_rejection_into_the_box_intact() {
         let limiter = named(Marker::RateLimited, "api");
-        let limited: Error<Boom> = Error::from(RateLimited::new(
-            &limiter,
-            Some(Duration::from_nanos(1234)),
-        ))
-        .with_retry_trace(u32::MAX, None);
+        let limited: Error<Boom> =
+            Error::from(RateLimited::new(&limiter, Some(Duration::from_nanos(1234))))
+                .with_retry_trace(u32::MAX, None);
         assert!(matches!(limited.repr, Repr::Cold(_)));
         assert_eq!(limited.attempts(), Some(u32::MAX));
         assert_eq!(limited.retry_after(), Some(Duration::from_nanos(1234)));
         let marker = limited.as_rate_limited().unwrap();
         assert_eq!(marker.name(), "api");
-        assert_eq!(marker, &RateLimited::new(&limiter, Some(Duration::from_nanos(1234))));
+        assert_eq!(
+            marker,
+            &RateLimited::new(&limiter, Some(Duration::from_nanos(1234)))
+        );
         assert!(limited.into_box_error().is::<RateLimited>());
     }
 
@@ -788,11 +791,24 @@ mod tests {
     fn a_timeout_origin_reports_the_duration_that_fired() {
         let origin = TimeoutOrigin::new(Duration::from_millis(50));
         let first: Error<Boom> = origin.elapsed(Duration::from_millis(50));
-        assert_eq!(first.as_timeout().unwrap().after(), Duration::from_millis(50));
+        assert_eq!(
+            first.as_timeout().unwrap().after(),
+            Duration::from_millis(50)
+        );
         let changed: Error<Boom> = origin.elapsed(Duration::from_millis(80));
-        assert_eq!(changed.as_timeout().unwrap().after(), Duration::from_millis(80));
-        assert_eq!(first.as_timeout().unwrap().after(), Duration::from_millis(50));
-        assert_eq!(first.rejected_by(), None, "a timeout rejects nothing by name");
+        assert_eq!(
+            changed.as_timeout().unwrap().after(),
+            Duration::from_millis(80)
+        );
+        assert_eq!(
+            first.as_timeout().unwrap().after(),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            first.rejected_by(),
+            None,
+            "a timeout rejects nothing by name"
+        );
         assert!(first.into_box_error().is::<Elapsed>());
     }
 

@@ -242,10 +242,10 @@ mod packed {
             3 => Some(GaveUp::BudgetExhausted),
             _ => None,
         };
-        (attempts != 0).then(|| RetryTrace {
-            attempts: attempts as u32, // at most 14 bits
-            gave_up,
-        })
+        u32::try_from(attempts)
+            .ok()
+            .filter(|&attempts| attempts != 0)
+            .map(|attempts| RetryTrace { attempts, gave_up })
     }
 
     pub(super) const fn without_trace(word: u64) -> u64 {

@@ -492,7 +492,10 @@ fn a_timeout_that_fires_allocates_nothing() {
             .await
             .unwrap_err();
         assert!(error.is_timeout(), "{error:?}");
-        assert_eq!(error.as_timeout().unwrap().after(), Duration::from_millis(5));
+        assert_eq!(
+            error.as_timeout().unwrap().after(),
+            Duration::from_millis(5)
+        );
     };
     runtime.block_on(async {
         for _ in 0..16 {
