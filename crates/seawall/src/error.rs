@@ -28,7 +28,9 @@ pub use crate::timeout::error::Elapsed;
 mod repr;
 
 pub use self::repr::RateLimited;
-pub(crate) use self::repr::{BreakerOrigins, Marker, Origin, TimeoutOrigin, prepare_unnamed};
+#[cfg(feature = "fault")]
+pub(crate) use self::repr::prepare_unnamed;
+pub(crate) use self::repr::{BreakerOrigins, Marker, Origin, TimeoutOrigin};
 use self::repr::{Light, RetryTrace, Unnamed};
 
 /// The error of a call made through a seawall decorator or [`Policy`](crate::Policy).

@@ -109,6 +109,7 @@ static UNNAMED: LazyLock<UnnamedOrigins> = LazyLock::new(|| UnnamedOrigins {
 
 /// Builds the process-wide origins now (a decorator without an origin of its own that makes
 /// unnamed markers, such as a fault injector, calls it when built).
+#[cfg(feature = "fault")]
 pub(crate) fn prepare_unnamed() {
     LazyLock::force(&UNNAMED);
 }
