@@ -20,8 +20,8 @@ use system_tests::instance::{self, Instance};
 use system_tests::pause;
 use system_tests::postgres::Postgres;
 
-/// Orders in the run.
-const ORDERS: usize = 2_400;
+/// Orders in the run (`SYSTEM_TESTS_ORDERS` overrides it).
+const ORDERS: usize = 2_000;
 /// Clients sending at once.
 const CLIENTS: usize = 24;
 /// The instance that is killed (by index).
@@ -55,9 +55,17 @@ struct Plan {
     twice: bool,
 }
 
-fn plans() -> Vec<Plan> {
+/// How many orders: `SYSTEM_TESTS_ORDERS`, else [`ORDERS`].
+fn orders_wanted() -> usize {
+    std::env::var("SYSTEM_TESTS_ORDERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ORDERS)
+}
+
+fn plans(count: usize) -> Vec<Plan> {
     let mut rng = Rng(14);
-    (0..ORDERS)
+    (0..count)
         .map(|i| {
             let user = 1 + i64::try_from(rng.below(3)).unwrap_or(0);
             let product = 1 + i64::try_from(rng.below(5)).unwrap_or(0);
@@ -181,8 +189,7 @@ async fn run_clients(
     for task in tasks {
         task.await.expect("a client task");
     }
-    let answers = answers.lock().expect("answers").clone();
-    answers
+    answers.lock().expect("answers").clone()
 }
 
 /// The PG: fast, with failures before create (500), after create (500 and a timeout), lost
@@ -217,7 +224,7 @@ fn settings(database: &str, pg: &str, port: u16, id: &str) -> Settings {
         .max(Duration::from_secs(1))
         .full_jitter();
     s.gateway.client.charge.read_timeout = Duration::from_millis(500);
-    s.gateway.client.charge.retry.backoff = backoff.clone();
+    s.gateway.client.charge.retry.backoff = backoff;
     s.gateway.client.query.read_timeout = Duration::from_millis(500);
     s.gateway.client.query.retry.backoff = backoff;
     s.gateway.charge_tuning.enabled = false;
@@ -464,6 +471,14 @@ async fn check_outbox(pool: &PgPool, orders: &[OrderRow]) -> usize {
 /// Returns (rounds, instances that ran one, rounds abandoned by the kill).
 async fn check_rounds(db: &Db) -> (usize, usize, usize) {
     let rounds = db.recovery_rounds().await.expect("rounds");
+    if std::env::var_os("SYSTEM_TESTS_VERBOSE").is_some() {
+        for r in &rounds {
+            eprintln!(
+                "round {r:?} lasted {:?} ms",
+                r.ended_at.map(|e| e - r.started_at)
+            );
+        }
+    }
     assert!(
         overlapping_rounds(&rounds).is_none(),
         "overlapping rounds: {:?}",
@@ -524,13 +539,13 @@ async fn three_instances_on_one_postgres_with_one_killed_lose_no_order_and_charg
     let db = Db::connect(&settings.database.options())
         .await
         .expect("commerce's view of it");
-    let plans = Arc::new(plans());
+    let plans = Arc::new(plans(orders_wanted()));
     let urls = Arc::new(instances.iter().map(Instance::base_url).collect::<Vec<_>>());
 
     // Act: the load, with one instance killed a third of the way in and started again.
     let done = Arc::new(AtomicUsize::new(0));
     let clients = tokio::spawn(run_clients(urls, plans.clone(), done.clone()));
-    while done.load(Ordering::Relaxed) < ORDERS / 3 && !clients.is_finished() {
+    while done.load(Ordering::Relaxed) < plans.len() / 3 && !clients.is_finished() {
         pause(20).await;
     }
     instances[VICTIM].kill9().await;
@@ -576,10 +591,11 @@ async fn three_instances_on_one_postgres_with_one_killed_lose_no_order_and_charg
         *http.entry(status).or_default() += 1;
     }
     eprintln!(
-        "three instances: {ORDERS} orders planned, {} requests (HTTP {http:?}), {accepted} accepted, \
+        "three instances: {} orders planned, {} requests (HTTP {http:?}), {accepted} accepted, \
          {} in the database, final {by_status:?}; {charges} successful charges of {} PG transactions; \
          {events} events published; {rounds} recovery rounds on {runners} instances ({abandoned} abandoned); \
          load {load:.1?}, final {settled:.1?} after it",
+        plans.len(),
         answers.len(),
         orders.len(),
         pg.ledger().len(),
