@@ -192,6 +192,30 @@ async fn run_clients(
     answers.lock().expect("answers").clone()
 }
 
+/// `POST /admin/reconcile` on each instance in turn every 300 ms until `stop`, next to the
+/// periodic rounds (a round of one instance must not share the lease with another of its
+/// own). Returns how many were answered 200.
+async fn poke_reconcile(urls: Arc<Vec<String>>, stop: Arc<AtomicUsize>) -> usize {
+    let client = reqwest::Client::new();
+    let mut ran = 0;
+    for turn in 0.. {
+        if stop.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        let url = &urls[turn % urls.len()];
+        let answer = client
+            .post(format!("{url}/api/v1/admin/reconcile"))
+            .bearer_auth(instance::ADMIN_TOKEN)
+            .send()
+            .await;
+        if answer.is_ok_and(|a| a.status().is_success()) {
+            ran += 1;
+        }
+        pause(300).await;
+    }
+    ran
+}
+
 /// The PG: fast, with failures before create (500), after create (500 and a timeout), lost
 /// callbacks and declines, so recovery has work.
 async fn simulator() -> SimulatorHandle {
@@ -362,10 +386,36 @@ async fn check_keys_and_history(pool: &PgPool, plans: &[Plan]) {
 }
 
 /// No order charged twice at the PG; a PAID card order has exactly one successful charge, a
-/// FAILED one none; every successful charge belongs to an order that is not FAILED. Returns
-/// the number of successful charges.
-fn check_ledger(orders: &[OrderRow], pg: &SimulatorHandle) -> usize {
+/// FAILED one none; every successful charge belongs to an order that is not FAILED; a FAILED
+/// card order failed after its request (by recovery) was sent (the PG knows it, or a charge
+/// attempt for it is in the call log: an order accepted and then never sent must be sent by
+/// recovery, not failed as "not found"). Returns the number of
+/// successful charges.
+async fn check_ledger(pool: &PgPool, orders: &[OrderRow], pg: &SimulatorHandle) -> usize {
     let ledger = pg.ledger();
+    let answered: HashSet<String> = sqlx::query_scalar(
+        "SELECT DISTINCT order_ref FROM pg_calls \
+         WHERE path = 'charge' AND order_ref IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("the PG call log")
+    .into_iter()
+    .collect();
+    for order in orders
+        .iter()
+        .filter(|o| o.method == "CARD" && o.status.as_str() == "FAILED")
+    {
+        if ledger.count_for_order(&order.order_ref) == 0
+            && !answered.contains(&order.order_ref)
+            && failed_later(pool, order).await
+        {
+            panic!(
+                "a card order failed without ever being sent: {order:?}\n{}",
+                order_story(pool, order).await
+            );
+        }
+    }
     assert_eq!(ledger.double_charged_orders(), vec![], "double charges");
     for order in orders.iter().filter(|o| o.method == "CARD") {
         let successes = ledger.successes_for_order(&order.order_ref);
@@ -389,6 +439,57 @@ fn check_ledger(orders: &[OrderRow], pg: &SimulatorHandle) -> usize {
         }
     }
     charges
+}
+
+/// Whether the order's payment was failed after its request was answered (by recovery or an
+/// operator), rather than by the request itself (a refusal the client was told about, such
+/// as an open breaker: nothing sent, nothing to send later).
+async fn failed_later(pool: &PgPool, order: &OrderRow) -> bool {
+    let sources: Vec<String> = sqlx::query_scalar(
+        "SELECT h.source FROM payment_history h JOIN payments p ON p.id = h.payment_id \
+         WHERE p.order_id = $1 AND h.to_status = 'FAILED'",
+    )
+    .bind(order.id)
+    .fetch_all(pool)
+    .await
+    .expect("the history");
+    sources.iter().any(|s| s != "request")
+}
+
+/// An order's payments, payment history and PG call log, for failure messages.
+async fn order_story(pool: &PgPool, order: &OrderRow) -> String {
+    let history: Vec<(i64, Option<String>, String, String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT h.payment_id, h.from_status, h.to_status, h.source, h.detail, h.created_at \
+         FROM payment_history h JOIN payments p ON p.id = h.payment_id \
+         WHERE p.order_id = $1 ORDER BY h.id",
+    )
+    .bind(order.id)
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    let calls: Vec<(
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<i32>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT pg, path, requested_at, responded_at, status_code, outcome FROM pg_calls \
+         WHERE order_ref = $1 ORDER BY id",
+    )
+    .bind(&order.order_ref)
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    let payments: Vec<(i64, String, Option<String>, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT id, status, idempotency_key, attempted_at, created_at FROM payments WHERE order_id = $1",
+    )
+    .bind(order.id)
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    format!("payments {payments:?}\nhistory {history:#?}\nPG calls {calls:#?}")
 }
 
 /// Stock: initial = on the shelf + held by orders that did not release it. Points: initial
@@ -544,6 +645,8 @@ async fn three_instances_on_one_postgres_with_one_killed_lose_no_order_and_charg
 
     // Act: the load, with one instance killed a third of the way in and started again.
     let done = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicUsize::new(0));
+    let pokes = tokio::spawn(poke_reconcile(urls.clone(), stop.clone()));
     let clients = tokio::spawn(run_clients(urls, plans.clone(), done.clone()));
     while done.load(Ordering::Relaxed) < plans.len() / 3 && !clients.is_finished() {
         pause(20).await;
@@ -564,6 +667,8 @@ async fn three_instances_on_one_postgres_with_one_killed_lose_no_order_and_charg
     }
     eprintln!("restarted it after {} orders", done.load(Ordering::Relaxed));
     let answers = clients.await.expect("the clients");
+    stop.store(1, Ordering::Relaxed);
+    let pokes = pokes.await.expect("the reconcile requests");
     let load = clock.now() - began;
     let settled = settle(&db, &pool, &pg).await;
     for instance in &mut instances {
@@ -575,7 +680,7 @@ async fn three_instances_on_one_postgres_with_one_killed_lose_no_order_and_charg
     let settled = settled.unwrap_or_else(|| panic!("not final within {SETTLE:?}"));
     let accepted = check_answers(&orders, &answers, &plans);
     check_keys_and_history(&pool, &plans).await;
-    let charges = check_ledger(&orders, &pg);
+    let charges = check_ledger(&pool, &orders, &pg).await;
     check_stock_and_points(&db, &pool, &orders, &stock, &points).await;
     let events = check_outbox(&pool, &orders).await;
     let (rounds, runners, abandoned) = check_rounds(&db).await;
@@ -593,7 +698,7 @@ async fn three_instances_on_one_postgres_with_one_killed_lose_no_order_and_charg
     eprintln!(
         "three instances: {} orders planned, {} requests (HTTP {http:?}), {accepted} accepted, \
          {} in the database, final {by_status:?}; {charges} successful charges of {} PG transactions; \
-         {events} events published; {rounds} recovery rounds on {runners} instances ({abandoned} abandoned); \
+         {events} events published; {rounds} recovery rounds on {runners} instances ({abandoned} abandoned, {pokes} admin requests answered); \
          load {load:.1?}, final {settled:.1?} after it",
         plans.len(),
         answers.len(),
