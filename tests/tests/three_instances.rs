@@ -456,9 +456,23 @@ async fn failed_later(pool: &PgPool, order: &OrderRow) -> bool {
     sources.iter().any(|s| s != "request")
 }
 
+/// A payment history row: payment, from, to, source, detail, at.
+type History = (i64, Option<String>, String, String, Option<String>, i64);
+/// A PG call log row: PG, path, requested, responded, status code, outcome.
+type Call = (
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i32>,
+    Option<String>,
+);
+/// A payment: id, status, idempotency key, attempted at, created at.
+type Payment = (i64, String, Option<String>, Option<i64>, i64);
+
 /// An order's payments, payment history and PG call log, for failure messages.
 async fn order_story(pool: &PgPool, order: &OrderRow) -> String {
-    let history: Vec<(i64, Option<String>, String, String, Option<String>, i64)> = sqlx::query_as(
+    let history: Vec<History> = sqlx::query_as(
         "SELECT h.payment_id, h.from_status, h.to_status, h.source, h.detail, h.created_at \
          FROM payment_history h JOIN payments p ON p.id = h.payment_id \
          WHERE p.order_id = $1 ORDER BY h.id",
@@ -467,14 +481,7 @@ async fn order_story(pool: &PgPool, order: &OrderRow) -> String {
     .fetch_all(pool)
     .await
     .unwrap_or_default();
-    let calls: Vec<(
-        String,
-        String,
-        i64,
-        Option<i64>,
-        Option<i32>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let calls: Vec<Call> = sqlx::query_as(
         "SELECT pg, path, requested_at, responded_at, status_code, outcome FROM pg_calls \
          WHERE order_ref = $1 ORDER BY id",
     )
@@ -482,7 +489,7 @@ async fn order_story(pool: &PgPool, order: &OrderRow) -> String {
     .fetch_all(pool)
     .await
     .unwrap_or_default();
-    let payments: Vec<(i64, String, Option<String>, Option<i64>, i64)> = sqlx::query_as(
+    let payments: Vec<Payment> = sqlx::query_as(
         "SELECT id, status, idempotency_key, attempted_at, created_at FROM payments WHERE order_id = $1",
     )
     .bind(order.id)
