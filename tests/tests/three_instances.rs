@@ -628,6 +628,22 @@ async fn start_instances(
     (instances, first.expect("three settings"))
 }
 
+/// `kill -9`, a second down, the same instance started again (same id, same port).
+async fn kill_and_restart(victim: &mut Instance, client: &reqwest::Client, done: &AtomicUsize) {
+    victim.kill9().await;
+    eprintln!(
+        "killed {} after {} orders",
+        victim.name(),
+        done.load(Ordering::Relaxed)
+    );
+    pause(1_000).await;
+    victim.start();
+    if let Err(e) = victim.wait_healthy(client, Duration::from_secs(60)).await {
+        panic!("the restart: {e}");
+    }
+    eprintln!("restarted it after {} orders", done.load(Ordering::Relaxed));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_on_one_postgres_with_one_killed_lose_no_order_and_charge_none_twice() {
     // Arrange: Postgres, the PG, three instances, known stock and points.
@@ -658,21 +674,7 @@ async fn three_instances_on_one_postgres_with_one_killed_lose_no_order_and_charg
     while done.load(Ordering::Relaxed) < plans.len() / 3 && !clients.is_finished() {
         pause(20).await;
     }
-    instances[VICTIM].kill9().await;
-    eprintln!(
-        "killed {} after {} orders",
-        instances[VICTIM].name(),
-        done.load(Ordering::Relaxed)
-    );
-    pause(1_000).await;
-    instances[VICTIM].start();
-    if let Err(e) = instances[VICTIM]
-        .wait_healthy(&client, Duration::from_secs(60))
-        .await
-    {
-        panic!("the restart: {e}");
-    }
-    eprintln!("restarted it after {} orders", done.load(Ordering::Relaxed));
+    kill_and_restart(&mut instances[VICTIM], &client, &done).await;
     let answers = clients.await.expect("the clients");
     stop.store(1, Ordering::Relaxed);
     let pokes = pokes.await.expect("the reconcile requests");
