@@ -199,8 +199,14 @@ impl RecoveryJob {
                 ..RecoveryReport::default()
             });
         };
+        // The start is stamped after the lease was taken, not with the time read before
+        // asking for it: the asking can wait (a connection, a row lock, the scheduler) past
+        // the previous holder's recorded end, and a start stamped earlier than that end
+        // would make the records overlap although the rounds did not (seen by the system
+        // test `tests/tests/three_instances.rs`, 41 ms apart under load).
+        let started = db::now_ms();
         let record = match database
-            .record_round_start(&lease, source.as_str(), now)
+            .record_round_start(&lease, source.as_str(), started)
             .await
         {
             Ok(record) => record,

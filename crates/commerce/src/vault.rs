@@ -4,9 +4,11 @@
 //! The number is sealed with AES-256-GCM (ring) under a key derived from
 //! `recovery.card_key` (HMAC-SHA256 over a fixed label), a random 96-bit nonce per seal,
 //! and the payment's PG idempotency key as associated data: a sealed card moved to another
-//! payment does not open. It lives in `payment_cards` only until the charge's first attempt
-//! is claimed (`persistence/attempts.rs` deletes it in the same statement batch), and is never
-//! logged: [`CardVault`]'s `Debug` shows nothing of the key.
+//! payment does not open. It lives in `payment_cards` only until the payment leaves REQUESTED
+//! (`persistence/payments.rs`'s `transition_payment` deletes it in the same transaction; a
+//! claimed charge whose process died before its first HTTP attempt still needs it, see
+//! `persistence/attempts.rs`), and is never logged: [`CardVault`]'s `Debug` shows nothing of
+//! the key.
 
 use std::fmt;
 

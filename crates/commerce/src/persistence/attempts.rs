@@ -36,9 +36,15 @@ pub async fn keep_sealed_card(
 }
 
 impl Db {
-    /// Claims the first attempt of the charge whose PG idempotency key is `key`, just before
-    /// the PG is called: `attempted_at` is set and the sealed card deleted, in one
-    /// transaction. Only one caller ever gets [`Claim::Claimed`] for a payment.
+    /// Claims the attempt of the charge whose PG idempotency key is `key`, just before the PG
+    /// is called: `attempted_at` is set. Only one caller gets [`Claim::Claimed`] for a
+    /// payment, except that a payment still REQUESTED whose charge never reached the PG call
+    /// log (its claimer died between the claim and the first HTTP attempt, whose "before" row
+    /// is written ahead of sending) can be claimed again, by recovery after its send grace,
+    /// with the same idempotency key (the PG deduplicates it should the first one still
+    /// arrive). The sealed card stays until the payment leaves REQUESTED
+    /// ([`transition_payment`](super::transition_payment) deletes it), so that resend is
+    /// possible.
     ///
     /// # Errors
     ///
@@ -47,39 +53,37 @@ impl Db {
         let mut tx = self.begin().await?;
         let claimed: Option<i64> = sqlx::query_scalar(
             "UPDATE payments SET attempted_at = $1 \
-             WHERE idempotency_key = $2 AND attempted_at IS NULL RETURNING id",
+             WHERE idempotency_key = $2 AND (attempted_at IS NULL OR (status = 'REQUESTED' \
+               AND NOT EXISTS (SELECT 1 FROM pg_calls c \
+                 WHERE c.idempotency_key = $2 AND c.path = 'charge'))) \
+             RETURNING id",
         )
         .bind(now)
         .bind(key)
         .fetch_optional(&mut *tx)
         .await?;
-        let claim = match claimed {
-            Some(id) => {
-                sqlx::query("DELETE FROM payment_cards WHERE payment_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
+        let claim = if claimed.is_some() {
+            Claim::Claimed
+        } else {
+            let known: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM payments WHERE idempotency_key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
                     .await?;
-                Claim::Claimed
-            }
-            None => {
-                let known: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM payments WHERE idempotency_key = $1")
-                        .bind(key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if known.is_some() {
-                    Claim::AlreadyAttempted
-                } else {
-                    Claim::Untracked
-                }
+            if known.is_some() {
+                Claim::AlreadyAttempted
+            } else {
+                Claim::Untracked
             }
         };
         tx.commit().await?;
         Ok(claim)
     }
 
-    /// The sealed card of payment `id` if its charge was never attempted; `None` once it
-    /// was (or when no card was kept).
+    /// The sealed card of payment `id` while it is REQUESTED and its charge never reached the
+    /// PG call log (never claimed, or claimed by a process that died before its first HTTP
+    /// attempt); `None` once an attempt was logged or the payment moved on (or when no card
+    /// was kept).
     ///
     /// # Errors
     ///
@@ -87,7 +91,9 @@ impl Db {
     pub async fn unsent_card(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar(
             "SELECT c.sealed FROM payment_cards c JOIN payments p ON p.id = c.payment_id \
-             WHERE c.payment_id = $1 AND p.attempted_at IS NULL",
+             WHERE c.payment_id = $1 AND p.status = 'REQUESTED' AND (p.attempted_at IS NULL \
+               OR NOT EXISTS (SELECT 1 FROM pg_calls k \
+                 WHERE k.idempotency_key = p.idempotency_key AND k.path = 'charge'))",
         )
         .bind(id)
         .fetch_optional(&self.write)

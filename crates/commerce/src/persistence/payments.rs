@@ -202,7 +202,8 @@ pub async fn payments_for_order(
 }
 
 /// Moves a payment from `from` to `to` if it is still in `from`. Sets the transaction key
-/// and reason when given. Returns whether it moved.
+/// and reason when given; a payment leaving REQUESTED loses the sealed card kept for a
+/// resend (see [`Db::claim_charge_attempt`]). Returns whether it moved.
 ///
 /// # Errors
 ///
@@ -227,9 +228,17 @@ pub async fn transition_payment(
     .bind(now)
     .bind(id)
     .bind(from.as_str())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    let moved = done.rows_affected() == 1;
+    if moved && from == PaymentStatus::Requested {
+        // Sent or settled: the card kept for a resend is no longer needed.
+        sqlx::query("DELETE FROM payment_cards WHERE payment_id = $1")
+            .bind(id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(moved)
 }
 
 /// Attaches a transaction key to a payment that has none, without changing its status.

@@ -169,3 +169,37 @@ async fn a_charge_sent_by_its_request_is_never_sent_again_by_recovery() {
     app.wait_for_order_status(1, order_id, "PAID").await;
     assert_eq!(app.pg.ledger().len(), 1);
 }
+
+#[tokio::test]
+async fn a_charge_claimed_by_a_process_that_died_before_sending_is_sent_by_recovery() {
+    // Arrange: the state a `kill -9` between the request's claim and its first HTTP attempt
+    // leaves (found by the system test `tests/tests/three_instances.rs`): committed, claimed,
+    // nothing in the PG call log, nothing at the PG.
+    let app = spawn_app_with(|sim| sim, |s| s.recovery.send_grace_ms = 500).await;
+    let order_id = commit_an_order_and_crash_before_the_charge(&app).await;
+    let db = &app.handle.state.db;
+    let (_, _, payments) = db.order_with_details(order_id).await.unwrap().unwrap();
+    let key = payments[0].idempotency_key.clone().expect("a PG key");
+    assert_eq!(
+        db.claim_charge_attempt(&key, now_ms()).await.unwrap(),
+        Claim::Claimed
+    );
+
+    // Act: rounds until one changes it (after the send grace).
+    let sent = eventually(Duration::from_secs(5), || async {
+        let report = app.reconcile().await;
+        (report["changed"] == 1).then_some(report)
+    })
+    .await
+    .expect("recovery settles the payment");
+
+    // Assert: sent with its original key and PAID with exactly one charge, not failed as
+    // "not found at the PG"; the kept card is gone.
+    let paid = app.wait_for_order_status(1, order_id, "PAID").await;
+    let ledger = app.pg.ledger();
+    assert_eq!(ledger.len(), 1, "{sent} {ledger:?}");
+    assert_eq!(paid["payments"][0]["status"], "SUCCESS", "{paid}");
+    assert_eq!(db.unsent_card(payments[0].id).await.unwrap(), None);
+    app.reconcile().await;
+    assert_eq!(app.pg.ledger().len(), 1, "later rounds send nothing more");
+}
