@@ -26,7 +26,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::RecoverySettings;
-use crate::domain::{Money, Observation, PaymentStatus, Source};
+use crate::domain::{Money, Observation, PaymentId, PaymentStatus, Source};
 use crate::gateway::{ChargeError, ChargeRequest};
 use crate::payments::{PaymentService, Target};
 use crate::persistence::{self as db, Lease, PaymentRow};
@@ -282,7 +282,7 @@ impl RecoveryJob {
         let database = self.payments.db();
         let now = db::now_ms();
         let cutoff = now - ms(self.settings.older_than_ms);
-        let mut after = 0;
+        let mut after = PaymentId::new(0);
         loop {
             let page = database
                 .open_payments_page(cutoff, after, self.settings.page_size)
@@ -367,7 +367,7 @@ impl RecoveryJob {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(payment_id = payment.id, %error, "recovery query failed");
+                    tracing::warn!(payment_id = payment.id.get(), %error, "recovery query failed");
                     return Ok(Settled::QueryFailed);
                 }
             }
@@ -395,18 +395,18 @@ impl RecoveryJob {
                                 });
                             }
                             Ok(Some(_)) => {
-                                tracing::error!(order_id = order.id, transaction_key = %key, "PG transaction does not match its order");
+                                tracing::error!(order_id = order.id.get(), transaction_key = %key, "PG transaction does not match its order");
                             }
                             Ok(None) => {}
                             Err(error) => {
-                                tracing::warn!(payment_id = payment.id, %error, "recovery query failed");
+                                tracing::warn!(payment_id = payment.id.get(), %error, "recovery query failed");
                                 return Ok(Settled::QueryFailed);
                             }
                         }
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(payment_id = payment.id, %error, "recovery query failed");
+                    tracing::warn!(payment_id = payment.id.get(), %error, "recovery query failed");
                     return Ok(Settled::QueryFailed);
                 }
             }
@@ -432,8 +432,8 @@ impl RecoveryJob {
                 .await?;
             if applied.to == Some(PaymentStatus::NeedsReview) && applied.changed {
                 tracing::error!(
-                    payment_id = payment.id,
-                    order_id = payment.order_id,
+                    payment_id = payment.id.get(),
+                    order_id = payment.order_id.get(),
                     "ALERT payment unresolved past the deadline"
                 );
                 metrics::counter!("commerce_alerts_total", "kind" => "PaymentPastDeadline")
@@ -498,7 +498,10 @@ impl RecoveryJob {
         };
         let card_type = payment.card_type.as_deref().map(CardType::from_wire);
         let (Ok(card_no), Some(card_type)) = (vault.open(sealed, key), card_type) else {
-            tracing::error!(payment_id = payment.id, "the kept card cannot be sent");
+            tracing::error!(
+                payment_id = payment.id.get(),
+                "the kept card cannot be sent"
+            );
             return Ok(Settled::Unchanged);
         };
         let request = ChargeRequest {
@@ -511,8 +514,8 @@ impl RecoveryJob {
             idempotency_key: key.to_owned(),
         };
         tracing::warn!(
-            payment_id = payment.id,
-            order_id = order.id,
+            payment_id = payment.id.get(),
+            order_id = order.id.get(),
             "sending a charge that was accepted but never sent"
         );
         let observation = match self.payments.charge(payment.id, request).await {

@@ -3,6 +3,7 @@
 use sqlx::AnyConnection;
 
 use super::Db;
+use crate::domain::PaymentId;
 
 /// What [`Db::claim_charge_attempt`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub enum Claim {
 /// A database error.
 pub async fn keep_sealed_card(
     conn: &mut AnyConnection,
-    payment_id: i64,
+    payment_id: PaymentId,
     sealed: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -45,7 +46,7 @@ impl Db {
     /// A database error (nothing was claimed: the charge must not be sent).
     pub async fn claim_charge_attempt(&self, key: &str, now: i64) -> Result<Claim, sqlx::Error> {
         let mut tx = self.begin().await?;
-        let claimed: Option<i64> = sqlx::query_scalar(
+        let claimed: Option<PaymentId> = sqlx::query_scalar(
             "UPDATE payments SET attempted_at = $1 \
              WHERE idempotency_key = $2 AND attempted_at IS NULL RETURNING id",
         )
@@ -62,7 +63,7 @@ impl Db {
                 Claim::Claimed
             }
             None => {
-                let known: Option<i64> =
+                let known: Option<PaymentId> =
                     sqlx::query_scalar("SELECT id FROM payments WHERE idempotency_key = $1")
                         .bind(key)
                         .fetch_optional(&mut *tx)
@@ -84,7 +85,7 @@ impl Db {
     /// # Errors
     ///
     /// A database error.
-    pub async fn unsent_card(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
+    pub async fn unsent_card(&self, id: PaymentId) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar(
             "SELECT c.sealed FROM payment_cards c JOIN payments p ON p.id = c.payment_id \
              WHERE c.payment_id = $1 AND p.attempted_at IS NULL",

@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Db, Product};
+use crate::domain::{OrderId, ProductId, UserId};
 
 /// The Postgres advisory lock key of the demo seed (any constant other holders do not use).
 const SEED_LOCK: i64 = 0x636f_6d6d_7365_6564; // "commseed"
@@ -33,9 +34,9 @@ impl Db {
             return Ok(false);
         }
         for (id, name, points) in [
-            (1_i64, "Kim", 1_000_000_i64),
-            (2, "Lee", 1_000_000),
-            (3, "Park", 5_000),
+            (UserId::new(1), "Kim", 1_000_000_i64),
+            (UserId::new(2), "Lee", 1_000_000),
+            (UserId::new(3), "Park", 5_000),
         ] {
             sqlx::query(
                 "INSERT INTO users (id, name, points) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -71,7 +72,12 @@ impl Db {
     /// # Errors
     ///
     /// A database error (e.g. a duplicate id).
-    pub async fn insert_user(&self, id: i64, name: &str, points: i64) -> Result<(), sqlx::Error> {
+    pub async fn insert_user(
+        &self,
+        id: UserId,
+        name: &str,
+        points: i64,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO users (id, name, points) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(name)
@@ -91,7 +97,7 @@ impl Db {
         name: &str,
         price: i64,
         stock: i64,
-    ) -> Result<i64, sqlx::Error> {
+    ) -> Result<ProductId, sqlx::Error> {
         sqlx::query_scalar(
             "INSERT INTO products (name, price, stock) VALUES ($1, $2, $3) RETURNING id",
         )
@@ -119,7 +125,7 @@ impl Db {
     /// # Errors
     ///
     /// A database error.
-    pub async fn product(&self, id: i64) -> Result<Option<Product>, sqlx::Error> {
+    pub async fn product(&self, id: ProductId) -> Result<Option<Product>, sqlx::Error> {
         let row = sqlx::query("SELECT id, name, price, stock FROM products WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
@@ -132,7 +138,7 @@ impl Db {
     /// # Errors
     ///
     /// A database error.
-    pub async fn user_points(&self, user_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    pub async fn user_points(&self, user_id: UserId) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar("SELECT points FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&self.read)
@@ -144,7 +150,7 @@ impl Db {
     /// # Errors
     ///
     /// A database error.
-    pub async fn units_held(&self, product_id: i64) -> Result<i64, sqlx::Error> {
+    pub async fn units_held(&self, product_id: ProductId) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) FROM order_items i \
              JOIN orders o ON o.id = i.order_id WHERE i.product_id = $1 AND o.stock_released = 0",
@@ -162,7 +168,7 @@ impl Db {
 /// A database error.
 pub async fn user_points_in(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT points FROM users WHERE id = $1")
         .bind(user_id)
@@ -177,7 +183,7 @@ pub async fn user_points_in(
 /// A database error.
 pub async fn product_price(
     conn: &mut AnyConnection,
-    product_id: i64,
+    product_id: ProductId,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT price FROM products WHERE id = $1")
         .bind(product_id)
@@ -192,7 +198,7 @@ pub async fn product_price(
 /// A database error.
 pub async fn take_stock(
     conn: &mut AnyConnection,
-    product_id: i64,
+    product_id: ProductId,
     quantity: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
@@ -212,7 +218,7 @@ pub async fn take_stock(
 /// A database error.
 pub async fn take_stock_priced(
     conn: &mut AnyConnection,
-    product_id: i64,
+    product_id: ProductId,
     quantity: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
@@ -231,7 +237,7 @@ pub async fn take_stock_priced(
 /// A database error.
 pub async fn take_points(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     amount: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE users SET points = points - $1 WHERE id = $2 AND points >= $1")
@@ -249,7 +255,7 @@ pub async fn take_points(
 /// A database error.
 pub async fn release_stock(
     conn: &mut AnyConnection,
-    order_id: i64,
+    order_id: OrderId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(

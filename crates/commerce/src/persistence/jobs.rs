@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::rows::{PAYMENT_COLUMNS, parse_payment};
 use super::{Db, PaymentRow};
+use crate::domain::{PaymentId, UserId};
 
 impl Db {
     /// Open payments (REQUESTED / PENDING / UNKNOWN) last changed before `cutoff`, oldest
@@ -17,7 +18,7 @@ impl Db {
     pub async fn open_payments_page(
         &self,
         cutoff: i64,
-        after_id: i64,
+        after_id: PaymentId,
         limit: i64,
     ) -> Result<Vec<PaymentRow>, sqlx::Error> {
         sqlx::query(&format!(
@@ -43,7 +44,7 @@ impl Db {
     pub async fn extra_successful_payments(
         &self,
         limit: i64,
-    ) -> Result<Vec<(PaymentRow, i64)>, sqlx::Error> {
+    ) -> Result<Vec<(PaymentRow, UserId)>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT p.id, p.order_id, p.method, p.status, p.amount, p.card_type, p.card_no_masked, \
                     p.idempotency_key, p.transaction_key, p.reason, p.created_at, p.updated_at, \
@@ -65,7 +66,7 @@ impl Db {
     /// # Errors
     ///
     /// A database error.
-    pub async fn touch_payment_checked(&self, id: i64, now: i64) -> Result<(), sqlx::Error> {
+    pub async fn touch_payment_checked(&self, id: PaymentId, now: i64) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE payments SET last_checked_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)

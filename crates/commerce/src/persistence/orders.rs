@@ -4,7 +4,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::rows::{ORDER_COLUMNS, parse_order};
 use super::{Db, OrderItem, OrderRow, PaymentRow, payments_for_order};
-use crate::domain::{Money, OrderStatus, PaymentMethod};
+use crate::domain::{Money, OrderId, OrderStatus, PaymentId, PaymentMethod, UserId};
 
 impl Db {
     /// One order with its items and payments, in one read transaction (a consistent view).
@@ -14,7 +14,7 @@ impl Db {
     /// A database error.
     pub async fn order_with_details(
         &self,
-        id: i64,
+        id: OrderId,
     ) -> Result<Option<(OrderRow, Vec<OrderItem>, Vec<PaymentRow>)>, sqlx::Error> {
         let mut tx = self.read.begin().await?;
         let Some(order) = order_by_id(&mut tx, id).await? else {
@@ -76,9 +76,9 @@ impl Db {
 /// A database error.
 pub async fn idempotent_order(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     key: &str,
-) -> Result<Option<(String, i64)>, sqlx::Error> {
+) -> Result<Option<(String, OrderId)>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
     )
@@ -97,10 +97,10 @@ pub async fn idempotent_order(
 /// A database error.
 pub async fn insert_idempotency_key(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     key: &str,
     request_hash: &str,
-    order_id: i64,
+    order_id: OrderId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -125,11 +125,11 @@ pub async fn insert_idempotency_key(
 /// A database error.
 pub async fn rebind_idempotency_key(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     key: &str,
-    old_order_id: i64,
+    old_order_id: OrderId,
     request_hash: &str,
-    order_id: i64,
+    order_id: OrderId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -148,7 +148,8 @@ pub async fn rebind_idempotency_key(
 }
 
 /// The PG-facing reference of order `id`: `ORD-000042`.
-pub fn order_ref_of(id: i64) -> String {
+pub fn order_ref_of(id: OrderId) -> String {
+    let id = id.get();
     format!("ORD-{id:06}")
 }
 
@@ -161,12 +162,12 @@ pub fn order_ref_of(id: i64) -> String {
 /// A database error.
 pub async fn insert_order_row(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     status: OrderStatus,
     method: PaymentMethod,
     total: Money,
     now: i64,
-) -> Result<i64, sqlx::Error> {
+) -> Result<OrderId, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO orders (user_id, status, method, total_amount, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
@@ -185,7 +186,7 @@ pub async fn insert_order_row(
 /// # Errors
 ///
 /// A database error.
-pub async fn set_order_ref(conn: &mut AnyConnection, id: i64) -> Result<(), sqlx::Error> {
+pub async fn set_order_ref(conn: &mut AnyConnection, id: OrderId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE orders SET order_ref = $1 WHERE id = $2")
         .bind(order_ref_of(id))
         .bind(id)
@@ -202,8 +203,8 @@ pub async fn set_order_ref(conn: &mut AnyConnection, id: i64) -> Result<(), sqlx
 /// A database error.
 pub async fn finish_point_order(
     conn: &mut AnyConnection,
-    id: i64,
-    payment_id: i64,
+    id: OrderId,
+    payment_id: PaymentId,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -225,7 +226,7 @@ pub async fn finish_point_order(
 /// A database error.
 pub async fn insert_order_items(
     conn: &mut AnyConnection,
-    order_id: i64,
+    order_id: OrderId,
     items: &[OrderItem],
 ) -> Result<(), sqlx::Error> {
     if items.is_empty() {
@@ -260,7 +261,7 @@ pub async fn insert_order_items(
 /// # Errors
 ///
 /// A database error.
-pub async fn lock_order(conn: &mut AnyConnection, order_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn lock_order(conn: &mut AnyConnection, order_id: OrderId) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1")
         .bind(order_id)
         .execute(conn)
@@ -275,7 +276,7 @@ pub async fn lock_order(conn: &mut AnyConnection, order_id: i64) -> Result<bool,
 /// A database error.
 pub async fn order_by_id(
     conn: &mut AnyConnection,
-    id: i64,
+    id: OrderId,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
         .bind(id)
@@ -314,10 +315,10 @@ pub async fn order_by_ref(
 /// A database error.
 pub async fn transition_order(
     conn: &mut AnyConnection,
-    id: i64,
+    id: OrderId,
     from: OrderStatus,
     to: OrderStatus,
-    paid_payment_id: Option<i64>,
+    paid_payment_id: Option<PaymentId>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(

@@ -4,7 +4,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::rows::{PAYMENT_COLUMNS, parse_payment};
 use super::{Db, HistoryRow, NewPayment, PaymentRow};
-use crate::domain::PaymentStatus;
+use crate::domain::{OrderId, PaymentId, PaymentStatus};
 
 impl Db {
     /// A payment's transitions, oldest first.
@@ -12,7 +12,10 @@ impl Db {
     /// # Errors
     ///
     /// A database error.
-    pub async fn payment_history(&self, payment_id: i64) -> Result<Vec<HistoryRow>, sqlx::Error> {
+    pub async fn payment_history(
+        &self,
+        payment_id: PaymentId,
+    ) -> Result<Vec<HistoryRow>, sqlx::Error> {
         sqlx::query(
             "SELECT from_status, to_status, source, detail, created_at FROM payment_history \
              WHERE payment_id = $1 ORDER BY id",
@@ -75,7 +78,7 @@ pub async fn insert_payment(
     conn: &mut AnyConnection,
     payment: &NewPayment<'_>,
     now: i64,
-) -> Result<i64, sqlx::Error> {
+) -> Result<PaymentId, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO payments (order_id, method, status, amount, card_type, card_no_masked, \
            idempotency_key, transaction_key, created_at, updated_at) \
@@ -101,7 +104,7 @@ pub async fn insert_payment(
 /// A database error.
 pub async fn set_payment_idempotency_key(
     conn: &mut AnyConnection,
-    payment_id: i64,
+    payment_id: PaymentId,
     key: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE payments SET idempotency_key = $1 WHERE id = $2")
@@ -119,7 +122,7 @@ pub async fn set_payment_idempotency_key(
 /// A database error.
 pub async fn insert_history(
     conn: &mut AnyConnection,
-    payment_id: i64,
+    payment_id: PaymentId,
     from: Option<PaymentStatus>,
     to: PaymentStatus,
     source: &str,
@@ -148,7 +151,7 @@ pub async fn insert_history(
 /// A database error.
 pub async fn payment_by_id(
     conn: &mut AnyConnection,
-    id: i64,
+    id: PaymentId,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query(&format!(
         "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"
@@ -188,7 +191,7 @@ pub async fn payment_by_transaction_key(
 /// A database error.
 pub async fn payments_for_order(
     conn: &mut AnyConnection,
-    order_id: i64,
+    order_id: OrderId,
 ) -> Result<Vec<PaymentRow>, sqlx::Error> {
     sqlx::query(&format!(
         "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1 ORDER BY id"
@@ -209,7 +212,7 @@ pub async fn payments_for_order(
 /// A database error (e.g. a transaction key already held by another payment).
 pub async fn transition_payment(
     conn: &mut AnyConnection,
-    id: i64,
+    id: PaymentId,
     from: PaymentStatus,
     to: PaymentStatus,
     transaction_key: Option<&str>,
@@ -239,7 +242,7 @@ pub async fn transition_payment(
 /// A database error.
 pub async fn attach_transaction_key(
     conn: &mut AnyConnection,
-    id: i64,
+    id: PaymentId,
     key: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::Db;
+use crate::domain::{OrderId, PaymentId};
 
 /// The "before" half of a call-log row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,7 +131,10 @@ impl Db {
     /// # Errors
     ///
     /// A database error.
-    pub async fn pg_calls_for_order(&self, order_id: i64) -> Result<Vec<PgCallRow>, sqlx::Error> {
+    pub async fn pg_calls_for_order(
+        &self,
+        order_id: OrderId,
+    ) -> Result<Vec<PgCallRow>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT c.id, c.pg, c.path, c.order_ref, c.idempotency_key, c.card_no_masked, \
                     c.requested_at, c.responded_at, c.status_code, c.outcome, \
@@ -188,7 +192,7 @@ impl Db {
     /// # Errors
     ///
     /// A database error.
-    pub async fn set_payment_pg(&self, id: i64, pg: &str) -> Result<(), sqlx::Error> {
+    pub async fn set_payment_pg(&self, id: PaymentId, pg: &str) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE payments SET pg = $1 WHERE id = $2")
             .bind(pg)
             .bind(id)
@@ -202,7 +206,7 @@ impl Db {
     /// # Errors
     ///
     /// A database error.
-    pub async fn payment_pg(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
+    pub async fn payment_pg(&self, id: PaymentId) -> Result<Option<String>, sqlx::Error> {
         let row = sqlx::query("SELECT pg FROM payments WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.write)

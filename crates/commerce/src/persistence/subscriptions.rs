@@ -10,6 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::Db;
+use crate::domain::UserId;
 use crate::subscriptions::dunning::{Schedule, State};
 
 /// A plan.
@@ -32,7 +33,7 @@ pub struct SubscriptionRow {
     /// Id.
     pub id: i64,
     /// The subscriber.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The plan.
     pub plan_id: i64,
     /// The plan's price (joined).
@@ -89,7 +90,7 @@ pub struct AttemptRow {
 #[derive(Clone, Debug)]
 pub struct NewSubscription<'a> {
     /// The subscriber.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The plan.
     pub plan_id: i64,
     /// Card issuer.
@@ -185,7 +186,7 @@ impl Db {
     /// # Errors
     ///
     /// A database error.
-    pub async fn user_exists(&self, id: i64) -> Result<bool, sqlx::Error> {
+    pub async fn user_exists(&self, id: UserId) -> Result<bool, sqlx::Error> {
         Ok(sqlx::query("SELECT id FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)

@@ -172,7 +172,7 @@ async fn callback(
         };
     // Never hold a connection while calling the PG.
     drop(conn);
-    span.record("order_id", order.id);
+    span.record("order_id", order.id.get());
     if parsed.order_id != order.order_ref || parsed.amount != order.total_amount {
         return Err(rejected("CALLBACK_MISMATCH"));
     }

@@ -5,6 +5,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::AppState;
+use crate::domain::ProductId;
 use crate::error::ApiError;
 use crate::persistence::Product;
 
@@ -20,7 +21,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<Product>>, ApiEr
 
 async fn one(
     State(state): State<AppState>,
-    path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    path: Result<Path<ProductId>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Product>, ApiError> {
     let Path(id) = path?;
     state

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::SEALED_CARD_CONTEXT;
 use super::billing::BillingJob;
 use super::dunning::{self, Schedule, State};
+use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::error::anyhow_like::Internal;
 use crate::persistence::Db;
@@ -39,7 +40,7 @@ pub struct SubscriptionView {
     /// Id.
     pub subscription_id: i64,
     /// The subscriber.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The plan.
     pub plan_id: i64,
     /// `ACTIVE`, `PAST_DUE`, `PAUSED` or `CANCELLED`.
@@ -129,7 +130,7 @@ impl SubscriptionService {
     /// `400 INVALID_CARD`, `404 PLAN_NOT_FOUND` / `USER_NOT_FOUND`, or a database error.
     pub async fn create(
         &self,
-        user_id: i64,
+        user_id: UserId,
         request: &NewSubscriptionRequest,
     ) -> Result<SubscriptionView, ApiError> {
         let (card_type, card_no) = card(&request.card_type, &request.card_no)?;
@@ -190,7 +191,7 @@ impl SubscriptionService {
     /// # Errors
     ///
     /// `404 SUBSCRIPTION_NOT_FOUND`, or a database error.
-    pub async fn get(&self, user_id: i64, id: i64) -> Result<SubscriptionView, ApiError> {
+    pub async fn get(&self, user_id: UserId, id: i64) -> Result<SubscriptionView, ApiError> {
         let sub = self
             .db
             .subscription(id)
@@ -204,7 +205,7 @@ impl SubscriptionService {
     /// Applies a change of schedule under the subscription's lock.
     async fn change(
         &self,
-        user_id: i64,
+        user_id: UserId,
         id: i64,
         what: &'static str,
         change: impl FnOnce(Schedule, i64) -> Option<Schedule>,
@@ -233,7 +234,7 @@ impl SubscriptionService {
     /// # Errors
     ///
     /// `404`, `409 INVALID_SUBSCRIPTION_STATE`, or a database error.
-    pub async fn pause(&self, user_id: i64, id: i64) -> Result<SubscriptionView, ApiError> {
+    pub async fn pause(&self, user_id: UserId, id: i64) -> Result<SubscriptionView, ApiError> {
         self.change(user_id, id, "paused", |s, _| dunning::pause(s))
             .await
     }
@@ -243,7 +244,7 @@ impl SubscriptionService {
     /// # Errors
     ///
     /// `404`, `409 INVALID_SUBSCRIPTION_STATE`, or a database error.
-    pub async fn resume(&self, user_id: i64, id: i64) -> Result<SubscriptionView, ApiError> {
+    pub async fn resume(&self, user_id: UserId, id: i64) -> Result<SubscriptionView, ApiError> {
         self.change(user_id, id, "resumed", dunning::resume).await
     }
 
@@ -252,7 +253,7 @@ impl SubscriptionService {
     /// # Errors
     ///
     /// `404`, `409 INVALID_SUBSCRIPTION_STATE`, or a database error.
-    pub async fn cancel(&self, user_id: i64, id: i64) -> Result<SubscriptionView, ApiError> {
+    pub async fn cancel(&self, user_id: UserId, id: i64) -> Result<SubscriptionView, ApiError> {
         self.change(user_id, id, "cancelled", |s, _| dunning::cancel(s))
             .await
     }
@@ -265,7 +266,7 @@ impl SubscriptionService {
     /// error.
     pub async fn update_card(
         &self,
-        user_id: i64,
+        user_id: UserId,
         id: i64,
         card_type: &str,
         card_no: &str,

@@ -379,7 +379,7 @@ impl TestApp {
         self.handle
             .state
             .db
-            .payment_history(payment_id)
+            .payment_history(payment_id.into())
             .await
             .expect("history")
             .into_iter()

@@ -69,7 +69,12 @@ async fn spawn_with_b_settling_after(
 async fn payment_pg(app: &TestApp, order_id: i64) -> Option<String> {
     let order = app.order(1, order_id).await;
     let payment_id = first_payment(&order)["paymentId"].as_i64().unwrap();
-    app.handle.state.db.payment_pg(payment_id).await.unwrap()
+    app.handle
+        .state
+        .db
+        .payment_pg(payment_id.into())
+        .await
+        .unwrap()
 }
 
 async fn call_log(app: &TestApp, order_id: i64) -> Vec<Value> {

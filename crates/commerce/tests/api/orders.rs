@@ -1,3 +1,4 @@
+use commerce::domain::UserId;
 use pg_simulator::Fault;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -9,7 +10,14 @@ async fn a_point_order_is_paid_at_once_and_deducts_stock_and_points() {
     // Arrange
     let app = spawn_app().await;
     let stock = app.stock(1).await;
-    let points_before = app.handle.state.db.user_points(1).await.unwrap().unwrap();
+    let points_before = app
+        .handle
+        .state
+        .db
+        .user_points(UserId::new(1))
+        .await
+        .unwrap()
+        .unwrap();
 
     // Act
     let (status, order) = app.place(1, &order_body(1, 2, points())).await;
@@ -20,7 +28,14 @@ async fn a_point_order_is_paid_at_once_and_deducts_stock_and_points() {
     assert_eq!(order["totalAmount"], 2 * 89_000);
     assert_eq!(first_payment(&order)["status"], "SUCCESS");
     assert_eq!(app.stock(1).await, stock - 2);
-    let points_after = app.handle.state.db.user_points(1).await.unwrap().unwrap();
+    let points_after = app
+        .handle
+        .state
+        .db
+        .user_points(UserId::new(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(points_after, points_before - 2 * 89_000);
     assert_eq!(
         app.pg.stats().payment_requests,

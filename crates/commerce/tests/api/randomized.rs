@@ -63,7 +63,7 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
         .await
         .unwrap()
         .into_iter()
-        .map(|p| (p.id, p.stock))
+        .map(|p| (p.id.get(), p.stock))
         .collect();
 
     // Act: ORDERS orders, CONCURRENCY at a time, seeded choices.
@@ -177,8 +177,8 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
 
     // Assert 3: stock is conserved: initial = on the shelf + held by unreleased orders.
     for (product, before) in initial {
-        let now = db.product(product).await.unwrap().unwrap().stock;
-        let held = db.units_held(product).await.unwrap();
+        let now = db.product(product.into()).await.unwrap().unwrap().stock;
+        let held = db.units_held(product.into()).await.unwrap();
         assert_eq!(before, now + held, "product {product}");
     }
     eprintln!(
