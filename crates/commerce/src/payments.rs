@@ -19,6 +19,7 @@ use crate::domain::{
 };
 use crate::gateway::routing::{self, Next, PgRouter};
 use crate::gateway::{ChargeError, ChargeRequest, PaymentGateway};
+use crate::persistence;
 use crate::persistence::{self as db, Claim, Db, NewPayment, PaymentRow};
 
 /// The reason stored on a payment failed because its charge provably never reached the PG
@@ -236,7 +237,7 @@ impl PaymentService {
         &self,
         payment_id: PaymentId,
     ) -> Result<Option<&Arc<dyn PaymentGateway>>, sqlx::Error> {
-        let pg = self.db.payment_pg(payment_id).await?;
+        let pg = persistence::payment_pg(&mut *self.db.writer().await?, payment_id).await?;
         let route = self.router.route(pg.as_deref());
         if route.is_none() {
             tracing::error!(
@@ -263,11 +264,7 @@ impl PaymentService {
     ) -> Result<String, ChargeError> {
         // A charge is sent only by whoever claims its first attempt (the request, or recovery
         // for a charge its instance committed but never sent), whichever PG it then goes to.
-        match self
-            .db
-            .claim_charge_attempt(&request.idempotency_key, db::now_ms())
-            .await
-        {
+        match claim_first_attempt(&self.db, &request.idempotency_key).await {
             Ok(Claim::Claimed | Claim::Untracked) => {}
             Ok(Claim::AlreadyAttempted) => {
                 return Err(ChargeError::Uncertain(
@@ -285,7 +282,11 @@ impl PaymentService {
         ));
         let mut previous: Option<&str> = None;
         for route in self.router.routes() {
-            if let Err(error) = self.db.set_payment_pg(payment_id, &route.name).await {
+            let recorded = async {
+                let mut conn = self.db.writer().await?;
+                persistence::set_payment_pg(&mut conn, payment_id, &route.name).await
+            };
+            if let Err(error) = recorded.await {
                 tracing::error!(payment_id = payment_id.get(), %error, "could not record the PG; not charging");
                 return Err(ChargeError::NotReached(format!(
                     "the payment's PG could not be recorded: {error}"
@@ -696,6 +697,15 @@ async fn settle_order(
         .await?;
     }
     Ok((Some(status), extra))
+}
+
+/// Claims a charge's first attempt ([`db::claim_charge_attempt`]) in its own write
+/// transaction, committed before the PG is called.
+async fn claim_first_attempt(database: &Db, key: &str) -> Result<Claim, sqlx::Error> {
+    let mut tx = database.begin().await?;
+    let claim = db::claim_charge_attempt(&mut tx, key, db::now_ms()).await?;
+    tx.commit().await?;
+    Ok(claim)
 }
 
 #[cfg(test)]

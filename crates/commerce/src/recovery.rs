@@ -29,6 +29,7 @@ use crate::configuration::RecoverySettings;
 use crate::domain::{Money, Observation, PaymentId, PaymentStatus, Source};
 use crate::gateway::{ChargeError, ChargeRequest};
 use crate::payments::{PaymentService, Target};
+use crate::persistence;
 use crate::persistence::{self as db, Lease, PaymentRow};
 use pg_client::model::CardType;
 
@@ -190,22 +191,31 @@ impl RecoveryJob {
         let database = self.payments.db();
         let now = db::now_ms();
         let ttl = Duration::from_millis(self.settings.lease_ttl_ms);
-        let Some(lease) = database
-            .try_acquire_lease(LEASE_NAME, &self.owner, now, ttl)
-            .await?
+        let Some(lease) = persistence::try_acquire_lease(
+            &mut *database.writer().await?,
+            LEASE_NAME,
+            &self.owner,
+            now,
+            ttl,
+        )
+        .await?
         else {
             return Ok(RecoveryReport {
                 skipped: Some("another instance holds the recovery lease"),
                 ..RecoveryReport::default()
             });
         };
-        let record = match database
-            .record_round_start(&lease, source.as_str(), now)
-            .await
+        let record = match persistence::record_round_start(
+            &mut *database.writer().await?,
+            &lease,
+            source.as_str(),
+            now,
+        )
+        .await
         {
             Ok(record) => record,
             Err(error) => {
-                let _ = database.release_lease(&lease).await;
+                let _ = persistence::release_lease(&mut *database.writer().await?, &lease).await;
                 return Err(error.into());
             }
         };
@@ -223,11 +233,15 @@ impl RecoveryJob {
             Err(_) => "failed",
         };
         // The end is recorded before the lease goes, so records never overlap.
-        let ended = database
-            .record_round_end(record, db::now_ms(), outcome)
-            .await;
+        let ended = persistence::record_round_end(
+            &mut *database.writer().await?,
+            record,
+            db::now_ms(),
+            outcome,
+        )
+        .await;
         if outcome != "lease lost" {
-            database.release_lease(&fence.lease).await?;
+            persistence::release_lease(&mut *database.writer().await?, &fence.lease).await?;
         }
         ended?;
         self.rounds.fetch_add(1, Ordering::Relaxed);
@@ -241,11 +255,14 @@ impl RecoveryJob {
         if !renewal_due(fence.renewed_at, now, self.settings.lease_ttl_ms) {
             return Ok(true);
         }
-        let held = self
-            .payments
-            .db()
-            .renew_lease(&mut fence.lease, Some(fence.record), now, fence.ttl)
-            .await?;
+        let held = persistence::renew_lease(
+            &mut *self.payments.db().writer().await?,
+            &mut fence.lease,
+            Some(fence.record),
+            now,
+            fence.ttl,
+        )
+        .await?;
         if held {
             fence.renewed_at = now;
         } else {
@@ -284,9 +301,13 @@ impl RecoveryJob {
         let cutoff = now - ms(self.settings.older_than_ms);
         let mut after = PaymentId::new(0);
         loop {
-            let page = database
-                .open_payments_page(cutoff, after, self.settings.page_size)
-                .await?;
+            let page = persistence::open_payments_page(
+                &mut *database.writer().await?,
+                cutoff,
+                after,
+                self.settings.page_size,
+            )
+            .await?;
             let Some(last) = page.last() else { break };
             after = last.id;
             for payment in page {
@@ -306,7 +327,8 @@ impl RecoveryJob {
                         continue;
                     }
                 }
-                database.touch_payment_checked(payment.id, now).await?;
+                persistence::touch_payment_checked(&mut *database.writer().await?, payment.id, now)
+                    .await?;
             }
         }
         if !self.still_held(fence).await? {
@@ -314,9 +336,11 @@ impl RecoveryJob {
             report.skipped = Some("the recovery lease was lost during the round");
             return Ok(report);
         }
-        for (payment, user_id) in database
-            .extra_successful_payments(self.settings.page_size)
-            .await?
+        for (payment, user_id) in persistence::extra_successful_payments(
+            &mut *database.writer().await?,
+            self.settings.page_size,
+        )
+        .await?
         {
             if let Some(key) = &payment.transaction_key {
                 self.payments
@@ -335,7 +359,10 @@ impl RecoveryJob {
         now: i64,
     ) -> Result<Settled, sqlx::Error> {
         let database = self.payments.db();
-        let Some((order, _, _)) = database.order_with_details(payment.order_id).await? else {
+        let Some((order, _, _)) =
+            persistence::order_with_details(&mut *database.reader().await?, payment.order_id)
+                .await?
+        else {
             return Ok(Settled::Unchanged);
         };
         let user = order.user_id.to_string();
@@ -461,7 +488,8 @@ impl RecoveryJob {
     ) -> Result<Option<Settled>, sqlx::Error> {
         let unsent = match (&self.callback_url, payment.status) {
             (Some(_), PaymentStatus::Requested) => {
-                self.payments.db().unsent_card(payment.id).await?
+                persistence::unsent_card(&mut *self.payments.db().writer().await?, payment.id)
+                    .await?
             }
             _ => None,
         };

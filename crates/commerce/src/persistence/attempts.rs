@@ -2,10 +2,9 @@
 
 use sqlx::AnyConnection;
 
-use super::Db;
 use crate::domain::PaymentId;
 
-/// What [`Db::claim_charge_attempt`] found.
+/// What [`claim_charge_attempt`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
     /// This caller sends the charge: the attempt is recorded and the sealed card deleted.
@@ -36,62 +35,67 @@ pub async fn keep_sealed_card(
     Ok(())
 }
 
-impl Db {
-    /// Claims the first attempt of the charge whose PG idempotency key is `key`, just before
-    /// the PG is called: `attempted_at` is set and the sealed card deleted, in one
-    /// transaction. Only one caller ever gets [`Claim::Claimed`] for a payment.
-    ///
-    /// # Errors
-    ///
-    /// A database error (nothing was claimed: the charge must not be sent).
-    pub async fn claim_charge_attempt(&self, key: &str, now: i64) -> Result<Claim, sqlx::Error> {
-        let mut tx = self.begin().await?;
-        let claimed: Option<PaymentId> = sqlx::query_scalar(
-            "UPDATE payments SET attempted_at = $1 \
-             WHERE idempotency_key = $2 AND attempted_at IS NULL RETURNING id",
-        )
-        .bind(now)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let claim = match claimed {
-            Some(id) => {
-                sqlx::query("DELETE FROM payment_cards WHERE payment_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
+/// Claims the first attempt of the charge whose PG idempotency key is `key`, just before
+/// the PG is called: `attempted_at` is set and the sealed card deleted. Run it in its own
+/// transaction from [`Db::begin`](super::Db::begin) (the write lock from the first
+/// statement), committed before the PG is called. Only one caller ever gets
+/// [`Claim::Claimed`] for a payment.
+///
+/// # Errors
+///
+/// A database error (nothing was claimed: the charge must not be sent).
+pub async fn claim_charge_attempt(
+    conn: &mut AnyConnection,
+    key: &str,
+    now: i64,
+) -> Result<Claim, sqlx::Error> {
+    let claimed: Option<PaymentId> = sqlx::query_scalar(
+        "UPDATE payments SET attempted_at = $1 \
+         WHERE idempotency_key = $2 AND attempted_at IS NULL RETURNING id",
+    )
+    .bind(now)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let claim = match claimed {
+        Some(id) => {
+            sqlx::query("DELETE FROM payment_cards WHERE payment_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            Claim::Claimed
+        }
+        None => {
+            let known: Option<PaymentId> =
+                sqlx::query_scalar("SELECT id FROM payments WHERE idempotency_key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *conn)
                     .await?;
-                Claim::Claimed
+            if known.is_some() {
+                Claim::AlreadyAttempted
+            } else {
+                Claim::Untracked
             }
-            None => {
-                let known: Option<PaymentId> =
-                    sqlx::query_scalar("SELECT id FROM payments WHERE idempotency_key = $1")
-                        .bind(key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if known.is_some() {
-                    Claim::AlreadyAttempted
-                } else {
-                    Claim::Untracked
-                }
-            }
-        };
-        tx.commit().await?;
-        Ok(claim)
-    }
+        }
+    };
+    Ok(claim)
+}
 
-    /// The sealed card of payment `id` if its charge was never attempted; `None` once it
-    /// was (or when no card was kept).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn unsent_card(&self, id: PaymentId) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT c.sealed FROM payment_cards c JOIN payments p ON p.id = c.payment_id \
-             WHERE c.payment_id = $1 AND p.attempted_at IS NULL",
-        )
-        .bind(id)
-        .fetch_optional(&self.write)
-        .await
-    }
+/// The sealed card of payment `id` if its charge was never attempted; `None` once it
+/// was (or when no card was kept).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn unsent_card(
+    conn: &mut AnyConnection,
+    id: PaymentId,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.sealed FROM payment_cards c JOIN payments p ON p.id = c.payment_id \
+         WHERE c.payment_id = $1 AND p.attempted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
 }

@@ -1,72 +1,72 @@
 //! Orders, their lines and the idempotency keys that name them.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 
 use super::rows::{ORDER_COLUMNS, parse_order};
-use super::{Db, OrderItem, OrderRow, PaymentRow, payments_for_order};
+use super::{OrderItem, OrderRow, PaymentRow, payments_for_order};
 use crate::domain::{Money, OrderId, OrderStatus, PaymentId, PaymentMethod, UserId};
 
-impl Db {
-    /// One order with its items and payments, in one read transaction (a consistent view).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn order_with_details(
-        &self,
-        id: OrderId,
-    ) -> Result<Option<(OrderRow, Vec<OrderItem>, Vec<PaymentRow>)>, sqlx::Error> {
-        let mut tx = self.read.begin().await?;
-        let Some(order) = order_by_id(&mut tx, id).await? else {
-            return Ok(None);
-        };
-        let items = sqlx::query(
-            "SELECT product_id, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY product_id",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
+/// One order with its items and payments, in one read transaction (a consistent view).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn order_with_details(
+    conn: &mut AnyConnection,
+    id: OrderId,
+) -> Result<Option<(OrderRow, Vec<OrderItem>, Vec<PaymentRow>)>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    let Some(order) = order_by_id(&mut tx, id).await? else {
+        return Ok(None);
+    };
+    let items = sqlx::query(
+        "SELECT product_id, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(OrderItem {
+            product_id: r.try_get("product_id")?,
+            quantity: r.try_get("quantity")?,
+            unit_price: r.try_get("unit_price")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let payments = payments_for_order(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Some((order, items, payments)))
+}
+
+/// Counts of orders by status and of open payments (metrics, tests, the demo).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn order_status_counts(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query("SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status")
+        .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(|r| {
-            Ok(OrderItem {
-                product_id: r.try_get("product_id")?,
-                quantity: r.try_get("quantity")?,
-                unit_price: r.try_get("unit_price")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let payments = payments_for_order(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(Some((order, items, payments)))
-    }
+        .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+        .collect()
+}
 
-    /// Counts of orders by status and of open payments (metrics, tests, the demo).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn order_status_counts(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
-        sqlx::query("SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status")
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
-            .collect()
-    }
-
-    /// Every order id with its status (tests and the demo).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn all_orders(&self) -> Result<Vec<OrderRow>, sqlx::Error> {
-        sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders ORDER BY id"))
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(parse_order)
-            .collect()
-    }
+/// Every order id with its status (tests and the demo).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn all_orders(conn: &mut AnyConnection) -> Result<Vec<OrderRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders ORDER BY id"))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(parse_order)
+        .collect()
 }
 
 /// The order an idempotency key already names, with the stored request hash.

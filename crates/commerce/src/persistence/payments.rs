@@ -3,70 +3,70 @@
 use sqlx::{AnyConnection, Row};
 
 use super::rows::{PAYMENT_COLUMNS, parse_payment};
-use super::{Db, HistoryRow, NewPayment, PaymentRow};
+use super::{HistoryRow, NewPayment, PaymentRow};
 use crate::domain::{OrderId, PaymentId, PaymentStatus};
 
-impl Db {
-    /// A payment's transitions, oldest first.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn payment_history(
-        &self,
-        payment_id: PaymentId,
-    ) -> Result<Vec<HistoryRow>, sqlx::Error> {
-        sqlx::query(
-            "SELECT from_status, to_status, source, detail, created_at FROM payment_history \
-             WHERE payment_id = $1 ORDER BY id",
-        )
-        .bind(payment_id)
-        .fetch_all(&self.read)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(HistoryRow {
-                from_status: r.try_get("from_status")?,
-                to_status: r.try_get("to_status")?,
-                source: r.try_get("source")?,
-                detail: r.try_get("detail")?,
-                created_at: r.try_get("created_at")?,
-            })
+/// A payment's transitions, oldest first.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn payment_history(
+    conn: &mut AnyConnection,
+    payment_id: PaymentId,
+) -> Result<Vec<HistoryRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT from_status, to_status, source, detail, created_at FROM payment_history \
+         WHERE payment_id = $1 ORDER BY id",
+    )
+    .bind(payment_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(HistoryRow {
+            from_status: r.try_get("from_status")?,
+            to_status: r.try_get("to_status")?,
+            source: r.try_get("source")?,
+            detail: r.try_get("detail")?,
+            created_at: r.try_get("created_at")?,
         })
-        .collect()
-    }
+    })
+    .collect()
+}
 
-    /// Every payment (tests and the demo).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn all_payments(&self) -> Result<Vec<PaymentRow>, sqlx::Error> {
-        sqlx::query(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments ORDER BY id"
-        ))
-        .fetch_all(&self.read)
-        .await?
-        .iter()
-        .map(parse_payment)
-        .collect()
-    }
+/// Every payment (tests and the demo).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn all_payments(conn: &mut AnyConnection) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments ORDER BY id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(parse_payment)
+    .collect()
+}
 
-    /// Open card payments (REQUESTED / PENDING / UNKNOWN): how many, and the oldest one's
-    /// creation time — the "oldest pending age" alert of the runbook.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn open_payments_summary(&self) -> Result<(i64, Option<i64>), sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM payments \
-             WHERE status IN ('REQUESTED', 'PENDING', 'UNKNOWN')",
-        )
-        .fetch_one(&self.read)
-        .await?;
-        Ok((row.try_get("n")?, row.try_get("oldest")?))
-    }
+/// Open card payments (REQUESTED / PENDING / UNKNOWN): how many, and the oldest one's
+/// creation time — the "oldest pending age" alert of the runbook.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn open_payments_summary(
+    conn: &mut AnyConnection,
+) -> Result<(i64, Option<i64>), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM payments \
+         WHERE status IN ('REQUESTED', 'PENDING', 'UNKNOWN')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("oldest")?))
 }
 
 /// Inserts a payment; returns its id.

@@ -6,12 +6,10 @@
 //! change nothing and move on. It works alike on SQLite and Postgres (on Postgres the losing
 //! `UPDATE` waits for the winner's commit, then re-checks its `WHERE` and matches nothing).
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
-
-use super::Db;
 use crate::domain::UserId;
 use crate::subscriptions::dunning::{Schedule, State};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 /// A plan.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -159,162 +157,152 @@ fn parse_attempt(r: &AnyRow) -> Result<AttemptRow, sqlx::Error> {
     })
 }
 
-impl Db {
-    /// A plan.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn plan(&self, id: i64) -> Result<Option<PlanRow>, sqlx::Error> {
-        sqlx::query("SELECT id, name, price, period_days FROM plans WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?
-            .map(|r| {
-                Ok(PlanRow {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    price: r.try_get("price")?,
-                    period_days: r.try_get("period_days")?,
-                })
+/// A plan.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn plan(conn: &mut AnyConnection, id: i64) -> Result<Option<PlanRow>, sqlx::Error> {
+    sqlx::query("SELECT id, name, price, period_days FROM plans WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| {
+            Ok(PlanRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                price: r.try_get("price")?,
+                period_days: r.try_get("period_days")?,
             })
-            .transpose()
-    }
+        })
+        .transpose()
+}
 
-    /// Whether a user exists.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn user_exists(&self, id: UserId) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query("SELECT id FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?
-            .is_some())
-    }
+/// Whether a user exists.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn user_exists(conn: &mut AnyConnection, id: UserId) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("SELECT id FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
 
-    /// A subscription (from the write pool: the answer of a change must see the change).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn subscription(&self, id: i64) -> Result<Option<SubscriptionRow>, sqlx::Error> {
-        let mut conn = self.write.acquire().await?;
-        subscription_by_id(&mut conn, id).await
-    }
+/// A subscription's billing attempts, oldest first.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn subscription_attempts(
+    conn: &mut AnyConnection,
+    subscription_id: i64,
+) -> Result<Vec<AttemptRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM subscription_attempts WHERE subscription_id = $1 \
+         ORDER BY id"
+    ))
+    .bind(subscription_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(parse_attempt)
+    .collect()
+}
 
-    /// A subscription's billing attempts, oldest first.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn subscription_attempts(
-        &self,
-        subscription_id: i64,
-    ) -> Result<Vec<AttemptRow>, sqlx::Error> {
-        sqlx::query(&format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM subscription_attempts WHERE subscription_id = $1 \
-             ORDER BY id"
-        ))
-        .bind(subscription_id)
-        .fetch_all(&self.write)
+/// Up to `limit` subscriptions due at `now` after `(after_at, after_id)`, in due order
+/// (a page of the billing round): `(id, next_attempt_at)`.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn due_subscriptions(
+    conn: &mut AnyConnection,
+    now: i64,
+    after: (i64, i64),
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, next_attempt_at FROM subscriptions \
+         WHERE next_attempt_at <= $1 AND state IN ('ACTIVE', 'PAST_DUE') \
+         AND in_flight_attempt_id IS NULL \
+         AND (next_attempt_at > $2 OR (next_attempt_at = $2 AND id > $3)) \
+         ORDER BY next_attempt_at, id LIMIT $4",
+    )
+    .bind(now)
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("id")?, r.try_get("next_attempt_at")?)))
+    .collect()
+}
+
+/// Attempts not settled yet (`REQUESTED` or `PENDING`) last changed at or before
+/// `before`, with an id above `after_id`, oldest first, at most `limit`.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn open_attempts(
+    conn: &mut AnyConnection,
+    before: i64,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<AttemptRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM subscription_attempts \
+         WHERE status IN ('REQUESTED', 'PENDING') AND updated_at <= $1 AND id > $2 \
+         ORDER BY id LIMIT $3"
+    ))
+    .bind(before)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(parse_attempt)
+    .collect()
+}
+
+/// The PG transaction keys already recorded on a period's attempts.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn period_transaction_keys(
+    conn: &mut AnyConnection,
+    subscription_id: i64,
+    period: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT transaction_key FROM subscription_attempts WHERE subscription_id = $1 \
+         AND period = $2 AND transaction_key IS NOT NULL",
+    )
+    .bind(subscription_id)
+    .bind(period)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// How many subscriptions are in each state.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn subscription_states(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query("SELECT state, COUNT(*) AS n FROM subscriptions GROUP BY state")
+        .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(parse_attempt)
+        .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
         .collect()
-    }
-
-    /// Up to `limit` subscriptions due at `now` after `(after_at, after_id)`, in due order
-    /// (a page of the billing round): `(id, next_attempt_at)`.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn due_subscriptions(
-        &self,
-        now: i64,
-        after: (i64, i64),
-        limit: i64,
-    ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-        sqlx::query(
-            "SELECT id, next_attempt_at FROM subscriptions \
-             WHERE next_attempt_at <= $1 AND state IN ('ACTIVE', 'PAST_DUE') \
-             AND in_flight_attempt_id IS NULL \
-             AND (next_attempt_at > $2 OR (next_attempt_at = $2 AND id > $3)) \
-             ORDER BY next_attempt_at, id LIMIT $4",
-        )
-        .bind(now)
-        .bind(after.0)
-        .bind(after.1)
-        .bind(limit)
-        .fetch_all(&self.write)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("next_attempt_at")?)))
-        .collect()
-    }
-
-    /// Attempts not settled yet (`REQUESTED` or `PENDING`) last changed at or before
-    /// `before`, with an id above `after_id`, oldest first, at most `limit`.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn open_attempts(
-        &self,
-        before: i64,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<AttemptRow>, sqlx::Error> {
-        sqlx::query(&format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM subscription_attempts \
-             WHERE status IN ('REQUESTED', 'PENDING') AND updated_at <= $1 AND id > $2 \
-             ORDER BY id LIMIT $3"
-        ))
-        .bind(before)
-        .bind(after_id)
-        .bind(limit)
-        .fetch_all(&self.write)
-        .await?
-        .iter()
-        .map(parse_attempt)
-        .collect()
-    }
-
-    /// The PG transaction keys already recorded on a period's attempts.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn period_transaction_keys(
-        &self,
-        subscription_id: i64,
-        period: i64,
-    ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT transaction_key FROM subscription_attempts WHERE subscription_id = $1 \
-             AND period = $2 AND transaction_key IS NOT NULL",
-        )
-        .bind(subscription_id)
-        .bind(period)
-        .fetch_all(&self.write)
-        .await
-    }
-
-    /// How many subscriptions are in each state.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn subscription_states(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
-        sqlx::query("SELECT state, COUNT(*) AS n FROM subscriptions GROUP BY state")
-            .fetch_all(&self.write)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
-            .collect()
-    }
 }
 
 /// One subscription.

@@ -36,6 +36,7 @@ use crate::domain::{Observation, OrderId, PaymentId, PaymentStatus, Source};
 use crate::error::ApiError;
 use crate::gateway::pg::{CHARGE_BREAKER, sync_card_type_breakers};
 use crate::payments::Target;
+use crate::persistence;
 use crate::recovery::{RecoveryReport, RoundError};
 
 pub(super) fn router() -> Router<AppState> {
@@ -332,7 +333,7 @@ async fn pg_calls(
     path: Result<Path<OrderId>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Path(id) = path?;
-    let calls = state.db.pg_calls_for_order(id).await?;
+    let calls = persistence::pg_calls_for_order(&mut *state.db.reader().await?, id).await?;
     Ok(Json(serde_json::json!({ "orderId": id, "calls": calls })))
 }
 

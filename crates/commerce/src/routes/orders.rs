@@ -14,6 +14,7 @@ use crate::domain::{OrderId, PaymentId, PaymentStatus};
 use crate::error::ApiError;
 use crate::gateway::pg::CHARGE_BREAKER;
 use crate::orders::{OrderRequest, PlaceError, Placed};
+use crate::persistence;
 use crate::persistence::{OrderItem, OrderRow, PaymentRow};
 
 pub(super) fn router() -> Router<AppState> {
@@ -77,7 +78,7 @@ fn view(order: OrderRow, items: Vec<OrderItem>, payments: Vec<PaymentRow>) -> Or
 }
 
 async fn load(state: &AppState, user: UserId, id: OrderId) -> Result<OrderView, ApiError> {
-    match state.db.order_with_details(id).await? {
+    match persistence::order_with_details(&mut *state.db.reader().await?, id).await? {
         // Another user's order is reported as missing, not forbidden.
         Some((order, items, payments)) if order.user_id == user => Ok(view(order, items, payments)),
         _ => Err(ApiError::NotFound {

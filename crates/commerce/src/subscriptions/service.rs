@@ -8,6 +8,7 @@ use super::dunning::{self, Schedule, State};
 use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::error::anyhow_like::Internal;
+use crate::persistence;
 use crate::persistence::Db;
 use crate::persistence::subscriptions::{self as db, AttemptRow, NewSubscription, SubscriptionRow};
 use pg_client::model::{CardNumber, CardType};
@@ -134,15 +135,13 @@ impl SubscriptionService {
         request: &NewSubscriptionRequest,
     ) -> Result<SubscriptionView, ApiError> {
         let (card_type, card_no) = card(&request.card_type, &request.card_no)?;
-        let plan = self
-            .db
-            .plan(request.plan_id)
+        let plan = persistence::subscriptions::plan(&mut *self.db.reader().await?, request.plan_id)
             .await?
             .ok_or_else(|| ApiError::NotFound {
                 code: "PLAN_NOT_FOUND",
                 message: "no such plan".to_owned(),
             })?;
-        if !self.db.user_exists(user_id).await? {
+        if !persistence::subscriptions::user_exists(&mut *self.db.reader().await?, user_id).await? {
             return Err(ApiError::NotFound {
                 code: "USER_NOT_FOUND",
                 message: "no such user".to_owned(),
@@ -192,13 +191,13 @@ impl SubscriptionService {
     ///
     /// `404 SUBSCRIPTION_NOT_FOUND`, or a database error.
     pub async fn get(&self, user_id: UserId, id: i64) -> Result<SubscriptionView, ApiError> {
-        let sub = self
-            .db
-            .subscription(id)
+        let sub = persistence::subscriptions::subscription_by_id(&mut *self.db.writer().await?, id)
             .await?
             .filter(|s| s.user_id == user_id)
             .ok_or_else(not_found)?;
-        let attempts = self.db.subscription_attempts(id).await?;
+        let attempts =
+            persistence::subscriptions::subscription_attempts(&mut *self.db.writer().await?, id)
+                .await?;
         Ok(view(sub, attempts))
     }
 
