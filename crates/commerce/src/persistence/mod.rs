@@ -19,10 +19,12 @@
 //!
 //! - **Every statement is a free function over `&mut AnyConnection`** (its first argument:
 //!   where it runs), in the file of the aggregate whose table it changes or reads: `orders`
-//!   (orders, their lines, idempotency keys), `payments` (payments, their history, recovery's
-//!   pages), `attempts` (a charge's first-attempt claim and the sealed card), `catalogue`
-//!   (users, products, stock, points, the demo seed), `outbox`, `pg_calls`, `leases`,
-//!   `subscriptions`, `service` (shared secrets). All SQL of the service is here.
+//!   (orders, their lines, idempotency keys and their pruning), `payments` (payments, their
+//!   history, recovery's pages), `attempts` (a charge's first-attempt claim and the sealed
+//!   card), `catalogue` (users, products, stock, points, the demo seed), `outbox` (events,
+//!   the relay's claims, pruning published events), `pg_calls`, `leases`, `subscriptions`,
+//!   `service` (shared secrets). A job's statements live with the aggregate they touch, not
+//!   with the job. All SQL of the service is here.
 //! - [`Db`] runs no SQL of its own: it owns the pools and hands out where statements run —
 //!   [`Db::begin`] (a write transaction holding SQLite's write lock from its first statement),
 //!   [`Db::writer`] (a write-pool connection: each statement commits by itself), and
@@ -39,7 +41,6 @@
 
 mod attempts;
 mod catalogue;
-mod jobs;
 mod leases;
 mod orders;
 mod outbox;
@@ -57,7 +58,6 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor};
 
 pub use self::attempts::*;
 pub use self::catalogue::*;
-pub use self::jobs::*;
 pub use self::leases::*;
 pub use self::orders::*;
 pub use self::outbox::*;

@@ -334,3 +334,35 @@ pub async fn transition_order(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Deletes up to `limit` idempotency keys made before `cutoff`; returns how many.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn prune_idempotency_keys(
+    conn: &mut AnyConnection,
+    cutoff: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE (user_id, key) IN \
+           (SELECT user_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Idempotency keys held now (tests, the retention report).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn idempotency_key_count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
+        .fetch_one(conn)
+        .await
+}

@@ -290,6 +290,40 @@ pub fn keep_key_order(candidates: &[(i64, i64)], pending: &[(i64, i64)]) -> Hash
     kept
 }
 
+/// Deletes up to `limit` outbox events published before `cutoff` (never an undelivered or
+/// dead one); returns how many.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn prune_published_events(
+    conn: &mut AnyConnection,
+    cutoff: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM outbox_events WHERE id IN \
+           (SELECT id FROM outbox_events WHERE published_at IS NOT NULL \
+              AND published_at < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Published outbox events still held (tests, the retention report).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn published_event_count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox_events WHERE published_at IS NOT NULL")
+        .fetch_one(conn)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,10 @@
-//! Payment attempts and their history.
+//! Payment attempts and their history, and the recovery job's pages over them.
 
 use sqlx::{AnyConnection, Row};
 
 use super::rows::{PAYMENT_COLUMNS, parse_payment};
 use super::{HistoryRow, NewPayment, PaymentRow};
-use crate::domain::{OrderId, PaymentId, PaymentStatus};
+use crate::domain::{OrderId, PaymentId, PaymentStatus, UserId};
 
 /// A payment's transitions, oldest first.
 ///
@@ -255,4 +255,76 @@ pub async fn attach_transaction_key(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+// The recovery job's pages.
+
+/// Open payments (REQUESTED / PENDING / UNKNOWN) last changed before `cutoff`, oldest
+/// first, after `after_id`.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn open_payments_page(
+    conn: &mut AnyConnection,
+    cutoff: i64,
+    after_id: PaymentId,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments \
+         WHERE status IN ('REQUESTED', 'PENDING', 'UNKNOWN') AND method = 'CARD' \
+           AND updated_at <= $1 AND id > $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(cutoff)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(parse_payment)
+    .collect()
+}
+
+/// SUCCESS payments that are not the one that paid their order: charges to reverse.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn extra_successful_payments(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<(PaymentRow, UserId)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT p.id, p.order_id, p.method, p.status, p.amount, p.card_type, p.card_no_masked, \
+                p.idempotency_key, p.transaction_key, p.reason, p.created_at, p.updated_at, \
+                o.user_id AS user_id \
+         FROM payments p JOIN orders o ON o.id = p.order_id \
+         WHERE p.status = 'SUCCESS' AND o.paid_payment_id IS NOT NULL \
+           AND o.paid_payment_id <> p.id ORDER BY p.id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((parse_payment(r)?, r.try_get("user_id")?)))
+        .collect()
+}
+
+/// Records that recovery looked at a payment (no status change).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn touch_payment_checked(
+    conn: &mut AnyConnection,
+    id: PaymentId,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET last_checked_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -1,12 +1,20 @@
 use std::time::Duration;
 
 use commerce::persistence;
-use commerce::persistence::now_ms;
+use commerce::persistence::{Db, now_ms};
 use reqwest::StatusCode;
 
 use crate::helpers::{eventually, order_body, points, spawn_app, spawn_app_with};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// Idempotency keys and published outbox events held now.
+async fn retained(db: &Db) -> (i64, i64) {
+    let mut conn = db.reader().await.unwrap();
+    let keys = persistence::idempotency_key_count(&mut conn).await.unwrap();
+    let events = persistence::published_event_count(&mut conn).await.unwrap();
+    (keys, events)
+}
 
 #[tokio::test]
 async fn old_idempotency_keys_and_published_events_are_pruned_and_nothing_else() {
@@ -24,9 +32,7 @@ async fn old_idempotency_keys_and_published_events_are_pruned_and_nothing_else()
     assert_eq!(placed.status(), StatusCode::CREATED);
     app.relay_outbox().await;
     let db = &app.handle.state.db;
-    let (keys, published) = persistence::retained_rows(&mut *db.reader().await.unwrap())
-        .await
-        .unwrap();
+    let (keys, published) = retained(db).await;
     assert_eq!(keys, 2);
     assert!(published > 0);
     let (undelivered, _) = persistence::outbox_backlog(&mut *db.reader().await.unwrap())
@@ -44,12 +50,7 @@ async fn old_idempotency_keys_and_published_events_are_pruned_and_nothing_else()
     assert_eq!(early, commerce::retention::RetentionReport::default());
     assert_eq!(late.idempotency_keys, 2);
     assert_eq!(late.published_events, u64::try_from(published).unwrap());
-    assert_eq!(
-        persistence::retained_rows(&mut *db.reader().await.unwrap())
-            .await
-            .unwrap(),
-        (0, 0)
-    );
+    assert_eq!(retained(db).await, (0, 0));
     assert_eq!(
         persistence::outbox_backlog(&mut *db.reader().await.unwrap())
             .await
@@ -81,18 +82,10 @@ async fn the_retention_job_prunes_by_itself_on_its_interval() {
     assert_eq!(placed.status(), StatusCode::CREATED);
     let db = &app.handle.state.db;
     let pruned = eventually(Duration::from_secs(5), || async {
-        (persistence::retained_rows(&mut *db.reader().await.unwrap())
-            .await
-            .unwrap()
-            == (0, 0))
-            .then_some(())
+        (retained(db).await == (0, 0)).then_some(())
     })
     .await;
-    assert!(
-        pruned.is_some(),
-        "{:?}",
-        persistence::retained_rows(&mut *db.reader().await.unwrap()).await
-    );
+    assert!(pruned.is_some(), "{:?}", retained(db).await);
 }
 
 #[tokio::test]
