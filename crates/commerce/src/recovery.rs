@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::configuration::RecoverySettings;
 use crate::domain::{Money, Observation, PaymentId, PaymentStatus, Source};
-use crate::gateway::{ChargeError, ChargeRequest};
+use crate::gateway::{ChargeError, ChargeRequest, PaymentGateway};
 use crate::payments::{PaymentService, Target};
 use crate::persistence;
 use crate::persistence::{self as db, Lease, PaymentRow};
@@ -352,6 +352,11 @@ impl RecoveryJob {
         Ok(report)
     }
 
+    /// Settles one open payment, in steps: the order and its PG; a charge never sent is
+    /// sent ([`Self::send_if_never_sent`]); otherwise the PG is asked what became of it
+    /// ([`Self::observe`]), what it said is applied ([`Self::apply_observations`]), and a
+    /// payment still unresolved past the deadline goes to review
+    /// ([`Self::escalate_past_deadline`]).
     async fn settle(
         &self,
         payment: &PaymentRow,
@@ -365,7 +370,6 @@ impl RecoveryJob {
         else {
             return Ok(Settled::Unchanged);
         };
-        let user = order.user_id.to_string();
         // The PG the payment was sent to (recorded before the charge).
         let Some(gateway) = self.payments.gateway_of(payment.id).await? else {
             return Ok(Settled::QueryFailed);
@@ -381,6 +385,38 @@ impl RecoveryJob {
         {
             return Ok(settled);
         }
+        let Some(observations) = self.observe(gateway.as_ref(), payment, &order, age).await else {
+            return Ok(Settled::QueryFailed);
+        };
+        let mut changed = self
+            .apply_observations(payment, observations, source)
+            .await?;
+        if !changed && age >= ms(self.settings.deadline_ms) {
+            changed = self.escalate_past_deadline(payment, source).await?;
+        }
+        Ok(if changed {
+            Settled::Changed
+        } else {
+            Settled::Unchanged
+        })
+    }
+
+    /// What the PG says about a payment sent before: its transaction when the payment knows
+    /// it, else every transaction of its order that matches the order (a charge whose answer
+    /// was lost), and "not found" once past the grace. `None`: a query failed (logged; the
+    /// payment keeps its state for a later round).
+    async fn observe(
+        &self,
+        gateway: &dyn PaymentGateway,
+        payment: &PaymentRow,
+        order: &db::OrderRow,
+        age: i64,
+    ) -> Option<Vec<Observation>> {
+        let user = order.user_id.to_string();
+        let not_found_yet = age < ms(self.settings.not_found_grace_ms);
+        let failed = |error: &dyn std::fmt::Display| {
+            tracing::warn!(payment_id = payment.id.get(), %error, "recovery query failed");
+        };
         let mut observations = Vec::new();
         if let Some(key) = &payment.transaction_key {
             match gateway.transaction(&user, key).await {
@@ -389,55 +425,60 @@ impl RecoveryJob {
                     status: tx.status,
                     reason: tx.reason,
                 }),
-                Ok(None) if age >= ms(self.settings.not_found_grace_ms) => {
-                    observations.push(Observation::NotFoundAtPg);
+                Ok(None) if not_found_yet => {}
+                Ok(None) => observations.push(Observation::NotFoundAtPg),
+                Err(error) => {
+                    failed(&error);
+                    return None;
+                }
+            }
+            return Some(observations);
+        }
+        let keys = match gateway
+            .transactions_for_order(&user, &order.order_ref)
+            .await
+        {
+            Ok(keys) => keys,
+            Err(error) => {
+                failed(&error);
+                return None;
+            }
+        };
+        if keys.is_empty() && !not_found_yet {
+            observations.push(Observation::NotFoundAtPg);
+        }
+        for key in keys {
+            match gateway.transaction(&user, &key).await {
+                Ok(Some(tx))
+                    if tx.order_ref == order.order_ref
+                        && tx.amount.minor_units() == order.total_amount =>
+                {
+                    observations.push(Observation::Pg {
+                        transaction_key: tx.transaction_key,
+                        status: tx.status,
+                        reason: tx.reason,
+                    });
+                }
+                Ok(Some(_)) => {
+                    tracing::error!(order_id = order.id.get(), transaction_key = %key, "PG transaction does not match its order");
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(payment_id = payment.id.get(), %error, "recovery query failed");
-                    return Ok(Settled::QueryFailed);
-                }
-            }
-        } else {
-            match gateway
-                .transactions_for_order(&user, &order.order_ref)
-                .await
-            {
-                Ok(keys) if keys.is_empty() => {
-                    if age >= ms(self.settings.not_found_grace_ms) {
-                        observations.push(Observation::NotFoundAtPg);
-                    }
-                }
-                Ok(keys) => {
-                    for key in keys {
-                        match gateway.transaction(&user, &key).await {
-                            Ok(Some(tx))
-                                if tx.order_ref == order.order_ref
-                                    && tx.amount.minor_units() == order.total_amount =>
-                            {
-                                observations.push(Observation::Pg {
-                                    transaction_key: tx.transaction_key,
-                                    status: tx.status,
-                                    reason: tx.reason,
-                                });
-                            }
-                            Ok(Some(_)) => {
-                                tracing::error!(order_id = order.id.get(), transaction_key = %key, "PG transaction does not match its order");
-                            }
-                            Ok(None) => {}
-                            Err(error) => {
-                                tracing::warn!(payment_id = payment.id.get(), %error, "recovery query failed");
-                                return Ok(Settled::QueryFailed);
-                            }
-                        }
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(payment_id = payment.id.get(), %error, "recovery query failed");
-                    return Ok(Settled::QueryFailed);
+                    failed(&error);
+                    return None;
                 }
             }
         }
+        Some(observations)
+    }
+
+    /// Applies what the PG said; returns whether the payment (or its order) changed.
+    async fn apply_observations(
+        &self,
+        payment: &PaymentRow,
+        observations: Vec<Observation>,
+        source: Source,
+    ) -> Result<bool, sqlx::Error> {
         let mut changed = false;
         for observation in observations {
             // A transaction of the order other than this payment's: target the order.
@@ -448,31 +489,34 @@ impl RecoveryJob {
             let applied = self.payments.apply(target, observation, source).await?;
             changed |= applied.changed;
         }
-        if !changed && age >= ms(self.settings.deadline_ms) {
-            let applied = self
-                .payments
-                .apply(
-                    Target::Payment(payment.id),
-                    Observation::DeadlinePassed,
-                    source,
-                )
-                .await?;
-            if applied.to == Some(PaymentStatus::NeedsReview) && applied.changed {
-                tracing::error!(
-                    payment_id = payment.id.get(),
-                    order_id = payment.order_id.get(),
-                    "ALERT payment unresolved past the deadline"
-                );
-                metrics::counter!("commerce_alerts_total", "kind" => "PaymentPastDeadline")
-                    .increment(1);
-            }
-            changed |= applied.changed;
+        Ok(changed)
+    }
+
+    /// A payment still unresolved past the deadline goes to review, with an alert; returns
+    /// whether it changed.
+    async fn escalate_past_deadline(
+        &self,
+        payment: &PaymentRow,
+        source: Source,
+    ) -> Result<bool, sqlx::Error> {
+        let applied = self
+            .payments
+            .apply(
+                Target::Payment(payment.id),
+                Observation::DeadlinePassed,
+                source,
+            )
+            .await?;
+        if applied.to == Some(PaymentStatus::NeedsReview) && applied.changed {
+            tracing::error!(
+                payment_id = payment.id.get(),
+                order_id = payment.order_id.get(),
+                "ALERT payment unresolved past the deadline"
+            );
+            metrics::counter!("commerce_alerts_total", "kind" => "PaymentPastDeadline")
+                .increment(1);
         }
-        Ok(if changed {
-            Settled::Changed
-        } else {
-            Settled::Unchanged
-        })
+        Ok(applied.changed)
     }
 }
 
