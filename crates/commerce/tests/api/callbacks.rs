@@ -181,7 +181,7 @@ async fn forged_callbacks_are_rejected_with_one_answer_that_reveals_nothing() {
     assert_eq!(error["code"], "CALLBACK_REJECTED", "{status} {body}");
     assert_eq!(app.history(payment_id).await.len(), 3);
     assert_eq!(
-        persistence::all_payments(&mut *app.handle.state.db.reader().await.unwrap())
+        persistence::all_payments(&mut app.handle.state.db.reader().await.unwrap())
             .await
             .unwrap()
             .len(),

@@ -75,7 +75,7 @@ async fn with_charge_errors_injected_card_orders_fail_as_in_an_outage_with_no_or
 
     // Assert: every order is recorded as FAILED (none lost), the stock is back, and the PG
     // never saw a charge.
-    let orders = persistence::all_orders(&mut *app.handle.state.db.reader().await.unwrap())
+    let orders = persistence::all_orders(&mut app.handle.state.db.reader().await.unwrap())
         .await
         .unwrap();
     assert_eq!(orders.len(), 3, "{ids:?}");

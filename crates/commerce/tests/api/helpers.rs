@@ -378,7 +378,7 @@ impl TestApp {
     /// The transitions of a payment, as (from, to, source).
     pub(crate) async fn history(&self, payment_id: i64) -> Vec<(Option<String>, String, String)> {
         persistence::payment_history(
-            &mut *self.handle.state.db.reader().await.unwrap(),
+            &mut self.handle.state.db.reader().await.unwrap(),
             payment_id.into(),
         )
         .await

@@ -167,7 +167,7 @@ async fn a_cvv_anywhere_in_an_order_is_refused_with_a_message_saying_never_to_se
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        persistence::all_orders(&mut *app.handle.state.db.reader().await.unwrap())
+        persistence::all_orders(&mut app.handle.state.db.reader().await.unwrap())
             .await
             .unwrap()
             .is_empty()
@@ -202,7 +202,7 @@ async fn x_user_id_is_a_plain_decimal_number() {
         assert_eq!(code, "INVALID_USER_ID", "{user:?}");
     }
     assert!(
-        persistence::all_orders(&mut *app.handle.state.db.reader().await.unwrap())
+        persistence::all_orders(&mut app.handle.state.db.reader().await.unwrap())
             .await
             .unwrap()
             .is_empty()

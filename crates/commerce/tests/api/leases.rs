@@ -21,7 +21,7 @@ async fn the_same_owner_cannot_take_the_lease_twice() {
     let db = &app.handle.state.db;
     let now = now_ms();
     let first = persistence::try_acquire_lease(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         LEASE_NAME,
         "instance-a",
         now,
@@ -31,7 +31,7 @@ async fn the_same_owner_cannot_take_the_lease_twice() {
     .unwrap()
     .expect("a free lease is taken");
     let again = persistence::try_acquire_lease(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         LEASE_NAME,
         "instance-a",
         now + 1,
@@ -41,12 +41,12 @@ async fn the_same_owner_cannot_take_the_lease_twice() {
     .unwrap();
     assert_eq!(again, None, "the lease is not re-entrant");
     assert!(
-        persistence::release_lease(&mut *db.writer().await.unwrap(), &first)
+        persistence::release_lease(&mut db.writer().await.unwrap(), &first)
             .await
             .unwrap()
     );
     let next = persistence::try_acquire_lease(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         LEASE_NAME,
         "instance-a",
         now + 2,
@@ -65,7 +65,7 @@ async fn a_stale_generation_can_neither_renew_nor_release_the_lease() {
     let db = &app.handle.state.db;
     let now = now_ms();
     let mut stale = persistence::try_acquire_lease(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         LEASE_NAME,
         "instance-a",
         now,
@@ -75,7 +75,7 @@ async fn a_stale_generation_can_neither_renew_nor_release_the_lease() {
     .unwrap()
     .unwrap();
     let mut current = persistence::try_acquire_lease(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         LEASE_NAME,
         "instance-b",
         now + 11,
@@ -88,7 +88,7 @@ async fn a_stale_generation_can_neither_renew_nor_release_the_lease() {
     // Act + Assert: A's token is refused; B's works.
     assert!(
         !persistence::renew_lease(
-            &mut *db.writer().await.unwrap(),
+            &mut db.writer().await.unwrap(),
             &mut stale,
             None,
             now + 12,
@@ -98,13 +98,13 @@ async fn a_stale_generation_can_neither_renew_nor_release_the_lease() {
         .unwrap()
     );
     assert!(
-        !persistence::release_lease(&mut *db.writer().await.unwrap(), &stale)
+        !persistence::release_lease(&mut db.writer().await.unwrap(), &stale)
             .await
             .unwrap()
     );
     assert!(
         persistence::try_acquire_lease(
-            &mut *db.writer().await.unwrap(),
+            &mut db.writer().await.unwrap(),
             LEASE_NAME,
             "instance-c",
             now + 13,
@@ -117,7 +117,7 @@ async fn a_stale_generation_can_neither_renew_nor_release_the_lease() {
     );
     assert!(
         persistence::renew_lease(
-            &mut *db.writer().await.unwrap(),
+            &mut db.writer().await.unwrap(),
             &mut current,
             None,
             now + 14,
@@ -127,14 +127,14 @@ async fn a_stale_generation_can_neither_renew_nor_release_the_lease() {
         .unwrap()
     );
     assert!(
-        persistence::release_lease(&mut *db.writer().await.unwrap(), &current)
+        persistence::release_lease(&mut db.writer().await.unwrap(), &current)
             .await
             .unwrap()
     );
 
     // Even the same owner, once it took the lease again, fences off its older token.
     let old = persistence::try_acquire_lease(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         LEASE_NAME,
         "instance-a",
         now + 15,
@@ -144,7 +144,7 @@ async fn a_stale_generation_can_neither_renew_nor_release_the_lease() {
     .unwrap()
     .unwrap();
     let new = persistence::try_acquire_lease(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         LEASE_NAME,
         "instance-a",
         now + 17,
@@ -154,12 +154,12 @@ async fn a_stale_generation_can_neither_renew_nor_release_the_lease() {
     .unwrap()
     .unwrap();
     assert!(
-        !persistence::release_lease(&mut *db.writer().await.unwrap(), &old)
+        !persistence::release_lease(&mut db.writer().await.unwrap(), &old)
             .await
             .unwrap()
     );
     assert!(
-        persistence::release_lease(&mut *db.writer().await.unwrap(), &new)
+        persistence::release_lease(&mut db.writer().await.unwrap(), &new)
             .await
             .unwrap()
     );
@@ -190,7 +190,7 @@ async fn a_round_that_lost_its_lease_stops_writing_and_leaves_the_new_holder_alo
     let db = &app.handle.state.db;
     // The first renewal (before the first payment) moves the record's `lease_until`.
     eventually(Duration::from_secs(5), || async {
-        let rounds = persistence::recovery_rounds(&mut *db.reader().await.unwrap())
+        let rounds = persistence::recovery_rounds(&mut db.reader().await.unwrap())
             .await
             .unwrap();
         rounds
@@ -203,7 +203,7 @@ async fn a_round_that_lost_its_lease_stops_writing_and_leaves_the_new_holder_alo
 
     // Act: while the first payment's query is in flight, B takes the expired lease.
     let stolen = persistence::try_acquire_lease(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         LEASE_NAME,
         "instance-b",
         now_ms() + 2,
@@ -219,13 +219,13 @@ async fn a_round_that_lost_its_lease_stops_writing_and_leaves_the_new_holder_alo
     // B's lease was neither renewed nor released by it.
     assert!(report.lease_lost, "{report:?}");
     assert!((1..4).contains(&report.examined), "{report:?}");
-    let rounds = persistence::recovery_rounds(&mut *db.reader().await.unwrap())
+    let rounds = persistence::recovery_rounds(&mut db.reader().await.unwrap())
         .await
         .unwrap();
     assert_eq!(rounds[0].outcome.as_deref(), Some("lease lost"));
     assert!(
         persistence::try_acquire_lease(
-            &mut *db.writer().await.unwrap(),
+            &mut db.writer().await.unwrap(),
             LEASE_NAME,
             "instance-c",
             now_ms(),
@@ -237,7 +237,7 @@ async fn a_round_that_lost_its_lease_stops_writing_and_leaves_the_new_holder_alo
         "B still holds it"
     );
     assert!(
-        persistence::release_lease(&mut *db.writer().await.unwrap(), &stolen)
+        persistence::release_lease(&mut db.writer().await.unwrap(), &stolen)
             .await
             .unwrap()
     );
@@ -264,7 +264,7 @@ async fn an_admin_reconcile_during_a_running_round_is_refused_with_409() {
     let periodic = tokio::spawn(async move { recovery.run_once(Source::Recovery).await });
     let db = app.handle.state.db.clone();
     eventually(Duration::from_secs(5), || async {
-        let rounds = persistence::recovery_rounds(&mut *db.reader().await.unwrap())
+        let rounds = persistence::recovery_rounds(&mut db.reader().await.unwrap())
             .await
             .unwrap();
         rounds.iter().any(|r| r.ended_at.is_none()).then_some(())
@@ -298,7 +298,7 @@ async fn an_admin_reconcile_during_a_running_round_is_refused_with_409() {
         app.handle.state.recovery.run_once(Source::Admin).await,
         Ok(ref r) if r.ran
     ));
-    let rounds = persistence::recovery_rounds(&mut *app.handle.state.db.reader().await.unwrap())
+    let rounds = persistence::recovery_rounds(&mut app.handle.state.db.reader().await.unwrap())
         .await
         .unwrap();
     assert_eq!(rounds.len(), 2);
@@ -340,7 +340,7 @@ async fn concurrent_rounds_of_two_instances_never_overlap() {
     );
 
     // Assert: every round that took the lease is recorded, and none overlaps another.
-    let rounds = persistence::recovery_rounds(&mut *app.handle.state.db.reader().await.unwrap())
+    let rounds = persistence::recovery_rounds(&mut app.handle.state.db.reader().await.unwrap())
         .await
         .unwrap();
     let ran = ran_a.unwrap() + ran_b.unwrap() + ran_admin.unwrap();

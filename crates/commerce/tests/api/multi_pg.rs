@@ -71,7 +71,7 @@ async fn payment_pg(app: &TestApp, order_id: i64) -> Option<String> {
     let order = app.order(1, order_id).await;
     let payment_id = first_payment(&order)["paymentId"].as_i64().unwrap();
     persistence::payment_pg(
-        &mut *app.handle.state.db.writer().await.unwrap(),
+        &mut app.handle.state.db.writer().await.unwrap(),
         payment_id.into(),
     )
     .await

@@ -12,7 +12,7 @@ async fn a_point_order_is_paid_at_once_and_deducts_stock_and_points() {
     let app = spawn_app().await;
     let stock = app.stock(1).await;
     let points_before = persistence::user_points(
-        &mut *app.handle.state.db.reader().await.unwrap(),
+        &mut app.handle.state.db.reader().await.unwrap(),
         UserId::new(1),
     )
     .await
@@ -29,7 +29,7 @@ async fn a_point_order_is_paid_at_once_and_deducts_stock_and_points() {
     assert_eq!(first_payment(&order)["status"], "SUCCESS");
     assert_eq!(app.stock(1).await, stock - 2);
     let points_after = persistence::user_points(
-        &mut *app.handle.state.db.reader().await.unwrap(),
+        &mut app.handle.state.db.reader().await.unwrap(),
         UserId::new(1),
     )
     .await
@@ -133,7 +133,7 @@ async fn the_same_idempotency_key_returns_the_same_order() {
         "one charge request only"
     );
     assert_eq!(
-        persistence::all_orders(&mut *app.handle.state.db.reader().await.unwrap())
+        persistence::all_orders(&mut app.handle.state.db.reader().await.unwrap())
             .await
             .unwrap()
             .len(),

@@ -76,7 +76,7 @@ fn relay(app: &TestApp, db: &Db, name: &'static str, log: &Arc<SharedLog>) -> Ou
 async fn drain(relay: OutboxRelay, db: Db) {
     for _ in 0..10_000 {
         relay.relay_once().await.unwrap();
-        if persistence::outbox_backlog(&mut *db.reader().await.unwrap())
+        if persistence::outbox_backlog(&mut db.reader().await.unwrap())
             .await
             .unwrap()
             .0
@@ -142,7 +142,7 @@ async fn a_live_claim_keeps_other_relays_off_and_an_expired_one_is_taken_over() 
     let ids = insert_events(&db, 4, 5).await;
     let now = now_ms();
     let held = persistence::claim_outbox_batch(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         "instance-live",
         3,
         now,
@@ -172,7 +172,7 @@ async fn a_live_claim_keeps_other_relays_off_and_an_expired_one_is_taken_over() 
     // Act: the holder dies and its claim lapses (here: released, then the whole rest claimed
     // by a dead instance whose claim has already expired, as after `outbox.claim_ttl_ms`).
     let expired = persistence::claim_outbox_batch(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         "instance-dead",
         20,
         now_ms(),
@@ -182,15 +182,11 @@ async fn a_live_claim_keeps_other_relays_off_and_an_expired_one_is_taken_over() 
     .unwrap();
     assert_eq!(expired.len(), 0, "a live claim is not taken over early");
     let ids_held: Vec<i64> = held.iter().map(|row| row.id).collect();
-    persistence::release_outbox_claims(
-        &mut *db.writer().await.unwrap(),
-        "instance-live",
-        &ids_held,
-    )
-    .await
-    .unwrap();
+    persistence::release_outbox_claims(&mut db.writer().await.unwrap(), "instance-live", &ids_held)
+        .await
+        .unwrap();
     let taken = persistence::claim_outbox_batch(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         "instance-dead",
         20,
         now_ms(),

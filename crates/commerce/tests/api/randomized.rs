@@ -59,7 +59,7 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
     )
     .await;
     let db = app.handle.state.db.clone();
-    let initial: HashMap<i64, i64> = persistence::products(&mut *db.reader().await.unwrap())
+    let initial: HashMap<i64, i64> = persistence::products(&mut db.reader().await.unwrap())
         .await
         .unwrap()
         .into_iter()
@@ -122,7 +122,7 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
     loop {
         app.reconcile().await;
         rounds += 1;
-        let open = persistence::all_payments(&mut *db.reader().await.unwrap())
+        let open = persistence::all_payments(&mut db.reader().await.unwrap())
             .await
             .unwrap()
             .iter()
@@ -135,7 +135,7 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
     }
 
     // Assert 1: every order is final or explicitly under review.
-    let orders = persistence::all_orders(&mut *db.reader().await.unwrap())
+    let orders = persistence::all_orders(&mut db.reader().await.unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -178,12 +178,12 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
 
     // Assert 3: stock is conserved: initial = on the shelf + held by unreleased orders.
     for (product, before) in initial {
-        let now = persistence::product(&mut *db.reader().await.unwrap(), product.into())
+        let now = persistence::product(&mut db.reader().await.unwrap(), product.into())
             .await
             .unwrap()
             .unwrap()
             .stock;
-        let held = persistence::units_held(&mut *db.reader().await.unwrap(), product.into())
+        let held = persistence::units_held(&mut db.reader().await.unwrap(), product.into())
             .await
             .unwrap();
         assert_eq!(before, now + held, "product {product}");

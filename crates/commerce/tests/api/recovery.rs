@@ -222,7 +222,7 @@ async fn only_one_instance_runs_a_recovery_round_at_a_time() {
     let db = &app.handle.state.db;
     let now = commerce::persistence::now_ms();
     let lease = persistence::try_acquire_lease(
-        &mut *db.writer().await.unwrap(),
+        &mut db.writer().await.unwrap(),
         "recovery",
         "other-instance",
         now,
@@ -235,7 +235,7 @@ async fn only_one_instance_runs_a_recovery_round_at_a_time() {
     assert_eq!(report["ran"], false);
     assert!(report["skipped"].as_str().unwrap().contains("lease"));
     assert!(
-        persistence::release_lease(&mut *db.writer().await.unwrap(), &lease)
+        persistence::release_lease(&mut db.writer().await.unwrap(), &lease)
             .await
             .unwrap()
     );
@@ -292,7 +292,7 @@ async fn a_restarted_instance_reclaims_its_own_recovery_lease_at_once() {
         .unwrap();
     let owner = app.handle.state.recovery.owner().to_owned();
     let held = persistence::try_acquire_lease(
-        &mut *app.handle.state.db.writer().await.unwrap(),
+        &mut app.handle.state.db.writer().await.unwrap(),
         "recovery",
         &owner,
         commerce::persistence::now_ms(),
@@ -326,7 +326,7 @@ async fn the_recovery_lease_is_held_under_the_configured_instance_id() {
     let now = commerce::persistence::now_ms();
     // A round takes it under that name, and gives it back when it ends.
     assert_eq!(app.reconcile().await["ran"], true);
-    let rounds = persistence::recovery_rounds(&mut *db.reader().await.unwrap())
+    let rounds = persistence::recovery_rounds(&mut db.reader().await.unwrap())
         .await
         .unwrap();
     assert_eq!(rounds.len(), 1);
@@ -334,7 +334,7 @@ async fn the_recovery_lease_is_held_under_the_configured_instance_id() {
     assert_eq!(rounds[0].outcome.as_deref(), Some("done"));
     assert!(
         persistence::try_acquire_lease(
-            &mut *db.writer().await.unwrap(),
+            &mut db.writer().await.unwrap(),
             "recovery",
             "orders-eu-2",
             now,

@@ -35,7 +35,7 @@ async fn old_idempotency_keys_and_published_events_are_pruned_and_nothing_else()
     let (keys, published) = retained(db).await;
     assert_eq!(keys, 2);
     assert!(published > 0);
-    let (undelivered, _) = persistence::outbox_backlog(&mut *db.reader().await.unwrap())
+    let (undelivered, _) = persistence::outbox_backlog(&mut db.reader().await.unwrap())
         .await
         .unwrap();
     assert!(undelivered > 0);
@@ -52,7 +52,7 @@ async fn old_idempotency_keys_and_published_events_are_pruned_and_nothing_else()
     assert_eq!(late.published_events, u64::try_from(published).unwrap());
     assert_eq!(retained(db).await, (0, 0));
     assert_eq!(
-        persistence::outbox_backlog(&mut *db.reader().await.unwrap())
+        persistence::outbox_backlog(&mut db.reader().await.unwrap())
             .await
             .unwrap()
             .0,

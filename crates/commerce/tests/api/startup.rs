@@ -59,7 +59,7 @@ async fn ten_instances_started_together_on_a_fresh_database_all_come_up() {
     );
     let app = apps.remove(0).unwrap();
     let db = &app.handle().state.db;
-    let products = persistence::products(&mut *db.reader().await.unwrap())
+    let products = persistence::products(&mut db.reader().await.unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -68,7 +68,7 @@ async fn ten_instances_started_together_on_a_fresh_database_all_come_up() {
     );
     for user in 1..=3 {
         assert!(
-            persistence::user_points(&mut *db.reader().await.unwrap(), UserId::new(user))
+            persistence::user_points(&mut db.reader().await.unwrap(), UserId::new(user))
                 .await
                 .unwrap()
                 .is_some(),
@@ -76,14 +76,14 @@ async fn ten_instances_started_together_on_a_fresh_database_all_come_up() {
         );
     }
     assert_eq!(
-        persistence::user_points(&mut *db.reader().await.unwrap(), UserId::new(4))
+        persistence::user_points(&mut db.reader().await.unwrap(), UserId::new(4))
             .await
             .unwrap(),
         None
     );
     // The products' id sequence is past the seeded ids.
     assert_eq!(
-        persistence::insert_product(&mut *db.writer().await.unwrap(), "Desk mat", 19_000, 10)
+        persistence::insert_product(&mut db.writer().await.unwrap(), "Desk mat", 19_000, 10)
             .await
             .unwrap()
             .get(),

@@ -494,7 +494,7 @@ async fn the_subscription_endpoints_pause_resume_cancel_and_never_show_the_card(
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     // The stored card is sealed, never the number.
     let sealed = persistence::subscriptions::subscription_by_id(
-        &mut *app.handle.state.db.writer().await.unwrap(),
+        &mut app.handle.state.db.writer().await.unwrap(),
         id,
     )
     .await

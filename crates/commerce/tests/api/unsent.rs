@@ -69,13 +69,10 @@ async fn commit_an_order_and_crash_before_the_charge(app: &TestApp) -> i64 {
     tx.commit().await.unwrap();
     assert!(payments.card_vault().is_some());
     assert!(
-        persistence::unsent_card(
-            &mut *app.handle.state.db.writer().await.unwrap(),
-            payment_id
-        )
-        .await
-        .unwrap()
-        .is_some(),
+        persistence::unsent_card(&mut app.handle.state.db.writer().await.unwrap(), payment_id)
+            .await
+            .unwrap()
+            .is_some(),
         "the card is kept until sent"
     );
     order_id.get()
@@ -92,7 +89,7 @@ async fn an_order_committed_but_never_sent_is_sent_by_recovery_and_ends_paid_wit
     let early = eventually(Duration::from_secs(5), || async {
         let age = now_ms()
             - persistence::order_with_details(
-                &mut *app.handle.state.db.reader().await.unwrap(),
+                &mut app.handle.state.db.reader().await.unwrap(),
                 order_id.into(),
             )
             .await
@@ -155,7 +152,7 @@ async fn a_charge_sent_by_its_request_is_never_sent_again_by_recovery() {
 
     // Assert: the attempt was claimed and the sealed card is gone; a second claim is refused.
     assert_eq!(
-        persistence::unsent_card(&mut *db.writer().await.unwrap(), payment_id.into())
+        persistence::unsent_card(&mut db.writer().await.unwrap(), payment_id.into())
             .await
             .unwrap(),
         None
