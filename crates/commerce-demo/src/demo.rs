@@ -485,7 +485,8 @@ async fn run_one(
     let routed_to_b = match &second {
         Some(_) => {
             let mut at_b = 0;
-            for payment in persistence::all_payments(&mut *handle.state.db.reader().await?).await? {
+            let payments = persistence::all_payments(&mut *handle.state.db.reader().await?).await?;
+            for payment in payments {
                 if payment.method == "CARD"
                     && persistence::payment_pg(&mut *handle.state.db.writer().await?, payment.id)
                         .await?

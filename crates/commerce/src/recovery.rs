@@ -205,14 +205,15 @@ impl RecoveryJob {
                 ..RecoveryReport::default()
             });
         };
-        let record = match persistence::record_round_start(
+        // Bound first: a `match` would hold the connection through its arms.
+        let started = persistence::record_round_start(
             &mut *database.writer().await?,
             &lease,
             source.as_str(),
             now,
         )
-        .await
-        {
+        .await;
+        let record = match started {
             Ok(record) => record,
             Err(error) => {
                 let _ = persistence::release_lease(&mut *database.writer().await?, &lease).await;
@@ -336,12 +337,13 @@ impl RecoveryJob {
             report.skipped = Some("the recovery lease was lost during the round");
             return Ok(report);
         }
-        for (payment, user_id) in persistence::extra_successful_payments(
+        // Bound first: a `for` would hold the connection while the PG is called.
+        let extra = persistence::extra_successful_payments(
             &mut *database.writer().await?,
             self.settings.page_size,
         )
-        .await?
-        {
+        .await?;
+        for (payment, user_id) in extra {
             if let Some(key) = &payment.transaction_key {
                 self.payments
                     .reverse_extra_charge(payment.id, user_id, key)

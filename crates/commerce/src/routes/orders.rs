@@ -78,7 +78,8 @@ fn view(order: OrderRow, items: Vec<OrderItem>, payments: Vec<PaymentRow>) -> Or
 }
 
 async fn load(state: &AppState, user: UserId, id: OrderId) -> Result<OrderView, ApiError> {
-    match persistence::order_with_details(&mut *state.db.reader().await?, id).await? {
+    let found = persistence::order_with_details(&mut *state.db.reader().await?, id).await?;
+    match found {
         // Another user's order is reported as missing, not forbidden.
         Some((order, items, payments)) if order.user_id == user => Ok(view(order, items, payments)),
         _ => Err(ApiError::NotFound {
