@@ -33,6 +33,7 @@ use seawall::Clock;
 use serde_json::json;
 
 use commerce::domain::Source;
+use commerce::persistence;
 use commerce::{Application, Settings};
 
 use crate::chart::{Bar, svg};
@@ -469,10 +470,7 @@ async fn run_one(
     clock.sleep(Duration::from_millis(300)).await; // last callbacks in flight
     let settle_until = clock.now() + Duration::from_secs(20);
     while clock.now() < settle_until {
-        let open = handle
-            .state
-            .db
-            .all_payments()
+        let open = persistence::all_payments(&mut *handle.state.db.reader().await?)
             .await?
             .iter()
             .filter(|p| p.status.is_open())
@@ -487,9 +485,13 @@ async fn run_one(
     let routed_to_b = match &second {
         Some(_) => {
             let mut at_b = 0;
-            for payment in handle.state.db.all_payments().await? {
+            let payments = persistence::all_payments(&mut *handle.state.db.reader().await?).await?;
+            for payment in payments {
                 if payment.method == "CARD"
-                    && handle.state.db.payment_pg(payment.id).await?.as_deref() == Some("B")
+                    && persistence::payment_pg(&mut *handle.state.db.writer().await?, payment.id)
+                        .await?
+                        .as_deref()
+                        == Some("B")
                 {
                     at_b += 1;
                 }
@@ -499,7 +501,7 @@ async fn run_one(
         None => None,
     };
 
-    let orders = handle.state.db.all_orders().await?;
+    let orders = persistence::all_orders(&mut *handle.state.db.reader().await?).await?;
     let ledger = pg.ledger();
     let paid = orders
         .iter()

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use commerce::configuration::OutboxSettings;
 use commerce::outbox::{AlertLog, OutboxRelay, Subscriber};
+use commerce::persistence;
 use commerce::persistence::{self as db, Db, DbOptions};
 
 #[tokio::main]
@@ -58,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         published += report.published;
     }
     let elapsed = clock.now() - started;
-    let (left, _) = database.outbox_backlog().await?;
+    let (left, _) = persistence::outbox_backlog(&mut *database.reader().await?).await?;
     println!(
         "drained {published} events in {elapsed:.2?} (batch {batch}): {:.0} events/s; {left} left",
         published as f64 / elapsed.as_secs_f64()

@@ -263,6 +263,70 @@ pub enum Observation {
     },
 }
 
+/// Declares a row id: an `i64` the database assigns, typed so that one kind of id cannot be
+/// passed where another is expected. It is stored and bound as the plain integer (sqlx
+/// `transparent`, so it binds and decodes on the `Any` driver like `i64`) and serialised as
+/// the plain number, so the JSON stays `"orderId": 42`.
+macro_rules! row_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            sqlx::Type,
+        )]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(i64);
+
+        impl $name {
+            /// The id with this number.
+            pub const fn new(id: i64) -> Self {
+                Self(id)
+            }
+
+            /// The number, as stored.
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(id: i64) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+row_id!(
+    /// An order's id (`orders.id`); the PG sees it as the order reference `ORD-000042`.
+    OrderId
+);
+row_id!(
+    /// A payment attempt's id (`payments.id`).
+    PaymentId
+);
+row_id!(
+    /// A user's id (`users.id`; the `X-USER-ID` header).
+    UserId
+);
+row_id!(
+    /// A product's id (`products.id`).
+    ProductId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@
 //! ([`RecordingSubscriber`] shows how).
 //!
 //! On Postgres, several instances' relays share one outbox: each pass first claims its batch
-//! ([`Db::claim_outbox_batch`]: `FOR UPDATE SKIP LOCKED` in a short transaction that records
+//! ([`claim_outbox_batch`](crate::persistence::claim_outbox_batch): `FOR UPDATE SKIP LOCKED` in a short transaction that records
 //! the relay's instance id and a claim expiry), delivers it outside any transaction, then
 //! marks it. So two relays never deliver the same event in normal operation, an order's
 //! events still go out in id order (an event waits while an older one of its order is held
@@ -29,6 +29,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::OutboxSettings;
+use crate::persistence;
 use crate::persistence::{self as db, Db, Engine};
 
 /// One delivered event.
@@ -303,20 +304,22 @@ impl OutboxRelay {
         let now = db::now_ms();
         let batch = match self.db.engine() {
             Engine::Sqlite => {
-                self.db
-                    .pending_outbox_events(self.settings.batch_size)
-                    .await?
+                persistence::pending_outbox_events(
+                    &mut *self.db.writer().await?,
+                    self.settings.batch_size,
+                )
+                .await?
             }
             Engine::Postgres => {
                 let ttl = i64::try_from(self.settings.claim_ttl_ms).unwrap_or(i64::MAX);
-                self.db
-                    .claim_outbox_batch(
-                        &self.owner,
-                        self.settings.batch_size,
-                        now,
-                        now.saturating_add(ttl),
-                    )
-                    .await?
+                persistence::claim_outbox_batch(
+                    &mut *self.db.writer().await?,
+                    &self.owner,
+                    self.settings.batch_size,
+                    now,
+                    now.saturating_add(ttl),
+                )
+                .await?
             }
         };
         // Delivered events are marked together, in one statement, before anything else is
@@ -348,9 +351,14 @@ impl OutboxRelay {
             let attempts = row.attempts + 1;
             let dead = attempts >= self.settings.max_attempts;
             let next = now + backoff_ms(self.settings.backoff_ms, attempts);
-            self.db
-                .mark_outbox_failed(event.id, next, dead, &error)
-                .await?;
+            persistence::mark_outbox_failed(
+                &mut *self.db.writer().await?,
+                event.id,
+                next,
+                dead,
+                &error,
+            )
+            .await?;
             metrics::counter!("commerce_outbox_failures_total").increment(1);
             if dead {
                 tracing::error!(event_id = event.id, %error, "outbox event parked as dead");
@@ -366,7 +374,8 @@ impl OutboxRelay {
         self.mark_delivered(&mut delivered, &mut report).await?;
         let behind: Vec<i64> = rows.map(|row| row.id).collect();
         if self.db.engine() == Engine::Postgres && !behind.is_empty() {
-            self.db.release_outbox_claims(&self.owner, &behind).await?;
+            persistence::release_outbox_claims(&mut *self.db.writer().await?, &self.owner, &behind)
+                .await?;
         }
         Ok(report)
     }
@@ -380,9 +389,12 @@ impl OutboxRelay {
         if delivered.is_empty() {
             return Ok(());
         }
-        self.db
-            .mark_outbox_published_batch(delivered, db::now_ms())
-            .await?;
+        persistence::mark_outbox_published_batch(
+            &mut *self.db.writer().await?,
+            delivered,
+            db::now_ms(),
+        )
+        .await?;
         let count = u64::try_from(delivered.len()).unwrap_or(u64::MAX);
         report.published += count;
         metrics::counter!("commerce_outbox_published_total").increment(count);

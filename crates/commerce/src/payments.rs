@@ -14,10 +14,12 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::domain::{
-    Money, Observation, OrderStatus, PaymentMethod, PaymentStatus, PgStatus, Source,
+    Money, Observation, OrderId, OrderStatus, PaymentId, PaymentMethod, PaymentStatus, PgStatus,
+    Source, UserId,
 };
 use crate::gateway::routing::{self, Next, PgRouter};
 use crate::gateway::{ChargeError, ChargeRequest, PaymentGateway};
+use crate::persistence;
 use crate::persistence::{self as db, Claim, Db, NewPayment, PaymentRow};
 
 /// The reason stored on a payment failed because its charge provably never reached the PG
@@ -28,9 +30,9 @@ pub const NOT_REACHED_REASON: &str = "payment gateway unavailable";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     /// A known payment row.
-    Payment(i64),
+    Payment(PaymentId),
     /// Some transaction of this order (a PG observation whose key may be new to us).
-    Order(i64),
+    Order(OrderId),
 }
 
 /// What [`decide`] concluded.
@@ -133,7 +135,7 @@ pub fn derive_order_status(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
     /// The payment concerned (0 when none matched).
-    pub payment_id: i64,
+    pub payment_id: PaymentId,
     /// Its status before.
     pub from: Option<PaymentStatus>,
     /// Its status after.
@@ -147,8 +149,8 @@ pub struct Applied {
 /// A successful charge to reverse at the PG after the transaction commits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ExtraCharge {
-    payment_id: i64,
-    user_id: i64,
+    payment_id: PaymentId,
+    user_id: UserId,
     transaction_key: String,
 }
 
@@ -189,7 +191,7 @@ impl PaymentService {
     pub async fn keep_card_until_sent(
         &self,
         tx: &mut db::Tx,
-        payment_id: i64,
+        payment_id: PaymentId,
         payment_key: &str,
         card: &pg_client::model::CardNumber,
         now: i64,
@@ -200,7 +202,7 @@ impl PaymentService {
         match vault.seal(card, payment_key) {
             Ok(sealed) => db::keep_sealed_card(tx, payment_id, &sealed, now).await,
             Err(error) => {
-                tracing::warn!(payment_id, %error, "card not kept for recovery");
+                tracing::warn!(payment_id = payment_id.get(), %error, "card not kept for recovery");
                 Ok(())
             }
         }
@@ -233,12 +235,16 @@ impl PaymentService {
     /// A database error.
     pub async fn gateway_of(
         &self,
-        payment_id: i64,
+        payment_id: PaymentId,
     ) -> Result<Option<&Arc<dyn PaymentGateway>>, sqlx::Error> {
-        let pg = self.db.payment_pg(payment_id).await?;
+        let pg = persistence::payment_pg(&mut *self.db.writer().await?, payment_id).await?;
         let route = self.router.route(pg.as_deref());
         if route.is_none() {
-            tracing::error!(payment_id, pg, "the payment's PG is not configured");
+            tracing::error!(
+                payment_id = payment_id.get(),
+                pg,
+                "the payment's PG is not configured"
+            );
         }
         Ok(route.map(|r| &r.gateway))
     }
@@ -253,16 +259,12 @@ impl PaymentService {
     /// The last PG's failure (or the one that stopped the walk).
     pub async fn charge(
         &self,
-        payment_id: i64,
+        payment_id: PaymentId,
         request: ChargeRequest,
     ) -> Result<String, ChargeError> {
         // A charge is sent only by whoever claims its first attempt (the request, or recovery
         // for a charge its instance committed but never sent), whichever PG it then goes to.
-        match self
-            .db
-            .claim_charge_attempt(&request.idempotency_key, db::now_ms())
-            .await
-        {
+        match claim_first_attempt(&self.db, &request.idempotency_key).await {
             Ok(Claim::Claimed | Claim::Untracked) => {}
             Ok(Claim::AlreadyAttempted) => {
                 return Err(ChargeError::Uncertain(
@@ -280,8 +282,12 @@ impl PaymentService {
         ));
         let mut previous: Option<&str> = None;
         for route in self.router.routes() {
-            if let Err(error) = self.db.set_payment_pg(payment_id, &route.name).await {
-                tracing::error!(payment_id, %error, "could not record the PG; not charging");
+            let recorded = async {
+                let mut conn = self.db.writer().await?;
+                persistence::set_payment_pg(&mut conn, payment_id, &route.name).await
+            };
+            if let Err(error) = recorded.await {
+                tracing::error!(payment_id = payment_id.get(), %error, "could not record the PG; not charging");
                 return Err(ChargeError::NotReached(format!(
                     "the payment's PG could not be recorded: {error}"
                 )));
@@ -290,7 +296,7 @@ impl PaymentService {
                 metrics::counter!("commerce_pg_failovers_total",
                     "from" => from.to_owned(), "to" => route.name.to_string())
                 .increment(1);
-                tracing::warn!(payment_id, from, to = %route.name, "charge fails over");
+                tracing::warn!(payment_id = payment_id.get(), from, to = %route.name, "charge fails over");
             }
             let mut attempt = request.clone();
             if !self.router.is_primary(&route.name) {
@@ -338,12 +344,17 @@ impl PaymentService {
 
     /// Cancels an extra successful charge at the PG and records it as CANCELED. A failure is
     /// logged and left to the recovery job, which retries it.
-    pub async fn reverse_extra_charge(&self, payment_id: i64, user_id: i64, transaction_key: &str) {
+    pub async fn reverse_extra_charge(
+        &self,
+        payment_id: PaymentId,
+        user_id: UserId,
+        transaction_key: &str,
+    ) {
         let gateway = match self.gateway_of(payment_id).await {
             Ok(Some(gateway)) => gateway,
             Ok(None) => return,
             Err(error) => {
-                tracing::error!(payment_id, %error, "could not read the payment's PG; recovery will retry");
+                tracing::error!(payment_id = payment_id.get(), %error, "could not read the payment's PG; recovery will retry");
                 return;
             }
         };
@@ -362,11 +373,11 @@ impl PaymentService {
                     )
                     .await
                 {
-                    tracing::error!(payment_id, %error, "could not record a canceled extra charge");
+                    tracing::error!(payment_id = payment_id.get(), %error, "could not record a canceled extra charge");
                 }
             }
             Err(error) => {
-                tracing::error!(payment_id, transaction_key, %error, "could not cancel an extra charge; recovery will retry");
+                tracing::error!(payment_id = payment_id.get(), transaction_key, %error, "could not cancel an extra charge; recovery will retry");
             }
         }
     }
@@ -392,7 +403,7 @@ impl PaymentService {
         else {
             return Ok((
                 Applied {
-                    payment_id: 0,
+                    payment_id: PaymentId::new(0),
                     from: None,
                     to: None,
                     changed: false,
@@ -430,7 +441,7 @@ impl PaymentService {
                 .await?;
                 db::insert_outbox(
                     &mut tx,
-                    payment.order_id,
+                    payment.order_id.get(),
                     "PaymentStatusChanged",
                     &json!({"paymentId": payment.id, "orderId": payment.order_id,
                             "from": payment.status.as_str(), "to": next.as_str(),
@@ -442,8 +453,8 @@ impl PaymentService {
                     "to" => next.as_str(), "source" => source.as_str())
                 .increment(1);
                 tracing::info!(
-                    payment_id = payment.id,
-                    order_id = payment.order_id,
+                    payment_id = payment.id.get(),
+                    order_id = payment.order_id.get(),
                     transaction_key = key.or(payment.transaction_key.as_deref()),
                     from = payment.status.as_str(),
                     to = next.as_str(),
@@ -524,14 +535,14 @@ fn describe(observation: &Observation) -> (Option<&str>, Option<String>, String)
 
 async fn alert(
     tx: &mut db::Tx,
-    order_id: i64,
+    order_id: OrderId,
     kind: &'static str,
     payload: serde_json::Value,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     metrics::counter!("commerce_alerts_total", "kind" => kind).increment(1);
-    tracing::error!(order_id, alert = kind, "ALERT {kind}");
-    db::insert_outbox(tx, order_id, kind, &payload, now).await?;
+    tracing::error!(order_id = order_id.get(), alert = kind, "ALERT {kind}");
+    db::insert_outbox(tx, order_id.get(), kind, &payload, now).await?;
     Ok(())
 }
 
@@ -619,7 +630,7 @@ async fn resolve_payment(
 /// and reports an extra successful charge to reverse.
 async fn settle_order(
     tx: &mut db::Tx,
-    order_id: i64,
+    order_id: OrderId,
     payment_changed: bool,
     now: i64,
 ) -> Result<(Option<OrderStatus>, Option<ExtraCharge>), sqlx::Error> {
@@ -648,7 +659,7 @@ async fn settle_order(
             };
             db::insert_outbox(
                 tx,
-                order_id,
+                order_id.get(),
                 event,
                 &json!({"orderId": order_id, "orderRef": order.order_ref, "status": next.as_str()}),
                 now,
@@ -688,106 +699,14 @@ async fn settle_order(
     Ok((Some(status), extra))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use PaymentStatus as S;
-
-    fn pg(status: PgStatus) -> Observation {
-        Observation::Pg {
-            transaction_key: "k".into(),
-            status,
-            reason: None,
-        }
-    }
-
-    #[test]
-    fn terminal_states_never_regress_to_pending() {
-        for terminal in [S::Success, S::Failed, S::Canceled, S::NeedsReview] {
-            assert_eq!(decide(terminal, &pg(PgStatus::Pending)).to, None);
-            assert_eq!(
-                decide(
-                    terminal,
-                    &Observation::Accepted {
-                        transaction_key: "k".into()
-                    }
-                )
-                .to,
-                None
-            );
-        }
-    }
-
-    #[test]
-    fn a_late_contradiction_goes_to_review_with_an_alert() {
-        assert_eq!(
-            decide(S::Failed, &pg(PgStatus::Success)),
-            Step::conflict(S::NeedsReview)
-        );
-        assert_eq!(
-            decide(S::Success, &pg(PgStatus::Failed)),
-            Step::conflict(S::NeedsReview)
-        );
-    }
-
-    #[test]
-    fn duplicates_change_nothing() {
-        assert_eq!(decide(S::Success, &pg(PgStatus::Success)), Step::NOTHING);
-        assert_eq!(decide(S::Failed, &pg(PgStatus::Failed)), Step::NOTHING);
-        assert_eq!(decide(S::Pending, &pg(PgStatus::Pending)), Step::NOTHING);
-    }
-
-    #[test]
-    fn the_request_path_moves_only_a_requested_payment() {
-        let not_reached = Observation::NotReached { reason: "x".into() };
-        assert_eq!(decide(S::Requested, &not_reached), Step::to(S::Failed));
-        assert_eq!(decide(S::Success, &not_reached), Step::NOTHING);
-        let uncertain = Observation::Uncertain { reason: "x".into() };
-        assert_eq!(decide(S::Requested, &uncertain), Step::to(S::Unknown));
-        assert_eq!(decide(S::Pending, &uncertain), Step::NOTHING);
-    }
-
-    #[test]
-    fn not_found_fails_only_payments_the_pg_never_acknowledged() {
-        assert_eq!(
-            decide(S::Unknown, &Observation::NotFoundAtPg),
-            Step::to(S::Failed)
-        );
-        assert_eq!(
-            decide(S::Pending, &Observation::NotFoundAtPg),
-            Step::conflict(S::NeedsReview)
-        );
-    }
-
-    #[test]
-    fn an_order_is_paid_if_any_attempt_succeeded() {
-        assert_eq!(
-            derive_order_status(OrderStatus::PaymentPending, &[S::Failed, S::Success]),
-            Some(OrderStatus::Paid)
-        );
-        assert_eq!(
-            derive_order_status(OrderStatus::PaymentPending, &[S::Failed, S::Pending]),
-            None
-        );
-        assert_eq!(
-            derive_order_status(OrderStatus::PaymentPending, &[S::Failed]),
-            Some(OrderStatus::Failed)
-        );
-        assert_eq!(
-            derive_order_status(OrderStatus::PaymentPending, &[S::NeedsReview]),
-            Some(OrderStatus::NeedsReview)
-        );
-    }
-
-    #[test]
-    fn final_orders_never_change() {
-        assert_eq!(
-            derive_order_status(OrderStatus::Paid, &[S::NeedsReview]),
-            None
-        );
-        assert_eq!(
-            derive_order_status(OrderStatus::Failed, &[S::Success]),
-            None
-        );
-    }
+/// Claims a charge's first attempt ([`db::claim_charge_attempt`]) in its own write
+/// transaction, committed before the PG is called.
+async fn claim_first_attempt(database: &Db, key: &str) -> Result<Claim, sqlx::Error> {
+    let mut tx = database.begin().await?;
+    let claim = db::claim_charge_attempt(&mut tx, key, db::now_ms()).await?;
+    tx.commit().await?;
+    Ok(claim)
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,9 +26,10 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::RecoverySettings;
-use crate::domain::{Money, Observation, PaymentStatus, Source};
-use crate::gateway::{ChargeError, ChargeRequest};
+use crate::domain::{Money, Observation, PaymentId, PaymentStatus, Source};
+use crate::gateway::{ChargeError, ChargeRequest, PaymentGateway};
 use crate::payments::{PaymentService, Target};
+use crate::persistence;
 use crate::persistence::{self as db, Lease, PaymentRow};
 use pg_client::model::CardType;
 
@@ -190,9 +191,14 @@ impl RecoveryJob {
         let database = self.payments.db();
         let now = db::now_ms();
         let ttl = Duration::from_millis(self.settings.lease_ttl_ms);
-        let Some(lease) = database
-            .try_acquire_lease(LEASE_NAME, &self.owner, now, ttl)
-            .await?
+        let Some(lease) = persistence::try_acquire_lease(
+            &mut *database.writer().await?,
+            LEASE_NAME,
+            &self.owner,
+            now,
+            ttl,
+        )
+        .await?
         else {
             return Ok(RecoveryReport {
                 skipped: Some("another instance holds the recovery lease"),
@@ -204,14 +210,18 @@ impl RecoveryJob {
         // the previous holder's recorded end, and a start stamped earlier than that end
         // would make the records overlap although the rounds did not (seen by the system
         // test `tests/tests/three_instances.rs`, 41 ms apart under load).
-        let started = db::now_ms();
-        let record = match database
-            .record_round_start(&lease, source.as_str(), started)
-            .await
-        {
+        // Bound first: a `match` would hold the connection through its arms.
+        let started = persistence::record_round_start(
+            &mut *database.writer().await?,
+            &lease,
+            source.as_str(),
+            db::now_ms(),
+        )
+        .await;
+        let record = match started {
             Ok(record) => record,
             Err(error) => {
-                let _ = database.release_lease(&lease).await;
+                let _ = persistence::release_lease(&mut *database.writer().await?, &lease).await;
                 return Err(error.into());
             }
         };
@@ -229,11 +239,15 @@ impl RecoveryJob {
             Err(_) => "failed",
         };
         // The end is recorded before the lease goes, so records never overlap.
-        let ended = database
-            .record_round_end(record, db::now_ms(), outcome)
-            .await;
+        let ended = persistence::record_round_end(
+            &mut *database.writer().await?,
+            record,
+            db::now_ms(),
+            outcome,
+        )
+        .await;
         if outcome != "lease lost" {
-            database.release_lease(&fence.lease).await?;
+            persistence::release_lease(&mut *database.writer().await?, &fence.lease).await?;
         }
         ended?;
         self.rounds.fetch_add(1, Ordering::Relaxed);
@@ -247,11 +261,14 @@ impl RecoveryJob {
         if !renewal_due(fence.renewed_at, now, self.settings.lease_ttl_ms) {
             return Ok(true);
         }
-        let held = self
-            .payments
-            .db()
-            .renew_lease(&mut fence.lease, Some(fence.record), now, fence.ttl)
-            .await?;
+        let held = persistence::renew_lease(
+            &mut *self.payments.db().writer().await?,
+            &mut fence.lease,
+            Some(fence.record),
+            now,
+            fence.ttl,
+        )
+        .await?;
         if held {
             fence.renewed_at = now;
         } else {
@@ -288,11 +305,15 @@ impl RecoveryJob {
         let database = self.payments.db();
         let now = db::now_ms();
         let cutoff = now - ms(self.settings.older_than_ms);
-        let mut after = 0;
+        let mut after = PaymentId::new(0);
         loop {
-            let page = database
-                .open_payments_page(cutoff, after, self.settings.page_size)
-                .await?;
+            let page = persistence::open_payments_page(
+                &mut *database.writer().await?,
+                cutoff,
+                after,
+                self.settings.page_size,
+            )
+            .await?;
             let Some(last) = page.last() else { break };
             after = last.id;
             for payment in page {
@@ -312,7 +333,8 @@ impl RecoveryJob {
                         continue;
                     }
                 }
-                database.touch_payment_checked(payment.id, now).await?;
+                persistence::touch_payment_checked(&mut *database.writer().await?, payment.id, now)
+                    .await?;
             }
         }
         if !self.still_held(fence).await? {
@@ -320,10 +342,13 @@ impl RecoveryJob {
             report.skipped = Some("the recovery lease was lost during the round");
             return Ok(report);
         }
-        for (payment, user_id) in database
-            .extra_successful_payments(self.settings.page_size)
-            .await?
-        {
+        // Bound first: a `for` would hold the connection while the PG is called.
+        let extra = persistence::extra_successful_payments(
+            &mut *database.writer().await?,
+            self.settings.page_size,
+        )
+        .await?;
+        for (payment, user_id) in extra {
             if let Some(key) = &payment.transaction_key {
                 self.payments
                     .reverse_extra_charge(payment.id, user_id, key)
@@ -334,6 +359,11 @@ impl RecoveryJob {
         Ok(report)
     }
 
+    /// Settles one open payment, in steps: the order and its PG; a charge never sent is
+    /// sent ([`Self::send_if_never_sent`]); otherwise the PG is asked what became of it
+    /// ([`Self::observe`]), what it said is applied ([`Self::apply_observations`]), and a
+    /// payment still unresolved past the deadline goes to review
+    /// ([`Self::escalate_past_deadline`]).
     async fn settle(
         &self,
         payment: &PaymentRow,
@@ -341,10 +371,12 @@ impl RecoveryJob {
         now: i64,
     ) -> Result<Settled, sqlx::Error> {
         let database = self.payments.db();
-        let Some((order, _, _)) = database.order_with_details(payment.order_id).await? else {
+        let Some((order, _, _)) =
+            persistence::order_with_details(&mut *database.reader().await?, payment.order_id)
+                .await?
+        else {
             return Ok(Settled::Unchanged);
         };
-        let user = order.user_id.to_string();
         // The PG the payment was sent to (recorded before the charge).
         let Some(gateway) = self.payments.gateway_of(payment.id).await? else {
             return Ok(Settled::QueryFailed);
@@ -360,6 +392,38 @@ impl RecoveryJob {
         {
             return Ok(settled);
         }
+        let Some(observations) = self.observe(gateway.as_ref(), payment, &order, age).await else {
+            return Ok(Settled::QueryFailed);
+        };
+        let mut changed = self
+            .apply_observations(payment, observations, source)
+            .await?;
+        if !changed && age >= ms(self.settings.deadline_ms) {
+            changed = self.escalate_past_deadline(payment, source).await?;
+        }
+        Ok(if changed {
+            Settled::Changed
+        } else {
+            Settled::Unchanged
+        })
+    }
+
+    /// What the PG says about a payment sent before: its transaction when the payment knows
+    /// it, else every transaction of its order that matches the order (a charge whose answer
+    /// was lost), and "not found" once past the grace. `None`: a query failed (logged; the
+    /// payment keeps its state for a later round).
+    async fn observe(
+        &self,
+        gateway: &dyn PaymentGateway,
+        payment: &PaymentRow,
+        order: &db::OrderRow,
+        age: i64,
+    ) -> Option<Vec<Observation>> {
+        let user = order.user_id.to_string();
+        let not_found_yet = age < ms(self.settings.not_found_grace_ms);
+        let failed = |error: &dyn std::fmt::Display| {
+            tracing::warn!(payment_id = payment.id.get(), %error, "recovery query failed");
+        };
         let mut observations = Vec::new();
         if let Some(key) = &payment.transaction_key {
             match gateway.transaction(&user, key).await {
@@ -368,55 +432,60 @@ impl RecoveryJob {
                     status: tx.status,
                     reason: tx.reason,
                 }),
-                Ok(None) if age >= ms(self.settings.not_found_grace_ms) => {
-                    observations.push(Observation::NotFoundAtPg);
+                Ok(None) if not_found_yet => {}
+                Ok(None) => observations.push(Observation::NotFoundAtPg),
+                Err(error) => {
+                    failed(&error);
+                    return None;
+                }
+            }
+            return Some(observations);
+        }
+        let keys = match gateway
+            .transactions_for_order(&user, &order.order_ref)
+            .await
+        {
+            Ok(keys) => keys,
+            Err(error) => {
+                failed(&error);
+                return None;
+            }
+        };
+        if keys.is_empty() && !not_found_yet {
+            observations.push(Observation::NotFoundAtPg);
+        }
+        for key in keys {
+            match gateway.transaction(&user, &key).await {
+                Ok(Some(tx))
+                    if tx.order_ref == order.order_ref
+                        && tx.amount.minor_units() == order.total_amount =>
+                {
+                    observations.push(Observation::Pg {
+                        transaction_key: tx.transaction_key,
+                        status: tx.status,
+                        reason: tx.reason,
+                    });
+                }
+                Ok(Some(_)) => {
+                    tracing::error!(order_id = order.id.get(), transaction_key = %key, "PG transaction does not match its order");
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(payment_id = payment.id, %error, "recovery query failed");
-                    return Ok(Settled::QueryFailed);
-                }
-            }
-        } else {
-            match gateway
-                .transactions_for_order(&user, &order.order_ref)
-                .await
-            {
-                Ok(keys) if keys.is_empty() => {
-                    if age >= ms(self.settings.not_found_grace_ms) {
-                        observations.push(Observation::NotFoundAtPg);
-                    }
-                }
-                Ok(keys) => {
-                    for key in keys {
-                        match gateway.transaction(&user, &key).await {
-                            Ok(Some(tx))
-                                if tx.order_ref == order.order_ref
-                                    && tx.amount.minor_units() == order.total_amount =>
-                            {
-                                observations.push(Observation::Pg {
-                                    transaction_key: tx.transaction_key,
-                                    status: tx.status,
-                                    reason: tx.reason,
-                                });
-                            }
-                            Ok(Some(_)) => {
-                                tracing::error!(order_id = order.id, transaction_key = %key, "PG transaction does not match its order");
-                            }
-                            Ok(None) => {}
-                            Err(error) => {
-                                tracing::warn!(payment_id = payment.id, %error, "recovery query failed");
-                                return Ok(Settled::QueryFailed);
-                            }
-                        }
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(payment_id = payment.id, %error, "recovery query failed");
-                    return Ok(Settled::QueryFailed);
+                    failed(&error);
+                    return None;
                 }
             }
         }
+        Some(observations)
+    }
+
+    /// Applies what the PG said; returns whether the payment (or its order) changed.
+    async fn apply_observations(
+        &self,
+        payment: &PaymentRow,
+        observations: Vec<Observation>,
+        source: Source,
+    ) -> Result<bool, sqlx::Error> {
         let mut changed = false;
         for observation in observations {
             // A transaction of the order other than this payment's: target the order.
@@ -427,31 +496,34 @@ impl RecoveryJob {
             let applied = self.payments.apply(target, observation, source).await?;
             changed |= applied.changed;
         }
-        if !changed && age >= ms(self.settings.deadline_ms) {
-            let applied = self
-                .payments
-                .apply(
-                    Target::Payment(payment.id),
-                    Observation::DeadlinePassed,
-                    source,
-                )
-                .await?;
-            if applied.to == Some(PaymentStatus::NeedsReview) && applied.changed {
-                tracing::error!(
-                    payment_id = payment.id,
-                    order_id = payment.order_id,
-                    "ALERT payment unresolved past the deadline"
-                );
-                metrics::counter!("commerce_alerts_total", "kind" => "PaymentPastDeadline")
-                    .increment(1);
-            }
-            changed |= applied.changed;
+        Ok(changed)
+    }
+
+    /// A payment still unresolved past the deadline goes to review, with an alert; returns
+    /// whether it changed.
+    async fn escalate_past_deadline(
+        &self,
+        payment: &PaymentRow,
+        source: Source,
+    ) -> Result<bool, sqlx::Error> {
+        let applied = self
+            .payments
+            .apply(
+                Target::Payment(payment.id),
+                Observation::DeadlinePassed,
+                source,
+            )
+            .await?;
+        if applied.to == Some(PaymentStatus::NeedsReview) && applied.changed {
+            tracing::error!(
+                payment_id = payment.id.get(),
+                order_id = payment.order_id.get(),
+                "ALERT payment unresolved past the deadline"
+            );
+            metrics::counter!("commerce_alerts_total", "kind" => "PaymentPastDeadline")
+                .increment(1);
         }
-        Ok(if changed {
-            Settled::Changed
-        } else {
-            Settled::Unchanged
-        })
+        Ok(applied.changed)
     }
 }
 
@@ -467,7 +539,8 @@ impl RecoveryJob {
     ) -> Result<Option<Settled>, sqlx::Error> {
         let unsent = match (&self.callback_url, payment.status) {
             (Some(_), PaymentStatus::Requested) => {
-                self.payments.db().unsent_card(payment.id).await?
+                persistence::unsent_card(&mut *self.payments.db().writer().await?, payment.id)
+                    .await?
             }
             _ => None,
         };
@@ -504,7 +577,10 @@ impl RecoveryJob {
         };
         let card_type = payment.card_type.as_deref().map(CardType::from_wire);
         let (Ok(card_no), Some(card_type)) = (vault.open(sealed, key), card_type) else {
-            tracing::error!(payment_id = payment.id, "the kept card cannot be sent");
+            tracing::error!(
+                payment_id = payment.id.get(),
+                "the kept card cannot be sent"
+            );
             return Ok(Settled::Unchanged);
         };
         let request = ChargeRequest {
@@ -517,8 +593,8 @@ impl RecoveryJob {
             idempotency_key: key.to_owned(),
         };
         tracing::warn!(
-            payment_id = payment.id,
-            order_id = order.id,
+            payment_id = payment.id.get(),
+            order_id = order.id.get(),
             "sending a charge that was accepted but never sent"
         );
         let observation = match self.payments.charge(payment.id, request).await {

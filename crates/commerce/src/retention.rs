@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::RetentionSettings;
+use crate::persistence;
 use crate::persistence::{self as db, Db};
 
 /// What one prune deleted.
@@ -72,14 +73,24 @@ impl RetentionJob {
         let events_cutoff = now.saturating_sub(ms(self.settings.published_events_ms));
         let mut report = RetentionReport::default();
         loop {
-            let deleted = self.db.prune_idempotency_keys(keys_cutoff, batch).await?;
+            let deleted = persistence::prune_idempotency_keys(
+                &mut *self.db.writer().await?,
+                keys_cutoff,
+                batch,
+            )
+            .await?;
             report.idempotency_keys += deleted;
             if deleted < batch.unsigned_abs() {
                 break;
             }
         }
         loop {
-            let deleted = self.db.prune_published_events(events_cutoff, batch).await?;
+            let deleted = persistence::prune_published_events(
+                &mut *self.db.writer().await?,
+                events_cutoff,
+                batch,
+            )
+            .await?;
             report.published_events += deleted;
             if deleted < batch.unsigned_abs() {
                 break;
@@ -87,7 +98,9 @@ impl RetentionJob {
         }
         let calls_cutoff = now.saturating_sub(ms(self.settings.pg_calls_ms));
         loop {
-            let deleted = self.db.prune_pg_calls(calls_cutoff, batch).await?;
+            let deleted =
+                persistence::prune_pg_calls(&mut *self.db.writer().await?, calls_cutoff, batch)
+                    .await?;
             report.pg_calls += deleted;
             if deleted < batch.unsigned_abs() {
                 break;

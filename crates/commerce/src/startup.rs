@@ -17,6 +17,7 @@ use crate::gateway::routing::{PgRoute, PgRouter};
 use crate::orders::OrderService;
 use crate::outbox::{AlertLog, OutboxRelay, Subscriber};
 use crate::payments::PaymentService;
+use crate::persistence;
 use crate::persistence::{Db, now_ms};
 use crate::recovery::RecoveryJob;
 use crate::retention::RetentionJob;
@@ -118,8 +119,12 @@ impl ApplicationBuilder {
         let settings = self.settings;
         settings.validate()?;
         let db = connect_waiting_out_locks(&settings.database.options()).await?;
-        if settings.application.seed_demo_data && db.seed_demo_data().await? {
-            tracing::info!("seeded demo users and products");
+        if settings.application.seed_demo_data {
+            let mut tx = db.begin().await?;
+            if persistence::seed_demo_data(&mut tx, db.engine()).await? {
+                tracing::info!("seeded demo users and products");
+            }
+            tx.commit().await?;
         }
         // The recorder first, then the registry's metrics, then the instances (bound on
         // creation).
@@ -195,16 +200,25 @@ impl ApplicationBuilder {
                 let candidate = crate::secrets::random_hex(32).map_err(|e| {
                     seawall::ConfigError::new("idempotency.fingerprint_key", e.to_string())
                 })?;
-                db.service_secret("idempotency.fingerprint_key", &candidate, now_ms())
-                    .await?
+                persistence::service_secret(
+                    &mut *db.writer().await?,
+                    "idempotency.fingerprint_key",
+                    &candidate,
+                    now_ms(),
+                )
+                .await?
             }
         };
         // A process that is only starting runs no round: a recovery lease held under this
         // instance's name was left by its previous process, killed in the middle of a round.
         let instance_id = crate::instance::instance_id(&settings)?;
-        if db
-            .reclaim_own_lease(crate::recovery::LEASE_NAME, &instance_id, now_ms())
-            .await?
+        if persistence::reclaim_own_lease(
+            &mut *db.writer().await?,
+            crate::recovery::LEASE_NAME,
+            &instance_id,
+            now_ms(),
+        )
+        .await?
         {
             tracing::info!(%instance_id, "took back the recovery lease a crash left held");
         }
@@ -213,8 +227,13 @@ impl ApplicationBuilder {
             None => {
                 let candidate = crate::secrets::random_hex(32)
                     .map_err(|e| seawall::ConfigError::new("recovery.card_key", e.to_string()))?;
-                db.service_secret("recovery.card_key", &candidate, now_ms())
-                    .await?
+                persistence::service_secret(
+                    &mut *db.writer().await?,
+                    "recovery.card_key",
+                    &candidate,
+                    now_ms(),
+                )
+                .await?
             }
         };
         let subscriptions = crate::subscriptions::wiring::service(

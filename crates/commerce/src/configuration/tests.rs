@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use seawall::circuit_breaker::OpenWait;
+
 use super::*;
 
 const NO_VARS: [(&str, &str); 0] = [];

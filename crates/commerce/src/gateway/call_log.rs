@@ -25,6 +25,7 @@ use pg_client::observer::{
     AttemptId, AttemptInfo, AttemptObserver, AttemptOutcome, AttemptPath, BoxFuture, Veto,
 };
 
+use crate::persistence;
 use crate::persistence::{Db, NewPgCall, PgCallResult, now_ms};
 
 /// The call log of one PG, as pg-client's attempt observer.
@@ -70,7 +71,11 @@ impl AttemptObserver for PgCallLog {
                 transaction_key: info.transaction_key,
                 requested_at: now_ms(),
             };
-            match self.db.insert_pg_call(&call).await {
+            let inserted = async {
+                let mut conn = self.db.writer().await?;
+                persistence::insert_pg_call(&mut conn, &call).await
+            };
+            match inserted.await {
                 Ok(id) => Ok(AttemptId(id.cast_unsigned())),
                 Err(error) => {
                     metrics::counter!("commerce_pg_call_log_refused_total", "pg" => self.pg.to_string())
@@ -96,7 +101,11 @@ impl AttemptObserver for PgCallLog {
                 transaction_key: outcome.transaction_key,
                 reason: outcome.reason,
             };
-            if let Err(error) = self.db.complete_pg_call(row, &result).await {
+            let completed = async {
+                let mut conn = self.db.writer().await?;
+                persistence::complete_pg_call(&mut conn, row, &result).await
+            };
+            if let Err(error) = completed.await {
                 tracing::error!(pg = %self.pg, call = row, %error,
                     "could not complete the PG call log row");
             }

@@ -1,6 +1,8 @@
 //! Why an order could not be placed, in the domain's words. `routes/orders.rs` maps each case
 //! to an HTTP answer with a stable code.
 
+use crate::domain::ProductId;
+
 /// Why [`OrderService::place`](super::OrderService::place) placed no order (or placed one
 /// whose payment failed).
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +28,12 @@ pub enum PlaceError {
     UserNotFound,
     /// A line names a product that does not exist.
     #[error("product {0} does not exist")]
-    ProductNotFound(i64),
+    ProductNotFound(ProductId),
     /// A line asks for more units than are in stock.
     #[error("product {product_id} has fewer than {quantity} units in stock")]
     OutOfStock {
         /// The product.
-        product_id: i64,
+        product_id: ProductId,
         /// The units asked for.
         quantity: i64,
     },

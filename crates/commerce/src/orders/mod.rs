@@ -17,7 +17,9 @@ use tracing::Instrument;
 pub use self::error::PlaceError;
 use self::reserve::{Ask, Reservation, reserve};
 use self::validate::{Payment, fingerprint, validate};
-use crate::domain::{Observation, PaymentMethod, PaymentStatus, Source};
+use crate::domain::{
+    Observation, OrderId, PaymentId, PaymentMethod, PaymentStatus, ProductId, Source, UserId,
+};
 use crate::gateway::{ChargeError, ChargeRequest};
 use crate::payments::{PaymentService, Target};
 
@@ -43,7 +45,7 @@ pub struct OrderRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ItemRequest {
     /// Product id.
-    pub product_id: i64,
+    pub product_id: ProductId,
     /// Units.
     pub quantity: i64,
 }
@@ -84,14 +86,14 @@ pub enum Placed {
     /// A new order, with the status of its payment after the request's own PG call.
     New {
         /// The order.
-        order_id: i64,
+        order_id: OrderId,
         /// The payment's status.
         payment: PaymentStatus,
     },
     /// The idempotency key named an existing order.
     Replayed {
         /// The order.
-        order_id: i64,
+        order_id: OrderId,
     },
 }
 
@@ -137,7 +139,7 @@ impl OrderService {
     )]
     pub async fn place(
         &self,
-        user_id: i64,
+        user_id: UserId,
         idempotency_key: Option<&str>,
         request: OrderRequest,
     ) -> Result<Placed, PlaceError> {
@@ -160,7 +162,7 @@ impl OrderService {
         };
         metrics::counter!("commerce_orders_placed_total", "method" => method.as_str()).increment(1);
         let Payment::Card(card_type, card_no) = payment else {
-            tracing::info!(order_id = reserved.order_id, "point order paid");
+            tracing::info!(order_id = reserved.order_id.get(), "point order paid");
             return Ok(Placed::New {
                 order_id: reserved.order_id,
                 payment: PaymentStatus::Success,
@@ -178,8 +180,8 @@ impl OrderService {
         };
         let (status, rejected) = self.charge(payment_id, charge).await?;
         tracing::info!(
-            order_id,
-            payment_id,
+            order_id = order_id.get(),
+            payment_id = payment_id.get(),
             status = status.as_str(),
             "card order placed"
         );
@@ -192,7 +194,7 @@ impl OrderService {
     /// for it.
     async fn charge(
         &self,
-        payment_id: i64,
+        payment_id: PaymentId,
         charge: ChargeRequest,
     ) -> Result<(PaymentStatus, bool), PlaceError> {
         let payments = self.payments.clone();
@@ -224,7 +226,7 @@ impl OrderService {
 }
 
 /// The answer for a card order whose payment is now `status`.
-fn respond(order_id: i64, status: PaymentStatus, rejected: bool) -> Result<Placed, PlaceError> {
+fn respond(order_id: OrderId, status: PaymentStatus, rejected: bool) -> Result<Placed, PlaceError> {
     match status {
         PaymentStatus::Failed if rejected => Err(PlaceError::PaymentRejected),
         PaymentStatus::Failed => Err(PlaceError::PaymentUnavailable),

@@ -12,7 +12,9 @@
 
 use super::validate::Payment;
 use super::{OrderRequest, PlaceError};
-use crate::domain::{Money, OrderStatus, PaymentMethod, PaymentStatus, Source};
+use crate::domain::{
+    Money, OrderId, OrderStatus, PaymentId, PaymentMethod, PaymentStatus, Source, UserId,
+};
 use crate::payments::{NOT_REACHED_REASON, PaymentService};
 use crate::persistence::{self as db, Db, NewPayment, OrderItem, Tx};
 
@@ -20,7 +22,7 @@ use crate::persistence::{self as db, Db, NewPayment, OrderItem, Tx};
 #[derive(Debug)]
 pub(super) enum Reservation {
     /// The key names an earlier order: answer with it.
-    Replayed(i64),
+    Replayed(OrderId),
     /// A new order, committed.
     Reserved(Reserved),
 }
@@ -28,9 +30,9 @@ pub(super) enum Reservation {
 /// A committed new order.
 #[derive(Debug)]
 pub(super) struct Reserved {
-    pub(super) order_id: i64,
+    pub(super) order_id: OrderId,
     pub(super) order_ref: String,
-    pub(super) payment_id: i64,
+    pub(super) payment_id: PaymentId,
     pub(super) total: Money,
     /// The payment's `Idempotency-Key` at the PG (CARD orders).
     pub(super) pg_key: String,
@@ -41,15 +43,15 @@ enum KeyState {
     /// No key, or a key not seen before.
     Fresh,
     /// The key's order stands: replay it.
-    Replay(i64),
+    Replay(OrderId),
     /// The key's order failed without ever reaching the PG: this request places the order
     /// that one could not (the 503 told the client to send it again).
-    RetryOf(i64),
+    RetryOf(OrderId),
 }
 
 /// The request as the transaction needs it.
 pub(super) struct Ask<'a> {
-    pub(super) user_id: i64,
+    pub(super) user_id: UserId,
     pub(super) key: Option<&'a str>,
     pub(super) request_hash: &'a str,
     pub(super) request: &'a OrderRequest,
@@ -122,7 +124,7 @@ async fn key_state(tx: &mut Tx, ask: &Ask<'_>) -> Result<KeyState, PlaceError> {
 
 /// Whether an order failed only because its charge provably never reached the PG: FAILED,
 /// and every payment FAILED as not reached, with no PG transaction.
-async fn never_reached_the_pg(tx: &mut Tx, order_id: i64) -> Result<bool, sqlx::Error> {
+async fn never_reached_the_pg(tx: &mut Tx, order_id: OrderId) -> Result<bool, sqlx::Error> {
     let Some(order) = db::order_by_id(tx, order_id).await? else {
         return Ok(false);
     };
@@ -138,7 +140,7 @@ async fn never_reached_the_pg(tx: &mut Tx, order_id: i64) -> Result<bool, sqlx::
         }))
 }
 
-async fn user_exists(tx: &mut Tx, user_id: i64) -> Result<bool, sqlx::Error> {
+async fn user_exists(tx: &mut Tx, user_id: UserId) -> Result<bool, sqlx::Error> {
     Ok(db::user_points_in(tx, user_id).await?.is_some())
 }
 
@@ -146,7 +148,7 @@ async fn user_exists(tx: &mut Tx, user_id: i64) -> Result<bool, sqlx::Error> {
 /// the first thing an order is refused for).
 async fn unless_no_user(
     tx: &mut Tx,
-    user_id: i64,
+    user_id: UserId,
     error: PlaceError,
 ) -> Result<PlaceError, sqlx::Error> {
     Ok(if user_exists(tx, user_id).await? {
@@ -217,7 +219,7 @@ async fn write_order(
     };
     let order_id = db::insert_order_row(tx, ask.user_id, status, method, total, now).await?;
     let order_ref = db::order_ref_of(order_id);
-    tracing::Span::current().record("order_id", order_id);
+    tracing::Span::current().record("order_id", order_id.get());
     db::insert_order_items(tx, order_id, items).await?;
     let payment = NewPayment {
         order_id,
@@ -252,7 +254,7 @@ async fn write_order(
     };
     let body = serde_json::json!({"orderId": order_id, "orderRef": order_ref,
         "status": status.as_str(), "totalAmount": total.minor_units(), "method": method.as_str()});
-    db::insert_outbox(tx, order_id, event, &body, now).await?;
+    db::insert_outbox(tx, order_id.get(), event, &body, now).await?;
     Ok(Reserved {
         order_id,
         order_ref,
@@ -266,8 +268,8 @@ async fn write_order(
 async fn bind_key(
     tx: &mut Tx,
     ask: &Ask<'_>,
-    retry_of: Option<i64>,
-    order_id: i64,
+    retry_of: Option<OrderId>,
+    order_id: OrderId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let (user_id, hash) = (ask.user_id, ask.request_hash);

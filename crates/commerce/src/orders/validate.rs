@@ -97,7 +97,7 @@ fn validate_items(request: &OrderRequest) -> Result<(), PlaceError> {
                 format!("items[{i}].quantity must be between 1 and {MAX_QUANTITY}"),
             ));
         }
-        if item.product_id <= 0 {
+        if item.product_id.get() <= 0 {
             return Err(PlaceError::invalid(
                 "INVALID_REQUEST",
                 format!("items[{i}].productId must be positive"),
@@ -147,7 +147,7 @@ mod tests {
             items: items
                 .iter()
                 .map(|&(product_id, quantity)| ItemRequest {
-                    product_id,
+                    product_id: product_id.into(),
                     quantity,
                 })
                 .collect(),

@@ -4,155 +4,165 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Db, Product};
+use super::{Engine, Product};
+use crate::domain::{OrderId, ProductId, UserId};
 
 /// The Postgres advisory lock key of the demo seed (any constant other holders do not use).
 const SEED_LOCK: i64 = 0x636f_6d6d_7365_6564; // "commseed"
 
-impl Db {
-    /// Seeds demo users and products when the database has none. Returns whether it seeded.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn seed_demo_data(&self) -> Result<bool, sqlx::Error> {
-        let mut tx = self.begin().await?;
-        // Instances starting together on a fresh database seed it once: SQLite's write
-        // transactions are serialised from their first statement (`BEGIN IMMEDIATE`); on
-        // Postgres a transaction-scoped advisory lock serialises the count and the inserts.
-        if self.engine == super::Engine::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(SEED_LOCK)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&mut *tx)
+/// Seeds demo users and products when the database has none. Returns whether it seeded.
+/// Run it in its own transaction from [`Db::begin`](super::Db::begin), committed after.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn seed_demo_data(conn: &mut AnyConnection, engine: Engine) -> Result<bool, sqlx::Error> {
+    // Instances starting together on a fresh database seed it once: SQLite's write
+    // transactions are serialised from their first statement (`BEGIN IMMEDIATE`); on
+    // Postgres a transaction-scoped advisory lock serialises the count and the inserts.
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SEED_LOCK)
+            .execute(&mut *conn)
             .await?;
-        if users > 0 {
-            return Ok(false);
-        }
-        for (id, name, points) in [
-            (1_i64, "Kim", 1_000_000_i64),
-            (2, "Lee", 1_000_000),
-            (3, "Park", 5_000),
-        ] {
-            sqlx::query(
-                "INSERT INTO users (id, name, points) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(name)
-            .bind(points)
-            .execute(&mut *tx)
-            .await?;
-        }
-        // Without explicit ids, so a Postgres sequence stays in step (a fresh database gives
-        // them ids 1 to 5).
-        for (name, price, stock) in [
-            ("Mechanical keyboard", 89_000_i64, 1_000_i64),
-            ("Wireless mouse", 35_000, 1_000),
-            ("27-inch monitor", 329_000, 500),
-            ("USB-C hub", 45_000, 1_000),
-            ("Laptop stand", 29_000, 1_000),
-        ] {
-            sqlx::query("INSERT INTO products (name, price, stock) VALUES ($1, $2, $3)")
-                .bind(name)
-                .bind(price)
-                .bind(stock)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
     }
-
-    /// Adds a user (tests and the demo).
-    ///
-    /// # Errors
-    ///
-    /// A database error (e.g. a duplicate id).
-    pub async fn insert_user(&self, id: i64, name: &str, points: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO users (id, name, points) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(name)
-            .bind(points)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&mut *conn)
+        .await?;
+    if users > 0 {
+        return Ok(false);
     }
-
-    /// Adds a product and returns its id (tests and the demo).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn insert_product(
-        &self,
-        name: &str,
-        price: i64,
-        stock: i64,
-    ) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(
-            "INSERT INTO products (name, price, stock) VALUES ($1, $2, $3) RETURNING id",
+    for (id, name, points) in [
+        (UserId::new(1), "Kim", 1_000_000_i64),
+        (UserId::new(2), "Lee", 1_000_000),
+        (UserId::new(3), "Park", 5_000),
+    ] {
+        sqlx::query(
+            "INSERT INTO users (id, name, points) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
+        .bind(id)
+        .bind(name)
+        .bind(points)
+        .execute(&mut *conn)
+        .await?;
+    }
+    // Without explicit ids, so a Postgres sequence stays in step (a fresh database gives
+    // them ids 1 to 5).
+    for (name, price, stock) in [
+        ("Mechanical keyboard", 89_000_i64, 1_000_i64),
+        ("Wireless mouse", 35_000, 1_000),
+        ("27-inch monitor", 329_000, 500),
+        ("USB-C hub", 45_000, 1_000),
+        ("Laptop stand", 29_000, 1_000),
+    ] {
+        sqlx::query("INSERT INTO products (name, price, stock) VALUES ($1, $2, $3)")
+            .bind(name)
+            .bind(price)
+            .bind(stock)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(true)
+}
+
+/// Adds a user (tests and the demo).
+///
+/// # Errors
+///
+/// A database error (e.g. a duplicate id).
+pub async fn insert_user(
+    conn: &mut AnyConnection,
+    id: UserId,
+    name: &str,
+    points: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO users (id, name, points) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(name)
+        .bind(points)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds a product and returns its id (tests and the demo).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn insert_product(
+    conn: &mut AnyConnection,
+    name: &str,
+    price: i64,
+    stock: i64,
+) -> Result<ProductId, sqlx::Error> {
+    sqlx::query_scalar("INSERT INTO products (name, price, stock) VALUES ($1, $2, $3) RETURNING id")
         .bind(name)
         .bind(price)
         .bind(stock)
-        .fetch_one(&self.write)
+        .fetch_one(&mut *conn)
         .await
-    }
+}
 
-    /// Every product, by id.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn products(&self) -> Result<Vec<Product>, sqlx::Error> {
-        let rows = sqlx::query("SELECT id, name, price, stock FROM products ORDER BY id")
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(product_from_row).collect()
-    }
+/// Every product, by id.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn products(conn: &mut AnyConnection) -> Result<Vec<Product>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, name, price, stock FROM products ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(product_from_row).collect()
+}
 
-    /// One product.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn product(&self, id: i64) -> Result<Option<Product>, sqlx::Error> {
-        let row = sqlx::query("SELECT id, name, price, stock FROM products WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        row.as_ref().map(product_from_row).transpose()
-    }
+/// One product.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn product(
+    conn: &mut AnyConnection,
+    id: ProductId,
+) -> Result<Option<Product>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, name, price, stock FROM products WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(product_from_row).transpose()
+}
 
-    /// A user's points.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn user_points(&self, user_id: i64) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar("SELECT points FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.read)
-            .await
-    }
-
-    /// Units reserved by orders whose stock is still held (not released).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn units_held(&self, product_id: i64) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) FROM order_items i \
-             JOIN orders o ON o.id = i.order_id WHERE i.product_id = $1 AND o.stock_released = 0",
-        )
-        .bind(product_id)
-        .fetch_one(&self.read)
+/// A user's points.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn user_points(
+    conn: &mut AnyConnection,
+    user_id: UserId,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT points FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
         .await
-    }
+}
+
+/// Units reserved by orders whose stock is still held (not released).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn units_held(
+    conn: &mut AnyConnection,
+    product_id: ProductId,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) FROM order_items i \
+         JOIN orders o ON o.id = i.order_id WHERE i.product_id = $1 AND o.stock_released = 0",
+    )
+    .bind(product_id)
+    .fetch_one(&mut *conn)
+    .await
 }
 
 /// The user's points, `None` if the user does not exist.
@@ -162,7 +172,7 @@ impl Db {
 /// A database error.
 pub async fn user_points_in(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT points FROM users WHERE id = $1")
         .bind(user_id)
@@ -177,7 +187,7 @@ pub async fn user_points_in(
 /// A database error.
 pub async fn product_price(
     conn: &mut AnyConnection,
-    product_id: i64,
+    product_id: ProductId,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT price FROM products WHERE id = $1")
         .bind(product_id)
@@ -192,7 +202,7 @@ pub async fn product_price(
 /// A database error.
 pub async fn take_stock(
     conn: &mut AnyConnection,
-    product_id: i64,
+    product_id: ProductId,
     quantity: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
@@ -212,7 +222,7 @@ pub async fn take_stock(
 /// A database error.
 pub async fn take_stock_priced(
     conn: &mut AnyConnection,
-    product_id: i64,
+    product_id: ProductId,
     quantity: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
@@ -231,7 +241,7 @@ pub async fn take_stock_priced(
 /// A database error.
 pub async fn take_points(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     amount: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE users SET points = points - $1 WHERE id = $2 AND points >= $1")
@@ -249,7 +259,7 @@ pub async fn take_points(
 /// A database error.
 pub async fn release_stock(
     conn: &mut AnyConnection,
-    order_id: i64,
+    order_id: OrderId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(

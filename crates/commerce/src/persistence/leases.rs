@@ -11,9 +11,7 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
-
-use super::Db;
+use sqlx::{AnyConnection, Row};
 
 /// A lease held: what renewal and release must show.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,204 +52,202 @@ fn until(now: i64, ttl: Duration) -> i64 {
     now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
 }
 
-impl Db {
-    /// Takes the lease `name` for `owner` until `now + ttl` when nobody holds it unexpired,
-    /// its owner included (not re-entrant). Returns the lease with its new generation, or
-    /// `None` when it is held.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn try_acquire_lease(
-        &self,
-        name: &str,
-        owner: &str,
-        now: i64,
-        ttl: Duration,
-    ) -> Result<Option<Lease>, sqlx::Error> {
-        let generation: Option<i64> = sqlx::query_scalar(
-            "UPDATE job_leases SET owner = $1, expires_at = $2, generation = generation + 1 \
-             WHERE name = $3 AND (owner IS NULL OR expires_at < $4) RETURNING generation",
-        )
-        .bind(owner)
-        .bind(until(now, ttl))
-        .bind(name)
-        .bind(now)
-        .fetch_optional(&self.write)
-        .await?;
-        Ok(generation.map(|generation| Lease {
-            name: name.to_owned(),
-            owner: owner.to_owned(),
-            generation,
-            expires_at: until(now, ttl),
-        }))
-    }
+/// Takes the lease `name` for `owner` until `now + ttl` when nobody holds it unexpired,
+/// its owner included (not re-entrant). Returns the lease with its new generation, or
+/// `None` when it is held.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn try_acquire_lease(
+    conn: &mut AnyConnection,
+    name: &str,
+    owner: &str,
+    now: i64,
+    ttl: Duration,
+) -> Result<Option<Lease>, sqlx::Error> {
+    let generation: Option<i64> = sqlx::query_scalar(
+        "UPDATE job_leases SET owner = $1, expires_at = $2, generation = generation + 1 \
+         WHERE name = $3 AND (owner IS NULL OR expires_at < $4) RETURNING generation",
+    )
+    .bind(owner)
+    .bind(until(now, ttl))
+    .bind(name)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(generation.map(|generation| Lease {
+        name: name.to_owned(),
+        owner: owner.to_owned(),
+        generation,
+        expires_at: until(now, ttl),
+    }))
+}
 
-    /// Extends `lease` to `now + ttl` if it is still this generation's (nobody took it since,
-    /// even after it expired), and notes the new expiry on the round's record `round` when
-    /// given. False: the lease was lost; the round must stop writing.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn renew_lease(
-        &self,
-        lease: &mut Lease,
-        round: Option<i64>,
-        now: i64,
-        ttl: Duration,
-    ) -> Result<bool, sqlx::Error> {
-        let expires_at = until(now, ttl);
-        let done = sqlx::query(
-            "UPDATE job_leases SET expires_at = $1 \
-             WHERE name = $2 AND owner = $3 AND generation = $4",
-        )
-        .bind(expires_at)
-        .bind(&lease.name)
-        .bind(&lease.owner)
-        .bind(lease.generation)
-        .execute(&self.write)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        lease.expires_at = expires_at;
-        if let Some(round) = round {
-            sqlx::query("UPDATE recovery_rounds SET lease_until = $1 WHERE id = $2")
-                .bind(expires_at)
-                .bind(round)
-                .execute(&self.write)
-                .await?;
-        }
-        Ok(true)
+/// Extends `lease` to `now + ttl` if it is still this generation's (nobody took it since,
+/// even after it expired), and notes the new expiry on the round's record `round` when
+/// given. False: the lease was lost; the round must stop writing.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn renew_lease(
+    conn: &mut AnyConnection,
+    lease: &mut Lease,
+    round: Option<i64>,
+    now: i64,
+    ttl: Duration,
+) -> Result<bool, sqlx::Error> {
+    let expires_at = until(now, ttl);
+    let done = sqlx::query(
+        "UPDATE job_leases SET expires_at = $1 \
+         WHERE name = $2 AND owner = $3 AND generation = $4",
+    )
+    .bind(expires_at)
+    .bind(&lease.name)
+    .bind(&lease.owner)
+    .bind(lease.generation)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
     }
-
-    /// Gives `lease` back if it is still this generation's; returns whether it was.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn release_lease(&self, lease: &Lease) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE job_leases SET owner = NULL, expires_at = 0 \
-             WHERE name = $1 AND owner = $2 AND generation = $3",
-        )
-        .bind(&lease.name)
-        .bind(&lease.owner)
-        .bind(lease.generation)
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// At start-up: frees a lease left held under this instance's own name by its previous
-    /// process (killed in the middle of a round: a process that is only starting runs no
-    /// round), and marks that process's unfinished rounds `abandoned`, ended now or when
-    /// their lease ran out, whichever came first. Returns whether a lease was freed.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn reclaim_own_lease(
-        &self,
-        name: &str,
-        owner: &str,
-        now: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let freed = sqlx::query(
-            "UPDATE job_leases SET owner = NULL, expires_at = 0 WHERE name = $1 AND owner = $2",
-        )
-        .bind(name)
-        .bind(owner)
-        .execute(&self.write)
-        .await?;
-        sqlx::query(
-            "UPDATE recovery_rounds SET outcome = 'abandoned', \
-               ended_at = CASE WHEN lease_until < $1 THEN lease_until ELSE $1 END \
-             WHERE instance_id = $2 AND ended_at IS NULL",
-        )
-        .bind(now)
-        .bind(owner)
-        .execute(&self.write)
-        .await?;
-        Ok(freed.rows_affected() == 1)
-    }
-
-    /// Records the start of a round run under `lease`; returns the record's id.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn record_round_start(
-        &self,
-        lease: &Lease,
-        source: &str,
-        now: i64,
-    ) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(
-            "INSERT INTO recovery_rounds (instance_id, generation, source, started_at, lease_until) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(&lease.owner)
-        .bind(lease.generation)
-        .bind(source)
-        .bind(now)
-        .bind(lease.expires_at)
-        .fetch_one(&self.write)
-        .await
-    }
-
-    /// Records the end of round `id` and how it ended.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn record_round_end(
-        &self,
-        id: i64,
-        now: i64,
-        outcome: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE recovery_rounds SET ended_at = $1, outcome = $2 WHERE id = $3")
-            .bind(now)
-            .bind(outcome)
-            .bind(id)
-            .execute(&self.write)
+    lease.expires_at = expires_at;
+    if let Some(round) = round {
+        sqlx::query("UPDATE recovery_rounds SET lease_until = $1 WHERE id = $2")
+            .bind(expires_at)
+            .bind(round)
+            .execute(&mut *conn)
             .await?;
-        Ok(())
     }
+    Ok(true)
+}
 
-    /// The recorded rounds, in start order (tests, operators).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn recovery_rounds(&self) -> Result<Vec<RoundRecord>, sqlx::Error> {
-        sqlx::query(
-            "SELECT id, instance_id, generation, source, started_at, ended_at, outcome, lease_until \
-             FROM recovery_rounds ORDER BY started_at, id",
-        )
-        .fetch_all(&self.read)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(RoundRecord {
-                id: r.try_get("id")?,
-                instance_id: r.try_get("instance_id")?,
-                generation: r.try_get("generation")?,
-                source: r.try_get("source")?,
-                started_at: r.try_get("started_at")?,
-                ended_at: r.try_get("ended_at")?,
-                outcome: r.try_get("outcome")?,
-                lease_until: r.try_get("lease_until")?,
-            })
+/// Gives `lease` back if it is still this generation's; returns whether it was.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn release_lease(conn: &mut AnyConnection, lease: &Lease) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE job_leases SET owner = NULL, expires_at = 0 \
+         WHERE name = $1 AND owner = $2 AND generation = $3",
+    )
+    .bind(&lease.name)
+    .bind(&lease.owner)
+    .bind(lease.generation)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// At start-up: frees a lease left held under this instance's own name by its previous
+/// process (killed in the middle of a round: a process that is only starting runs no
+/// round), and marks that process's unfinished rounds `abandoned`, ended now or when
+/// their lease ran out, whichever came first. Returns whether a lease was freed.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn reclaim_own_lease(
+    conn: &mut AnyConnection,
+    name: &str,
+    owner: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let freed = sqlx::query(
+        "UPDATE job_leases SET owner = NULL, expires_at = 0 WHERE name = $1 AND owner = $2",
+    )
+    .bind(name)
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE recovery_rounds SET outcome = 'abandoned', \
+           ended_at = CASE WHEN lease_until < $1 THEN lease_until ELSE $1 END \
+         WHERE instance_id = $2 AND ended_at IS NULL",
+    )
+    .bind(now)
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?;
+    Ok(freed.rows_affected() == 1)
+}
+
+/// Records the start of a round run under `lease`; returns the record's id.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn record_round_start(
+    conn: &mut AnyConnection,
+    lease: &Lease,
+    source: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO recovery_rounds (instance_id, generation, source, started_at, lease_until) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(&lease.owner)
+    .bind(lease.generation)
+    .bind(source)
+    .bind(now)
+    .bind(lease.expires_at)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Records the end of round `id` and how it ended.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn record_round_end(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+    outcome: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE recovery_rounds SET ended_at = $1, outcome = $2 WHERE id = $3")
+        .bind(now)
+        .bind(outcome)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The recorded rounds, in start order (tests, operators).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn recovery_rounds(conn: &mut AnyConnection) -> Result<Vec<RoundRecord>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, instance_id, generation, source, started_at, ended_at, outcome, lease_until \
+         FROM recovery_rounds ORDER BY started_at, id",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(RoundRecord {
+            id: r.try_get("id")?,
+            instance_id: r.try_get("instance_id")?,
+            generation: r.try_get("generation")?,
+            source: r.try_get("source")?,
+            started_at: r.try_get("started_at")?,
+            ended_at: r.try_get("ended_at")?,
+            outcome: r.try_get("outcome")?,
+            lease_until: r.try_get("lease_until")?,
         })
-        .collect()
-    }
+    })
+    .collect()
 }
 
 /// The first pair of rounds that overlap in time (pure: for tests and checks over
-/// [`Db::recovery_rounds`]). A round with no end (still running, or its process died and
+/// [`recovery_rounds`]). A round with no end (still running, or its process died and
 /// was not restarted) counts as lasting until its lease ran out.
 pub fn overlapping_rounds(rounds: &[RoundRecord]) -> Option<(&RoundRecord, &RoundRecord)> {
     let mut sorted: Vec<&RoundRecord> = rounds.iter().collect();

@@ -14,10 +14,33 @@
 //! Two pools: `write` for transactions, `read` (read-only connections) for the catalogue and
 //! order reads, so reads never queue behind writers — and no pool connection is ever held
 //! while the PG is called.
+//!
+//! # One statement style
+//!
+//! - **Every statement is a free function over `&mut AnyConnection`** (its first argument:
+//!   where it runs), in the file of the aggregate whose table it changes or reads: `orders`
+//!   (orders, their lines, idempotency keys and their pruning), `payments` (payments, their
+//!   history, recovery's pages), `attempts` (a charge's first-attempt claim and the sealed
+//!   card), `catalogue` (users, products, stock, points, the demo seed), `outbox` (events,
+//!   the relay's claims, pruning published events), `pg_calls`, `leases`, `subscriptions`,
+//!   `service` (shared secrets). A job's statements live with the aggregate they touch, not
+//!   with the job. All SQL of the service is here.
+//! - [`Db`] runs no SQL of its own: it owns the pools and hands out where statements run —
+//!   [`Db::begin`] (a write transaction holding SQLite's write lock from its first statement),
+//!   [`Db::writer`] (a write-pool connection: each statement commits by itself), and
+//!   [`Db::reader`] (a read-only connection). So a call reads
+//!   `persistence::products(&mut *db.reader().await?)`, or `persistence::lock_order(&mut tx, id)`
+//!   inside a transaction.
+//! - A function never commits the caller's transaction. One whose statements must be atomic
+//!   but that is never part of a larger change opens its own (nested: a savepoint) on the
+//!   connection it is given (`order_with_details`, `claim_outbox_batch`); one that must hold
+//!   SQLite's write lock from its first statement says so and expects a [`Db::begin`]
+//!   transaction from its caller (`claim_charge_attempt`, `seed_demo_data`).
+//! - Row types and their decoding are in `rows.rs`; ids are the domain's newtypes
+//!   ([`crate::domain::OrderId`], …), bound and decoded as the plain integer.
 
 mod attempts;
 mod catalogue;
-mod jobs;
 mod leases;
 mod orders;
 mod outbox;
@@ -30,26 +53,18 @@ pub mod subscriptions;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
 
-pub use self::attempts::{Claim, keep_sealed_card};
-pub use self::catalogue::{
-    product_price, release_stock, take_points, take_stock, take_stock_priced, user_points_in,
-};
-pub use self::leases::{Lease, RoundRecord, overlapping_rounds};
-pub use self::orders::{
-    finish_point_order, idempotent_order, insert_idempotency_key, insert_order_items,
-    insert_order_row, lock_order, order_by_id, order_by_ref, order_ref_of, rebind_idempotency_key,
-    set_order_ref, transition_order,
-};
-pub use self::outbox::{insert_outbox, keep_key_order};
-pub use self::payments::{
-    attach_transaction_key, insert_history, insert_payment, payment_by_id,
-    payment_by_transaction_key, payments_for_order, set_payment_idempotency_key,
-    transition_payment,
-};
-pub use self::pg_calls::{NewPgCall, PgCallResult, PgCallRow};
+pub use self::attempts::*;
+pub use self::catalogue::*;
+pub use self::leases::*;
+pub use self::orders::*;
+pub use self::outbox::*;
+pub use self::payments::*;
+pub use self::pg_calls::*;
 pub use self::rows::{HistoryRow, NewPayment, OrderItem, OrderRow, OutboxRow, PaymentRow, Product};
+pub use self::service::*;
 
 /// A write transaction.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -244,12 +259,23 @@ impl Db {
         }
     }
 
-    /// A read-only connection (for lookups made with the statement functions below).
+    /// A connection of the write pool, for statements run on their own (each commits by
+    /// itself) or by functions that open their own transaction on it.
     ///
     /// # Errors
     ///
     /// No connection within the acquire timeout.
-    pub async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
+    pub async fn writer(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
+        self.write.acquire().await
+    }
+
+    /// A read-only connection (the catalogue and order reads), so reads never queue
+    /// behind writers.
+    ///
+    /// # Errors
+    ///
+    /// No connection within the acquire timeout.
+    pub async fn reader(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
         self.read.acquire().await
     }
 }

@@ -1,72 +1,72 @@
 //! Orders, their lines and the idempotency keys that name them.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 
 use super::rows::{ORDER_COLUMNS, parse_order};
-use super::{Db, OrderItem, OrderRow, PaymentRow, payments_for_order};
-use crate::domain::{Money, OrderStatus, PaymentMethod};
+use super::{OrderItem, OrderRow, PaymentRow, payments_for_order};
+use crate::domain::{Money, OrderId, OrderStatus, PaymentId, PaymentMethod, UserId};
 
-impl Db {
-    /// One order with its items and payments, in one read transaction (a consistent view).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn order_with_details(
-        &self,
-        id: i64,
-    ) -> Result<Option<(OrderRow, Vec<OrderItem>, Vec<PaymentRow>)>, sqlx::Error> {
-        let mut tx = self.read.begin().await?;
-        let Some(order) = order_by_id(&mut tx, id).await? else {
-            return Ok(None);
-        };
-        let items = sqlx::query(
-            "SELECT product_id, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY product_id",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
+/// One order with its items and payments, in one read transaction (a consistent view).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn order_with_details(
+    conn: &mut AnyConnection,
+    id: OrderId,
+) -> Result<Option<(OrderRow, Vec<OrderItem>, Vec<PaymentRow>)>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    let Some(order) = order_by_id(&mut tx, id).await? else {
+        return Ok(None);
+    };
+    let items = sqlx::query(
+        "SELECT product_id, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(OrderItem {
+            product_id: r.try_get("product_id")?,
+            quantity: r.try_get("quantity")?,
+            unit_price: r.try_get("unit_price")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let payments = payments_for_order(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Some((order, items, payments)))
+}
+
+/// Counts of orders by status and of open payments (metrics, tests, the demo).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn order_status_counts(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query("SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status")
+        .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(|r| {
-            Ok(OrderItem {
-                product_id: r.try_get("product_id")?,
-                quantity: r.try_get("quantity")?,
-                unit_price: r.try_get("unit_price")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let payments = payments_for_order(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(Some((order, items, payments)))
-    }
+        .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+        .collect()
+}
 
-    /// Counts of orders by status and of open payments (metrics, tests, the demo).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn order_status_counts(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
-        sqlx::query("SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status")
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
-            .collect()
-    }
-
-    /// Every order id with its status (tests and the demo).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn all_orders(&self) -> Result<Vec<OrderRow>, sqlx::Error> {
-        sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders ORDER BY id"))
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(parse_order)
-            .collect()
-    }
+/// Every order id with its status (tests and the demo).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn all_orders(conn: &mut AnyConnection) -> Result<Vec<OrderRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders ORDER BY id"))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(parse_order)
+        .collect()
 }
 
 /// The order an idempotency key already names, with the stored request hash.
@@ -76,9 +76,9 @@ impl Db {
 /// A database error.
 pub async fn idempotent_order(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     key: &str,
-) -> Result<Option<(String, i64)>, sqlx::Error> {
+) -> Result<Option<(String, OrderId)>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT request_hash, order_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
     )
@@ -97,10 +97,10 @@ pub async fn idempotent_order(
 /// A database error.
 pub async fn insert_idempotency_key(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     key: &str,
     request_hash: &str,
-    order_id: i64,
+    order_id: OrderId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -125,11 +125,11 @@ pub async fn insert_idempotency_key(
 /// A database error.
 pub async fn rebind_idempotency_key(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     key: &str,
-    old_order_id: i64,
+    old_order_id: OrderId,
     request_hash: &str,
-    order_id: i64,
+    order_id: OrderId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -148,7 +148,8 @@ pub async fn rebind_idempotency_key(
 }
 
 /// The PG-facing reference of order `id`: `ORD-000042`.
-pub fn order_ref_of(id: i64) -> String {
+pub fn order_ref_of(id: OrderId) -> String {
+    let id = id.get();
     format!("ORD-{id:06}")
 }
 
@@ -161,12 +162,12 @@ pub fn order_ref_of(id: i64) -> String {
 /// A database error.
 pub async fn insert_order_row(
     conn: &mut AnyConnection,
-    user_id: i64,
+    user_id: UserId,
     status: OrderStatus,
     method: PaymentMethod,
     total: Money,
     now: i64,
-) -> Result<i64, sqlx::Error> {
+) -> Result<OrderId, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO orders (user_id, status, method, total_amount, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
@@ -185,7 +186,7 @@ pub async fn insert_order_row(
 /// # Errors
 ///
 /// A database error.
-pub async fn set_order_ref(conn: &mut AnyConnection, id: i64) -> Result<(), sqlx::Error> {
+pub async fn set_order_ref(conn: &mut AnyConnection, id: OrderId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE orders SET order_ref = $1 WHERE id = $2")
         .bind(order_ref_of(id))
         .bind(id)
@@ -202,8 +203,8 @@ pub async fn set_order_ref(conn: &mut AnyConnection, id: i64) -> Result<(), sqlx
 /// A database error.
 pub async fn finish_point_order(
     conn: &mut AnyConnection,
-    id: i64,
-    payment_id: i64,
+    id: OrderId,
+    payment_id: PaymentId,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -225,7 +226,7 @@ pub async fn finish_point_order(
 /// A database error.
 pub async fn insert_order_items(
     conn: &mut AnyConnection,
-    order_id: i64,
+    order_id: OrderId,
     items: &[OrderItem],
 ) -> Result<(), sqlx::Error> {
     if items.is_empty() {
@@ -260,7 +261,7 @@ pub async fn insert_order_items(
 /// # Errors
 ///
 /// A database error.
-pub async fn lock_order(conn: &mut AnyConnection, order_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn lock_order(conn: &mut AnyConnection, order_id: OrderId) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1")
         .bind(order_id)
         .execute(conn)
@@ -275,7 +276,7 @@ pub async fn lock_order(conn: &mut AnyConnection, order_id: i64) -> Result<bool,
 /// A database error.
 pub async fn order_by_id(
     conn: &mut AnyConnection,
-    id: i64,
+    id: OrderId,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
         .bind(id)
@@ -314,10 +315,10 @@ pub async fn order_by_ref(
 /// A database error.
 pub async fn transition_order(
     conn: &mut AnyConnection,
-    id: i64,
+    id: OrderId,
     from: OrderStatus,
     to: OrderStatus,
-    paid_payment_id: Option<i64>,
+    paid_payment_id: Option<PaymentId>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -332,4 +333,36 @@ pub async fn transition_order(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Deletes up to `limit` idempotency keys made before `cutoff`; returns how many.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn prune_idempotency_keys(
+    conn: &mut AnyConnection,
+    cutoff: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE (user_id, key) IN \
+           (SELECT user_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Idempotency keys held now (tests, the retention report).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn idempotency_key_count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
+        .fetch_one(conn)
+        .await
 }

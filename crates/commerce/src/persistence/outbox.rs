@@ -5,9 +5,9 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 
-use super::{Db, OutboxRow};
+use super::OutboxRow;
 
 /// Ids marked per statement: far under both engines' limits on bound parameters.
 const MARK_CHUNK: usize = 500;
@@ -33,201 +33,206 @@ fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-impl Db {
-    /// The oldest undelivered (and not dead) events, in id order.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn pending_outbox_events(&self, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
-        sqlx::query(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox_events \
-             WHERE published_at IS NULL AND dead = 0 ORDER BY id LIMIT $1"
-        ))
-        .bind(limit)
-        .fetch_all(&self.write)
-        .await?
-        .iter()
-        .map(parse_outbox)
-        .collect()
-    }
+/// The oldest undelivered (and not dead) events, in id order.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn pending_outbox_events(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox_events \
+         WHERE published_at IS NULL AND dead = 0 ORDER BY id LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(parse_outbox)
+    .collect()
+}
 
-    /// Marks delivered events published in one statement per 500 ids (not one
-    /// per event: the relay's cost was one write per event); returns how many were marked now.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn mark_outbox_published_batch(
-        &self,
-        ids: &[i64],
-        now: i64,
-    ) -> Result<u64, sqlx::Error> {
-        let mut marked = 0;
-        for chunk in ids.chunks(MARK_CHUNK) {
-            let placeholders = (2..chunk.len() + 2)
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "UPDATE outbox_events SET published_at = $1 \
-                 WHERE published_at IS NULL AND id IN ({placeholders})"
-            );
-            let mut query = sqlx::query(&sql).bind(now);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            marked += query.execute(&self.write).await?.rows_affected();
+/// Marks delivered events published in one statement per 500 ids (not one
+/// per event: the relay's cost was one write per event); returns how many were marked now.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn mark_outbox_published_batch(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let mut marked = 0;
+    for chunk in ids.chunks(MARK_CHUNK) {
+        let placeholders = (2..chunk.len() + 2)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE outbox_events SET published_at = $1 \
+             WHERE published_at IS NULL AND id IN ({placeholders})"
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        for id in chunk {
+            query = query.bind(*id);
         }
-        Ok(marked)
+        marked += query.execute(&mut *conn).await?.rows_affected();
     }
+    Ok(marked)
+}
 
-    /// Records a failed delivery: the next try is at `next_attempt_at`, or never when `dead`.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn mark_outbox_failed(
-        &self,
-        id: i64,
-        next_attempt_at: i64,
-        dead: bool,
-        error: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE outbox_events SET attempts = attempts + 1, next_attempt_at = $1, dead = $2, \
-             last_error = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $4",
-        )
-        .bind(next_attempt_at)
-        .bind(i64::from(dead))
-        .bind(error)
-        .bind(id)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+/// Records a failed delivery: the next try is at `next_attempt_at`, or never when `dead`.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn mark_outbox_failed(
+    conn: &mut AnyConnection,
+    id: i64,
+    next_attempt_at: i64,
+    dead: bool,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE outbox_events SET attempts = attempts + 1, next_attempt_at = $1, dead = $2, \
+         last_error = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $4",
+    )
+    .bind(next_attempt_at)
+    .bind(i64::from(dead))
+    .bind(error)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Undelivered events (delivery lag) and the oldest one's creation time.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn outbox_backlog(conn: &mut AnyConnection) -> Result<(i64, Option<i64>), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox_events \
+         WHERE published_at IS NULL AND dead = 0",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("oldest")?))
+}
+
+/// Claims up to `limit` events for `owner` until `claimed_until` (Postgres; several relays
+/// share the outbox): in one short transaction, locks the oldest unpublished events nobody
+/// else holds a live claim on (`FOR UPDATE SKIP LOCKED`: rows another relay is claiming
+/// right now are passed over, not waited for), cuts the batch at the first one still
+/// backing off, keeps per-order order with [`keep_key_order`], and records the claim.
+/// An expired claim (a dead instance's batch) is taken over: at least once.
+///
+/// Delivery happens after the commit, outside any transaction, so a slow subscriber holds
+/// no row lock; the claim keeps other relays off the batch meanwhile.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn claim_outbox_batch(
+    conn: &mut AnyConnection,
+    owner: &str,
+    limit: i64,
+    now: i64,
+    claimed_until: i64,
+) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    let mut batch = sqlx::query(&format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox_events \
+         WHERE published_at IS NULL AND dead = 0 \
+           AND (claimed_until IS NULL OR claimed_until < $1 OR claimed_by = $2) \
+         ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(now)
+    .bind(owner)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(parse_outbox)
+    .collect::<Result<Vec<_>, _>>()?;
+    if let Some(waiting) = batch.iter().position(|row| row.next_attempt_at > now) {
+        // Waiting out its backoff; later events wait behind it, as on one relay.
+        batch.truncate(waiting);
     }
-
-    /// Undelivered events (delivery lag) and the oldest one's creation time.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn outbox_backlog(&self) -> Result<(i64, Option<i64>), sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox_events \
-             WHERE published_at IS NULL AND dead = 0",
-        )
-        .fetch_one(&self.read)
-        .await?;
-        Ok((row.try_get("n")?, row.try_get("oldest")?))
+    let Some(last) = batch.last().map(|row| row.id) else {
+        // End the transaction now: left to a lazy rollback on drop, its row locks would
+        // make this relay's next pass skip (and overtake) the rows it just looked at.
+        tx.rollback().await?;
+        return Ok(batch);
+    };
+    let aggregates: Vec<i64> = batch
+        .iter()
+        .map(|row| row.aggregate_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut pending_sql = format!(
+        "SELECT id, aggregate_id FROM outbox_events \
+         WHERE published_at IS NULL AND dead = 0 AND id <= $1 AND aggregate_id IN ({})",
+        placeholders(2, aggregates.len())
+    );
+    pending_sql.push_str(" ORDER BY id");
+    let mut query = sqlx::query(&pending_sql).bind(last);
+    for aggregate in &aggregates {
+        query = query.bind(*aggregate);
     }
-
-    /// Claims up to `limit` events for `owner` until `claimed_until` (Postgres; several relays
-    /// share the outbox): in one short transaction, locks the oldest unpublished events nobody
-    /// else holds a live claim on (`FOR UPDATE SKIP LOCKED`: rows another relay is claiming
-    /// right now are passed over, not waited for), cuts the batch at the first one still
-    /// backing off, keeps per-order order with [`keep_key_order`], and records the claim.
-    /// An expired claim (a dead instance's batch) is taken over: at least once.
-    ///
-    /// Delivery happens after the commit, outside any transaction, so a slow subscriber holds
-    /// no row lock; the claim keeps other relays off the batch meanwhile.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn claim_outbox_batch(
-        &self,
-        owner: &str,
-        limit: i64,
-        now: i64,
-        claimed_until: i64,
-    ) -> Result<Vec<OutboxRow>, sqlx::Error> {
-        let mut tx = self.write.begin().await?;
-        let mut batch = sqlx::query(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox_events \
-             WHERE published_at IS NULL AND dead = 0 \
-               AND (claimed_until IS NULL OR claimed_until < $1 OR claimed_by = $2) \
-             ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED"
-        ))
-        .bind(now)
-        .bind(owner)
-        .bind(limit)
+    let pending = query
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(parse_outbox)
-        .collect::<Result<Vec<_>, _>>()?;
-        if let Some(waiting) = batch.iter().position(|row| row.next_attempt_at > now) {
-            // Waiting out its backoff; later events wait behind it, as on one relay.
-            batch.truncate(waiting);
-        }
-        let Some(last) = batch.last().map(|row| row.id) else {
-            // End the transaction now: left to a lazy rollback on drop, its row locks would
-            // make this relay's next pass skip (and overtake) the rows it just looked at.
-            tx.rollback().await?;
-            return Ok(batch);
-        };
-        let aggregates: Vec<i64> = batch
-            .iter()
-            .map(|row| row.aggregate_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let mut pending_sql = format!(
-            "SELECT id, aggregate_id FROM outbox_events \
-             WHERE published_at IS NULL AND dead = 0 AND id <= $1 AND aggregate_id IN ({})",
-            placeholders(2, aggregates.len())
+        .map(|r| Ok((r.try_get("id")?, r.try_get("aggregate_id")?)))
+        .collect::<Result<Vec<(i64, i64)>, sqlx::Error>>()?;
+    let candidates: Vec<(i64, i64)> = batch.iter().map(|r| (r.id, r.aggregate_id)).collect();
+    let kept = keep_key_order(&candidates, &pending);
+    batch.retain(|row| kept.contains(&row.id));
+    for chunk in batch.chunks(MARK_CHUNK) {
+        let sql = format!(
+            "UPDATE outbox_events SET claimed_by = $1, claimed_until = $2 WHERE id IN ({})",
+            placeholders(3, chunk.len())
         );
-        pending_sql.push_str(" ORDER BY id");
-        let mut query = sqlx::query(&pending_sql).bind(last);
-        for aggregate in &aggregates {
-            query = query.bind(*aggregate);
+        let mut query = sqlx::query(&sql).bind(owner).bind(claimed_until);
+        for row in chunk {
+            query = query.bind(row.id);
         }
-        let pending = query
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("aggregate_id")?)))
-            .collect::<Result<Vec<(i64, i64)>, sqlx::Error>>()?;
-        let candidates: Vec<(i64, i64)> = batch.iter().map(|r| (r.id, r.aggregate_id)).collect();
-        let kept = keep_key_order(&candidates, &pending);
-        batch.retain(|row| kept.contains(&row.id));
-        for chunk in batch.chunks(MARK_CHUNK) {
-            let sql = format!(
-                "UPDATE outbox_events SET claimed_by = $1, claimed_until = $2 WHERE id IN ({})",
-                placeholders(3, chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(owner).bind(claimed_until);
-            for row in chunk {
-                query = query.bind(row.id);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(batch)
+        query.execute(&mut *tx).await?;
     }
+    tx.commit().await?;
+    Ok(batch)
+}
 
-    /// Gives back `owner`'s claim on events it will not deliver in this pass (those behind a
-    /// failed one), so any relay can take them at once rather than after the claim expires.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn release_outbox_claims(&self, owner: &str, ids: &[i64]) -> Result<(), sqlx::Error> {
-        for chunk in ids.chunks(MARK_CHUNK) {
-            let sql = format!(
-                "UPDATE outbox_events SET claimed_by = NULL, claimed_until = NULL \
-                 WHERE claimed_by = $1 AND published_at IS NULL AND id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(owner);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query.execute(&self.write).await?;
+/// Gives back `owner`'s claim on events it will not deliver in this pass (those behind a
+/// failed one), so any relay can take them at once rather than after the claim expires.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn release_outbox_claims(
+    conn: &mut AnyConnection,
+    owner: &str,
+    ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    for chunk in ids.chunks(MARK_CHUNK) {
+        let sql = format!(
+            "UPDATE outbox_events SET claimed_by = NULL, claimed_until = NULL \
+             WHERE claimed_by = $1 AND published_at IS NULL AND id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(owner);
+        for id in chunk {
+            query = query.bind(*id);
         }
-        Ok(())
+        query.execute(&mut *conn).await?;
     }
+    Ok(())
 }
 
 /// Appends an event to the outbox (same transaction as the change it announces).
@@ -283,6 +288,40 @@ pub fn keep_key_order(candidates: &[(i64, i64)], pending: &[(i64, i64)]) -> Hash
         }
     }
     kept
+}
+
+/// Deletes up to `limit` outbox events published before `cutoff` (never an undelivered or
+/// dead one); returns how many.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn prune_published_events(
+    conn: &mut AnyConnection,
+    cutoff: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM outbox_events WHERE id IN \
+           (SELECT id FROM outbox_events WHERE published_at IS NOT NULL \
+              AND published_at < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Published outbox events still held (tests, the retention report).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn published_event_count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox_events WHERE published_at IS NOT NULL")
+        .fetch_one(conn)
+        .await
 }
 
 #[cfg(test)]

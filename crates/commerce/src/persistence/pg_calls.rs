@@ -4,10 +4,9 @@
 //! transaction: a call-log row survives the rollback of the transaction around it, and the
 //! "before" row is committed before the PG is called.
 
+use crate::domain::{OrderId, PaymentId};
 use serde::Serialize;
-use sqlx::Row;
-
-use super::Db;
+use sqlx::{AnyConnection, Row};
 
 /// The "before" half of a call-log row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,142 +73,157 @@ pub struct PgCallRow {
     pub reason: Option<String>,
 }
 
-impl Db {
-    /// Writes the "before" row of a PG call and returns its id.
-    ///
-    /// # Errors
-    ///
-    /// A database error: the caller must not call the PG.
-    pub async fn insert_pg_call(&self, call: &NewPgCall<'_>) -> Result<i64, sqlx::Error> {
-        let row = sqlx::query(
-            "INSERT INTO pg_calls (pg, path, order_ref, idempotency_key, card_no_masked, \
-                                   transaction_key, requested_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(call.pg)
-        .bind(call.path)
-        .bind(call.order_ref)
-        .bind(call.idempotency_key)
-        .bind(call.card_no_masked)
-        .bind(call.transaction_key)
-        .bind(call.requested_at)
-        .fetch_one(&self.write)
-        .await?;
-        row.try_get("id")
-    }
+/// Writes the "before" row of a PG call and returns its id.
+///
+/// # Errors
+///
+/// A database error: the caller must not call the PG.
+pub async fn insert_pg_call(
+    conn: &mut AnyConnection,
+    call: &NewPgCall<'_>,
+) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO pg_calls (pg, path, order_ref, idempotency_key, card_no_masked, \
+                               transaction_key, requested_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(call.pg)
+    .bind(call.path)
+    .bind(call.order_ref)
+    .bind(call.idempotency_key)
+    .bind(call.card_no_masked)
+    .bind(call.transaction_key)
+    .bind(call.requested_at)
+    .fetch_one(&mut *conn)
+    .await?;
+    row.try_get("id")
+}
 
-    /// Completes a call-log row with what the call ended with (a key already known stays).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn complete_pg_call(
-        &self,
-        id: i64,
-        result: &PgCallResult<'_>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE pg_calls SET responded_at = $1, status_code = $2, outcome = $3, \
-                    transaction_key = COALESCE($4, transaction_key), reason = $5 \
-             WHERE id = $6",
-        )
-        .bind(result.responded_at)
-        .bind(result.status_code)
-        .bind(result.outcome)
-        .bind(result.transaction_key)
-        .bind(result.reason)
-        .bind(id)
-        .execute(&self.write)
-        .await?;
-        Ok(())
-    }
+/// Completes a call-log row with what the call ended with (a key already known stays).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn complete_pg_call(
+    conn: &mut AnyConnection,
+    id: i64,
+    result: &PgCallResult<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE pg_calls SET responded_at = $1, status_code = $2, outcome = $3, \
+                transaction_key = COALESCE($4, transaction_key), reason = $5 \
+         WHERE id = $6",
+    )
+    .bind(result.responded_at)
+    .bind(result.status_code)
+    .bind(result.outcome)
+    .bind(result.transaction_key)
+    .bind(result.reason)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
 
-    /// Every PG call about an order (by its reference, or by a transaction key one of its
-    /// payments holds), oldest first.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn pg_calls_for_order(&self, order_id: i64) -> Result<Vec<PgCallRow>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT c.id, c.pg, c.path, c.order_ref, c.idempotency_key, c.card_no_masked, \
-                    c.requested_at, c.responded_at, c.status_code, c.outcome, \
-                    c.transaction_key, c.reason \
-             FROM pg_calls c \
-             WHERE c.order_ref = (SELECT order_ref FROM orders WHERE id = $1) \
-                OR c.transaction_key IN \
-                   (SELECT transaction_key FROM payments \
-                     WHERE order_id = $1 AND transaction_key IS NOT NULL) \
-             ORDER BY c.id",
-        )
-        .bind(order_id)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PgCallRow {
-                    id: r.try_get("id")?,
-                    pg: r.try_get("pg")?,
-                    path: r.try_get("path")?,
-                    order_ref: r.try_get("order_ref")?,
-                    idempotency_key: r.try_get("idempotency_key")?,
-                    card_no_masked: r.try_get("card_no_masked")?,
-                    requested_at: r.try_get("requested_at")?,
-                    responded_at: r.try_get("responded_at")?,
-                    status_code: r.try_get("status_code")?,
-                    outcome: r.try_get("outcome")?,
-                    transaction_key: r.try_get("transaction_key")?,
-                    reason: r.try_get("reason")?,
-                })
+/// Every PG call about an order (by its reference, or by a transaction key one of its
+/// payments holds), oldest first.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn pg_calls_for_order(
+    conn: &mut AnyConnection,
+    order_id: OrderId,
+) -> Result<Vec<PgCallRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.pg, c.path, c.order_ref, c.idempotency_key, c.card_no_masked, \
+                c.requested_at, c.responded_at, c.status_code, c.outcome, \
+                c.transaction_key, c.reason \
+         FROM pg_calls c \
+         WHERE c.order_ref = (SELECT order_ref FROM orders WHERE id = $1) \
+            OR c.transaction_key IN \
+               (SELECT transaction_key FROM payments \
+                 WHERE order_id = $1 AND transaction_key IS NOT NULL) \
+         ORDER BY c.id",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PgCallRow {
+                id: r.try_get("id")?,
+                pg: r.try_get("pg")?,
+                path: r.try_get("path")?,
+                order_ref: r.try_get("order_ref")?,
+                idempotency_key: r.try_get("idempotency_key")?,
+                card_no_masked: r.try_get("card_no_masked")?,
+                requested_at: r.try_get("requested_at")?,
+                responded_at: r.try_get("responded_at")?,
+                status_code: r.try_get("status_code")?,
+                outcome: r.try_get("outcome")?,
+                transaction_key: r.try_get("transaction_key")?,
+                reason: r.try_get("reason")?,
             })
-            .collect()
-    }
+        })
+        .collect()
+}
 
-    /// Deletes up to `limit` call-log rows sent before `cutoff`; returns how many.
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn prune_pg_calls(&self, cutoff: i64, limit: i64) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(
-            "DELETE FROM pg_calls WHERE id IN \
-               (SELECT id FROM pg_calls WHERE requested_at < $1 ORDER BY id LIMIT $2)",
-        )
-        .bind(cutoff)
-        .bind(limit)
-        .execute(&self.write)
+/// Deletes up to `limit` call-log rows sent before `cutoff`; returns how many.
+///
+/// # Errors
+///
+/// A database error.
+pub async fn prune_pg_calls(
+    conn: &mut AnyConnection,
+    cutoff: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM pg_calls WHERE id IN \
+           (SELECT id FROM pg_calls WHERE requested_at < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Records that payment `id` is being charged at `pg` (written before each PG is tried,
+/// so recovery asks the PG that may hold the transaction even after a crash).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn set_payment_pg(
+    conn: &mut AnyConnection,
+    id: PaymentId,
+    pg: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET pg = $1 WHERE id = $2")
+        .bind(pg)
+        .bind(id)
+        .execute(&mut *conn)
         .await?;
-        Ok(done.rows_affected())
-    }
+    Ok(())
+}
 
-    /// Records that payment `id` is being charged at `pg` (written before each PG is tried,
-    /// so recovery asks the PG that may hold the transaction even after a crash).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn set_payment_pg(&self, id: i64, pg: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE payments SET pg = $1 WHERE id = $2")
-            .bind(pg)
-            .bind(id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
-    /// The PG payment `id` was charged at; `None` for the primary PG (or no such payment).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub async fn payment_pg(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query("SELECT pg FROM payments WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.write)
-            .await?;
-        match row {
-            Some(row) => row.try_get("pg"),
-            None => Ok(None),
-        }
+/// The PG payment `id` was charged at; `None` for the primary PG (or no such payment).
+///
+/// # Errors
+///
+/// A database error.
+pub async fn payment_pg(
+    conn: &mut AnyConnection,
+    id: PaymentId,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT pg FROM payments WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(row) => row.try_get("pg"),
+        None => Ok(None),
     }
 }

@@ -6,14 +6,16 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::domain::{Money, OrderStatus, PaymentMethod, PaymentStatus};
+use crate::domain::{
+    Money, OrderId, OrderStatus, PaymentId, PaymentMethod, PaymentStatus, ProductId, UserId,
+};
 
 /// A product row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
     /// Id.
-    pub id: i64,
+    pub id: ProductId,
     /// Name.
     pub name: String,
     /// Unit price in minor units.
@@ -26,9 +28,9 @@ pub struct Product {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentRow {
     /// Id.
-    pub id: i64,
+    pub id: PaymentId,
     /// Its order.
-    pub order_id: i64,
+    pub order_id: OrderId,
     /// POINT or CARD.
     pub method: String,
     /// Status.
@@ -55,11 +57,11 @@ pub struct PaymentRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderRow {
     /// Id.
-    pub id: i64,
+    pub id: OrderId,
     /// The id the PG sees.
     pub order_ref: String,
     /// Who ordered.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// Status.
     pub status: OrderStatus,
     /// POINT or CARD.
@@ -67,7 +69,7 @@ pub struct OrderRow {
     /// Total in minor units.
     pub total_amount: i64,
     /// The payment that paid it.
-    pub paid_payment_id: Option<i64>,
+    pub paid_payment_id: Option<PaymentId>,
     /// Creation time (ms).
     pub created_at: i64,
 }
@@ -77,7 +79,7 @@ pub struct OrderRow {
 #[serde(rename_all = "camelCase")]
 pub struct OrderItem {
     /// Product.
-    pub product_id: i64,
+    pub product_id: ProductId,
     /// Units.
     pub quantity: i64,
     /// Unit price at order time.
@@ -88,7 +90,7 @@ pub struct OrderItem {
 #[derive(Clone, Debug)]
 pub struct NewPayment<'a> {
     /// Its order.
-    pub order_id: i64,
+    pub order_id: OrderId,
     /// Method.
     pub method: PaymentMethod,
     /// Initial status.

@@ -32,10 +32,11 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::faults;
 use super::json::ApiJson;
-use crate::domain::{Observation, PaymentStatus, Source};
+use crate::domain::{Observation, OrderId, PaymentId, PaymentStatus, Source};
 use crate::error::ApiError;
 use crate::gateway::pg::{CHARGE_BREAKER, sync_card_type_breakers};
 use crate::payments::Target;
+use crate::persistence;
 use crate::recovery::{RecoveryReport, RoundError};
 
 pub(super) fn router() -> Router<AppState> {
@@ -329,17 +330,17 @@ struct Resolution {
 async fn pg_calls(
     _: Admin,
     State(state): State<AppState>,
-    path: Result<Path<i64>, PathRejection>,
+    path: Result<Path<OrderId>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Path(id) = path?;
-    let calls = state.db.pg_calls_for_order(id).await?;
+    let calls = persistence::pg_calls_for_order(&mut *state.db.reader().await?, id).await?;
     Ok(Json(serde_json::json!({ "orderId": id, "calls": calls })))
 }
 
 async fn resolve(
     _: Admin,
     State(state): State<AppState>,
-    path: Result<Path<i64>, PathRejection>,
+    path: Result<Path<PaymentId>, PathRejection>,
     ApiJson(resolution): ApiJson<Resolution>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Path(id) = path?;
@@ -365,7 +366,7 @@ async fn resolve(
             Source::Admin,
         )
         .await?;
-    if applied.payment_id == 0 {
+    if applied.payment_id == PaymentId::new(0) {
         return Err(ApiError::NotFound {
             code: "PAYMENT_NOT_FOUND",
             message: format!("payment {id} does not exist"),

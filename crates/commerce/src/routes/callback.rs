@@ -42,6 +42,7 @@ use super::AppState;
 use crate::domain::{Observation, Source};
 use crate::error::ApiError;
 use crate::payments::Target;
+use crate::persistence;
 use crate::persistence as db;
 
 /// Name of the signature header.
@@ -154,7 +155,8 @@ async fn callback(
         match db::payment_by_transaction_key(&mut conn, &parsed.transaction_key).await? {
             Some(payment) => {
                 // A callback about a payment another PG holds: not this PG's to settle.
-                let held_at = state.db.payment_pg(payment.id).await?;
+                let held_at =
+                    persistence::payment_pg(&mut *state.db.writer().await?, payment.id).await?;
                 if router.route(held_at.as_deref()).map(|r| &r.name) != Some(&pg_name) {
                     return Err(rejected("OTHER_PG"));
                 }
@@ -172,7 +174,7 @@ async fn callback(
         };
     // Never hold a connection while calling the PG.
     drop(conn);
-    span.record("order_id", order.id);
+    span.record("order_id", order.id.get());
     if parsed.order_id != order.order_ref || parsed.amount != order.total_amount {
         return Err(rejected("CALLBACK_MISMATCH"));
     }

@@ -1,6 +1,7 @@
 //! `GET /health` and `GET /metrics` (Prometheus text format: the service's own counters,
 //! pg-client's, and seawall's registry instances).
 
+use crate::persistence::{self, Db};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -29,7 +30,19 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // seawall's instances (seawall_circuitbreaker_state, …), refreshed for this scrape.
     state.registry_metrics.publish();
-    if let Ok((open, oldest)) = state.db.open_payments_summary().await {
+    record_database_gauges(&state.db).await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// The open-payment and outbox gauges, read now (skipped when the database is busy).
+async fn record_database_gauges(database: &Db) {
+    let Ok(mut conn) = database.reader().await else {
+        return;
+    };
+    if let Ok((open, oldest)) = persistence::open_payments_summary(&mut conn).await {
         #[allow(clippy::cast_precision_loss)]
         {
             metrics::gauge!("commerce_open_payments").set(open as f64);
@@ -37,7 +50,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             metrics::gauge!("commerce_oldest_open_payment_age_ms").set(age as f64);
         }
     }
-    if let Ok((backlog, oldest)) = state.db.outbox_backlog().await {
+    if let Ok((backlog, oldest)) = persistence::outbox_backlog(&mut conn).await {
         #[allow(clippy::cast_precision_loss)]
         {
             metrics::gauge!("commerce_outbox_backlog").set(backlog as f64);
@@ -45,8 +58,4 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             metrics::gauge!("commerce_outbox_oldest_age_ms").set(age as f64);
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
 }

@@ -157,11 +157,10 @@ async fn json_errors(response: Response) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
+pub use crate::domain::UserId;
+
 /// The `X-USER-ID` header: a positive integer in plain decimal (no sign, spaces or leading
 /// zeros), so one user has one spelling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UserId(pub i64);
-
 impl<S: Send + Sync> FromRequestParts<S> for UserId {
     type Rejection = ApiError;
 
@@ -176,7 +175,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UserId {
                 !v.is_empty() && !v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit())
             })
             .and_then(|v| v.parse::<i64>().ok())
-            .map(Self)
+            .map(Self::new)
             .ok_or_else(|| {
                 ApiError::bad_request(
                     "INVALID_USER_ID",

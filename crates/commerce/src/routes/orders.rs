@@ -10,10 +10,11 @@ use serde::Serialize;
 
 use super::json::ApiJson;
 use super::{AppState, UserId};
-use crate::domain::PaymentStatus;
+use crate::domain::{OrderId, PaymentId, PaymentStatus};
 use crate::error::ApiError;
 use crate::gateway::pg::CHARGE_BREAKER;
 use crate::orders::{OrderRequest, PlaceError, Placed};
+use crate::persistence;
 use crate::persistence::{OrderItem, OrderRow, PaymentRow};
 
 pub(super) fn router() -> Router<AppState> {
@@ -26,9 +27,9 @@ pub(super) fn router() -> Router<AppState> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OrderView {
-    order_id: i64,
+    order_id: OrderId,
     order_ref: String,
-    user_id: i64,
+    user_id: UserId,
     status: String,
     method: String,
     total_amount: i64,
@@ -39,7 +40,7 @@ pub(crate) struct OrderView {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PaymentView {
-    payment_id: i64,
+    payment_id: PaymentId,
     status: String,
     amount: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,12 +77,11 @@ fn view(order: OrderRow, items: Vec<OrderItem>, payments: Vec<PaymentRow>) -> Or
     }
 }
 
-async fn load(state: &AppState, user: UserId, id: i64) -> Result<OrderView, ApiError> {
-    match state.db.order_with_details(id).await? {
+async fn load(state: &AppState, user: UserId, id: OrderId) -> Result<OrderView, ApiError> {
+    let found = persistence::order_with_details(&mut *state.db.reader().await?, id).await?;
+    match found {
         // Another user's order is reported as missing, not forbidden.
-        Some((order, items, payments)) if order.user_id == user.0 => {
-            Ok(view(order, items, payments))
-        }
+        Some((order, items, payments)) if order.user_id == user => Ok(view(order, items, payments)),
         _ => Err(ApiError::NotFound {
             code: "ORDER_NOT_FOUND",
             message: format!("order {id} does not exist"),
@@ -104,7 +104,7 @@ async fn place(
         })?),
         None => None,
     };
-    let placed = state.orders.place(user.0, key, request).await;
+    let placed = state.orders.place(user, key, request).await;
     state.outbox.wake();
     let placed = placed.map_err(|error| api_error(&state, error))?;
     let (order_id, status, replayed) = match placed {
@@ -162,7 +162,7 @@ fn api_error(state: &AppState, error: PlaceError) -> ApiError {
 async fn show(
     State(state): State<AppState>,
     user: UserId,
-    path: Result<Path<i64>, PathRejection>,
+    path: Result<Path<OrderId>, PathRejection>,
 ) -> Result<Json<OrderView>, ApiError> {
     let Path(id) = path?;
     Ok(Json(load(&state, user, id).await?))

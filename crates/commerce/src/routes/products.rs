@@ -5,7 +5,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::AppState;
+use crate::domain::ProductId;
 use crate::error::ApiError;
+use crate::persistence;
 use crate::persistence::Product;
 
 pub(super) fn router() -> Router<AppState> {
@@ -15,17 +17,17 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<Product>>, ApiError> {
-    Ok(Json(state.db.products().await?))
+    Ok(Json(
+        persistence::products(&mut *state.db.reader().await?).await?,
+    ))
 }
 
 async fn one(
     State(state): State<AppState>,
-    path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    path: Result<Path<ProductId>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Product>, ApiError> {
     let Path(id) = path?;
-    state
-        .db
-        .product(id)
+    persistence::product(&mut *state.db.reader().await?, id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound {

@@ -42,7 +42,7 @@ async fn create(
     user: UserId,
     ApiJson(request): ApiJson<NewSubscriptionRequest>,
 ) -> Result<Response, ApiError> {
-    let created = state.subscriptions.create(user.0, &request).await?;
+    let created = state.subscriptions.create(user, &request).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -51,7 +51,7 @@ async fn show(
     user: UserId,
     path: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let view = state.subscriptions.get(user.0, id(path)?).await?;
+    let view = state.subscriptions.get(user, id(path)?).await?;
     Ok(Json(view).into_response())
 }
 
@@ -60,7 +60,7 @@ async fn pause(
     user: UserId,
     path: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let view = state.subscriptions.pause(user.0, id(path)?).await?;
+    let view = state.subscriptions.pause(user, id(path)?).await?;
     Ok(Json(view).into_response())
 }
 
@@ -69,7 +69,7 @@ async fn resume(
     user: UserId,
     path: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let view = state.subscriptions.resume(user.0, id(path)?).await?;
+    let view = state.subscriptions.resume(user, id(path)?).await?;
     Ok(Json(view).into_response())
 }
 
@@ -78,7 +78,7 @@ async fn cancel(
     user: UserId,
     path: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let view = state.subscriptions.cancel(user.0, id(path)?).await?;
+    let view = state.subscriptions.cancel(user, id(path)?).await?;
     Ok(Json(view).into_response())
 }
 
@@ -91,7 +91,7 @@ async fn update_card(
     let id = id(path)?;
     let view = state
         .subscriptions
-        .update_card(user.0, id, &request.card_type, &request.card_no)
+        .update_card(user, id, &request.card_type, &request.card_no)
         .await?;
     Ok(Json(view).into_response())
 }

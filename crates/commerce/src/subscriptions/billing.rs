@@ -23,6 +23,7 @@ use super::dunning::{self, Event, Outcome, State};
 use super::{BillingClock, SubscriptionSettings};
 use crate::domain::{Money, PgStatus};
 use crate::gateway::{ChargeError, ChargeRequest, PaymentGateway};
+use crate::persistence;
 use crate::persistence::subscriptions as db;
 use crate::persistence::subscriptions::{AttemptRow, SubscriptionRow};
 use crate::persistence::{Db, insert_outbox, now_ms};
@@ -133,7 +134,13 @@ impl BillingJob {
         let mut cursor = (i64::MIN, 0);
         loop {
             let now = self.inner.clock.now_ms();
-            let due = self.inner.db.due_subscriptions(now, cursor, page).await?;
+            let due = persistence::subscriptions::due_subscriptions(
+                &mut *self.inner.db.writer().await?,
+                now,
+                cursor,
+                page,
+            )
+            .await?;
             let Some(last) = due.last() else { break };
             cursor = (last.1, last.0);
             let mut claimed = Vec::new();
@@ -222,7 +229,12 @@ impl BillingJob {
     /// A database error.
     pub async fn charge(&self, attempt: &AttemptRow) -> Result<RoundReport, sqlx::Error> {
         let mut report = RoundReport::default();
-        let Some(sub) = self.inner.db.subscription(attempt.subscription_id).await? else {
+        let Some(sub) = persistence::subscriptions::subscription_by_id(
+            &mut *self.inner.db.writer().await?,
+            attempt.subscription_id,
+        )
+        .await?
+        else {
             return Ok(report);
         };
         let request = match self.request(&sub, attempt) {
@@ -295,11 +307,13 @@ impl BillingJob {
         let resend_before = now.saturating_sub(resend_after);
         let mut after = 0;
         loop {
-            let open = self
-                .inner
-                .db
-                .open_attempts(now, after, self.inner.settings.page_size)
-                .await?;
+            let open = persistence::subscriptions::open_attempts(
+                &mut *self.inner.db.writer().await?,
+                now,
+                after,
+                self.inner.settings.page_size,
+            )
+            .await?;
             let Some(last) = open.last() else { break };
             after = last.id;
             let mut resend = Vec::new();
@@ -331,7 +345,12 @@ impl BillingJob {
     /// the PG would not match to the first (another card after an update) charges nothing
     /// twice.
     async fn find_sent(&self, attempt: &AttemptRow) -> Result<Found, sqlx::Error> {
-        let Some(sub) = self.inner.db.subscription(attempt.subscription_id).await? else {
+        let Some(sub) = persistence::subscriptions::subscription_by_id(
+            &mut *self.inner.db.writer().await?,
+            attempt.subscription_id,
+        )
+        .await?
+        else {
             return Ok(Found::Unknown);
         };
         let keys = match self
@@ -347,11 +366,12 @@ impl BillingJob {
                 return Ok(Found::Unknown);
             }
         };
-        let known = self
-            .inner
-            .db
-            .period_transaction_keys(attempt.subscription_id, attempt.period)
-            .await?;
+        let known = persistence::subscriptions::period_transaction_keys(
+            &mut *self.inner.db.writer().await?,
+            attempt.subscription_id,
+            attempt.period,
+        )
+        .await?;
         let Some(key) = keys.into_iter().find(|k| !known.contains(k)) else {
             return Ok(Found::Nothing);
         };
@@ -372,7 +392,12 @@ impl BillingJob {
     /// Settles a `PENDING` attempt from the PG's status of its transaction.
     async fn look_up(&self, attempt: &AttemptRow, key: &str) -> Result<RoundReport, sqlx::Error> {
         let mut report = RoundReport::default();
-        let Some(sub) = self.inner.db.subscription(attempt.subscription_id).await? else {
+        let Some(sub) = persistence::subscriptions::subscription_by_id(
+            &mut *self.inner.db.writer().await?,
+            attempt.subscription_id,
+        )
+        .await?
+        else {
             return Ok(report);
         };
         let found = self
@@ -488,7 +513,9 @@ impl BillingJob {
 
     /// Subscriptions by state as gauges (`commerce_subscriptions{state}`), past due among them.
     async fn publish_gauges(&self) -> Result<(), sqlx::Error> {
-        let states = self.inner.db.subscription_states().await?;
+        let states =
+            persistence::subscriptions::subscription_states(&mut *self.inner.db.writer().await?)
+                .await?;
         for state in [
             State::Active,
             State::PastDue,

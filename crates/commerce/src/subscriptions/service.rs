@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 use super::SEALED_CARD_CONTEXT;
 use super::billing::BillingJob;
 use super::dunning::{self, Schedule, State};
+use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::error::anyhow_like::Internal;
+use crate::persistence;
 use crate::persistence::Db;
 use crate::persistence::subscriptions::{self as db, AttemptRow, NewSubscription, SubscriptionRow};
 use pg_client::model::{CardNumber, CardType};
@@ -39,7 +41,7 @@ pub struct SubscriptionView {
     /// Id.
     pub subscription_id: i64,
     /// The subscriber.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The plan.
     pub plan_id: i64,
     /// `ACTIVE`, `PAST_DUE`, `PAUSED` or `CANCELLED`.
@@ -129,19 +131,17 @@ impl SubscriptionService {
     /// `400 INVALID_CARD`, `404 PLAN_NOT_FOUND` / `USER_NOT_FOUND`, or a database error.
     pub async fn create(
         &self,
-        user_id: i64,
+        user_id: UserId,
         request: &NewSubscriptionRequest,
     ) -> Result<SubscriptionView, ApiError> {
         let (card_type, card_no) = card(&request.card_type, &request.card_no)?;
-        let plan = self
-            .db
-            .plan(request.plan_id)
+        let plan = persistence::subscriptions::plan(&mut *self.db.reader().await?, request.plan_id)
             .await?
             .ok_or_else(|| ApiError::NotFound {
                 code: "PLAN_NOT_FOUND",
                 message: "no such plan".to_owned(),
             })?;
-        if !self.db.user_exists(user_id).await? {
+        if !persistence::subscriptions::user_exists(&mut *self.db.reader().await?, user_id).await? {
             return Err(ApiError::NotFound {
                 code: "USER_NOT_FOUND",
                 message: "no such user".to_owned(),
@@ -190,21 +190,21 @@ impl SubscriptionService {
     /// # Errors
     ///
     /// `404 SUBSCRIPTION_NOT_FOUND`, or a database error.
-    pub async fn get(&self, user_id: i64, id: i64) -> Result<SubscriptionView, ApiError> {
-        let sub = self
-            .db
-            .subscription(id)
+    pub async fn get(&self, user_id: UserId, id: i64) -> Result<SubscriptionView, ApiError> {
+        let sub = persistence::subscriptions::subscription_by_id(&mut *self.db.writer().await?, id)
             .await?
             .filter(|s| s.user_id == user_id)
             .ok_or_else(not_found)?;
-        let attempts = self.db.subscription_attempts(id).await?;
+        let attempts =
+            persistence::subscriptions::subscription_attempts(&mut *self.db.writer().await?, id)
+                .await?;
         Ok(view(sub, attempts))
     }
 
     /// Applies a change of schedule under the subscription's lock.
     async fn change(
         &self,
-        user_id: i64,
+        user_id: UserId,
         id: i64,
         what: &'static str,
         change: impl FnOnce(Schedule, i64) -> Option<Schedule>,
@@ -233,7 +233,7 @@ impl SubscriptionService {
     /// # Errors
     ///
     /// `404`, `409 INVALID_SUBSCRIPTION_STATE`, or a database error.
-    pub async fn pause(&self, user_id: i64, id: i64) -> Result<SubscriptionView, ApiError> {
+    pub async fn pause(&self, user_id: UserId, id: i64) -> Result<SubscriptionView, ApiError> {
         self.change(user_id, id, "paused", |s, _| dunning::pause(s))
             .await
     }
@@ -243,7 +243,7 @@ impl SubscriptionService {
     /// # Errors
     ///
     /// `404`, `409 INVALID_SUBSCRIPTION_STATE`, or a database error.
-    pub async fn resume(&self, user_id: i64, id: i64) -> Result<SubscriptionView, ApiError> {
+    pub async fn resume(&self, user_id: UserId, id: i64) -> Result<SubscriptionView, ApiError> {
         self.change(user_id, id, "resumed", dunning::resume).await
     }
 
@@ -252,7 +252,7 @@ impl SubscriptionService {
     /// # Errors
     ///
     /// `404`, `409 INVALID_SUBSCRIPTION_STATE`, or a database error.
-    pub async fn cancel(&self, user_id: i64, id: i64) -> Result<SubscriptionView, ApiError> {
+    pub async fn cancel(&self, user_id: UserId, id: i64) -> Result<SubscriptionView, ApiError> {
         self.change(user_id, id, "cancelled", |s, _| dunning::cancel(s))
             .await
     }
@@ -265,7 +265,7 @@ impl SubscriptionService {
     /// error.
     pub async fn update_card(
         &self,
-        user_id: i64,
+        user_id: UserId,
         id: i64,
         card_type: &str,
         card_no: &str,

@@ -12,6 +12,7 @@ use super::{BillingClock, SUBSCRIPTION_BREAKER, SUBSCRIPTION_QUERY_BREAKER, Subs
 use crate::configuration::Settings;
 use crate::gateway::PaymentGateway;
 use crate::gateway::pg::PgGateway;
+use crate::persistence;
 use crate::persistence::{Db, now_ms};
 use crate::startup::StartupError;
 use crate::vault::CardVault;
@@ -73,8 +74,13 @@ pub async fn service(
         None => {
             let candidate = crate::secrets::random_hex(32)
                 .map_err(|e| ConfigError::new("subscriptions.card_key", e.to_string()))?;
-            db.service_secret("subscriptions.card_key", &candidate, now_ms())
-                .await?
+            persistence::service_secret(
+                &mut *db.writer().await?,
+                "subscriptions.card_key",
+                &candidate,
+                now_ms(),
+            )
+            .await?
         }
     };
     let billing = BillingJob::new(

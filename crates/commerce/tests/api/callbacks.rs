@@ -1,3 +1,4 @@
+use commerce::persistence;
 use std::time::Duration;
 
 use pg_simulator::TransactionStatus;
@@ -179,7 +180,13 @@ async fn forged_callbacks_are_rejected_with_one_answer_that_reveals_nothing() {
     let error: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["code"], "CALLBACK_REJECTED", "{status} {body}");
     assert_eq!(app.history(payment_id).await.len(), 3);
-    assert_eq!(app.handle.state.db.all_payments().await.unwrap().len(), 2);
+    assert_eq!(
+        persistence::all_payments(&mut app.handle.state.db.reader().await.unwrap())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Game-day fault injection on the PG paths: off by default, on through configuration or the
 //! admin API, and an injected charge error handled as a PG outage is.
 
+use commerce::persistence;
 use reqwest::StatusCode;
 use seawall::fault::FaultConfig;
 use serde_json::{Value, json};
@@ -74,7 +75,9 @@ async fn with_charge_errors_injected_card_orders_fail_as_in_an_outage_with_no_or
 
     // Assert: every order is recorded as FAILED (none lost), the stock is back, and the PG
     // never saw a charge.
-    let orders = app.handle.state.db.all_orders().await.unwrap();
+    let orders = persistence::all_orders(&mut app.handle.state.db.reader().await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(orders.len(), 3, "{ids:?}");
     assert!(orders.iter().all(|o| o.status.as_str() == "FAILED"));
     assert_eq!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use commerce::configuration::Settings;
 use commerce::outbox::RecordingSubscriber;
+use commerce::persistence;
 use commerce::subscriptions::BillingClock;
 use commerce::{AppHandle, Application};
 use pg_simulator::{SimConfig, Simulator, SimulatorBuilder, SimulatorHandle};
@@ -376,15 +377,15 @@ impl TestApp {
 
     /// The transitions of a payment, as (from, to, source).
     pub(crate) async fn history(&self, payment_id: i64) -> Vec<(Option<String>, String, String)> {
-        self.handle
-            .state
-            .db
-            .payment_history(payment_id)
-            .await
-            .expect("history")
-            .into_iter()
-            .map(|h| (h.from_status, h.to_status, h.source))
-            .collect()
+        persistence::payment_history(
+            &mut self.handle.state.db.reader().await.unwrap(),
+            payment_id.into(),
+        )
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|h| (h.from_status, h.to_status, h.source))
+        .collect()
     }
 
     /// Delivers due outbox events now.

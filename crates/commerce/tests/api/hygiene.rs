@@ -1,6 +1,7 @@
 //! The API's answers to careless and hostile requests: always JSON with a stable code, never
 //! an echo of the input, and the right status.
 
+use commerce::persistence;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -165,7 +166,12 @@ async fn a_cvv_anywhere_in_an_order_is_refused_with_a_message_saying_never_to_se
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(app.handle.state.db.all_orders().await.unwrap().is_empty());
+    assert!(
+        persistence::all_orders(&mut app.handle.state.db.reader().await.unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(app.pg.stats().payment_requests, 0);
 }
 
@@ -195,7 +201,12 @@ async fn x_user_id_is_a_plain_decimal_number() {
         let (code, _) = code_and_message(&response.text().await.unwrap());
         assert_eq!(code, "INVALID_USER_ID", "{user:?}");
     }
-    assert!(app.handle.state.db.all_orders().await.unwrap().is_empty());
+    assert!(
+        persistence::all_orders(&mut app.handle.state.db.reader().await.unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

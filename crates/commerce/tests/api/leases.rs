@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use commerce::domain::Source;
+use commerce::persistence;
 use commerce::persistence::{now_ms, overlapping_rounds};
 use commerce::recovery::{LEASE_NAME, RoundError};
 use reqwest::StatusCode;
@@ -19,22 +20,41 @@ async fn the_same_owner_cannot_take_the_lease_twice() {
     let app = spawn_app().await;
     let db = &app.handle.state.db;
     let now = now_ms();
-    let first = db
-        .try_acquire_lease(LEASE_NAME, "instance-a", now, MINUTE)
-        .await
-        .unwrap()
-        .expect("a free lease is taken");
-    let again = db
-        .try_acquire_lease(LEASE_NAME, "instance-a", now + 1, MINUTE)
-        .await
-        .unwrap();
+    let first = persistence::try_acquire_lease(
+        &mut db.writer().await.unwrap(),
+        LEASE_NAME,
+        "instance-a",
+        now,
+        MINUTE,
+    )
+    .await
+    .unwrap()
+    .expect("a free lease is taken");
+    let again = persistence::try_acquire_lease(
+        &mut db.writer().await.unwrap(),
+        LEASE_NAME,
+        "instance-a",
+        now + 1,
+        MINUTE,
+    )
+    .await
+    .unwrap();
     assert_eq!(again, None, "the lease is not re-entrant");
-    assert!(db.release_lease(&first).await.unwrap());
-    let next = db
-        .try_acquire_lease(LEASE_NAME, "instance-a", now + 2, MINUTE)
-        .await
-        .unwrap()
-        .expect("a released lease is taken again");
+    assert!(
+        persistence::release_lease(&mut db.writer().await.unwrap(), &first)
+            .await
+            .unwrap()
+    );
+    let next = persistence::try_acquire_lease(
+        &mut db.writer().await.unwrap(),
+        LEASE_NAME,
+        "instance-a",
+        now + 2,
+        MINUTE,
+    )
+    .await
+    .unwrap()
+    .expect("a released lease is taken again");
     assert!(next.generation > first.generation);
 }
 
@@ -44,51 +64,105 @@ async fn a_stale_generation_can_neither_renew_nor_release_the_lease() {
     let app = spawn_app().await;
     let db = &app.handle.state.db;
     let now = now_ms();
-    let mut stale = db
-        .try_acquire_lease(LEASE_NAME, "instance-a", now, Duration::from_millis(10))
-        .await
-        .unwrap()
-        .unwrap();
-    let mut current = db
-        .try_acquire_lease(LEASE_NAME, "instance-b", now + 11, MINUTE)
-        .await
-        .unwrap()
-        .expect("an expired lease is taken by another instance");
+    let mut stale = persistence::try_acquire_lease(
+        &mut db.writer().await.unwrap(),
+        LEASE_NAME,
+        "instance-a",
+        now,
+        Duration::from_millis(10),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut current = persistence::try_acquire_lease(
+        &mut db.writer().await.unwrap(),
+        LEASE_NAME,
+        "instance-b",
+        now + 11,
+        MINUTE,
+    )
+    .await
+    .unwrap()
+    .expect("an expired lease is taken by another instance");
 
     // Act + Assert: A's token is refused; B's works.
     assert!(
-        !db.renew_lease(&mut stale, None, now + 12, MINUTE)
+        !persistence::renew_lease(
+            &mut db.writer().await.unwrap(),
+            &mut stale,
+            None,
+            now + 12,
+            MINUTE
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !persistence::release_lease(&mut db.writer().await.unwrap(), &stale)
             .await
             .unwrap()
     );
-    assert!(!db.release_lease(&stale).await.unwrap());
     assert!(
-        db.try_acquire_lease(LEASE_NAME, "instance-c", now + 13, MINUTE)
-            .await
-            .unwrap()
-            .is_none(),
+        persistence::try_acquire_lease(
+            &mut db.writer().await.unwrap(),
+            LEASE_NAME,
+            "instance-c",
+            now + 13,
+            MINUTE
+        )
+        .await
+        .unwrap()
+        .is_none(),
         "B still holds it"
     );
     assert!(
-        db.renew_lease(&mut current, None, now + 14, MINUTE)
+        persistence::renew_lease(
+            &mut db.writer().await.unwrap(),
+            &mut current,
+            None,
+            now + 14,
+            MINUTE
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        persistence::release_lease(&mut db.writer().await.unwrap(), &current)
             .await
             .unwrap()
     );
-    assert!(db.release_lease(&current).await.unwrap());
 
     // Even the same owner, once it took the lease again, fences off its older token.
-    let old = db
-        .try_acquire_lease(LEASE_NAME, "instance-a", now + 15, Duration::from_millis(1))
-        .await
-        .unwrap()
-        .unwrap();
-    let new = db
-        .try_acquire_lease(LEASE_NAME, "instance-a", now + 17, MINUTE)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!db.release_lease(&old).await.unwrap());
-    assert!(db.release_lease(&new).await.unwrap());
+    let old = persistence::try_acquire_lease(
+        &mut db.writer().await.unwrap(),
+        LEASE_NAME,
+        "instance-a",
+        now + 15,
+        Duration::from_millis(1),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let new = persistence::try_acquire_lease(
+        &mut db.writer().await.unwrap(),
+        LEASE_NAME,
+        "instance-a",
+        now + 17,
+        MINUTE,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        !persistence::release_lease(&mut db.writer().await.unwrap(), &old)
+            .await
+            .unwrap()
+    );
+    assert!(
+        persistence::release_lease(&mut db.writer().await.unwrap(), &new)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -116,7 +190,9 @@ async fn a_round_that_lost_its_lease_stops_writing_and_leaves_the_new_holder_alo
     let db = &app.handle.state.db;
     // The first renewal (before the first payment) moves the record's `lease_until`.
     eventually(Duration::from_secs(5), || async {
-        let rounds = db.recovery_rounds().await.unwrap();
+        let rounds = persistence::recovery_rounds(&mut db.reader().await.unwrap())
+            .await
+            .unwrap();
         rounds
             .iter()
             .any(|r| r.ended_at.is_none() && r.lease_until > r.started_at + 1)
@@ -126,11 +202,16 @@ async fn a_round_that_lost_its_lease_stops_writing_and_leaves_the_new_holder_alo
     .expect("the round starts on its first payment");
 
     // Act: while the first payment's query is in flight, B takes the expired lease.
-    let stolen = db
-        .try_acquire_lease(LEASE_NAME, "instance-b", now_ms() + 2, MINUTE)
-        .await
-        .unwrap()
-        .expect("the 1 ms lease ran out");
+    let stolen = persistence::try_acquire_lease(
+        &mut db.writer().await.unwrap(),
+        LEASE_NAME,
+        "instance-b",
+        now_ms() + 2,
+        MINUTE,
+    )
+    .await
+    .unwrap()
+    .expect("the 1 ms lease ran out");
     let report = round.await.unwrap().expect("the round ends");
 
     // Assert: the renewal before the next payment failed, so the round stopped there (the
@@ -138,16 +219,28 @@ async fn a_round_that_lost_its_lease_stops_writing_and_leaves_the_new_holder_alo
     // B's lease was neither renewed nor released by it.
     assert!(report.lease_lost, "{report:?}");
     assert!((1..4).contains(&report.examined), "{report:?}");
-    let rounds = db.recovery_rounds().await.unwrap();
+    let rounds = persistence::recovery_rounds(&mut db.reader().await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(rounds[0].outcome.as_deref(), Some("lease lost"));
     assert!(
-        db.try_acquire_lease(LEASE_NAME, "instance-c", now_ms(), MINUTE)
-            .await
-            .unwrap()
-            .is_none(),
+        persistence::try_acquire_lease(
+            &mut db.writer().await.unwrap(),
+            LEASE_NAME,
+            "instance-c",
+            now_ms(),
+            MINUTE
+        )
+        .await
+        .unwrap()
+        .is_none(),
         "B still holds it"
     );
-    assert!(db.release_lease(&stolen).await.unwrap());
+    assert!(
+        persistence::release_lease(&mut db.writer().await.unwrap(), &stolen)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -171,7 +264,9 @@ async fn an_admin_reconcile_during_a_running_round_is_refused_with_409() {
     let periodic = tokio::spawn(async move { recovery.run_once(Source::Recovery).await });
     let db = app.handle.state.db.clone();
     eventually(Duration::from_secs(5), || async {
-        let rounds = db.recovery_rounds().await.unwrap();
+        let rounds = persistence::recovery_rounds(&mut db.reader().await.unwrap())
+            .await
+            .unwrap();
         rounds.iter().any(|r| r.ended_at.is_none()).then_some(())
     })
     .await
@@ -203,7 +298,9 @@ async fn an_admin_reconcile_during_a_running_round_is_refused_with_409() {
         app.handle.state.recovery.run_once(Source::Admin).await,
         Ok(ref r) if r.ran
     ));
-    let rounds = app.handle.state.db.recovery_rounds().await.unwrap();
+    let rounds = persistence::recovery_rounds(&mut app.handle.state.db.reader().await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(rounds.len(), 2);
     assert_eq!(overlapping_rounds(&rounds), None, "{rounds:?}");
 }
@@ -243,7 +340,9 @@ async fn concurrent_rounds_of_two_instances_never_overlap() {
     );
 
     // Assert: every round that took the lease is recorded, and none overlaps another.
-    let rounds = app.handle.state.db.recovery_rounds().await.unwrap();
+    let rounds = persistence::recovery_rounds(&mut app.handle.state.db.reader().await.unwrap())
+        .await
+        .unwrap();
     let ran = ran_a.unwrap() + ran_b.unwrap() + ran_admin.unwrap();
     assert!(ran > 0);
     assert_eq!(rounds.len(), ran);

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use commerce::configuration::PgRouteSettings;
+use commerce::persistence;
 use pg_simulator::{SimulatorBuilder, SimulatorHandle};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -69,7 +70,12 @@ async fn spawn_with_b_settling_after(
 async fn payment_pg(app: &TestApp, order_id: i64) -> Option<String> {
     let order = app.order(1, order_id).await;
     let payment_id = first_payment(&order)["paymentId"].as_i64().unwrap();
-    app.handle.state.db.payment_pg(payment_id).await.unwrap()
+    persistence::payment_pg(
+        &mut app.handle.state.db.writer().await.unwrap(),
+        payment_id.into(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn call_log(app: &TestApp, order_id: i64) -> Vec<Value> {

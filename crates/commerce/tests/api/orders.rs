@@ -1,3 +1,5 @@
+use commerce::domain::UserId;
+use commerce::persistence;
 use pg_simulator::Fault;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -9,7 +11,13 @@ async fn a_point_order_is_paid_at_once_and_deducts_stock_and_points() {
     // Arrange
     let app = spawn_app().await;
     let stock = app.stock(1).await;
-    let points_before = app.handle.state.db.user_points(1).await.unwrap().unwrap();
+    let points_before = persistence::user_points(
+        &mut app.handle.state.db.reader().await.unwrap(),
+        UserId::new(1),
+    )
+    .await
+    .unwrap()
+    .unwrap();
 
     // Act
     let (status, order) = app.place(1, &order_body(1, 2, points())).await;
@@ -20,7 +28,13 @@ async fn a_point_order_is_paid_at_once_and_deducts_stock_and_points() {
     assert_eq!(order["totalAmount"], 2 * 89_000);
     assert_eq!(first_payment(&order)["status"], "SUCCESS");
     assert_eq!(app.stock(1).await, stock - 2);
-    let points_after = app.handle.state.db.user_points(1).await.unwrap().unwrap();
+    let points_after = persistence::user_points(
+        &mut app.handle.state.db.reader().await.unwrap(),
+        UserId::new(1),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(points_after, points_before - 2 * 89_000);
     assert_eq!(
         app.pg.stats().payment_requests,
@@ -118,7 +132,13 @@ async fn the_same_idempotency_key_returns_the_same_order() {
         1,
         "one charge request only"
     );
-    assert_eq!(app.handle.state.db.all_orders().await.unwrap().len(), 1);
+    assert_eq!(
+        persistence::all_orders(&mut app.handle.state.db.reader().await.unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -1,3 +1,4 @@
+use commerce::persistence;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -78,7 +79,9 @@ async fn when_the_pg_is_down_the_breaker_opens_orders_fail_fast_with_503_and_rea
         read_latency < Duration::from_millis(250),
         "{read_latency:?}"
     );
-    let orders = app.handle.state.db.all_orders().await.unwrap();
+    let orders = persistence::all_orders(&mut app.handle.state.db.reader().await.unwrap())
+        .await
+        .unwrap();
     assert!(orders.iter().all(|o| o.status.as_str() == "FAILED"));
     assert_eq!(
         app.pg.stats().payment_requests,

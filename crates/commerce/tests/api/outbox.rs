@@ -1,4 +1,5 @@
 use crate::helpers::{APPROVED_CARD, card, order_body, points, spawn_app};
+use commerce::persistence;
 
 #[tokio::test]
 async fn outbox_events_are_delivered_in_order_at_least_once_and_retried_after_a_failure() {
@@ -64,7 +65,9 @@ async fn a_pass_delivers_a_whole_batch_in_id_order_and_marks_it_published() {
     // Act: passes until the backlog is gone (the running relay takes part too).
     let drained = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
         app.handle.state.outbox.relay_once().await.unwrap();
-        let (left, _) = db.outbox_backlog().await.unwrap();
+        let (left, _) = persistence::outbox_backlog(&mut db.reader().await.unwrap())
+            .await
+            .unwrap();
         (left == 0).then_some(())
     })
     .await;

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use commerce::outbox::{Event, OutboxRelay, Subscriber};
+use commerce::persistence;
 use commerce::persistence::{Db, Engine, insert_outbox, now_ms};
 
 use crate::helpers::{TestApp, spawn_app_with};
@@ -75,7 +76,12 @@ fn relay(app: &TestApp, db: &Db, name: &'static str, log: &Arc<SharedLog>) -> Ou
 async fn drain(relay: OutboxRelay, db: Db) {
     for _ in 0..10_000 {
         relay.relay_once().await.unwrap();
-        if db.outbox_backlog().await.unwrap().0 == 0 {
+        if persistence::outbox_backlog(&mut db.reader().await.unwrap())
+            .await
+            .unwrap()
+            .0
+            == 0
+        {
             return;
         }
         tokio::task::yield_now().await;
@@ -135,10 +141,15 @@ async fn a_live_claim_keeps_other_relays_off_and_an_expired_one_is_taken_over() 
     };
     let ids = insert_events(&db, 4, 5).await;
     let now = now_ms();
-    let held = db
-        .claim_outbox_batch("instance-live", 3, now, now + 60_000)
-        .await
-        .unwrap();
+    let held = persistence::claim_outbox_batch(
+        &mut db.writer().await.unwrap(),
+        "instance-live",
+        3,
+        now,
+        now + 60_000,
+    )
+    .await
+    .unwrap();
     assert_eq!(held.len(), 3);
     let log = Arc::new(SharedLog::default());
     let other = relay(&app, &db, "instance-other", &log);
@@ -160,19 +171,29 @@ async fn a_live_claim_keeps_other_relays_off_and_an_expired_one_is_taken_over() 
 
     // Act: the holder dies and its claim lapses (here: released, then the whole rest claimed
     // by a dead instance whose claim has already expired, as after `outbox.claim_ttl_ms`).
-    let expired = db
-        .claim_outbox_batch("instance-dead", 20, now_ms(), now_ms() - 1)
-        .await
-        .unwrap();
+    let expired = persistence::claim_outbox_batch(
+        &mut db.writer().await.unwrap(),
+        "instance-dead",
+        20,
+        now_ms(),
+        now_ms() - 1,
+    )
+    .await
+    .unwrap();
     assert_eq!(expired.len(), 0, "a live claim is not taken over early");
     let ids_held: Vec<i64> = held.iter().map(|row| row.id).collect();
-    db.release_outbox_claims("instance-live", &ids_held)
+    persistence::release_outbox_claims(&mut db.writer().await.unwrap(), "instance-live", &ids_held)
         .await
         .unwrap();
-    let taken = db
-        .claim_outbox_batch("instance-dead", 20, now_ms(), now_ms() - 1)
-        .await
-        .unwrap();
+    let taken = persistence::claim_outbox_batch(
+        &mut db.writer().await.unwrap(),
+        "instance-dead",
+        20,
+        now_ms(),
+        now_ms() - 1,
+    )
+    .await
+    .unwrap();
     assert_eq!(taken.len(), 15, "the rest is claimed, already expired");
     drain(other, db.clone()).await;
 

@@ -1,6 +1,7 @@
 //! A seeded run of a few hundred orders against a PG with mixed faults; at the end every
 //! order is final (or explicitly under review), nobody is charged twice, stock is conserved.
 
+use commerce::persistence;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -58,12 +59,11 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
     )
     .await;
     let db = app.handle.state.db.clone();
-    let initial: HashMap<i64, i64> = db
-        .products()
+    let initial: HashMap<i64, i64> = persistence::products(&mut db.reader().await.unwrap())
         .await
         .unwrap()
         .into_iter()
-        .map(|p| (p.id, p.stock))
+        .map(|p| (p.id.get(), p.stock))
         .collect();
 
     // Act: ORDERS orders, CONCURRENCY at a time, seeded choices.
@@ -122,8 +122,7 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
     loop {
         app.reconcile().await;
         rounds += 1;
-        let open = db
-            .all_payments()
+        let open = persistence::all_payments(&mut db.reader().await.unwrap())
             .await
             .unwrap()
             .iter()
@@ -136,7 +135,9 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
     }
 
     // Assert 1: every order is final or explicitly under review.
-    let orders = db.all_orders().await.unwrap();
+    let orders = persistence::all_orders(&mut db.reader().await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(
         orders.len(),
         statuses
@@ -177,8 +178,14 @@ async fn a_seeded_random_run_with_mixed_faults_ends_final_with_no_double_charge_
 
     // Assert 3: stock is conserved: initial = on the shelf + held by unreleased orders.
     for (product, before) in initial {
-        let now = db.product(product).await.unwrap().unwrap().stock;
-        let held = db.units_held(product).await.unwrap();
+        let now = persistence::product(&mut db.reader().await.unwrap(), product.into())
+            .await
+            .unwrap()
+            .unwrap()
+            .stock;
+        let held = persistence::units_held(&mut db.reader().await.unwrap(), product.into())
+            .await
+            .unwrap();
         assert_eq!(before, now + held, "product {product}");
     }
     eprintln!(

@@ -1,3 +1,4 @@
+use commerce::persistence;
 use std::time::Duration;
 
 use pg_simulator::Fault;
@@ -220,15 +221,24 @@ async fn only_one_instance_runs_a_recovery_round_at_a_time() {
     let app = spawn_app().await;
     let db = &app.handle.state.db;
     let now = commerce::persistence::now_ms();
-    let lease = db
-        .try_acquire_lease("recovery", "other-instance", now, Duration::from_secs(60))
-        .await
-        .unwrap()
-        .expect("a free lease is taken");
+    let lease = persistence::try_acquire_lease(
+        &mut db.writer().await.unwrap(),
+        "recovery",
+        "other-instance",
+        now,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap()
+    .expect("a free lease is taken");
     let report = app.reconcile().await;
     assert_eq!(report["ran"], false);
     assert!(report["skipped"].as_str().unwrap().contains("lease"));
-    assert!(db.release_lease(&lease).await.unwrap());
+    assert!(
+        persistence::release_lease(&mut db.writer().await.unwrap(), &lease)
+            .await
+            .unwrap()
+    );
     assert_eq!(app.reconcile().await["ran"], true);
 }
 
@@ -281,18 +291,15 @@ async fn a_restarted_instance_reclaims_its_own_recovery_lease_at_once() {
         .await
         .unwrap();
     let owner = app.handle.state.recovery.owner().to_owned();
-    let held = app
-        .handle
-        .state
-        .db
-        .try_acquire_lease(
-            "recovery",
-            &owner,
-            commerce::persistence::now_ms(),
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
+    let held = persistence::try_acquire_lease(
+        &mut app.handle.state.db.writer().await.unwrap(),
+        "recovery",
+        &owner,
+        commerce::persistence::now_ms(),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
     assert!(held.is_some());
 
     // Act: the instance comes back (on another port, in another process run).
@@ -319,14 +326,22 @@ async fn the_recovery_lease_is_held_under_the_configured_instance_id() {
     let now = commerce::persistence::now_ms();
     // A round takes it under that name, and gives it back when it ends.
     assert_eq!(app.reconcile().await["ran"], true);
-    let rounds = db.recovery_rounds().await.unwrap();
+    let rounds = persistence::recovery_rounds(&mut db.reader().await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(rounds.len(), 1);
     assert_eq!(rounds[0].instance_id, "orders-eu-1");
     assert_eq!(rounds[0].outcome.as_deref(), Some("done"));
     assert!(
-        db.try_acquire_lease("recovery", "orders-eu-2", now, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .is_some()
+        persistence::try_acquire_lease(
+            &mut db.writer().await.unwrap(),
+            "recovery",
+            "orders-eu-2",
+            now,
+            Duration::from_secs(60)
+        )
+        .await
+        .unwrap()
+        .is_some()
     );
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use commerce::Application;
 use commerce::configuration::Settings;
+use commerce::domain::UserId;
+use commerce::persistence;
 
 use crate::helpers::{fresh_postgres_database, test_settings, test_simulator};
 
@@ -57,15 +59,34 @@ async fn ten_instances_started_together_on_a_fresh_database_all_come_up() {
     );
     let app = apps.remove(0).unwrap();
     let db = &app.handle().state.db;
-    let products = db.products().await.unwrap();
+    let products = persistence::products(&mut db.reader().await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(
-        products.iter().map(|p| p.id).collect::<Vec<_>>(),
+        products.iter().map(|p| p.id.get()).collect::<Vec<_>>(),
         [1, 2, 3, 4, 5]
     );
     for user in 1..=3 {
-        assert!(db.user_points(user).await.unwrap().is_some(), "user {user}");
+        assert!(
+            persistence::user_points(&mut db.reader().await.unwrap(), UserId::new(user))
+                .await
+                .unwrap()
+                .is_some(),
+            "user {user}"
+        );
     }
-    assert_eq!(db.user_points(4).await.unwrap(), None);
+    assert_eq!(
+        persistence::user_points(&mut db.reader().await.unwrap(), UserId::new(4))
+            .await
+            .unwrap(),
+        None
+    );
     // The products' id sequence is past the seeded ids.
-    assert_eq!(db.insert_product("Desk mat", 19_000, 10).await.unwrap(), 6);
+    assert_eq!(
+        persistence::insert_product(&mut db.writer().await.unwrap(), "Desk mat", 19_000, 10)
+            .await
+            .unwrap()
+            .get(),
+        6
+    );
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use commerce::configuration::Settings;
+use commerce::persistence;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -492,14 +493,13 @@ async fn the_subscription_endpoints_pause_resume_cancel_and_never_show_the_card(
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     // The stored card is sealed, never the number.
-    let sealed = app
-        .handle
-        .state
-        .db
-        .subscription(id)
-        .await
-        .unwrap()
-        .unwrap()
-        .card_sealed;
+    let sealed = persistence::subscriptions::subscription_by_id(
+        &mut app.handle.state.db.writer().await.unwrap(),
+        id,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .card_sealed;
     assert!(!sealed.contains("1234-5678"));
 }

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use commerce::domain::{Money, OrderStatus, PaymentMethod, PaymentStatus};
+use commerce::domain::{Money, OrderStatus, PaymentMethod, PaymentStatus, ProductId, UserId};
+use commerce::persistence;
 use commerce::persistence::{self as db, Claim, NewPayment, OrderItem, now_ms};
 use pg_client::model::CardNumber;
 use reqwest::StatusCode;
@@ -14,14 +15,15 @@ use crate::helpers::{APPROVED_CARD, TestApp, card, eventually, order_body, spawn
 /// What `place` commits before calling the PG, committed here with no PG call after it: the
 /// state a crash right after the commit leaves. Returns the order id.
 async fn commit_an_order_and_crash_before_the_charge(app: &TestApp) -> i64 {
+    let user = UserId::new(1);
     let payments = &app.handle.state.payments;
     let now = now_ms();
     let price = 89_000;
     let mut tx = app.handle.state.db.begin().await.unwrap();
-    assert!(db::take_stock(&mut tx, 1, 1).await.unwrap());
+    assert!(db::take_stock(&mut tx, ProductId::new(1), 1).await.unwrap());
     let order_id = db::insert_order_row(
         &mut tx,
-        1,
+        user,
         OrderStatus::PaymentPending,
         PaymentMethod::Card,
         Money::new(price),
@@ -32,7 +34,7 @@ async fn commit_an_order_and_crash_before_the_charge(app: &TestApp) -> i64 {
     db::set_order_ref(&mut tx, order_id).await.unwrap();
     let order_ref = db::order_ref_of(order_id);
     let item = OrderItem {
-        product_id: 1,
+        product_id: ProductId::new(1),
         quantity: 1,
         unit_price: price,
     };
@@ -67,16 +69,13 @@ async fn commit_an_order_and_crash_before_the_charge(app: &TestApp) -> i64 {
     tx.commit().await.unwrap();
     assert!(payments.card_vault().is_some());
     assert!(
-        app.handle
-            .state
-            .db
-            .unsent_card(payment_id)
+        persistence::unsent_card(&mut app.handle.state.db.writer().await.unwrap(), payment_id)
             .await
             .unwrap()
             .is_some(),
         "the card is kept until sent"
     );
-    order_id
+    order_id.get()
 }
 
 #[tokio::test]
@@ -89,15 +88,14 @@ async fn an_order_committed_but_never_sent_is_sent_by_recovery_and_ends_paid_wit
     // even once the "not found" grace has passed.
     let early = eventually(Duration::from_secs(5), || async {
         let age = now_ms()
-            - app
-                .handle
-                .state
-                .db
-                .order_with_details(order_id)
-                .await
-                .ok()??
-                .0
-                .created_at;
+            - persistence::order_with_details(
+                &mut app.handle.state.db.reader().await.unwrap(),
+                order_id.into(),
+            )
+            .await
+            .ok()??
+            .0
+            .created_at;
         (age > 400).then_some(())
     })
     .await;
@@ -153,9 +151,14 @@ async fn a_charge_sent_by_its_request_is_never_sent_again_by_recovery() {
     let db = &app.handle.state.db;
 
     // Assert: the attempt was claimed and the sealed card is gone; a second claim is refused.
-    assert_eq!(db.unsent_card(payment_id).await.unwrap(), None);
+    assert_eq!(
+        persistence::unsent_card(&mut db.writer().await.unwrap(), payment_id.into())
+            .await
+            .unwrap(),
+        None
+    );
     let mut reader = db.reader().await.unwrap();
-    let payment = db::payment_by_id(&mut reader, payment_id)
+    let payment = db::payment_by_id(&mut reader, payment_id.into())
         .await
         .unwrap()
         .unwrap();
@@ -163,7 +166,11 @@ async fn a_charge_sent_by_its_request_is_never_sent_again_by_recovery() {
     let key = payment
         .idempotency_key
         .expect("a card payment has a PG key");
-    let claim = db.claim_charge_attempt(&key, now_ms()).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let claim = persistence::claim_charge_attempt(&mut tx, &key, now_ms())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     assert_eq!(claim, Claim::AlreadyAttempted);
     app.reconcile().await;
     app.wait_for_order_status(1, order_id, "PAID").await;
