@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use commerce::Settings;
-use commerce::persistence::{Db, OrderRow, overlapping_rounds};
+use commerce::persistence::{self as db_statements, Db, OrderRow, overlapping_rounds};
 use pg_simulator::{Fault, Latency, Simulator, SimulatorHandle};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -301,7 +301,9 @@ async fn settle(db: &Db, pool: &PgPool, pg: &SimulatorHandle) -> Option<Duration
     let clock = seawall::Clock::default();
     let start = clock.now();
     loop {
-        let orders = db.all_orders().await.expect("orders");
+        let orders = db_statements::all_orders(&mut *db.reader().await.expect("a connection"))
+            .await
+            .expect("orders");
         let open = orders.iter().filter(|o| !is_final(o)).count();
         let unpublished: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox_events WHERE published_at IS NULL")
@@ -330,7 +332,7 @@ async fn settle(db: &Db, pool: &PgPool, pg: &SimulatorHandle) -> Option<Duration
 /// Every accepted answer names a final order; answers for one plan (a twin, a retried key)
 /// name one order; no two plans share an order; no more orders than plans.
 fn check_answers(orders: &[OrderRow], answers: &[Answer], plans: &[Plan]) -> usize {
-    let by_id: HashMap<i64, &OrderRow> = orders.iter().map(|o| (o.id, o)).collect();
+    let by_id: HashMap<i64, &OrderRow> = orders.iter().map(|o| (o.id.get(), o)).collect();
     let mut plan_of: HashMap<i64, usize> = HashMap::new();
     let mut order_of: HashMap<usize, i64> = HashMap::new();
     for answer in answers.iter().filter(|a| a.accepted()) {
@@ -509,13 +511,20 @@ async fn check_stock_and_points(
     points: &HashMap<i64, i64>,
 ) {
     for (&product, &before) in stock {
-        let now = db
-            .product(product)
-            .await
-            .expect("a product")
-            .expect("it exists")
-            .stock;
-        let held = db.units_held(product).await.expect("units held");
+        let now = db_statements::product(
+            &mut *db.reader().await.expect("a connection"),
+            product.into(),
+        )
+        .await
+        .expect("a product")
+        .expect("it exists")
+        .stock;
+        let held = db_statements::units_held(
+            &mut *db.reader().await.expect("a connection"),
+            product.into(),
+        )
+        .await
+        .expect("units held");
         assert_eq!(
             before,
             now + held,
@@ -530,7 +539,9 @@ async fn check_stock_and_points(
             .expect("points");
         let spent: i64 = orders
             .iter()
-            .filter(|o| o.user_id == user && o.method == "POINT" && o.status.as_str() != "FAILED")
+            .filter(|o| {
+                o.user_id.get() == user && o.method == "POINT" && o.status.as_str() != "FAILED"
+            })
             .map(|o| o.total_amount)
             .sum();
         assert_eq!(
@@ -568,7 +579,7 @@ async fn check_outbox(pool: &PgPool, orders: &[OrderRow]) -> usize {
             _ => continue,
         };
         assert!(
-            kinds.contains(&(order.id, wanted)),
+            kinds.contains(&(order.id.get(), wanted)),
             "no {wanted} event for {order:?}"
         );
     }
@@ -578,7 +589,9 @@ async fn check_outbox(pool: &PgPool, orders: &[OrderRow]) -> usize {
 /// No two recovery rounds overlap (from their own start and end records), and rounds ran.
 /// Returns (rounds, instances that ran one, rounds abandoned by the kill).
 async fn check_rounds(db: &Db) -> (usize, usize, usize) {
-    let rounds = db.recovery_rounds().await.expect("rounds");
+    let rounds = db_statements::recovery_rounds(&mut *db.reader().await.expect("a connection"))
+        .await
+        .expect("rounds");
     if std::env::var_os("SYSTEM_TESTS_VERBOSE").is_some() {
         for r in &rounds {
             eprintln!(
@@ -685,7 +698,9 @@ async fn three_instances_on_one_postgres_with_one_killed_lose_no_order_and_charg
     }
 
     // Assert: every order final within the deadline, and the money and the goods add up.
-    let orders = db.all_orders().await.expect("orders");
+    let orders = db_statements::all_orders(&mut *db.reader().await.expect("a connection"))
+        .await
+        .expect("orders");
     let settled = settled.unwrap_or_else(|| panic!("not final within {SETTLE:?}"));
     let accepted = check_answers(&orders, &answers, &plans);
     check_keys_and_history(&pool, &plans).await;

@@ -185,12 +185,18 @@ async fn a_charge_claimed_by_a_process_that_died_before_sending_is_sent_by_recov
     let app = spawn_app_with(|sim| sim, |s| s.recovery.send_grace_ms = 500).await;
     let order_id = commit_an_order_and_crash_before_the_charge(&app).await;
     let db = &app.handle.state.db;
-    let (_, _, payments) = db.order_with_details(order_id).await.unwrap().unwrap();
+    let (_, _, payments) =
+        persistence::order_with_details(&mut db.reader().await.unwrap(), order_id.into())
+            .await
+            .unwrap()
+            .unwrap();
     let key = payments[0].idempotency_key.clone().expect("a PG key");
-    assert_eq!(
-        db.claim_charge_attempt(&key, now_ms()).await.unwrap(),
-        Claim::Claimed
-    );
+    let mut tx = db.begin().await.unwrap();
+    let claim = persistence::claim_charge_attempt(&mut tx, &key, now_ms())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claim, Claim::Claimed);
 
     // Act: rounds until one changes it (after the send grace).
     let sent = eventually(Duration::from_secs(5), || async {
@@ -206,7 +212,12 @@ async fn a_charge_claimed_by_a_process_that_died_before_sending_is_sent_by_recov
     let ledger = app.pg.ledger();
     assert_eq!(ledger.len(), 1, "{sent} {ledger:?}");
     assert_eq!(paid["payments"][0]["status"], "SUCCESS", "{paid}");
-    assert_eq!(db.unsent_card(payments[0].id).await.unwrap(), None);
+    assert_eq!(
+        persistence::unsent_card(&mut db.writer().await.unwrap(), payments[0].id)
+            .await
+            .unwrap(),
+        None
+    );
     app.reconcile().await;
     assert_eq!(app.pg.ledger().len(), 1, "later rounds send nothing more");
 }
