@@ -34,7 +34,7 @@ use super::metrics::{MetricsSnapshot, Totals};
 use super::rules::{Counts, Exceeded, Ticket, code, exceeded, is_slow};
 use super::window::{AtomicCounts, Window};
 use super::{CircuitBreakerEvent, Outcome, State, TransitionReason};
-use crate::clock::{Clock, Instant};
+use crate::clock::{Clock, Instant, coarse_elapsed_nanos, coarse_reading};
 use crate::event::Listeners;
 use crate::retry::RandomSource;
 
@@ -101,6 +101,9 @@ pub(crate) struct Shared {
     /// Serialises transitions; never taken on the closed path.
     transitions: Mutex<()>,
     pub(crate) clock: Clock,
+    /// Whether a call run as a future is timed lazily (see [`Start::FirstPoll`]): on tokio's
+    /// clock only, whose reads cost a `clock_gettime` each.
+    lazy_timing: bool,
     random: Arc<dyn RandomSource>,
     pub(crate) listeners: Listeners<CircuitBreakerEvent>,
     per_call_events: bool,
@@ -183,8 +186,32 @@ impl Hot {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot {
     ticket: Ticket,
-    start: Option<Instant>,
+    start: Start,
     admission: Admission,
+}
+
+/// When a call started, for slow-call tracking.
+///
+/// A call run as a future on tokio's clock is timed lazily, because a precise reading of that
+/// clock costs more than the rest of a closed breaker's call: it starts as
+/// [`FirstPoll`](Self::FirstPoll), a reading of the process-wide coarse clock (one atomic
+/// load). If its first poll finishes it, its duration is the coarse clock's (see
+/// [`coarse_elapsed_nanos`]) and no precise reading is made at all; if the first poll is
+/// pending, [`Shared::polled_pending`] reads the breaker's clock once and the slot becomes
+/// [`Resumed`](Self::Resumed), which adds the first poll's coarse duration. Under tokio's
+/// paused time no virtual time passes inside a poll, so that reading is the call's start;
+/// a manual or coarse clock and the permit API are always timed precisely.
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    /// Slow-call tracking is off.
+    Untimed,
+    /// The breaker's clock at the call's start.
+    Precise(Instant),
+    /// The process-wide coarse reading at the call's start; not polled pending yet.
+    FirstPoll(u64),
+    /// A lazily timed call once pending: the breaker's clock when its first poll was pending,
+    /// and that first poll's duration in nanoseconds as the coarse clock saw it.
+    Resumed { pending: Instant, first_poll: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,11 +225,6 @@ enum Admission {
 }
 
 impl Slot {
-    /// When the call started, if the breaker measures calls.
-    pub(crate) fn start(&self) -> Option<Instant> {
-        self.start
-    }
-
     #[cfg(test)]
     pub(crate) fn is_probe(&self) -> bool {
         self.admission == Admission::Probe
@@ -254,6 +276,7 @@ impl Shared {
             )),
             transitions: Mutex::new(()),
             totals: Totals::default(),
+            lazy_timing: clock.is_tokio(),
             clock,
             random,
             listeners: Listeners::new(),
@@ -272,24 +295,90 @@ impl Shared {
         shared
     }
 
-    /// Asks permission for a call.
+    /// Asks permission for a call timed precisely (the permit API).
     #[inline]
     pub(crate) fn acquire(&self) -> Result<Slot, Rejection> {
+        self.acquire_timed(false)
+    }
+
+    /// Asks permission for a call run as a future, which reports a pending poll through
+    /// [`polled_pending`](Self::polled_pending): timed lazily on tokio's clock (see [`Start`]).
+    #[inline]
+    pub(crate) fn acquire_lazy(&self) -> Result<Slot, Rejection> {
+        self.acquire_timed(true)
+    }
+
+    #[inline]
+    fn acquire_timed(&self, lazy: bool) -> Result<Slot, Rejection> {
         // Acquire: pairs with the Release store in `publish`, after which `live` is current.
         let word = self.hot.load(Ordering::Acquire);
         if let Some(generation) = Hot::permits_all(word) {
-            let start = (word & Hot::SLOW != 0).then(|| self.clock.now());
+            let start = if word & Hot::SLOW != 0 {
+                self.start(lazy)
+            } else {
+                Start::Untimed
+            };
             return Ok(Slot {
                 ticket: Ticket::from_generation(generation),
                 start,
                 admission: Hot::admission(word),
             });
         }
-        self.acquire_slow()
+        self.acquire_slow(lazy)
+    }
+
+    /// The start of a timed call.
+    #[inline]
+    fn start(&self, lazy: bool) -> Start {
+        if lazy && self.lazy_timing {
+            Start::FirstPoll(coarse_reading())
+        } else {
+            Start::Precise(self.clock.now())
+        }
+    }
+
+    /// The start of a call admitted under `config`.
+    fn start_under(&self, config: &CircuitBreakerConfig, lazy: bool) -> Start {
+        match config.slow_call_duration_threshold {
+            Some(_) => self.start(lazy),
+            None => Start::Untimed,
+        }
+    }
+
+    /// A call's first poll (or a later one) was pending: a lazily timed call reads the
+    /// breaker's clock now, and counts its first poll as the coarse clock saw it.
+    #[inline]
+    pub(crate) fn polled_pending(&self, slot: &mut Slot) {
+        if let Start::FirstPoll(coarse) = slot.start {
+            slot.start = Start::Resumed {
+                first_poll: coarse_elapsed_nanos(coarse),
+                pending: self.clock.now(),
+            };
+        }
+    }
+
+    /// How long the call holding `slot` has run, if it is timed; `now` reads the breaker's
+    /// clock (only for a precisely timed call).
+    #[inline]
+    fn elapsed_nanos(slot: &Slot, now: impl FnOnce() -> Instant) -> Option<u64> {
+        match slot.start {
+            Start::Untimed => None,
+            Start::Precise(start) => Some(crate::clock::duration_to_nanos(now() - start)),
+            Start::FirstPoll(coarse) => Some(coarse_elapsed_nanos(coarse)),
+            Start::Resumed {
+                pending,
+                first_poll,
+            } => Some(crate::clock::duration_to_nanos(now() - pending).saturating_add(first_poll)),
+        }
+    }
+
+    /// How long the call holding `slot` has run, if it is timed.
+    pub(crate) fn elapsed(&self, slot: &Slot) -> Option<Duration> {
+        Self::elapsed_nanos(slot, || self.clock.now()).map(Duration::from_nanos)
     }
 
     #[cold]
-    fn acquire_slow(&self) -> Result<Slot, Rejection> {
+    fn acquire_slow(&self, lazy: bool) -> Result<Slot, Rejection> {
         // Each transition below moves strictly forward; two are the most one call can see
         // (open → half-open → open/closed on an expired half-open wait).
         for _ in 0..4 {
@@ -299,10 +388,7 @@ impl Shared {
             }
             match live.state {
                 State::Closed | State::Disabled | State::MetricsOnly => {
-                    let start = live
-                        .config
-                        .slow_call_duration_threshold
-                        .map(|_| self.clock.now());
+                    let start = self.start_under(&live.config, lazy);
                     let admission = if live.state == State::Disabled {
                         Admission::Unrecorded
                     } else {
@@ -349,10 +435,7 @@ impl Shared {
                         |used| (used < permitted).then_some(used + 1),
                     );
                     if taken.is_ok() {
-                        let start = live
-                            .config
-                            .slow_call_duration_threshold
-                            .map(|_| self.clock.now());
+                        let start = self.start_under(&live.config, lazy);
                         return Ok(Slot {
                             ticket: Ticket::from_generation(live.generation),
                             start,
@@ -496,9 +579,8 @@ impl Shared {
                 let clock = &self.clock;
                 let mut now = || *cached_now.get_or_insert_with(|| clock.now());
                 let threshold = self.slow_threshold.load(Ordering::Relaxed);
-                let slow = slot
-                    .start
-                    .is_some_and(|start| (now() - start).as_nanos() > u128::from(threshold));
+                let slow =
+                    Self::elapsed_nanos(&slot, &mut now).is_some_and(|elapsed| elapsed > threshold);
                 self.record_closed(window, slot.ticket, failure, slow, &mut now);
             }
             _ => self.record_in(&self.live.load(), slot, outcome),
@@ -574,7 +656,7 @@ impl Shared {
         let mut cached_now = None;
         let clock = &self.clock;
         let mut now = || *cached_now.get_or_insert_with(|| clock.now());
-        let elapsed = slot.start.map(|start| now() - start);
+        let elapsed = Self::elapsed_nanos(&slot, &mut now).map(Duration::from_nanos);
         self.totals.count(match outcome {
             Outcome::Success => &self.totals.successful,
             Outcome::Failure => &self.totals.failed,
