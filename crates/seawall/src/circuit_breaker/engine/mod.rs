@@ -34,11 +34,14 @@ use super::metrics::{MetricsSnapshot, Totals};
 use super::rules::{Counts, Exceeded, Ticket, code, exceeded, is_slow};
 use super::window::{AtomicCounts, Window};
 use super::{CircuitBreakerEvent, Outcome, State, TransitionReason};
-use crate::clock::{Clock, Instant, coarse_elapsed_nanos, coarse_reading};
+use crate::clock::{Clock, Instant};
 use crate::event::Listeners;
 use crate::retry::RandomSource;
 
+mod timing;
 mod transitions;
+
+use self::timing::Start;
 
 /// One state generation: everything that a transition replaces at once.
 #[derive(Debug)]
@@ -190,30 +193,6 @@ pub(crate) struct Slot {
     admission: Admission,
 }
 
-/// When a call started, for slow-call tracking.
-///
-/// A call run as a future on tokio's clock is timed lazily, because a precise reading of that
-/// clock costs more than the rest of a closed breaker's call: it starts as
-/// [`FirstPoll`](Self::FirstPoll), a reading of the process-wide coarse clock (one atomic
-/// load). If its first poll finishes it, its duration is the coarse clock's (see
-/// [`coarse_elapsed_nanos`]) and no precise reading is made at all; if the first poll is
-/// pending, [`Shared::polled_pending`] reads the breaker's clock once and the slot becomes
-/// [`Resumed`](Self::Resumed), which adds the first poll's coarse duration. Under tokio's
-/// paused time no virtual time passes inside a poll, so that reading is the call's start;
-/// a manual or coarse clock and the permit API are always timed precisely.
-#[derive(Clone, Copy, Debug)]
-enum Start {
-    /// Slow-call tracking is off.
-    Untimed,
-    /// The breaker's clock at the call's start.
-    Precise(Instant),
-    /// The process-wide coarse reading at the call's start; not polled pending yet.
-    FirstPoll(u64),
-    /// A lazily timed call once pending: the breaker's clock when its first poll was pending,
-    /// and that first poll's duration in nanoseconds as the coarse clock saw it.
-    Resumed { pending: Instant, first_poll: u64 },
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Admission {
     /// Closed or metrics-only: recorded into the window.
@@ -325,56 +304,6 @@ impl Shared {
             });
         }
         self.acquire_slow(lazy)
-    }
-
-    /// The start of a timed call.
-    #[inline]
-    fn start(&self, lazy: bool) -> Start {
-        if lazy && self.lazy_timing {
-            Start::FirstPoll(coarse_reading())
-        } else {
-            Start::Precise(self.clock.now())
-        }
-    }
-
-    /// The start of a call admitted under `config`.
-    fn start_under(&self, config: &CircuitBreakerConfig, lazy: bool) -> Start {
-        match config.slow_call_duration_threshold {
-            Some(_) => self.start(lazy),
-            None => Start::Untimed,
-        }
-    }
-
-    /// A call's first poll (or a later one) was pending: a lazily timed call reads the
-    /// breaker's clock now, and counts its first poll as the coarse clock saw it.
-    #[inline]
-    pub(crate) fn polled_pending(&self, slot: &mut Slot) {
-        if let Start::FirstPoll(coarse) = slot.start {
-            slot.start = Start::Resumed {
-                first_poll: coarse_elapsed_nanos(coarse),
-                pending: self.clock.now(),
-            };
-        }
-    }
-
-    /// How long the call holding `slot` has run, if it is timed; `now` reads the breaker's
-    /// clock (only for a precisely timed call).
-    #[inline]
-    fn elapsed_nanos(slot: &Slot, now: impl FnOnce() -> Instant) -> Option<u64> {
-        match slot.start {
-            Start::Untimed => None,
-            Start::Precise(start) => Some(crate::clock::duration_to_nanos(now() - start)),
-            Start::FirstPoll(coarse) => Some(coarse_elapsed_nanos(coarse)),
-            Start::Resumed {
-                pending,
-                first_poll,
-            } => Some(crate::clock::duration_to_nanos(now() - pending).saturating_add(first_poll)),
-        }
-    }
-
-    /// How long the call holding `slot` has run, if it is timed.
-    pub(crate) fn elapsed(&self, slot: &Slot) -> Option<Duration> {
-        Self::elapsed_nanos(slot, || self.clock.now()).map(Duration::from_nanos)
     }
 
     #[cold]
