@@ -287,7 +287,9 @@ impl Shared {
         self.acquire_timed(true)
     }
 
-    #[inline]
+    // Always inlined: `lazy` is a constant at each caller, and the closed path is this load
+    // and a branch.
+    #[inline(always)]
     fn acquire_timed(&self, lazy: bool) -> Result<Slot, Rejection> {
         // Acquire: pairs with the Release store in `publish`, after which `live` is current.
         let word = self.hot.load(Ordering::Acquire);
@@ -507,9 +509,11 @@ impl Shared {
                 let mut cached_now = None;
                 let clock = &self.clock;
                 let mut now = || *cached_now.get_or_insert_with(|| clock.now());
-                let threshold = self.slow_threshold.load(Ordering::Relaxed);
-                let slow =
-                    Self::elapsed_nanos(&slot, &mut now).is_some_and(|elapsed| elapsed > threshold);
+                // An untimed call (no slow-call tracking) reads neither the threshold nor a clock.
+                let slow = !matches!(slot.start, Start::Untimed) && {
+                    let threshold = self.slow_threshold.load(Ordering::Relaxed);
+                    Self::elapsed_nanos(&slot, &mut now).is_some_and(|elapsed| elapsed > threshold)
+                };
                 self.record_closed(window, slot.ticket, failure, slow, &mut now);
             }
             _ => self.record_in(&self.live.load(), slot, outcome),
