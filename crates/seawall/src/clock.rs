@@ -168,9 +168,10 @@ impl Clock {
 
     /// A coarse clock: reading it is one atomic load (under a nanosecond instead of tens of
     /// nanoseconds), at the price of being up to a millisecond behind. One background thread
-    /// serves every coarse clock of the process. Use it where a breaker tracks slow calls or
-    /// keeps a time window on a hot path; it does **not** follow tokio's paused test time
-    /// (use [`Clock::tokio`] or a [`ManualClock`] in tests). Sleeps are tokio's.
+    /// serves every coarse clock of the process. Use it where a breaker keeps a time window
+    /// on a hot path (a breaker on tokio's clock already times slow calls mostly from this
+    /// clock: see the circuit breaker's docs); it does **not** follow tokio's paused test
+    /// time (use [`Clock::tokio`] or a [`ManualClock`] in tests). Sleeps are tokio's.
     pub fn coarse() -> Self {
         Self {
             source: Source::Coarse(shared_coarse().clone()),

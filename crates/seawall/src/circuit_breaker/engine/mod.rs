@@ -480,6 +480,47 @@ impl Shared {
     /// Records a finished call's outcome.
     #[inline]
     pub(crate) fn record(&self, slot: Slot, outcome: Outcome) {
+        if !(slot.admission == Admission::Plain
+            && outcome == Outcome::Success
+            && matches!(slot.start, Start::Untimed)
+            && self.record_plain_success(slot.ticket))
+        {
+            self.record_outcome(slot, outcome);
+        }
+    }
+
+    /// The closed path's common case, inlined into the caller: an untimed success admitted
+    /// by the current CLOSED / METRICS_ONLY state. Returns whether it was recorded (`false`:
+    /// nothing was done, take the general path). In a full window whose replaced position
+    /// also held a plain success it is one `fetch_add` and loads.
+    #[inline]
+    fn record_plain_success(&self, ticket: Ticket) -> bool {
+        if self.per_call_events {
+            return false;
+        }
+        // Acquire: pairs with the Release store in `publish_hot`.
+        let word = self.hot.load(Ordering::Acquire);
+        if Hot::generation(word) != ticket.generation() || !Hot::records(word) {
+            return false;
+        }
+        let Some(window) = self.window(Hot::window(word)) else {
+            return false;
+        };
+        self.totals.count(&self.totals.successful);
+        // A time window reads the clock for its bucket; the evaluation shares the reading.
+        let mut cached_now = None;
+        let clock = &self.clock;
+        let mut now = || *cached_now.get_or_insert_with(|| clock.now());
+        let replaced = window.record(false, false, &mut now);
+        if replaced != Some(true) || self.evaluate_next.load(Ordering::Relaxed) {
+            self.after_record(window, ticket, false, false, replaced, now);
+        }
+        true
+    }
+
+    /// Records a finished call's outcome: the general path.
+    #[inline(never)]
+    fn record_outcome(&self, slot: Slot, outcome: Outcome) {
         match slot.admission {
             Admission::Unrecorded => return, // admitted by DISABLED: nothing is recorded
             Admission::Probe => return self.record_in(&self.live.load(), slot, outcome),
@@ -533,10 +574,32 @@ impl Shared {
     ) {
         let replaced = window.record(failure, slow, &mut now);
         // A plain success can raise neither rate. In a full count window it cannot bring
-        // the window to its minimum either; in a time window holding no failure and no slow
-        // call both rates are 0, under any (positive) threshold. Either way there is nothing
-        // to evaluate, unless a reconfiguration moved the thresholds since the last
-        // evaluation. Deciding this takes loads only.
+        // the window to its minimum either (the steady state, decided here inline); in a
+        // time window holding no failure and no slow call both rates are 0, under any
+        // (positive) threshold. Either way there is nothing to evaluate, unless a
+        // reconfiguration moved the thresholds since the last evaluation. Deciding this
+        // takes loads only.
+        if !failure
+            && !slow
+            && replaced == Some(true)
+            && !self.evaluate_next.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        self.after_record(window, ticket, failure, slow, replaced, now);
+    }
+
+    /// The rest of [`record_closed`](Self::record_closed), out of the steady state's line.
+    #[inline(never)]
+    fn after_record(
+        &self,
+        window: &Window,
+        ticket: Ticket,
+        failure: bool,
+        slow: bool,
+        replaced: Option<bool>,
+        mut now: impl FnMut() -> Instant,
+    ) {
         if !failure && !slow && !self.evaluate_next.load(Ordering::Relaxed) {
             let settled = match replaced {
                 Some(full) => full,
