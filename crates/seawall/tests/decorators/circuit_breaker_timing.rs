@@ -114,6 +114,33 @@ async fn a_call_that_blocks_its_first_poll_and_then_waits_counts_the_blocked_tim
     assert_eq!(slow_calls(&breaker), (1, 1));
 }
 
+// The first poll's coarse duration is added as its own length: 30 ms of blocking against a
+// 1 s threshold is far from slow (the margin absorbs any lateness of the coarse clock).
+#[tokio::test(start_paused = true)]
+async fn a_blocked_first_poll_adds_its_own_length_and_no_more() {
+    let breaker = breaker_on(Clock::tokio(), ms(1_000));
+    breaker
+        .call(|| async {
+            block_thread(ms(30));
+            pending_once().await;
+            Ok::<(), Failure>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(slow_calls(&breaker), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permit_on_tokios_clock_is_timed_precisely_under_paused_time() {
+    let clock = Clock::tokio();
+    let breaker = breaker_on(clock.clone(), ms(100));
+    let permit = breaker.try_acquire().unwrap();
+    clock.sleep(ms(150)).await;
+    assert_eq!(permit.elapsed(), Some(ms(150)));
+    permit.success();
+    assert_eq!(slow_calls(&breaker), (1, 1));
+}
+
 #[tokio::test]
 async fn a_manual_clock_advanced_inside_a_synchronous_call_is_timed_exactly() {
     let manual = ManualClock::new();
