@@ -482,15 +482,16 @@ impl Shared {
     pub(crate) fn record(&self, slot: Slot, outcome: Outcome) {
         if !(slot.admission == Admission::Plain
             && outcome == Outcome::Success
-            && matches!(slot.start, Start::Untimed)
+            && self.known_not_slow(&slot)
             && self.record_plain_success(slot.ticket))
         {
             self.record_outcome(slot, outcome);
         }
     }
 
-    /// The closed path's common case, inlined into the caller: an untimed success admitted
-    /// by the current CLOSED / METRICS_ONLY state. Returns whether it was recorded (`false`:
+    /// The closed path's common case, inlined into the caller: a success known not to be
+    /// slow without a clock read (untimed, or finished on its first poll within the
+    /// threshold: see `timing.rs`) admitted by the current CLOSED / METRICS_ONLY state. Returns whether it was recorded (`false`:
     /// nothing was done, take the general path). In a full window whose replaced position
     /// also held a plain success it is one `fetch_add` and loads.
     #[inline]

@@ -1,5 +1,6 @@
 //! How the breaker times a call for slow-call tracking (see [`Start`]).
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{CircuitBreakerConfig, Shared, Slot};
@@ -62,6 +63,21 @@ impl Shared {
                 first_poll_micros: u32::try_from(micros).unwrap_or(u32::MAX),
                 pending: self.clock.now(),
             };
+        }
+    }
+
+    /// Whether the call holding `slot` is known not to be slow without reading the breaker's
+    /// clock: it is untimed, or timed by the coarse clock alone (finished on its first poll)
+    /// within the threshold. A reconfiguration racing with the call may judge it by the
+    /// threshold before or after, as it would on the general path.
+    #[inline]
+    pub(super) fn known_not_slow(&self, slot: &Slot) -> bool {
+        match slot.start {
+            Start::Untimed => true,
+            Start::FirstPoll(coarse) => {
+                coarse_elapsed_nanos(coarse) <= self.slow_threshold.load(Ordering::Relaxed)
+            }
+            Start::Precise(_) | Start::Resumed { .. } => false,
         }
     }
 
