@@ -243,6 +243,11 @@ impl Clock {
         matches!(self.source, Source::Tokio { .. })
     }
 
+    /// Whether this is a coarse clock ([`Clock::coarse`]): a reading is one atomic load.
+    pub(crate) fn is_coarse(&self) -> bool {
+        matches!(self.source, Source::Coarse(_))
+    }
+
     /// Whether this is a [`ManualClock`].
     pub fn is_manual(&self) -> bool {
         matches!(self.source, Source::Manual(_))

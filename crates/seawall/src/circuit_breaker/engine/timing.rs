@@ -77,6 +77,11 @@ impl Shared {
             Start::FirstPoll(coarse) => {
                 coarse_elapsed_nanos(coarse) <= self.slow_threshold.load(Ordering::Relaxed)
             }
+            // On a coarse clock a reading is one atomic load: cheap enough to decide here.
+            Start::Precise(start) if self.clock.is_coarse() => {
+                duration_to_nanos(self.clock.now() - start)
+                    <= self.slow_threshold.load(Ordering::Relaxed)
+            }
             Start::Precise(_) | Start::Resumed { .. } => false,
         }
     }
