@@ -115,17 +115,23 @@ enum Source {
 struct Coarse {
     origin: tokio::time::Instant,
     now: AtomicU64,
+    /// How often the background thread refreshes `now`, in nanoseconds.
+    resolution: u64,
 }
 
 impl Coarse {
     fn start(resolution: Duration) -> Arc<Self> {
-        let origin = tokio::time::Instant::now();
+        // Real time, even when started inside a runtime whose time is paused (and perhaps
+        // advanced far ahead): the thread below ticks on real time, and an origin in its
+        // future would hold the reading at zero until real time caught up.
+        let origin = tokio::time::Instant::from_std(std::time::Instant::now());
+        let resolution = resolution.max(Duration::from_micros(100));
         let coarse = Arc::new(Self {
             origin,
             now: AtomicU64::new(0),
+            resolution: duration_to_nanos(resolution),
         });
         let weak = Arc::downgrade(&coarse);
-        let resolution = resolution.max(Duration::from_micros(100));
         // The ticker stops when the last clone of the clock is gone.
         let spawned = std::thread::Builder::new()
             .name("seawall-coarse-clock".into())
@@ -162,17 +168,13 @@ impl Clock {
 
     /// A coarse clock: reading it is one atomic load (under a nanosecond instead of tens of
     /// nanoseconds), at the price of being up to a millisecond behind. One background thread
-    /// serves every coarse clock of the process. Use it where a breaker tracks slow calls or
-    /// keeps a time window on a hot path; it does **not** follow tokio's paused test time
-    /// (use [`Clock::tokio`] or a [`ManualClock`] in tests). Sleeps are tokio's.
+    /// serves every coarse clock of the process. Use it where a breaker keeps a time window
+    /// on a hot path (a breaker on tokio's clock already times slow calls mostly from this
+    /// clock: see the circuit breaker's docs); it does **not** follow tokio's paused test
+    /// time (use [`Clock::tokio`] or a [`ManualClock`] in tests). Sleeps are tokio's.
     pub fn coarse() -> Self {
-        static SHARED: std::sync::OnceLock<Arc<Coarse>> = std::sync::OnceLock::new();
         Self {
-            source: Source::Coarse(
-                SHARED
-                    .get_or_init(|| Coarse::start(Duration::from_millis(1)))
-                    .clone(),
-            ),
+            source: Source::Coarse(shared_coarse().clone()),
         }
     }
 
@@ -235,16 +237,48 @@ impl Clock {
     }
 
     /// Whether this is tokio's clock (a clock of its own kind is needed only otherwise: a
-    /// fresh [`Clock::tokio`] sleeps the same).
-    #[cfg(feature = "tower")]
+    /// fresh [`Clock::tokio`] sleeps the same; the circuit breaker times calls lazily only on
+    /// it).
     pub(crate) fn is_tokio(&self) -> bool {
         matches!(self.source, Source::Tokio { .. })
+    }
+
+    /// Whether this is a coarse clock ([`Clock::coarse`]): a reading is one atomic load.
+    pub(crate) fn is_coarse(&self) -> bool {
+        matches!(self.source, Source::Coarse(_))
     }
 
     /// Whether this is a [`ManualClock`].
     pub fn is_manual(&self) -> bool {
         matches!(self.source, Source::Manual(_))
     }
+}
+
+/// The process-wide coarse clock behind [`Clock::coarse`] (1 ms), started on first use.
+fn shared_coarse() -> &'static Arc<Coarse> {
+    static SHARED: std::sync::OnceLock<Arc<Coarse>> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| Coarse::start(Duration::from_millis(1)))
+}
+
+/// A reading of the process-wide coarse clock, for timing a call's first poll without a
+/// precise clock read (the circuit breaker on tokio's clock: see `circuit_breaker/engine`).
+/// Only the difference of two readings means anything; it is real time, even under tokio's
+/// paused time. The first reading starts the coarse clock's thread.
+#[inline]
+pub(crate) fn coarse_reading() -> u64 {
+    shared_coarse().now.load(Ordering::Relaxed)
+}
+
+/// The time from `start` (a [`coarse_reading`]) to now as the coarse clock saw it, less one
+/// resolution: a poll that merely straddles a tick of the clock counts as zero, and a poll
+/// that blocks its thread for `t` counts as about `t` (within one resolution, plus however
+/// late the clock's thread runs).
+/// In nanoseconds.
+#[inline]
+pub(crate) fn coarse_elapsed_nanos(start: u64) -> u64 {
+    let coarse = shared_coarse();
+    let ticks = coarse.now.load(Ordering::Relaxed).saturating_sub(start);
+    ticks.saturating_sub(coarse.resolution)
 }
 
 /// About 30 years from now: tokio's own "far future" for deadlines that overflow.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
@@ -54,12 +54,19 @@ where
         let breaker: &'p CircuitBreaker<C> = this.breaker;
         if !*this.admitted {
             *this.admitted = true;
-            match breaker.acquire() {
+            match breaker.acquire_lazy() {
                 Ok(permit) => *this.permit = Some(permit),
                 Err(rejection) => return Poll::Ready(Err(breaker.rejected(rejection))),
             }
         }
-        let output = ready!(this.inner.poll_stage(cx, call));
+        let Poll::Ready(output) = this.inner.poll_stage(cx, call) else {
+            // A lazily timed call reads the precise clock only now (see the slow-call
+            // section of the module docs).
+            if let Some(permit) = this.permit {
+                permit.polled_pending();
+            }
+            return Poll::Pending;
+        };
         if let Some(permit) = this.permit.take() {
             permit.record(&output);
         }

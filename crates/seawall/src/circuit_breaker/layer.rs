@@ -149,9 +149,17 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         loop {
-            match &self.admission {
+            match &mut self.admission {
                 // Only with a permit in hand is the inner service polled.
-                Admission::Permitted(_) => return self.inner.poll_ready(cx).map_err(Into::into),
+                Admission::Permitted(slot) => {
+                    let ready = self.inner.poll_ready(cx);
+                    if ready.is_pending() {
+                        // The call is timed from here: a lazily timed one reads the precise
+                        // clock now (see `Shared::polled_pending`).
+                        self.breaker.shared().polled_pending(slot);
+                    }
+                    return ready.map_err(Into::into);
+                }
                 Admission::Rejected => return Poll::Ready(Ok(())),
                 Admission::Idle => {}
             }
@@ -159,7 +167,7 @@ where
                 ready!(recheck.as_mut().poll(cx));
                 self.recheck = None;
             }
-            match self.breaker.shared().acquire() {
+            match self.breaker.shared().acquire_lazy() {
                 Ok(slot) => self.admission = Admission::Permitted(slot),
                 Err(_) if self.mode == CircuitBreakerMode::Reject => {
                     self.admission = Admission::Rejected;
@@ -225,8 +233,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             ResponseProj::Running { future, permit } => {
-                let output =
-                    ready!(future.poll(cx)).map_err(|error| Error::from_box_error(error.into()));
+                let Poll::Ready(output) = future.poll(cx) else {
+                    if let Some(permit) = permit {
+                        permit.polled_pending();
+                    }
+                    return Poll::Pending;
+                };
+                let output = output.map_err(|error| Error::from_box_error(error.into()));
                 if let Some(permit) = permit.take() {
                     permit.record(&output);
                 }

@@ -41,6 +41,31 @@
 //!   errors and timeouts are failures, and rejections by other decorators (a full bulkhead, a
 //!   nested breaker, a rate limiter) are ignored: they say nothing about the dependency.
 //!
+//! # How slow calls are timed
+//!
+//! With a slow-call threshold every call is timed, and on the default clock (tokio's, so that
+//! paused time applies in tests) a precise reading costs more than the rest of a closed
+//! breaker's call. A call run as a future ([`CircuitBreaker::call`], a [`Policy`](crate::Policy),
+//! the tower layer) is therefore timed lazily:
+//!
+//! - At its start the breaker reads only the process-wide coarse clock (the one behind
+//!   [`Clock::coarse`](crate::Clock::coarse): one atomic load, refreshed every millisecond by
+//!   a background thread, which the first such call starts).
+//! - If the first poll finishes the call, its duration is the coarse clock's difference less
+//!   one millisecond (its resolution), and tokio's clock is not read at all. That catches a
+//!   call that blocks its thread for longer than the threshold (thresholds are meant to be far
+//!   above a millisecond); a poll that merely straddles a tick counts as zero.
+//! - If the first poll is pending, tokio's clock is read then and once more when the call
+//!   finishes; the first poll's coarse duration (as above) is added. Under paused time no
+//!   virtual time passes inside a poll, so this follows paused time exactly: a call that
+//!   sleeps 101 ms of paused time with a 100 ms threshold is slow, one of 100 ms is not.
+//! - Through the tower layer the call is timed from the `poll_ready` that took the permit, as
+//!   before; a pending inner `poll_ready` counts as a pending first poll.
+//!
+//! A breaker on a [`ManualClock`](crate::clock::ManualClock) or an explicit coarse clock, and a
+//! call through [`CircuitBreaker::try_acquire`], read the breaker's clock at the start and at
+//! the end: a manual clock advanced inside a synchronous call is timed exactly.
+//!
 //! # Where seawall differs from Resilience4j, on purpose
 //!
 //! - **Stale results are not applied.** A result is recorded only in the state generation that

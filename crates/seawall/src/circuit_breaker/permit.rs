@@ -80,6 +80,15 @@ impl<C> CircuitBreaker<C> {
             .map(|slot| CallPermit::new(self, slot))
     }
 
+    /// As [`acquire`](Self::acquire), for a call run as a future that reports its pending
+    /// polls with [`CallPermit::polled_pending`]: timed lazily on tokio's clock.
+    #[inline]
+    pub(crate) fn acquire_lazy(&self) -> Result<CallPermit<'_, C>, Rejection> {
+        self.shared
+            .acquire_lazy()
+            .map(|slot| CallPermit::new(self, slot))
+    }
+
     /// The error of a call this breaker rejected.
     pub(crate) fn rejected<E>(&self, rejection: Rejection) -> Error<E> {
         self.shared
@@ -163,8 +172,15 @@ macro_rules! permit_methods {
             /// How long the call has run, if the breaker measures calls (slow-call tracking
             /// is on).
             pub fn elapsed(&self) -> Option<Duration> {
-                let start = self.slot.as_ref()?.start()?;
-                Some(self.breaker().shared().clock.now() - start)
+                self.breaker().shared().elapsed(self.slot.as_ref()?)
+            }
+
+            /// The call's future was polled and is pending (see `Shared::polled_pending`).
+            #[inline]
+            pub(crate) fn polled_pending(&mut self) {
+                if let Some(slot) = &mut self.slot {
+                    self.breaker.shared().polled_pending(slot);
+                }
             }
 
             fn finish(mut self, outcome: Outcome) {

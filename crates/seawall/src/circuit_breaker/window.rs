@@ -348,6 +348,28 @@ impl CountWindow {
         let sequence = self.head.fetch_add(1, Ordering::Relaxed);
         let (word, bit) = Self::locate(self.slot(sequence));
         let word = self.words.get_or_alloc(word);
+        // The steady state, inlined: a plain success over a plain success (or over a position
+        // never written) changes no bit and no count.
+        if !failure
+            && !slow
+            && (word.failed.load(Ordering::Relaxed) | word.slow.load(Ordering::Relaxed)) & bit == 0
+        {
+            return sequence >= u64::from(self.size);
+        }
+        self.record_changed(sequence, word, bit, failure, slow)
+    }
+
+    /// The rest of [`record`](Self::record): an outcome that may differ from the one it
+    /// replaces writes the bits that change and moves their counts.
+    #[inline(never)]
+    fn record_changed(
+        &self,
+        sequence: u64,
+        word: &Word,
+        bit: u64,
+        failure: bool,
+        slow: bool,
+    ) -> bool {
         let was_failure = put_bit(&word.failed, bit, failure);
         let was_slow = put_bit(&word.slow, bit, slow);
         step(&self.failures, was_failure, failure);

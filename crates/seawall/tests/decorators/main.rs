@@ -8,6 +8,7 @@ mod queue_model;
 
 mod bulkhead;
 mod circuit_breaker;
+mod circuit_breaker_timing;
 mod composition;
 mod error_size;
 mod fallback;

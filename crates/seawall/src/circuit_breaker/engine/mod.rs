@@ -38,7 +38,10 @@ use crate::clock::{Clock, Instant};
 use crate::event::Listeners;
 use crate::retry::RandomSource;
 
+mod timing;
 mod transitions;
+
+use self::timing::Start;
 
 /// One state generation: everything that a transition replaces at once.
 #[derive(Debug)]
@@ -103,6 +106,9 @@ pub(crate) struct Shared {
     /// Serialises transitions; never taken on the closed path.
     transitions: Mutex<()>,
     pub(crate) clock: Clock,
+    /// Whether a call run as a future is timed lazily (see [`Start::FirstPoll`]): on tokio's
+    /// clock only, whose reads cost a `clock_gettime` each.
+    lazy_timing: bool,
     random: Arc<dyn RandomSource>,
     pub(crate) listeners: Listeners<CircuitBreakerEvent>,
     per_call_events: bool,
@@ -185,7 +191,7 @@ impl Hot {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot {
     ticket: Ticket,
-    start: Option<Instant>,
+    start: Start,
     admission: Admission,
 }
 
@@ -200,11 +206,6 @@ enum Admission {
 }
 
 impl Slot {
-    /// When the call started, if the breaker measures calls.
-    pub(crate) fn start(&self) -> Option<Instant> {
-        self.start
-    }
-
     #[cfg(test)]
     pub(crate) fn is_probe(&self) -> bool {
         self.admission == Admission::Probe
@@ -257,6 +258,7 @@ impl Shared {
             )),
             transitions: Mutex::new(()),
             totals: Totals::default(),
+            lazy_timing: clock.is_tokio(),
             clock,
             random,
             listeners: Listeners::new(),
@@ -275,24 +277,42 @@ impl Shared {
         shared
     }
 
-    /// Asks permission for a call.
+    /// Asks permission for a call timed precisely (the permit API).
     #[inline]
     pub(crate) fn acquire(&self) -> Result<Slot, Rejection> {
+        self.acquire_timed(false)
+    }
+
+    /// Asks permission for a call run as a future, which reports a pending poll through
+    /// [`polled_pending`](Self::polled_pending): timed lazily on tokio's clock (see [`Start`]).
+    #[inline]
+    pub(crate) fn acquire_lazy(&self) -> Result<Slot, Rejection> {
+        self.acquire_timed(true)
+    }
+
+    // Always inlined: `lazy` is a constant at each caller, and the closed path is this load
+    // and a branch.
+    #[inline(always)]
+    fn acquire_timed(&self, lazy: bool) -> Result<Slot, Rejection> {
         // Acquire: pairs with the Release store in `publish`, after which `live` is current.
         let word = self.hot.load(Ordering::Acquire);
         if let Some(generation) = Hot::permits_all(word) {
-            let start = (word & Hot::SLOW != 0).then(|| self.clock.now());
+            let start = if word & Hot::SLOW != 0 {
+                self.start(lazy)
+            } else {
+                Start::Untimed
+            };
             return Ok(Slot {
                 ticket: Ticket::from_generation(generation),
                 start,
                 admission: Hot::admission(word),
             });
         }
-        self.acquire_slow()
+        self.acquire_slow(lazy)
     }
 
     #[cold]
-    fn acquire_slow(&self) -> Result<Slot, Rejection> {
+    fn acquire_slow(&self, lazy: bool) -> Result<Slot, Rejection> {
         // Each transition below moves strictly forward; two are the most one call can see
         // (open → half-open → open/closed on an expired half-open wait).
         for _ in 0..4 {
@@ -302,10 +322,7 @@ impl Shared {
             }
             match live.state {
                 State::Closed | State::Disabled | State::MetricsOnly => {
-                    let start = live
-                        .config
-                        .slow_call_duration_threshold
-                        .map(|_| self.clock.now());
+                    let start = self.start_under(&live.config, lazy);
                     let admission = if live.state == State::Disabled {
                         Admission::Unrecorded
                     } else {
@@ -352,10 +369,7 @@ impl Shared {
                         |used| (used < permitted).then_some(used + 1),
                     );
                     if taken.is_ok() {
-                        let start = live
-                            .config
-                            .slow_call_duration_threshold
-                            .map(|_| self.clock.now());
+                        let start = self.start_under(&live.config, lazy);
                         return Ok(Slot {
                             ticket: Ticket::from_generation(live.generation),
                             start,
@@ -469,6 +483,48 @@ impl Shared {
     /// Records a finished call's outcome.
     #[inline]
     pub(crate) fn record(&self, slot: Slot, outcome: Outcome) {
+        if !(slot.admission == Admission::Plain
+            && outcome == Outcome::Success
+            && self.known_not_slow(&slot)
+            && self.record_plain_success(slot.ticket))
+        {
+            self.record_outcome(slot, outcome);
+        }
+    }
+
+    /// The closed path's common case, inlined into the caller: a success known not to be
+    /// slow without a clock read (untimed, or finished on its first poll within the
+    /// threshold: see `timing.rs`) admitted by the current CLOSED / METRICS_ONLY state. Returns whether it was recorded (`false`:
+    /// nothing was done, take the general path). In a full window whose replaced position
+    /// also held a plain success it is one `fetch_add` and loads.
+    #[inline]
+    fn record_plain_success(&self, ticket: Ticket) -> bool {
+        if self.per_call_events {
+            return false;
+        }
+        // Acquire: pairs with the Release store in `publish_hot`.
+        let word = self.hot.load(Ordering::Acquire);
+        if Hot::generation(word) != ticket.generation() || !Hot::records(word) {
+            return false;
+        }
+        let Some(window) = self.window(Hot::window(word)) else {
+            return false;
+        };
+        self.totals.count(&self.totals.successful);
+        // A time window reads the clock for its bucket; the evaluation shares the reading.
+        let mut cached_now = None;
+        let clock = &self.clock;
+        let mut now = || *cached_now.get_or_insert_with(|| clock.now());
+        let replaced = window.record(false, false, &mut now);
+        if replaced != Some(true) || self.evaluate_next.load(Ordering::Relaxed) {
+            self.after_record(window, ticket, false, false, replaced, now);
+        }
+        true
+    }
+
+    /// Records a finished call's outcome: the general path.
+    #[inline(never)]
+    fn record_outcome(&self, slot: Slot, outcome: Outcome) {
         match slot.admission {
             Admission::Unrecorded => return, // admitted by DISABLED: nothing is recorded
             Admission::Probe => return self.record_in(&self.live.load(), slot, outcome),
@@ -498,10 +554,11 @@ impl Shared {
                 let mut cached_now = None;
                 let clock = &self.clock;
                 let mut now = || *cached_now.get_or_insert_with(|| clock.now());
-                let threshold = self.slow_threshold.load(Ordering::Relaxed);
-                let slow = slot
-                    .start
-                    .is_some_and(|start| (now() - start).as_nanos() > u128::from(threshold));
+                // An untimed call (no slow-call tracking) reads neither the threshold nor a clock.
+                let slow = !matches!(slot.start, Start::Untimed) && {
+                    let threshold = self.slow_threshold.load(Ordering::Relaxed);
+                    Self::elapsed_nanos(&slot, &mut now).is_some_and(|elapsed| elapsed > threshold)
+                };
                 self.record_closed(window, slot.ticket, failure, slow, &mut now);
             }
             _ => self.record_in(&self.live.load(), slot, outcome),
@@ -521,10 +578,32 @@ impl Shared {
     ) {
         let replaced = window.record(failure, slow, &mut now);
         // A plain success can raise neither rate. In a full count window it cannot bring
-        // the window to its minimum either; in a time window holding no failure and no slow
-        // call both rates are 0, under any (positive) threshold. Either way there is nothing
-        // to evaluate, unless a reconfiguration moved the thresholds since the last
-        // evaluation. Deciding this takes loads only.
+        // the window to its minimum either (the steady state, decided here inline); in a
+        // time window holding no failure and no slow call both rates are 0, under any
+        // (positive) threshold. Either way there is nothing to evaluate, unless a
+        // reconfiguration moved the thresholds since the last evaluation. Deciding this
+        // takes loads only.
+        if !failure
+            && !slow
+            && replaced == Some(true)
+            && !self.evaluate_next.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        self.after_record(window, ticket, failure, slow, replaced, now);
+    }
+
+    /// The rest of [`record_closed`](Self::record_closed), out of the steady state's line.
+    #[inline(never)]
+    fn after_record(
+        &self,
+        window: &Window,
+        ticket: Ticket,
+        failure: bool,
+        slow: bool,
+        replaced: Option<bool>,
+        mut now: impl FnMut() -> Instant,
+    ) {
         if !failure && !slow && !self.evaluate_next.load(Ordering::Relaxed) {
             let settled = match replaced {
                 Some(full) => full,
@@ -577,7 +656,7 @@ impl Shared {
         let mut cached_now = None;
         let clock = &self.clock;
         let mut now = || *cached_now.get_or_insert_with(|| clock.now());
-        let elapsed = slot.start.map(|start| now() - start);
+        let elapsed = Self::elapsed_nanos(&slot, &mut now).map(Duration::from_nanos);
         self.totals.count(match outcome {
             Outcome::Success => &self.totals.successful,
             Outcome::Failure => &self.totals.failed,
