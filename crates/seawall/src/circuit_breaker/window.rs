@@ -16,7 +16,9 @@
 //! period advances the window one bucket at a time (a CAS on the head epoch), subtracting
 //! each expired bucket of every stripe from that stripe's totals; after a long idle the
 //! whole window is cleared at once. This is Resilience4j's partial-aggregation design,
-//! lock-free.
+//! lock-free. A shared count of the failures and slow calls in the window (written only by
+//! those and by their expiry) tells a success whether it can change the verdict, so a
+//! healthy window's call writes and reads nothing of another thread's stripe.
 //!
 //! Both rings are allocated a chunk at a time as they fill (`slots.rs`), so a large window
 //! takes memory in proportion to the calls it has seen.
@@ -156,9 +158,13 @@ impl Window {
         }
     }
 
-    /// Records one outcome; `now` is read only by a time window. A count window returns
-    /// whether the outcome replaced an older one (the window was full); a time window
-    /// returns `None`.
+    /// Records one outcome; `now` is read only by a time window. Returns whether a plain
+    /// success recorded now is *settled* — it cannot change the verdict, so the rates need not
+    /// be evaluated: a count window that was full (the outcome replaced an older one; a
+    /// success then can raise no rate and cannot bring the window to its minimum), a time
+    /// window holding no failure and no slow call (both rates are 0). Deciding it reads one
+    /// word no call writes in the steady state, never another thread's stripe. `None` would
+    /// ask the caller to look at the counts; neither window returns it now.
     #[inline]
     pub(crate) fn record(
         &self,
@@ -168,10 +174,7 @@ impl Window {
     ) -> Option<bool> {
         match self {
             Self::Count(window) => Some(window.record(failure, slow)),
-            Self::Time(window) => {
-                window.record(code(failure, slow), now());
-                None
-            }
+            Self::Time(window) => Some(window.record(code(failure, slow), now())),
         }
     }
 
@@ -385,6 +388,12 @@ impl CountWindow {
         self.head.store(0, Ordering::Release);
     }
 }
+/// A value on cache lines of its own: 128 bytes, since adjacent-line prefetchers fetch lines
+/// in pairs.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
 /// One thread group's share of a time window: its own ring of buckets and running totals,
 /// on cache lines of its own, so threads recording at once do not write the same lines.
 #[derive(Debug)]
@@ -430,13 +439,31 @@ fn stripe_of_thread() -> usize {
 /// The outcomes of the last `buckets × bucket_nanos`, striped: a thread records into its
 /// stripe's bucket; a reading sums the stripes' totals. Exact, since the counts of one
 /// bucket commute: whichever stripe a call lands in, it is in its bucket's period.
+///
+/// In the steady state of a healthy window (successes, one bucket period after another) a
+/// call writes only its own stripe's lines: the bucket and the totals. Everything else it
+/// touches is read-only then, on lines no stripe shares (the struct is aligned to 128
+/// bytes, `marks` padded apart): the shape and `head` (written once per bucket period, by
+/// the caller that advances the window) and `marks` (written only by a failure, a slow call
+/// or the expiry of a bucket holding one). Whether a success is settled is read from
+/// `marks` alone, so no call reads the other stripes' lines, which would pull them away
+/// from the cores writing them.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct TimeWindow {
     bucket_nanos: u64,
     buckets: u64,
     /// The latest bucket period the window has been advanced to.
     head: AtomicU64,
     stripes: Box<[Stripe]>,
+    /// Failures plus slow calls in the window, over every stripe (a wrapping counter read
+    /// as a signed number, like [`AtomicCounts`]): 0 means both rates are 0.
+    marks: Padded<AtomicU64>,
+}
+
+/// What `counts` adds to [`TimeWindow::marks`].
+fn marks(counts: &Counts) -> u64 {
+    counts.failures.wrapping_add(counts.slow)
 }
 
 impl TimeWindow {
@@ -454,6 +481,7 @@ impl TimeWindow {
                     totals: AtomicCounts::default(),
                 })
                 .collect(),
+            marks: Padded::default(),
         }
     }
 
@@ -465,16 +493,22 @@ impl TimeWindow {
     fn retire(&self, index: usize) {
         for stripe in &self.stripes {
             if let Some(bucket) = stripe.ring.get(index) {
-                stripe.totals.sub(&bucket.take());
+                self.expire(stripe, &bucket.take());
             }
         }
+    }
+
+    /// Takes the `counts` of an expired bucket of `stripe` out of the totals.
+    fn expire(&self, stripe: &Stripe, counts: &Counts) {
+        stripe.totals.sub(counts);
+        drop_by(&self.marks.0, marks(counts));
     }
 
     /// Empties every bucket of every stripe.
     fn retire_all(&self) {
         for stripe in &self.stripes {
             for bucket in stripe.ring.allocated() {
-                stripe.totals.sub(&bucket.take());
+                self.expire(stripe, &bucket.take());
             }
         }
     }
@@ -518,17 +552,28 @@ impl TimeWindow {
         }
     }
 
-    fn record(&self, code: u8, now: Instant) {
+    /// Records one outcome in this thread's stripe; returns whether the window now holds no
+    /// failure and no slow call (a success is then settled, see [`Window::record`]).
+    fn record(&self, code: u8, now: Instant) -> bool {
         let epoch = now.as_nanos() / self.bucket_nanos;
         self.advance(epoch);
         // A record from a period that already left the window (a caller stalled for a whole
         // window) is dropped rather than counted in a newer bucket.
-        if self.head.load(Ordering::Acquire).saturating_sub(epoch) >= self.buckets {
-            return;
+        if self.head.load(Ordering::Acquire).saturating_sub(epoch) < self.buckets {
+            let stripe = &self.stripes[stripe_of_thread() & (self.stripes.len() - 1)];
+            stripe.ring.get_or_alloc(self.index(epoch)).add(code);
+            stripe.totals.add(code);
+            let (_, failures, slow, _) = split(code);
+            bump(&self.marks.0, failures + slow);
         }
-        let stripe = &self.stripes[stripe_of_thread() & (self.stripes.len() - 1)];
-        stripe.ring.get_or_alloc(self.index(epoch)).add(code);
-        stripe.totals.add(code);
+        self.is_clean()
+    }
+
+    /// Whether the window holds no failure and no slow call. One load of a line that only
+    /// failures, slow calls and their expiry write. Racing a concurrent failure it may say
+    /// "clean" once too often; that failure's own record evaluates the rates.
+    fn is_clean(&self) -> bool {
+        (self.marks.0.load(Ordering::Relaxed) as i64) <= 0
     }
 
     fn counts(&self, now: Instant) -> Counts {
@@ -566,6 +611,7 @@ impl TimeWindow {
                 .get_or_alloc(self.index(epoch))
                 .add_counts(counts);
             stripe.totals.add_counts(counts);
+            bump(&self.marks.0, marks(counts));
         }
     }
 }

@@ -99,5 +99,80 @@ mod stripes {
         });
         let new = old.resized(SlidingWindow::time(3 * second), Instant::ZERO);
         assert_eq!(new.counts(|| Instant::ZERO).failures, 3);
+        assert_eq!(
+            new.record(false, false, || Instant::ZERO),
+            Some(false),
+            "the copied failures are marked too"
+        );
+    }
+
+    #[test]
+    fn a_success_is_settled_only_while_the_window_holds_no_failure_or_slow_call() {
+        let second = Duration::from_secs(1);
+        let at = |s: u64| Instant::from_nanos(s * 1_000_000_000);
+        let window = TimeWindow::new(3 * second, second, at(0));
+        assert!(window.record(code(false, false), at(0)));
+        window.record(code(true, false), at(1));
+        assert!(!window.record(code(false, false), at(1)), "a failure is held");
+        window.record(code(false, true), at(2));
+        // Period 4 retires period 1's failure; period 2's slow call is still held.
+        assert!(!window.record(code(false, false), at(4)));
+        // Period 5 retires the slow call.
+        assert!(window.record(code(false, false), at(5)));
+        window.record(code(true, true), at(5));
+        assert!(!window.record(code(false, false), at(5)));
+        window.clear(at(5));
+        assert!(window.record(code(false, false), at(5)), "a cleared window");
+        window.record(code(true, false), at(6));
+        assert!(
+            window.record(code(false, false), at(60)),
+            "a long idle expires everything at once"
+        );
+    }
+
+    #[test]
+    fn a_success_writes_only_its_own_stripe() {
+        let window = TimeWindow::new(
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+            Instant::ZERO,
+        );
+        let at = Instant::from_nanos(500_000_000);
+        let words = |window: &TimeWindow| {
+            window
+                .stripes
+                .iter()
+                .map(|stripe| stripe.totals.load())
+                .collect::<Vec<_>>()
+        };
+        let before = words(&window);
+        let marks = window.marks.0.load(Ordering::Relaxed);
+        let head = window.head.load(Ordering::Relaxed);
+        std::thread::scope(|scope| {
+            scope.spawn(|| window.record(code(false, false), at));
+        });
+        let after = words(&window);
+        let changed = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+        assert_eq!(changed, 1, "one stripe's totals moved");
+        assert_eq!(window.marks.0.load(Ordering::Relaxed), marks);
+        assert_eq!(window.head.load(Ordering::Relaxed), head);
+    }
+
+    #[test]
+    fn the_shared_words_of_a_time_window_are_on_lines_of_their_own() {
+        assert_eq!(std::mem::align_of::<TimeWindow>(), 128);
+        assert_eq!(std::mem::align_of::<Stripe>(), 128);
+        let window = TimeWindow::new(
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+            Instant::ZERO,
+        );
+        let marks = std::ptr::from_ref(&window.marks) as usize;
+        let head = std::ptr::from_ref(&window.head) as usize;
+        assert_eq!(marks % 128, 0);
+        assert!(marks.abs_diff(head) >= 128, "marks and head apart");
+        for stripe in window.stripes.iter() {
+            assert_eq!(std::ptr::from_ref(stripe) as usize % 128, 0);
+        }
     }
 }
