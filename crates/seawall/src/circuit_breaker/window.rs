@@ -36,6 +36,8 @@ use super::rules::{Counts, FAILURE, SLOW, code, split};
 use super::slots::Slots;
 use crate::clock::{Instant, duration_to_nanos};
 
+pub(crate) use self::striped::StripedCountWindow;
+
 /// Window totals. Each field is a wrapping counter read as a signed number and clamped, so a
 /// subtraction that lands before its matching addition cannot underflow a snapshot.
 #[derive(Debug, Default)]
@@ -113,6 +115,7 @@ fn drop_by(field: &AtomicU64, by: u64) {
 #[derive(Debug)]
 pub(crate) enum Window {
     Count(CountWindow),
+    StripedCount(StripedCountWindow),
     Time(TimeWindow),
 }
 
@@ -120,13 +123,16 @@ impl Window {
     pub(crate) fn new(window: SlidingWindow, now: Instant) -> Self {
         match window {
             SlidingWindow::Count(size) => Self::Count(CountWindow::new(size)),
+            SlidingWindow::StripedCount(size) => {
+                Self::StripedCount(StripedCountWindow::new(size))
+            }
             SlidingWindow::Time { size, bucket } => Self::Time(TimeWindow::new(size, bucket, now)),
         }
     }
 
     /// A window of a new shape holding the newest outcomes of this one that fit: a count
-    /// window keeps its newest outcomes, a time window with the same bucket width its newest
-    /// buckets; any other change starts empty.
+    /// window keeps its newest outcomes, a striped count window each stripe's newest, a time
+    /// window with the same bucket width its newest buckets; any other change starts empty.
     pub(crate) fn resized(&self, shape: SlidingWindow, now: Instant) -> Self {
         let next = Self::new(shape, now);
         next.refill_from(self, now);
@@ -140,6 +146,14 @@ impl Window {
             (Self::Count(old), Self::Count(new)) => {
                 for outcome in old.newest(new.size as usize) {
                     new.record(outcome & FAILURE != 0, outcome & SLOW != 0);
+                }
+            }
+            (Self::StripedCount(old), Self::StripedCount(new)) => {
+                for (stripe, ring) in old.stripes.iter().enumerate() {
+                    let keep = new.stripes[stripe & (new.stripes.len() - 1)].0.size;
+                    for outcome in ring.0.newest(keep as usize) {
+                        new.record_in(stripe, outcome & FAILURE != 0, outcome & SLOW != 0);
+                    }
                 }
             }
             (Self::Time(old), Self::Time(new)) if old.bucket_nanos == new.bucket_nanos => {
@@ -174,6 +188,7 @@ impl Window {
     ) -> Option<bool> {
         match self {
             Self::Count(window) => Some(window.record(failure, slow)),
+            Self::StripedCount(window) => Some(window.record(failure, slow)),
             Self::Time(window) => Some(window.record(code(failure, slow), now())),
         }
     }
@@ -183,6 +198,7 @@ impl Window {
     pub(crate) fn counts(&self, now: impl FnOnce() -> Instant) -> Counts {
         match self {
             Self::Count(window) => window.counts(),
+            Self::StripedCount(window) => window.counts(),
             Self::Time(window) => window.counts(now()),
         }
     }
@@ -191,6 +207,7 @@ impl Window {
     pub(crate) fn clear(&self, now: Instant) {
         match self {
             Self::Count(window) => window.clear(),
+            Self::StripedCount(window) => window.clear(),
             Self::Time(window) => window.clear(now),
         }
     }
@@ -199,6 +216,9 @@ impl Window {
     pub(crate) fn has_shape(&self, shape: SlidingWindow) -> bool {
         match (self, shape) {
             (Self::Count(window), SlidingWindow::Count(size)) => window.size == size.max(1),
+            (Self::StripedCount(window), SlidingWindow::StripedCount(size)) => {
+                window.size == size.max(1)
+            }
             (Self::Time(window), SlidingWindow::Time { size, bucket }) => {
                 window.bucket_nanos == duration_to_nanos(bucket).max(1)
                     && window.buckets == SlidingWindow::bucket_count(size, bucket).max(1)
@@ -248,6 +268,7 @@ const TIME_CHUNK: usize = 256;
 pub(crate) fn memory_bound(window: SlidingWindow) -> usize {
     match window {
         SlidingWindow::Count(size) => size as usize,
+        SlidingWindow::StripedCount(size) => StripedCountWindow::memory_bound(size),
         SlidingWindow::Time { size, bucket } => {
             let buckets =
                 usize::try_from(SlidingWindow::bucket_count(size, bucket)).unwrap_or(usize::MAX);
@@ -809,6 +830,9 @@ mod tests {
         assert_eq!(window.counts(hours_later).failures, 1);
     }
 }
+
+#[path = "window_striped.rs"]
+mod striped;
 
 #[cfg(test)]
 #[path = "window_tests.rs"]

@@ -176,3 +176,138 @@ mod stripes {
         }
     }
 }
+
+mod striped {
+    use super::super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    /// The sizes of the stripes of `window`.
+    fn sizes(window: &StripedCountWindow) -> Vec<u64> {
+        window
+            .stripes
+            .iter()
+            .map(|ring| u64::from(ring.0.size))
+            .collect()
+    }
+
+    proptest! {
+        /// Once every stripe is full, the striped window's failures and slow calls are
+        /// those of the exact last n calls ± the stripes' skew, whatever the interleaving;
+        /// before that it reports min(calls seen, n) calls; and a success it calls settled
+        /// raises nothing.
+        #[test]
+        fn the_striped_window_stays_within_the_skew_of_the_exact_last_n_calls(
+            size in 1u32..120,
+            stripes in 1usize..=8,
+            calls in proptest::collection::vec(
+                (0usize..8, any::<bool>(), any::<bool>(), 0u8..4),
+                0..700,
+            ),
+        ) {
+            let window = StripedCountWindow::with_stripes(size, stripes);
+            let count = window.stripe_count();
+            let shares = sizes(&window);
+            prop_assert_eq!(shares.iter().sum::<u64>(), u64::from(size));
+            prop_assert!(count.is_power_of_two() && count <= stripes && count <= size as usize);
+            let mut last: VecDeque<(usize, bool, bool)> = VecDeque::new();
+            let mut seen = vec![0u64; count];
+            for &(stripe, failure, slow, bias) in &calls {
+                // Skew the interleaving: a biased draw goes to stripe 0.
+                let stripe = if bias == 0 { 0 } else { stripe % count };
+                let before = window.counts();
+                let settled = window.record_in(stripe, failure, slow);
+                seen[stripe] += 1;
+                last.push_back((stripe, failure, slow));
+                if last.len() > size as usize {
+                    last.pop_front();
+                }
+                let counts = window.counts();
+                if settled && !failure && !slow {
+                    prop_assert_eq!(counts.calls, before.calls);
+                    prop_assert!(counts.failures <= before.failures);
+                    prop_assert!(counts.slow <= before.slow);
+                }
+                let total: u64 = seen.iter().sum();
+                prop_assert_eq!(counts.calls, total.min(u64::from(size)));
+                prop_assert!(counts.failures <= counts.calls && counts.slow <= counts.calls);
+                if seen.iter().zip(&shares).all(|(seen, share)| seen >= share) {
+                    let mut per_stripe = vec![0u64; count];
+                    let (mut failures, mut slow_calls) = (0u64, 0u64);
+                    for &(stripe, failure, slow) in &last {
+                        per_stripe[stripe] += 1;
+                        failures += u64::from(failure);
+                        slow_calls += u64::from(slow);
+                    }
+                    let skew: u64 = per_stripe
+                        .iter()
+                        .zip(&shares)
+                        .map(|(&held, &share)| held.saturating_sub(share))
+                        .sum();
+                    prop_assert_eq!(counts.calls, u64::from(size));
+                    prop_assert!(counts.failures.abs_diff(failures) <= skew,
+                        "failures {} against exact {} with skew {}", counts.failures, failures, skew);
+                    prop_assert!(counts.slow.abs_diff(slow_calls) <= skew,
+                        "slow {} against exact {} with skew {}", counts.slow, slow_calls, skew);
+                    if skew == 0 {
+                        prop_assert_eq!(counts.failures, failures);
+                    }
+                }
+            }
+            window.clear();
+            prop_assert_eq!(window.counts(), Counts::default());
+        }
+    }
+
+    #[test]
+    fn one_thread_alone_meets_the_minimum_after_n_calls_at_the_rate_of_its_newest_calls() {
+        let window = StripedCountWindow::with_stripes(100, 4);
+        for call in 0..100 {
+            window.record_in(0, call >= 75, false);
+        }
+        // Stripe 0 holds its newest 25 calls, all failures; 100 calls were seen.
+        let counts = window.counts();
+        assert_eq!(counts.calls, 100);
+        assert_eq!(counts.failures, 100, "the rate of the newest 25 calls: 100 %");
+        for _ in 0..25 {
+            window.record_in(0, false, false);
+        }
+        assert_eq!(window.counts().failures, 0);
+    }
+
+    #[test]
+    fn threads_recording_at_once_into_an_unfilled_striped_window_add_up_exactly() {
+        let window = StripedCountWindow::new(10_000);
+        std::thread::scope(|scope| {
+            for thread in 0..4u64 {
+                let window = &window;
+                scope.spawn(move || {
+                    for call in 0..500u64 {
+                        window.record((call + thread) % 5 == 0, call % 10 == 0);
+                    }
+                });
+            }
+        });
+        let counts = window.counts();
+        assert_eq!(counts.calls, 2_000);
+        assert_eq!(counts.failures, 400);
+        assert_eq!(counts.slow, 200);
+    }
+
+    #[test]
+    fn a_resized_striped_window_keeps_each_stripes_newest_calls() {
+        let old = Window::new(SlidingWindow::striped_count(8), Instant::ZERO);
+        for _ in 0..8 {
+            old.record(true, false, || Instant::ZERO);
+        }
+        let new = old.resized(SlidingWindow::striped_count(16), Instant::ZERO);
+        assert!(new.has_shape(SlidingWindow::striped_count(16)));
+        let Window::StripedCount(striped) = &old else {
+            panic!("a striped window")
+        };
+        // The calls the old stripes held (not the calls they had seen) move over.
+        let held: u64 = striped.stripes.iter().map(|ring| ring.0.counts().calls).sum();
+        let counts = new.counts(|| Instant::ZERO);
+        assert_eq!((counts.calls, counts.failures), (held, held));
+    }
+}
