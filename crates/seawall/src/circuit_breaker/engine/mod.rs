@@ -23,7 +23,7 @@
 //! permit or for its state, so they happen with or without a runtime; where a tokio runtime
 //! is current at the transition, a timer also announces them on time.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ use arc_swap::{ArcSwap, Guard};
 
 use super::config::CircuitBreakerConfig;
 use super::metrics::{MetricsSnapshot, Totals};
+use super::probes::ProbeSlots;
 use super::rules::{Counts, Exceeded, Ticket, code, exceeded, is_slow};
 use super::window::{AtomicCounts, Window};
 use super::{CircuitBreakerEvent, Outcome, State, TransitionReason};
@@ -49,7 +50,8 @@ struct Live {
     attempts: u32,
     open_until: Instant,
     half_open_since: Instant,
-    half_open_used: AtomicU32,
+    /// Shared by the generations of one HALF_OPEN state (a reconfiguration keeps it).
+    half_open_used: Arc<ProbeSlots>,
     half_open: AtomicCounts,
     /// The CLOSED / METRICS_ONLY window.
     window: WindowRef,
@@ -343,12 +345,7 @@ impl Shared {
                 }
                 State::HalfOpen => {
                     let permitted = live.config.permitted_calls_in_half_open;
-                    let taken = live.half_open_used.fetch_update(
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                        |used| (used < permitted).then_some(used + 1),
-                    );
-                    if taken.is_ok() {
+                    if live.half_open_used.try_take(permitted) {
                         let start = live
                             .config
                             .slow_call_duration_threshold
@@ -438,11 +435,7 @@ impl Shared {
         }
         let live = self.live.load();
         if live.generation == slot.ticket.generation() && live.state == State::HalfOpen {
-            let _ = live
-                .half_open_used
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                    used.checked_sub(1)
-                });
+            live.half_open_used.give_back();
         }
     }
 
@@ -702,8 +695,7 @@ impl Shared {
             State::ForcedOpen => false,
             State::Open => self.clock.now() > live.open_until,
             State::HalfOpen => {
-                live.half_open_used.load(Ordering::Acquire)
-                    < live.config.permitted_calls_in_half_open
+                live.half_open_used.taken() < live.config.permitted_calls_in_half_open
             }
         }
     }
