@@ -309,9 +309,9 @@ fn validate_window(window: SlidingWindow) -> Result<(), ConfigError> {
             if size > MAX_COUNT_WINDOW =>
         {
             Err(ConfigError::new(
-            "sliding_window_size",
-            format!("must be <= {MAX_COUNT_WINDOW}, got {size}"),
-        ))
+                "sliding_window_size",
+                format!("must be <= {MAX_COUNT_WINDOW}, got {size}"),
+            ))
         }
         SlidingWindow::Count(_) | SlidingWindow::StripedCount(_) => Ok(()),
         SlidingWindow::Time { size, bucket } => {

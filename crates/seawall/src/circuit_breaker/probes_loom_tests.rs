@@ -32,7 +32,11 @@ impl Running {
     /// A probe runs: counted while it runs, checked against the limit.
     fn run(&self) {
         let running = self.now.fetch_add(1, SeqCst) + 1;
-        assert!(running <= self.max, "{running} probes for {} slots", self.max);
+        assert!(
+            running <= self.max,
+            "{running} probes for {} slots",
+            self.max
+        );
         self.now.fetch_sub(1, SeqCst);
     }
 }

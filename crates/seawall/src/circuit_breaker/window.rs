@@ -123,9 +123,7 @@ impl Window {
     pub(crate) fn new(window: SlidingWindow, now: Instant) -> Self {
         match window {
             SlidingWindow::Count(size) => Self::Count(CountWindow::new(size)),
-            SlidingWindow::StripedCount(size) => {
-                Self::StripedCount(StripedCountWindow::new(size))
-            }
+            SlidingWindow::StripedCount(size) => Self::StripedCount(StripedCountWindow::new(size)),
             SlidingWindow::Time { size, bucket } => Self::Time(TimeWindow::new(size, bucket, now)),
         }
     }

@@ -113,7 +113,10 @@ mod stripes {
         let window = TimeWindow::new(3 * second, second, at(0));
         assert!(window.record(code(false, false), at(0)));
         window.record(code(true, false), at(1));
-        assert!(!window.record(code(false, false), at(1)), "a failure is held");
+        assert!(
+            !window.record(code(false, false), at(1)),
+            "a failure is held"
+        );
         window.record(code(false, true), at(2));
         // Period 4 retires period 1's failure; period 2's slow call is still held.
         assert!(!window.record(code(false, false), at(4)));
@@ -268,7 +271,10 @@ mod striped {
         // Stripe 0 holds its newest 25 calls, all failures; 100 calls were seen.
         let counts = window.counts();
         assert_eq!(counts.calls, 100);
-        assert_eq!(counts.failures, 100, "the rate of the newest 25 calls: 100 %");
+        assert_eq!(
+            counts.failures, 100,
+            "the rate of the newest 25 calls: 100 %"
+        );
         for _ in 0..25 {
             window.record_in(0, false, false);
         }
@@ -306,7 +312,11 @@ mod striped {
             panic!("a striped window")
         };
         // The calls the old stripes held (not the calls they had seen) move over.
-        let held: u64 = striped.stripes.iter().map(|ring| ring.0.counts().calls).sum();
+        let held: u64 = striped
+            .stripes
+            .iter()
+            .map(|ring| ring.0.counts().calls)
+            .sum();
         let counts = new.counts(|| Instant::ZERO);
         assert_eq!((counts.calls, counts.failures), (held, held));
     }

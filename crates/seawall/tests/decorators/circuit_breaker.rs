@@ -544,11 +544,21 @@ async fn a_striped_count_window_opens_on_failures_and_closes_again_after_good_pr
         }
     }
     assert_eq!(breaker.state(), State::Open);
-    assert_eq!(breaker.config().sliding_window, SlidingWindow::striped_count(10));
+    assert_eq!(
+        breaker.config().sliding_window,
+        SlidingWindow::striped_count(10)
+    );
     tokio::time::advance(ms(1_001)).await;
     for _ in 0..2 {
-        breaker.call(|| async { Ok::<(), PgError>(()) }).await.unwrap();
+        breaker
+            .call(|| async { Ok::<(), PgError>(()) })
+            .await
+            .unwrap();
     }
     assert_eq!(breaker.state(), State::Closed);
-    assert_eq!(breaker.metrics().buffered_calls, 0, "a fresh striped window");
+    assert_eq!(
+        breaker.metrics().buffered_calls,
+        0,
+        "a fresh striped window"
+    );
 }
