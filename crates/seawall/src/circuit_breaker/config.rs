@@ -40,6 +40,20 @@ impl SlidingWindow {
 
     /// Approximately the last `n` calls, striped per thread (see
     /// [`StripedCount`](Self::StripedCount)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use seawall::circuit_breaker::{CircuitBreaker, SlidingWindow};
+    ///
+    /// // One breaker in front of a dependency that every worker thread calls.
+    /// let breaker = CircuitBreaker::builder()
+    ///     .sliding_window(SlidingWindow::striped_count(200))
+    ///     .minimum_number_of_calls(100)
+    ///     .build()?;
+    /// assert_eq!(breaker.config().sliding_window, SlidingWindow::StripedCount(200));
+    /// # Ok::<(), seawall::config::ConfigError>(())
+    /// ```
     pub const fn striped_count(n: u32) -> Self {
         Self::StripedCount(n)
     }
