@@ -164,7 +164,7 @@ mod stripes {
     #[test]
     fn the_shared_words_of_a_time_window_are_on_lines_of_their_own() {
         assert_eq!(std::mem::align_of::<TimeWindow>(), 128);
-        assert_eq!(std::mem::align_of::<Stripe>(), 128);
+        assert_eq!(std::mem::align_of::<time::Stripe>(), 128);
         let window = TimeWindow::new(
             Duration::from_secs(10),
             Duration::from_secs(1),
