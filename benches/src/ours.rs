@@ -195,6 +195,23 @@ pub fn breaker(window: Window) -> impl Contender + Clone + Send + 'static {
     Native(breaker_decorator(window, Clock::tokio()))
 }
 
+/// seawall's `CircuitBreaker` with the opt-in striped count window
+/// (`SlidingWindow::striped_count`, the same size as [`Window::Count`]'s), native API.
+pub fn breaker_striped() -> impl Contender + Clone + Send + 'static {
+    let window = SlidingWindow::striped_count(u32::try_from(WINDOW_CALLS).expect("fits"));
+    let breaker = CircuitBreaker::builder()
+        .name("bench")
+        .failure_rate_threshold(FAILURE_RATE * 100.0)
+        .minimum_number_of_calls(u32::try_from(MINIMUM_CALLS).expect("fits"))
+        .wait_in_open(OPEN_WAIT)
+        .clock(Clock::tokio())
+        .sliding_window(window)
+        .disable_slow_call_tracking()
+        .build()
+        .expect("a valid seawall breaker configuration");
+    Native(breaker)
+}
+
 /// seawall's `CircuitBreaker`, native API, on the coarse clock (`Clock::coarse()`: a clock
 /// read is one atomic load).
 pub fn breaker_coarse(window: Window) -> impl Contender + Clone + Send + 'static {

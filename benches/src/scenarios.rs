@@ -101,7 +101,7 @@ pub const GROUPS: &[Group] = &[
     },
     Group {
         name: "circuit_breaker/threads",
-        about: "closed breaker (count window; `seawall-time-window`: 60 s time window) shared by 1, 2 or 4 OS threads inside a multi-thread runtime with as many workers as the largest count; time is wall time per call, so throughput is its inverse",
+        about: "closed breaker (count window; `seawall-time-window`: 60 s time window; `seawall-striped`: the opt-in striped count window of the same size) shared by 1, 2 or 4 OS threads inside a multi-thread runtime with as many workers as the largest count; time is wall time per call, so throughput is its inverse",
         expect: VALUE,
     },
     Group {
@@ -309,6 +309,11 @@ fn breaker_threads<R: Runner>(r: &mut R) {
         r.threaded(row(G, "seawall-time-window", param), threads, || {
             ours::breaker(Window::Time)
         });
+        r.threaded(
+            row(G, "seawall-striped", param),
+            threads,
+            ours::breaker_striped,
+        );
         r.threaded(row(G, "tower-resilience", param), threads, || {
             peers::tr_breaker(Window::Count)
         });

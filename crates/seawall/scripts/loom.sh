@@ -3,10 +3,11 @@
 # bounded number of preemptions (LOOM_MAX_PREEMPTIONS, default 3).
 #
 #   bash crates/seawall/scripts/loom.sh            # all models
-#   bash crates/seawall/scripts/loom.sh bulkhead   # only the bulkhead's (or rate_limiter)
+#   bash crates/seawall/scripts/loom.sh bulkhead   # only the bulkhead's (or rate_limiter, breaker)
 #
 # The models are unit tests named `loom_tests::*` that exist only under `--cfg loom`
-# (src/bulkhead/loom_tests.rs, src/rate_limiter/loom_tests.rs). They build into their own
+# (src/bulkhead/loom_tests.rs, src/rate_limiter/loom_tests.rs,
+# src/circuit_breaker/probes_loom_tests.rs). They build into their own
 # target directory, because `--cfg loom` changes every crate's flags.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -14,7 +15,8 @@ case "${1:-all}" in
     all) filter="loom_tests::" ;;
     bulkhead) filter="bulkhead::permits::loom_tests::" ;;
     rate_limiter) filter="rate_limiter::loom_tests::" ;;
-    *) echo "usage: $0 [all|bulkhead|rate_limiter]" >&2; exit 2 ;;
+    breaker) filter="circuit_breaker::probes::loom_tests::" ;;
+    *) echo "usage: $0 [all|bulkhead|rate_limiter|breaker]" >&2; exit 2 ;;
 esac
 export RUSTFLAGS="${RUSTFLAGS:-} --cfg loom"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"

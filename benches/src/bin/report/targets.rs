@@ -422,6 +422,22 @@ pub(crate) fn breaker_cost_targets(run: &Run) -> Vec<(&'static str, Verdict)> {
         }
         None => Verdict::Pending("no seawall-time-window rows in circuit_breaker/threads".into()),
     };
+    let striped = match scaling("seawall-striped", "2") {
+        Some(s) => {
+            let detail = format!(
+                "seawall-striped {s:.2}× at 2 threads, {} at 4; exact count window {} at 2 (baseline, the control: {})",
+                fmt_ratio(scaling("seawall-striped", "4")),
+                fmt_ratio(scaling("seawall", "2")),
+                fmt_ratio(scaling("baseline", "2")),
+            );
+            if s >= 1.5 {
+                Verdict::Met(detail)
+            } else {
+                Verdict::Missed(detail)
+            }
+        }
+        None => Verdict::Pending("no seawall-striped rows in circuit_breaker/threads".into()),
+    };
     vec![
         (
             "breaker closed ≤ 3× one uncontended fetch_add (net of the bare call)",
@@ -434,6 +450,10 @@ pub(crate) fn breaker_cost_targets(run: &Run) -> Vec<(&'static str, Verdict)> {
         (
             "time-window breaker, 2 threads ≥ 1.6× the throughput of 1",
             time,
+        ),
+        (
+            "striped count-window breaker, 2 threads ≥ 1.5× the throughput of 1",
+            striped,
         ),
     ]
 }

@@ -143,7 +143,7 @@ fn millis(d: Duration) -> u64 {
 
 fn fields_of(config: &CircuitBreakerConfig) -> BreakerFields {
     let window = match config.sliding_window {
-        SlidingWindow::Count(n) => Some(n),
+        SlidingWindow::Count(n) | SlidingWindow::StripedCount(n) => Some(n),
         SlidingWindow::Time { .. } => None,
     };
     let wait = match config.open_wait {

@@ -11,6 +11,16 @@ use crate::retry::{Backoff, Jitter};
 pub enum SlidingWindow {
     /// The last `n` calls: the oldest outcome leaves as a new one enters.
     Count(u32),
+    /// Approximately the last `n` calls, recorded by threads at once without contention:
+    /// each thread records into its stripe's own ring of about `n / S` calls (`S` is the
+    /// available parallelism, a power of two, at most 8). Once every stripe is full the
+    /// window holds `n` calls, and its failures (and slow calls) differ from those of the
+    /// exact last `n` calls by at most the stripes' **skew** — the number of the last `n`
+    /// calls by which busier stripes exceed their `n / S` share — so the rates by at most
+    /// `100 · skew / n` points. Opt in where many threads share one breaker and an exact
+    /// order of the last `n` calls matters less than throughput; [`Count`](Self::Count)
+    /// stays the default.
+    StripedCount(u32),
     /// The calls of the last `size`, in buckets of `bucket` (the window holds the current
     /// partial bucket and the previous whole ones, so it covers between `size - bucket` and
     /// `size` of history).
@@ -26,6 +36,26 @@ impl SlidingWindow {
     /// The last `n` calls.
     pub const fn count(n: u32) -> Self {
         Self::Count(n)
+    }
+
+    /// Approximately the last `n` calls, striped per thread (see
+    /// [`StripedCount`](Self::StripedCount)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use seawall::circuit_breaker::{CircuitBreaker, SlidingWindow};
+    ///
+    /// // One breaker in front of a dependency that every worker thread calls.
+    /// let breaker = CircuitBreaker::builder()
+    ///     .sliding_window(SlidingWindow::striped_count(200))
+    ///     .minimum_number_of_calls(100)
+    ///     .build()?;
+    /// assert_eq!(breaker.config().sliding_window, SlidingWindow::StripedCount(200));
+    /// # Ok::<(), seawall::config::ConfigError>(())
+    /// ```
+    pub const fn striped_count(n: u32) -> Self {
+        Self::StripedCount(n)
     }
 
     /// The calls of the last `size`, with one-second buckets (Resilience4j's resolution).
@@ -122,7 +152,7 @@ impl Default for OpenWait {
 /// | `permitted_calls_in_half_open` | `permitted_number_of_calls_in_half_open_state` |
 /// | `max_wait_in_half_open` | `max_wait_duration_in_half_open_state` |
 /// | `state_after_half_open_wait` | `transition_to_state_after_wait_duration` |
-/// | `sliding_window` | `sliding_window_type` (`COUNT_BASED`, `TIME_BASED`), `sliding_window_size` (calls, or seconds), `sliding_window_bucket` |
+/// | `sliding_window` | `sliding_window_type` (`COUNT_BASED`, `COUNT_BASED_STRIPED`, `TIME_BASED`), `sliding_window_size` (calls, or seconds), `sliding_window_bucket` |
 /// | `minimum_number_of_calls` | `minimum_number_of_calls` |
 /// | `open_wait` | `wait_duration_in_open_state`, `enable_exponential_backoff`, `exponential_backoff_multiplier`, `exponential_max_wait_duration_in_open_state`, `wait_duration_in_open_state_jitter` |
 /// | `automatic_half_open` | `automatic_transition_from_open_to_half_open_enabled` |
@@ -205,7 +235,9 @@ impl CircuitBreakerConfig {
     /// The minimum actually applied in the closed state: a count window clamps it to its size.
     pub(crate) fn effective_minimum_number_of_calls(&self) -> u32 {
         match self.sliding_window {
-            SlidingWindow::Count(size) => self.minimum_number_of_calls.min(size),
+            SlidingWindow::Count(size) | SlidingWindow::StripedCount(size) => {
+                self.minimum_number_of_calls.min(size)
+            }
             SlidingWindow::Time { .. } => self.minimum_number_of_calls,
         }
     }
@@ -283,15 +315,19 @@ impl CircuitBreakerConfig {
 
 fn validate_window(window: SlidingWindow) -> Result<(), ConfigError> {
     match window {
-        SlidingWindow::Count(0) => Err(ConfigError::new(
+        SlidingWindow::Count(0) | SlidingWindow::StripedCount(0) => Err(ConfigError::new(
             "sliding_window_size",
             "must be >= 1, got 0",
         )),
-        SlidingWindow::Count(size) if size > MAX_COUNT_WINDOW => Err(ConfigError::new(
-            "sliding_window_size",
-            format!("must be <= {MAX_COUNT_WINDOW}, got {size}"),
-        )),
-        SlidingWindow::Count(_) => Ok(()),
+        SlidingWindow::Count(size) | SlidingWindow::StripedCount(size)
+            if size > MAX_COUNT_WINDOW =>
+        {
+            Err(ConfigError::new(
+                "sliding_window_size",
+                format!("must be <= {MAX_COUNT_WINDOW}, got {size}"),
+            ))
+        }
+        SlidingWindow::Count(_) | SlidingWindow::StripedCount(_) => Ok(()),
         SlidingWindow::Time { size, bucket } => {
             check_duration("sliding_window_bucket", bucket, Duration::from_nanos(1))?;
             check_duration("sliding_window_size", size, Duration::from_nanos(1))?;
@@ -364,6 +400,7 @@ mod document {
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub(super) enum WindowType {
         CountBased,
+        CountBasedStriped,
         TimeBased,
     }
 
@@ -407,6 +444,11 @@ mod document {
             let (window_type, size, bucket) = match config.sliding_window {
                 SlidingWindow::Count(size) => (
                     WindowType::CountBased,
+                    window_size::Size::Calls(size),
+                    Duration::from_secs(1),
+                ),
+                SlidingWindow::StripedCount(size) => (
+                    WindowType::CountBasedStriped,
                     window_size::Size::Calls(size),
                     Duration::from_secs(1),
                 ),
@@ -465,13 +507,18 @@ mod document {
         pub(super) fn into_config(self) -> Result<CircuitBreakerConfig, ConfigError> {
             let keys = self;
             let sliding_window = match keys.sliding_window_type {
-                WindowType::CountBased if keys.sliding_window_size.is_time() => {
+                WindowType::CountBased | WindowType::CountBasedStriped
+                    if keys.sliding_window_size.is_time() =>
+                {
                     return Err(ConfigError::new(
                         "sliding_window_size",
                         "a COUNT_BASED window's size is a number of calls, not a duration",
                     ));
                 }
                 WindowType::CountBased => SlidingWindow::Count(keys.sliding_window_size.calls()),
+                WindowType::CountBasedStriped => {
+                    SlidingWindow::StripedCount(keys.sliding_window_size.calls())
+                }
                 WindowType::TimeBased => SlidingWindow::Time {
                     size: keys.sliding_window_size.time(),
                     bucket: keys.sliding_window_bucket,

@@ -103,6 +103,7 @@ mod metrics;
 #[cfg(test)]
 mod model;
 mod permit;
+mod probes;
 mod rules;
 mod slots;
 #[cfg(test)]

@@ -94,7 +94,7 @@ impl Harness {
 
     fn trip(&mut self) {
         let size = match self.machine.config().sliding_window {
-            SlidingWindow::Count(size) => size,
+            SlidingWindow::Count(size) | SlidingWindow::StripedCount(size) => size,
             SlidingWindow::Time { .. } => self.machine.config().minimum_number_of_calls,
         };
         for _ in 0..size {

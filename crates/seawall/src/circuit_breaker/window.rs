@@ -16,7 +16,9 @@
 //! period advances the window one bucket at a time (a CAS on the head epoch), subtracting
 //! each expired bucket of every stripe from that stripe's totals; after a long idle the
 //! whole window is cleared at once. This is Resilience4j's partial-aggregation design,
-//! lock-free.
+//! lock-free. A shared count of the failures and slow calls in the window (written only by
+//! those and by their expiry) tells a success whether it can change the verdict, so a
+//! healthy window's call writes and reads nothing of another thread's stripe.
 //!
 //! Both rings are allocated a chunk at a time as they fill (`slots.rs`), so a large window
 //! takes memory in proportion to the calls it has seen.
@@ -25,14 +27,16 @@
 //! effect of calls in flight by one or two; sequentially it is exact (the model-based tests
 //! check that).
 
-use std::cell::Cell;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::config::SlidingWindow;
 use super::rules::{Counts, FAILURE, SLOW, code, split};
 use super::slots::Slots;
 use crate::clock::{Instant, duration_to_nanos};
+
+pub(crate) use self::striped::StripedCountWindow;
+pub(crate) use self::time::TimeWindow;
+use self::time::{Padded, stripe_count, stripe_of_thread};
 
 /// Window totals. Each field is a wrapping counter read as a signed number and clamped, so a
 /// subtraction that lands before its matching addition cannot underflow a snapshot.
@@ -111,6 +115,7 @@ fn drop_by(field: &AtomicU64, by: u64) {
 #[derive(Debug)]
 pub(crate) enum Window {
     Count(CountWindow),
+    StripedCount(StripedCountWindow),
     Time(TimeWindow),
 }
 
@@ -118,13 +123,14 @@ impl Window {
     pub(crate) fn new(window: SlidingWindow, now: Instant) -> Self {
         match window {
             SlidingWindow::Count(size) => Self::Count(CountWindow::new(size)),
+            SlidingWindow::StripedCount(size) => Self::StripedCount(StripedCountWindow::new(size)),
             SlidingWindow::Time { size, bucket } => Self::Time(TimeWindow::new(size, bucket, now)),
         }
     }
 
     /// A window of a new shape holding the newest outcomes of this one that fit: a count
-    /// window keeps its newest outcomes, a time window with the same bucket width its newest
-    /// buckets; any other change starts empty.
+    /// window keeps its newest outcomes, a striped count window each stripe's newest, a time
+    /// window with the same bucket width its newest buckets; any other change starts empty.
     pub(crate) fn resized(&self, shape: SlidingWindow, now: Instant) -> Self {
         let next = Self::new(shape, now);
         next.refill_from(self, now);
@@ -138,6 +144,14 @@ impl Window {
             (Self::Count(old), Self::Count(new)) => {
                 for outcome in old.newest(new.size as usize) {
                     new.record(outcome & FAILURE != 0, outcome & SLOW != 0);
+                }
+            }
+            (Self::StripedCount(old), Self::StripedCount(new)) => {
+                for (stripe, ring) in old.stripes.iter().enumerate() {
+                    let keep = new.stripes[stripe & (new.stripes.len() - 1)].0.size;
+                    for outcome in ring.0.newest(keep as usize) {
+                        new.record_in(stripe, outcome & FAILURE != 0, outcome & SLOW != 0);
+                    }
                 }
             }
             (Self::Time(old), Self::Time(new)) if old.bucket_nanos == new.bucket_nanos => {
@@ -156,22 +170,18 @@ impl Window {
         }
     }
 
-    /// Records one outcome; `now` is read only by a time window. A count window returns
-    /// whether the outcome replaced an older one (the window was full); a time window
-    /// returns `None`.
+    /// Records one outcome; `now` is read only by a time window. Returns whether a plain
+    /// success recorded now is *settled* — it cannot change the verdict, so the rates need not
+    /// be evaluated: a count window that was full (the outcome replaced an older one; a
+    /// success then can raise no rate and cannot bring the window to its minimum), a time
+    /// window holding no failure and no slow call (both rates are 0). Deciding it reads one
+    /// word no call writes in the steady state, never another thread's stripe.
     #[inline]
-    pub(crate) fn record(
-        &self,
-        failure: bool,
-        slow: bool,
-        now: impl FnOnce() -> Instant,
-    ) -> Option<bool> {
+    pub(crate) fn record(&self, failure: bool, slow: bool, now: impl FnOnce() -> Instant) -> bool {
         match self {
-            Self::Count(window) => Some(window.record(failure, slow)),
-            Self::Time(window) => {
-                window.record(code(failure, slow), now());
-                None
-            }
+            Self::Count(window) => window.record(failure, slow),
+            Self::StripedCount(window) => window.record(failure, slow),
+            Self::Time(window) => window.record(code(failure, slow), now()),
         }
     }
 
@@ -180,6 +190,7 @@ impl Window {
     pub(crate) fn counts(&self, now: impl FnOnce() -> Instant) -> Counts {
         match self {
             Self::Count(window) => window.counts(),
+            Self::StripedCount(window) => window.counts(),
             Self::Time(window) => window.counts(now()),
         }
     }
@@ -188,6 +199,7 @@ impl Window {
     pub(crate) fn clear(&self, now: Instant) {
         match self {
             Self::Count(window) => window.clear(),
+            Self::StripedCount(window) => window.clear(),
             Self::Time(window) => window.clear(now),
         }
     }
@@ -196,6 +208,9 @@ impl Window {
     pub(crate) fn has_shape(&self, shape: SlidingWindow) -> bool {
         match (self, shape) {
             (Self::Count(window), SlidingWindow::Count(size)) => window.size == size.max(1),
+            (Self::StripedCount(window), SlidingWindow::StripedCount(size)) => {
+                window.size == size.max(1)
+            }
             (Self::Time(window), SlidingWindow::Time { size, bucket }) => {
                 window.bucket_nanos == duration_to_nanos(bucket).max(1)
                     && window.buckets == SlidingWindow::bucket_count(size, bucket).max(1)
@@ -245,6 +260,7 @@ const TIME_CHUNK: usize = 256;
 pub(crate) fn memory_bound(window: SlidingWindow) -> usize {
     match window {
         SlidingWindow::Count(size) => size as usize,
+        SlidingWindow::StripedCount(size) => StripedCountWindow::memory_bound(size),
         SlidingWindow::Time { size, bucket } => {
             let buckets =
                 usize::try_from(SlidingWindow::bucket_count(size, bucket)).unwrap_or(usize::MAX);
@@ -407,190 +423,8 @@ impl CountWindow {
         self.head.store(0, Ordering::Release);
     }
 }
-/// One thread group's share of a time window: its own ring of buckets and running totals,
-/// on cache lines of its own, so threads recording at once do not write the same lines.
-#[derive(Debug)]
-#[repr(align(128))]
-struct Stripe {
-    ring: Slots<AtomicCounts>,
-    totals: AtomicCounts,
-}
-
-/// The most stripes a time window has.
-const MAX_STRIPES: usize = 8;
-
-/// The stripes of every time window in this process: the available parallelism, rounded
-/// up to a power of two, at most [`MAX_STRIPES`].
-fn stripe_count() -> usize {
-    static COUNT: OnceLock<usize> = OnceLock::new();
-    *COUNT.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .next_power_of_two()
-            .min(MAX_STRIPES)
-    })
-}
-
-/// This thread's stripe number (any window masks it to its stripe count): threads are
-/// numbered round-robin on their first record.
-#[inline]
-fn stripe_of_thread() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    STRIPE.with(|stripe| {
-        let mut number = stripe.get();
-        if number == usize::MAX {
-            number = NEXT.fetch_add(1, Ordering::Relaxed) % MAX_STRIPES;
-            stripe.set(number);
-        }
-        number
-    })
-}
-
-/// The outcomes of the last `buckets × bucket_nanos`, striped: a thread records into its
-/// stripe's bucket; a reading sums the stripes' totals. Exact, since the counts of one
-/// bucket commute: whichever stripe a call lands in, it is in its bucket's period.
-#[derive(Debug)]
-pub(crate) struct TimeWindow {
-    bucket_nanos: u64,
-    buckets: u64,
-    /// The latest bucket period the window has been advanced to.
-    head: AtomicU64,
-    stripes: Box<[Stripe]>,
-}
-
-impl TimeWindow {
-    fn new(size: std::time::Duration, bucket: std::time::Duration, now: Instant) -> Self {
-        let bucket_nanos = duration_to_nanos(bucket).max(1);
-        let buckets = SlidingWindow::bucket_count(size, bucket).max(1);
-        let len = usize::try_from(buckets).unwrap_or(usize::MAX);
-        Self {
-            bucket_nanos,
-            buckets,
-            head: AtomicU64::new(now.as_nanos() / bucket_nanos),
-            stripes: (0..stripe_count())
-                .map(|_| Stripe {
-                    ring: Slots::new(len, TIME_CHUNK),
-                    totals: AtomicCounts::default(),
-                })
-                .collect(),
-        }
-    }
-
-    fn index(&self, epoch: u64) -> usize {
-        (epoch % self.buckets) as usize
-    }
-
-    /// Empties the bucket at `index` in every stripe.
-    fn retire(&self, index: usize) {
-        for stripe in &self.stripes {
-            if let Some(bucket) = stripe.ring.get(index) {
-                stripe.totals.sub(&bucket.take());
-            }
-        }
-    }
-
-    /// Empties every bucket of every stripe.
-    fn retire_all(&self) {
-        for stripe in &self.stripes {
-            for bucket in stripe.ring.allocated() {
-                stripe.totals.sub(&bucket.take());
-            }
-        }
-    }
-
-    /// The counts of bucket period `epoch`'s bucket, summed over the stripes.
-    fn bucket(&self, epoch: u64) -> Counts {
-        let mut sum = Counts::default();
-        for stripe in &self.stripes {
-            if let Some(bucket) = stripe.ring.get(self.index(epoch)) {
-                sum = sum.plus(&bucket.load());
-            }
-        }
-        sum
-    }
-
-    /// Moves the window forward to bucket period `epoch`, expiring what left it.
-    fn advance(&self, epoch: u64) {
-        loop {
-            let head = self.head.load(Ordering::Acquire);
-            if epoch <= head {
-                return;
-            }
-            if epoch - head >= self.buckets {
-                // Idle for a whole window or more: everything has expired.
-                if self
-                    .head
-                    .compare_exchange(head, epoch, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    self.retire_all();
-                    return;
-                }
-            } else if self
-                .head
-                .compare_exchange(head, head + 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                // The winner retires the bucket that period `head + 1` reuses.
-                self.retire(self.index(head + 1));
-            }
-        }
-    }
-
-    fn record(&self, code: u8, now: Instant) {
-        let epoch = now.as_nanos() / self.bucket_nanos;
-        self.advance(epoch);
-        // A record from a period that already left the window (a caller stalled for a whole
-        // window) is dropped rather than counted in a newer bucket.
-        if self.head.load(Ordering::Acquire).saturating_sub(epoch) >= self.buckets {
-            return;
-        }
-        let stripe = &self.stripes[stripe_of_thread() & (self.stripes.len() - 1)];
-        stripe.ring.get_or_alloc(self.index(epoch)).add(code);
-        stripe.totals.add(code);
-    }
-
-    fn counts(&self, now: Instant) -> Counts {
-        self.advance(now.as_nanos() / self.bucket_nanos);
-        self.totals()
-    }
-
-    /// The stripes' totals, summed.
-    fn totals(&self) -> Counts {
-        let sum = self.stripes.iter().fold(Counts::default(), |sum, stripe| {
-            sum.plus(&stripe.totals.load())
-        });
-        let failures = sum.failures.min(sum.calls);
-        let slow = sum.slow.min(sum.calls);
-        Counts {
-            calls: sum.calls,
-            failures,
-            slow,
-            slow_failures: sum.slow_failures.min(failures).min(slow),
-        }
-    }
-
-    /// Empties the window, which starts again at `now`'s bucket.
-    fn clear(&self, now: Instant) {
-        self.retire_all();
-        self.head
-            .store(now.as_nanos() / self.bucket_nanos, Ordering::Release);
-    }
-
-    /// Adds `counts` to bucket period `epoch` (stripe 0), for a resized copy.
-    fn add_to_bucket(&self, epoch: u64, counts: &Counts) {
-        if let Some(stripe) = self.stripes.first() {
-            stripe
-                .ring
-                .get_or_alloc(self.index(epoch))
-                .add_counts(counts);
-            stripe.totals.add_counts(counts);
-        }
-    }
-}
+#[path = "window_time.rs"]
+mod time;
 
 #[cfg(test)]
 mod tests {
@@ -785,6 +619,9 @@ mod tests {
         assert_eq!(window.counts(hours_later).failures, 1);
     }
 }
+
+#[path = "window_striped.rs"]
+mod striped;
 
 #[cfg(test)]
 #[path = "window_tests.rs"]

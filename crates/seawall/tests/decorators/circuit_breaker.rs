@@ -518,3 +518,47 @@ async fn a_call_admitted_before_the_breaker_closed_again_is_not_counted_in_the_n
     let metrics = breaker.metrics();
     assert_eq!((metrics.buffered_calls, metrics.failed_calls), (0, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_striped_count_window_opens_on_failures_and_closes_again_after_good_probes() {
+    let breaker = CircuitBreaker::builder()
+        .name("pg")
+        .sliding_window(SlidingWindow::striped_count(10))
+        .minimum_number_of_calls(10)
+        .wait_in_open(ms(1_000))
+        .permitted_calls_in_half_open(2)
+        .disable_slow_call_tracking()
+        .build()
+        .unwrap();
+    for _ in 0..9 {
+        let _ = breaker.call(|| async { Ok::<(), PgError>(()) }).await;
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    // One thread fills its stripe with failures: its newest calls all failed.
+    for _ in 0..10 {
+        let _ = breaker
+            .call(|| async { Err::<(), _>(PgError::Server(503)) })
+            .await;
+        if breaker.state() == State::Open {
+            break;
+        }
+    }
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(
+        breaker.config().sliding_window,
+        SlidingWindow::striped_count(10)
+    );
+    tokio::time::advance(ms(1_001)).await;
+    for _ in 0..2 {
+        breaker
+            .call(|| async { Ok::<(), PgError>(()) })
+            .await
+            .unwrap();
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(
+        breaker.metrics().buffered_calls,
+        0,
+        "a fresh striped window"
+    );
+}

@@ -357,3 +357,27 @@ fn durations_accept_humantime_strings_and_integer_milliseconds() {
         Duration::from_secs(90)
     );
 }
+
+#[test]
+fn a_striped_count_window_is_read_from_its_window_type_and_checked_like_a_count_window() {
+    let yaml = "circuitbreaker:\n  instances:\n    pg:\n      slidingWindowType: COUNT_BASED_STRIPED\n      slidingWindowSize: 200\n";
+    let breakers = registries(yaml, Format::Yaml);
+    let config = breakers.circuit_breakers().current_config("pg").unwrap();
+    assert_eq!(config.sliding_window, SlidingWindow::striped_count(200));
+    let written = serde_json::to_value(&config).unwrap();
+    assert_eq!(written["sliding_window_type"], "COUNT_BASED_STRIPED");
+    let cases = [
+        (
+            "circuitbreaker:\n  instances:\n    pg:\n      sliding_window_type: COUNT_BASED_STRIPED\n      sliding_window_size: 0\n",
+            "circuitbreaker.instances.pg.sliding_window_size: must be >= 1, got 0",
+        ),
+        (
+            "circuitbreaker:\n  instances:\n    pg:\n      sliding_window_type: COUNT_BASED_STRIPED\n      sliding_window_size: 10s\n",
+            "circuitbreaker.instances.pg.sliding_window_size: a COUNT_BASED window's size is a number of calls, not a duration",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let err = Registries::from_str(yaml, Format::Yaml, BuildContext::default()).unwrap_err();
+        assert_eq!(err.to_string(), expected);
+    }
+}

@@ -23,7 +23,7 @@
 //! permit or for its state, so they happen with or without a runtime; where a tokio runtime
 //! is current at the transition, a timer also announces them on time.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ use arc_swap::{ArcSwap, Guard};
 
 use super::config::CircuitBreakerConfig;
 use super::metrics::{MetricsSnapshot, Totals};
+use super::probes::ProbeSlots;
 use super::rules::{Counts, Exceeded, Ticket, code, exceeded, is_slow};
 use super::window::{AtomicCounts, Window};
 use super::{CircuitBreakerEvent, Outcome, State, TransitionReason};
@@ -52,7 +53,8 @@ struct Live {
     attempts: u32,
     open_until: Instant,
     half_open_since: Instant,
-    half_open_used: AtomicU32,
+    /// Shared by the generations of one HALF_OPEN state (a reconfiguration keeps it).
+    half_open_used: Arc<ProbeSlots>,
     half_open: AtomicCounts,
     /// The CLOSED / METRICS_ONLY window.
     window: WindowRef,
@@ -363,12 +365,7 @@ impl Shared {
                 }
                 State::HalfOpen => {
                     let permitted = live.config.permitted_calls_in_half_open;
-                    let taken = live.half_open_used.fetch_update(
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                        |used| (used < permitted).then_some(used + 1),
-                    );
-                    if taken.is_ok() {
+                    if live.half_open_used.try_take(permitted) {
                         let start = self.start_under(&live.config, lazy);
                         return Ok(Slot {
                             ticket: Ticket::from_generation(live.generation),
@@ -455,11 +452,7 @@ impl Shared {
         }
         let live = self.live.load();
         if live.generation == slot.ticket.generation() && live.state == State::HalfOpen {
-            let _ = live
-                .half_open_used
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                    used.checked_sub(1)
-                });
+            live.half_open_used.give_back();
         }
     }
 
@@ -516,7 +509,7 @@ impl Shared {
         let clock = &self.clock;
         let mut now = || *cached_now.get_or_insert_with(|| clock.now());
         let replaced = window.record(false, false, &mut now);
-        if replaced != Some(true) || self.evaluate_next.load(Ordering::Relaxed) {
+        if !replaced || self.evaluate_next.load(Ordering::Relaxed) {
             self.after_record(window, ticket, false, false, replaced, now);
         }
         true
@@ -583,11 +576,7 @@ impl Shared {
         // (positive) threshold. Either way there is nothing to evaluate, unless a
         // reconfiguration moved the thresholds since the last evaluation. Deciding this
         // takes loads only.
-        if !failure
-            && !slow
-            && replaced == Some(true)
-            && !self.evaluate_next.load(Ordering::Relaxed)
-        {
+        if !failure && !slow && replaced && !self.evaluate_next.load(Ordering::Relaxed) {
             return;
         }
         self.after_record(window, ticket, failure, slow, replaced, now);
@@ -601,20 +590,11 @@ impl Shared {
         ticket: Ticket,
         failure: bool,
         slow: bool,
-        replaced: Option<bool>,
-        mut now: impl FnMut() -> Instant,
+        settled: bool,
+        now: impl FnMut() -> Instant,
     ) {
-        if !failure && !slow && !self.evaluate_next.load(Ordering::Relaxed) {
-            let settled = match replaced {
-                Some(full) => full,
-                None => {
-                    let counts = window.counts(&mut now);
-                    counts.failures == 0 && counts.slow == 0
-                }
-            };
-            if settled {
-                return;
-            }
+        if settled && !failure && !slow && !self.evaluate_next.load(Ordering::Relaxed) {
+            return;
         }
         self.evaluate(window, ticket, now);
     }
@@ -784,8 +764,7 @@ impl Shared {
             State::ForcedOpen => false,
             State::Open => self.clock.now() > live.open_until,
             State::HalfOpen => {
-                live.half_open_used.load(Ordering::Acquire)
-                    < live.config.permitted_calls_in_half_open
+                live.half_open_used.taken() < live.config.permitted_calls_in_half_open
             }
         }
     }

@@ -1,12 +1,13 @@
 //! Transitions: how the engine moves from one state generation to the next, one caller at
 //! a time, and tells the listeners once.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use super::{Hot, Live, Shared, WindowRef};
 use crate::circuit_breaker::config::{CircuitBreakerConfig, SlidingWindow};
+use crate::circuit_breaker::probes::ProbeSlots;
 use crate::circuit_breaker::rules::{Counts, Exceeded, transition_allowed};
 use crate::circuit_breaker::window::{AtomicCounts, Window};
 use crate::circuit_breaker::{CircuitBreakerEvent, IllegalTransition, State, TransitionReason};
@@ -209,7 +210,7 @@ impl Shared {
             } else {
                 current.half_open_since
             },
-            half_open_used: AtomicU32::new(0),
+            half_open_used: Arc::new(ProbeSlots::new()),
             half_open: AtomicCounts::default(),
             window,
             frozen,
@@ -327,7 +328,7 @@ impl Shared {
             attempts: 0,
             open_until: now,
             half_open_since: now,
-            half_open_used: AtomicU32::new(0),
+            half_open_used: Arc::new(ProbeSlots::new()),
             half_open: AtomicCounts::default(),
             window,
             frozen: Counts::default(),
@@ -358,7 +359,9 @@ impl Shared {
             attempts: current.attempts,
             open_until: current.open_until,
             half_open_since: current.half_open_since,
-            half_open_used: AtomicU32::new(current.half_open_used.load(Ordering::Acquire)),
+            // The same slots: a probe admitted through the replaced generation stays
+            // counted, and its release lands in the slots that counted it.
+            half_open_used: current.half_open_used.clone(),
             half_open: AtomicCounts::default(),
             window,
             frozen: current.frozen,
