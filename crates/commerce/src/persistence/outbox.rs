@@ -34,7 +34,9 @@ fn placeholders(first: usize, n: usize) -> String {
 }
 
 impl Db {
-    /// The oldest undelivered (and not dead) events, in id order.
+    /// The oldest undelivered (and not dead) events, in id order. Read from the read pool:
+    /// on SQLite the relay's look then waits for no writer (the write pool is one connection,
+    /// queued for by every order), and a pass's own marks are committed before its next look.
     ///
     /// # Errors
     ///
@@ -45,7 +47,7 @@ impl Db {
              WHERE published_at IS NULL AND dead = 0 ORDER BY id LIMIT $1"
         ))
         .bind(limit)
-        .fetch_all(&self.write)
+        .fetch_all(&self.read)
         .await?
         .iter()
         .map(parse_outbox)
