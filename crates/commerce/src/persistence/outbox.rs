@@ -33,7 +33,10 @@ fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// The oldest undelivered (and not dead) events, in id order.
+/// The oldest undelivered (and not dead) events, in id order. The relay reads them from
+/// the read pool: on SQLite its look then waits for no writer (the write pool is one
+/// connection, queued for by every order), and a pass's own marks are committed before its
+/// next look.
 ///
 /// # Errors
 ///
