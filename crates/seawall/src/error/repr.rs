@@ -6,7 +6,7 @@
 //! layer's `BoxError` read back, `From<BulkheadFull>`…) share process-wide origins.
 
 use std::fmt;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use super::{Error, ErrorKind, GaveUp};
@@ -124,12 +124,21 @@ pub(crate) enum Unnamed {
     Injected,
 }
 
-/// A breaker's origins, one per state (a rejection names the state that rejected it).
-pub(crate) struct BreakerOrigins([Arc<Origin>; 6]);
+/// A breaker's origins, one per state (a rejection names the state that rejected it), each
+/// built on the breaker's first rejection in that state: one allocation then, none after.
+/// Built lazily because most states never reject and a keyed breaker family holds thousands
+/// of breakers (`tests/keyed/memory.rs` bounds their memory).
+pub(crate) struct BreakerOrigins {
+    name: Arc<str>,
+    by_state: [OnceLock<Arc<Origin>>; 6],
+}
 
 impl BreakerOrigins {
     pub(crate) fn new(name: &Arc<str>) -> Self {
-        Self(State::ALL.map(|state| Origin::new(Marker::CircuitOpen(state), Some(name.clone()))))
+        Self {
+            name: name.clone(),
+            by_state: Default::default(),
+        }
     }
 
     /// The rejection of a call in `state`, `retry_after` before the breaker half-opens.
@@ -142,7 +151,9 @@ impl BreakerOrigins {
             State::ForcedOpen => 4,
             State::MetricsOnly => 5,
         };
-        Error::light(RateLimited::light(self.0[index].clone(), retry_after))
+        let origin = self.by_state[index]
+            .get_or_init(|| Origin::new(Marker::CircuitOpen(state), Some(self.name.clone())));
+        Error::light(RateLimited::light(origin.clone(), retry_after))
     }
 }
 
