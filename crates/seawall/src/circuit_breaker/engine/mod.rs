@@ -11,13 +11,14 @@
 //! shape: a new CLOSED state clears the other window of its pair, so a call still recording
 //! into the previous CLOSED state's window does not land in the fresh one (it would have to
 //! stall across two whole CLOSED states: the loom models in `hot_loom_tests.rs` check the
-//! first and find the second). The `hot` word's protocol is `hot.rs`, on `crate::sync`. A reconfiguration that changes the window's shape
-//! takes the next free pair, or reuses an idle pair of that shape; with all pairs taken by
-//! other shapes the window is owned by the state generation and recorded through it, as
-//! every state's window was before the table (one `ArcSwap` load more per call). Transitions are serialised by a mutex
-//! and published by swapping the state and then the `hot` word; exactly one caller performs
-//! each transition and emits its event. Half-open probe slots are an atomic counter of the
-//! generation that issued them, so the number of probes never exceeds the limit.
+//! first and find the second). The `hot` word's protocol is `hot.rs`, on `crate::sync`. A
+//! reconfiguration that changes the window's shape takes the next free pair, or reuses an
+//! idle pair of that shape; with all pairs taken by other shapes the window is owned by the
+//! state generation and recorded through it, as every state's window was before the table
+//! (one `ArcSwap` load more per call). Transitions are serialised by a mutex and published by
+//! swapping the state and then the `hot` word; exactly one caller performs each transition
+//! and emits its event. Half-open probe slots are an atomic counter of the generation that
+//! issued them, so the number of probes never exceeds the limit.
 //!
 //! Time-driven transitions (open → half-open with `automatic_half_open`, and the end of
 //! half-open's maximum wait) are decided from the clock whenever the breaker is asked for a
