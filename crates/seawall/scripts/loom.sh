@@ -7,18 +7,18 @@
 #
 # The models are unit tests named `loom_tests::*` that exist only under `--cfg loom`
 # (src/bulkhead/loom_tests.rs, src/rate_limiter/loom_tests.rs,
-# src/circuit_breaker/probes_loom_tests.rs). They build into their own
+# src/circuit_breaker/probes_loom_tests.rs, src/circuit_breaker/hot_loom_tests.rs). They build into their own
 # target directory, because `--cfg loom` changes every crate's flags.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 case "${1:-all}" in
-    all) filter="loom_tests::" ;;
-    bulkhead) filter="bulkhead::permits::loom_tests::" ;;
-    rate_limiter) filter="rate_limiter::loom_tests::" ;;
-    breaker) filter="circuit_breaker::probes::loom_tests::" ;;
+    all) filters=("loom_tests::") ;;
+    bulkhead) filters=("bulkhead::permits::loom_tests::") ;;
+    rate_limiter) filters=("rate_limiter::loom_tests::") ;;
+    breaker) filters=("circuit_breaker::probes::loom_tests::" "circuit_breaker::hot::loom_tests::") ;;
     *) echo "usage: $0 [all|bulkhead|rate_limiter|breaker]" >&2; exit 2 ;;
 esac
 export RUSTFLAGS="${RUSTFLAGS:-} --cfg loom"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
 export CARGO_TARGET_DIR="${LOOM_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/loom}"
-exec cargo test -p seawall --release --lib -- "$filter"
+exec cargo test -p seawall --release --lib -- "${filters[@]}"

@@ -97,6 +97,7 @@ mod engine;
 pub mod error;
 mod event;
 pub mod future;
+mod hot;
 #[cfg(feature = "tower")]
 mod layer;
 mod metrics;

@@ -10,13 +10,15 @@
 //! Windows live in a table of [`WINDOW_SLOTS`] entries set once each, in pairs of the same
 //! shape: a new CLOSED state clears the other window of its pair, so a call still recording
 //! into the previous CLOSED state's window does not land in the fresh one (it would have to
-//! stall across two whole CLOSED states). A reconfiguration that changes the window's shape
-//! takes the next free pair, or reuses an idle pair of that shape; with all pairs taken by
-//! other shapes the window is owned by the state generation and recorded through it, as
-//! every state's window was before the table (one `ArcSwap` load more per call). Transitions are serialised by a mutex
-//! and published by swapping the state and then the `hot` word; exactly one caller performs
-//! each transition and emits its event. Half-open probe slots are an atomic counter of the
-//! generation that issued them, so the number of probes never exceeds the limit.
+//! stall across two whole CLOSED states: the loom models in `hot_loom_tests.rs` check the
+//! first and find the second). The `hot` word's protocol is `hot.rs`, on `crate::sync`. A
+//! reconfiguration that changes the window's shape takes the next free pair, or reuses an
+//! idle pair of that shape; with all pairs taken by other shapes the window is owned by the
+//! state generation and recorded through it, as every state's window was before the table
+//! (one `ArcSwap` load more per call). Transitions are serialised by a mutex and published by
+//! swapping the state and then the `hot` word; exactly one caller performs each transition
+//! and emits its event. Half-open probe slots are an atomic counter of the generation that
+//! issued them, so the number of probes never exceeds the limit.
 //!
 //! Time-driven transitions (open → half-open with `automatic_half_open`, and the end of
 //! half-open's maximum wait) are decided from the clock whenever the breaker is asked for a
@@ -30,6 +32,7 @@ use std::time::Duration;
 use arc_swap::{ArcSwap, Guard};
 
 use super::config::CircuitBreakerConfig;
+use super::hot::{Hot, HotWord};
 use super::metrics::{MetricsSnapshot, Totals};
 use super::probes::ProbeSlots;
 use super::rules::{Counts, Exceeded, Ticket, code, exceeded, is_slow};
@@ -94,9 +97,9 @@ pub(crate) struct Shared {
     /// What a rejection points to, one per state (built once: a rejection allocates nothing).
     pub(crate) origins: crate::error::BreakerOrigins,
     live: ArcSwap<Live>,
-    /// The current state, slow-call tracking and generation in one word, for the admission
-    /// fast path (see [`Hot`]); written after `live` by every state change.
-    hot: AtomicU64,
+    /// The current state, slow-call tracking, window and generation in one word, for the
+    /// admission fast path (see `hot.rs`); written after `live` by every state change.
+    hot: HotWord,
     /// The windows, set once each; the `hot` word and [`Live::window`] name the current one.
     windows: Box<[OnceLock<Box<Window>>]>,
     /// The slow-call threshold in nanoseconds (`u64::MAX`: none), published with `hot`.
@@ -117,71 +120,23 @@ pub(crate) struct Shared {
     this: Weak<Self>,
 }
 
-/// The admission fast path's view of the state: bits 0–2 the state, bit 3 slow-call
-/// tracking, bits 4–7 the window, the rest the generation.
-struct Hot;
+/// The `hot` word that publishes `live` (the protocol lives in `hot.rs`, loom-checked).
+fn pack_live(live: &Live) -> u64 {
+    Hot::pack(
+        live.state,
+        live.config.slow_call_duration_threshold.is_some(),
+        live.window.index(),
+        live.generation,
+    )
+}
 
-impl Hot {
-    const SLOW: u64 = 1 << 3;
-    const WINDOW_SHIFT: u32 = 4;
-    /// The window index of a window owned by its state generation.
-    const OWNED: usize = 0xF;
-    const SHIFT: u32 = 8;
-
-    const fn code(state: State) -> u64 {
-        match state {
-            State::Closed => 0,
-            State::Open => 1,
-            State::HalfOpen => 2,
-            State::Disabled => 3,
-            State::ForcedOpen => 4,
-            State::MetricsOnly => 5,
-        }
-    }
-
-    fn pack(live: &Live) -> u64 {
-        let slow = if live.config.slow_call_duration_threshold.is_some() {
-            Self::SLOW
-        } else {
-            0
-        };
-        Self::code(live.state)
-            | slow
-            | ((live.window.index() as u64 & 0xF) << Self::WINDOW_SHIFT)
-            | (live.generation << Self::SHIFT)
-    }
-
-    fn generation(word: u64) -> u64 {
-        word >> Self::SHIFT
-    }
-
-    fn window(word: u64) -> usize {
-        ((word >> Self::WINDOW_SHIFT) & 0xF) as usize
-    }
-
-    /// Whether calls admitted under `word` are recorded into the window.
-    fn records(word: u64) -> bool {
-        let state = word & 0b111;
-        state == Self::code(State::Closed) || state == Self::code(State::MetricsOnly)
-    }
-
-    /// The generation if the state lets every call through (closed, disabled, metrics-only).
-    #[inline]
-    fn permits_all(word: u64) -> Option<u64> {
-        const PERMIT_ALL: u64 = (1 << Hot::code(State::Closed))
-            | (1 << Hot::code(State::Disabled))
-            | (1 << Hot::code(State::MetricsOnly));
-        (PERMIT_ALL & (1 << (word & 0b111)) != 0).then_some(word >> Self::SHIFT)
-    }
-
-    /// How a call admitted under `word` (a state that permits all) is recorded.
-    #[inline]
-    fn admission(word: u64) -> Admission {
-        if word & 0b111 == Self::code(State::Disabled) {
-            Admission::Unrecorded
-        } else {
-            Admission::Plain
-        }
+/// How a call admitted under `word` (a state that permits all) is recorded.
+#[inline]
+fn admission(word: u64) -> Admission {
+    if Hot::unrecorded(word) {
+        Admission::Unrecorded
+    } else {
+        Admission::Plain
     }
 }
 
@@ -247,7 +202,7 @@ impl Shared {
         let shared = Arc::new_cyclic(|this| Self {
             origins: crate::error::BreakerOrigins::new(&name),
             name,
-            hot: AtomicU64::new(0),
+            hot: HotWord::new(),
             windows,
             slow_threshold: AtomicU64::new(u64::MAX),
             evaluate_next: AtomicBool::new(false),
@@ -296,8 +251,8 @@ impl Shared {
     // and a branch.
     #[inline(always)]
     fn acquire_timed(&self, lazy: bool) -> Result<Slot, Rejection> {
-        // Acquire: pairs with the Release store in `publish`, after which `live` is current.
-        let word = self.hot.load(Ordering::Acquire);
+        // Acquire (in `load`): pairs with the Release store in `publish`.
+        let word = self.hot.load();
         if let Some(generation) = Hot::permits_all(word) {
             let start = if word & Hot::SLOW != 0 {
                 self.start(lazy)
@@ -307,7 +262,7 @@ impl Shared {
             return Ok(Slot {
                 ticket: Ticket::from_generation(generation),
                 start,
-                admission: Hot::admission(word),
+                admission: admission(word),
             });
         }
         self.acquire_slow(lazy)
@@ -495,12 +450,11 @@ impl Shared {
         if self.per_call_events {
             return false;
         }
-        // Acquire: pairs with the Release store in `publish_hot`.
-        let word = self.hot.load(Ordering::Acquire);
-        if Hot::generation(word) != ticket.generation() || !Hot::records(word) {
-            return false;
-        }
-        let Some(window) = self.window(Hot::window(word)) else {
+        let Some(window) = self
+            .hot
+            .recording_window(ticket.generation())
+            .and_then(|index| self.window(index))
+        else {
             return false;
         };
         self.totals.count(&self.totals.successful);
@@ -532,13 +486,12 @@ impl Shared {
             return self.record_in(&self.live.load(), slot, outcome);
         }
         // The closed path: the `hot` word names the generation and its window.
-        // Acquire: pairs with the Release store in `publish_hot`.
-        let word = self.hot.load(Ordering::Acquire);
-        let window = self.window(Hot::window(word));
+        let window = self
+            .hot
+            .recording_window(slot.ticket.generation())
+            .and_then(|index| self.window(index));
         match window {
-            Some(window)
-                if Hot::generation(word) == slot.ticket.generation() && Hot::records(word) =>
-            {
+            Some(window) => {
                 self.totals.count(if failure {
                     &self.totals.failed
                 } else {

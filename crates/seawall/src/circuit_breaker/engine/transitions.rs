@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use super::{Hot, Live, Shared, WindowRef};
+use super::{Live, Shared, WindowRef, pack_live};
 use crate::circuit_breaker::config::{CircuitBreakerConfig, SlidingWindow};
+use crate::circuit_breaker::hot::twin;
 use crate::circuit_breaker::probes::ProbeSlots;
 use crate::circuit_breaker::rules::{Counts, Exceeded, transition_allowed};
 use crate::circuit_breaker::window::{AtomicCounts, Window};
@@ -77,15 +78,16 @@ impl Shared {
             .slow_call_duration_threshold
             .map_or(u64::MAX, duration_to_nanos);
         self.slow_threshold.store(threshold, Ordering::Relaxed);
-        // Release: a reader of the new word finds `live` and the threshold already current.
-        self.hot.store(Hot::pack(live), Ordering::Release);
+        // Release (in `publish`): a reader of the new word finds `live` and the threshold
+        // already current.
+        self.hot.publish(pack_live(live));
     }
 
     /// A fresh, empty window of the current one's shape for a new CLOSED state: the other
     /// window of its pair, created or cleared. Must hold the transition lock.
     fn fresh_window(&self, current: &WindowRef, shape: SlidingWindow, now: Instant) -> WindowRef {
         let twin = match current {
-            WindowRef::Table(index) => index ^ 1,
+            WindowRef::Table(index) => twin(*index),
             WindowRef::Owned(_) => return WindowRef::Owned(Arc::new(Window::new(shape, now))),
         };
         let Some(cell) = self.windows.get(twin) else {
