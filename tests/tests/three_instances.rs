@@ -301,7 +301,7 @@ async fn settle(db: &Db, pool: &PgPool, pg: &SimulatorHandle) -> Option<Duration
     let clock = seawall::Clock::default();
     let start = clock.now();
     loop {
-        let orders = db_statements::all_orders(&mut *db.reader().await.expect("a connection"))
+        let orders = db_statements::all_orders(&mut db.reader().await.expect("a connection"))
             .await
             .expect("orders");
         let open = orders.iter().filter(|o| !is_final(o)).count();
@@ -512,7 +512,7 @@ async fn check_stock_and_points(
 ) {
     for (&product, &before) in stock {
         let now = db_statements::product(
-            &mut *db.reader().await.expect("a connection"),
+            &mut db.reader().await.expect("a connection"),
             product.into(),
         )
         .await
@@ -520,7 +520,7 @@ async fn check_stock_and_points(
         .expect("it exists")
         .stock;
         let held = db_statements::units_held(
-            &mut *db.reader().await.expect("a connection"),
+            &mut db.reader().await.expect("a connection"),
             product.into(),
         )
         .await
@@ -589,7 +589,7 @@ async fn check_outbox(pool: &PgPool, orders: &[OrderRow]) -> usize {
 /// No two recovery rounds overlap (from their own start and end records), and rounds ran.
 /// Returns (rounds, instances that ran one, rounds abandoned by the kill).
 async fn check_rounds(db: &Db) -> (usize, usize, usize) {
-    let rounds = db_statements::recovery_rounds(&mut *db.reader().await.expect("a connection"))
+    let rounds = db_statements::recovery_rounds(&mut db.reader().await.expect("a connection"))
         .await
         .expect("rounds");
     if std::env::var_os("SYSTEM_TESTS_VERBOSE").is_some() {
@@ -698,7 +698,7 @@ async fn three_instances_on_one_postgres_with_one_killed_lose_no_order_and_charg
     }
 
     // Assert: every order final within the deadline, and the money and the goods add up.
-    let orders = db_statements::all_orders(&mut *db.reader().await.expect("a connection"))
+    let orders = db_statements::all_orders(&mut db.reader().await.expect("a connection"))
         .await
         .expect("orders");
     let settled = settled.unwrap_or_else(|| panic!("not final within {SETTLE:?}"));

@@ -18,6 +18,7 @@
 # Each row carries the machine's CPU model, the commit and the load average when it started.
 #
 # Knobs (environment): DURATION (seconds per run, 20), RATE (POINT target, 1500),
+# LOAD_USERS (1000) and LOAD_PRODUCTS (100): orders come from random users for random products;
 # SETUPS (default "sqlite:1 postgres:1 postgres:3"; or ENGINE=sqlite|postgres with INSTANCES=n
 # for one setup), POINT_ONLY (set: skip runs 1, 2 and 5), OUT (docs/service-load.md),
 # CARGO_TARGET_DIR (as cargo); APP_* variables reach the service (its configuration).
@@ -29,6 +30,8 @@ OUT=${OUT:-docs/service-load.md}
 DURATION=${DURATION:-20}
 RATE=${RATE:-1500}
 POINT_CONNECTIONS=64
+# Orders come from this many users, for this many products (added to the seed's 3 and 5).
+export LOAD_USERS=${LOAD_USERS:-1000} LOAD_PRODUCTS=${LOAD_PRODUCTS:-100}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ -n "${ENGINE:-}" ]; then
     SETUPS="$ENGINE:${INSTANCES:-1}"
@@ -129,6 +132,12 @@ start_services() {
     # Room for a long run: the seed has 1,000 units a product and 1,000,000 points a user.
     q "UPDATE products SET stock = 1000000000" >/dev/null
     q "UPDATE users SET points = 1000000000000000" >/dev/null
+    # Orders spread over $LOAD_USERS users and $LOAD_PRODUCTS products, as a shop's are: with
+    # the seed's 3 users and 5 products every order would wait on the same rows' locks.
+    q "WITH RECURSIVE n(i) AS (SELECT 4 UNION ALL SELECT i + 1 FROM n WHERE i < $LOAD_USERS) \
+       INSERT INTO users (id, name, points) SELECT i, 'load user ' || i, 1000000000000000 FROM n" >/dev/null
+    q "WITH RECURSIVE n(i) AS (SELECT 6 UNION ALL SELECT i + 1 FROM n WHERE i < $LOAD_PRODUCTS) \
+       INSERT INTO products (name, price, stock) SELECT 'load product ' || i, 1000, 1000000000 FROM n" >/dev/null
 }
 
 MACHINE="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores"
@@ -155,6 +164,17 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-USER-ID"] = "1"
 wrk.body = os.getenv("ORDER_BODY")
+-- Each request from a random user of LOAD_USERS, for a random product of LOAD_PRODUCTS.
+local users = tonumber(os.getenv("LOAD_USERS") or "1")
+local products = tonumber(os.getenv("LOAD_PRODUCTS") or "1")
+math.randomseed(math.floor(now_ms()) + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
+function request()
+    local body = wrk.body:gsub('"productId":%d+', '"productId":' .. math.random(products))
+    local headers = {}
+    for k, v in pairs(wrk.headers) do headers[k] = v end
+    headers["X-USER-ID"] = tostring(math.random(users))
+    return wrk.format(nil, nil, headers, body)
+end
 local rate = tonumber(os.getenv("RATE_PER_THREAD") or "0")
 local gap = rate > 0 and 1000 / rate or 0
 local next_slot = nil
@@ -261,10 +281,12 @@ measure() {
     fi
     start_services "$engine" "$n"
     label="$engine, $n instance"; if [ "$n" -gt 1 ]; then label="${label}s"; fi
-    if [ -z "${POINT_ONLY:-}" ] && [ "$n" = 1 ] && [ "$engine" = sqlite ]; then
+    if [ -z "${POINT_ONLY:-}" ] && [ "$n" = 1 ]; then
         LOAD=$(loadavg)
         read -r rate p50 p99 bad _ < <(wrk -t2 -c32 -d"${DURATION}s" --latency "${BASES[0]}/api/v1/products" | parse_wrk)
         row "$label: product reads (GET /api/v1/products, 32 connections, closed loop)" "$rate reads/s" "p50 $p50 ms, p99 $p99 ms, non-2xx $bad" "$LOAD"
+    fi
+    if [ -z "${POINT_ONLY:-}" ] && [ "$n" = 1 ] && [ "$engine" = sqlite ]; then
         LOAD=$(loadavg)
         read -r rate p50 p99 bad _ < <(ORDER_BODY=$POINT_BODY RATE_PER_THREAD=0 \
             wrk -t1 -c1 -d"${DURATION}s" --latency -s "$WORK/order.lua" "${BASES[0]}/api/v1/orders" | parse_wrk)
@@ -294,7 +316,7 @@ measure() {
     read -r lag_max backlog_max drain_rate drain_note < <(outbox_summary "$samples")
     row "$label: outbox during and after the POINT run" "drain $drain_rate events/s after the load ($drain_note)" "max backlog $backlog_max events, max lag (oldest unpublished) $lag_max ms" "$LOAD"
 
-    if [ -z "${POINT_ONLY:-}" ] && [ "$n" = 1 ] && [ "$engine" = sqlite ]; then
+    if [ -z "${POINT_ONLY:-}" ] && [ "$n" = 1 ]; then
         LOAD=$(loadavg)
         read -r rate p50 p99 bad _ < <(ORDER_BODY=$CARD_BODY RATE_PER_THREAD=0 \
             wrk -t2 -c32 -d"${DURATION}s" --latency -s "$WORK/order.lua" "${BASES[0]}/api/v1/orders" | parse_wrk)
