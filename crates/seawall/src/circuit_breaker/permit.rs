@@ -176,6 +176,8 @@ macro_rules! permit_methods {
             }
 
             /// The call's future was polled and is pending (see `Shared::polled_pending`).
+            // The owned permit's is called only by the tower layer.
+            #[cfg_attr(not(feature = "tower"), allow(dead_code))]
             #[inline]
             pub(crate) fn polled_pending(&mut self) {
                 if let Some(slot) = &mut self.slot {
