@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use commerce::Settings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,23 +31,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    match cli.command {
         None | Some(Command::Serve) => {
-            commerce::telemetry::init_tracing("commerce=info,seawall=warn,tower_http=warn");
-            match Settings::load(cli.config.as_deref()) {
-                Ok(loaded) => {
-                    loaded.warn_ignored();
-                    commerce::serve::run(loaded.settings).await
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
+            commerce::serve::main_with_config(cli.config.as_deref()).await
         }
     }
 }

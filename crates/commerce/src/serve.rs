@@ -11,6 +11,27 @@ use crate::configuration::{PgRouteSettings, Settings};
 const SECOND_PG: &str = "B";
 use crate::startup::{Application, StartupError};
 
+/// The service's process entry point, shared by the `commerce` binary and the system tests'
+/// child processes: tracing, the settings (defaults, then `file`, then `APP_*` variables),
+/// [`run`], and the exit code (an error is printed to stderr).
+pub async fn main_with_config(file: Option<&std::path::Path>) -> std::process::ExitCode {
+    crate::telemetry::init_tracing("commerce=info,seawall=warn,tower_http=warn");
+    let result = match Settings::load(file) {
+        Ok(loaded) => {
+            loaded.warn_ignored();
+            run(loaded.settings).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Starts the service (and a simulator if needed), prints how to use it, serves until
 /// ctrl-c / SIGTERM.
 ///

@@ -5,24 +5,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use commerce::Settings;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    commerce::telemetry::init_tracing("commerce=info,seawall=warn,tower_http=warn");
     let file = std::env::args_os().nth(1).map(PathBuf::from);
-    let result = match Settings::load(file.as_deref()) {
-        Ok(loaded) => {
-            loaded.warn_ignored();
-            commerce::serve::run(loaded.settings).await
-        }
-        Err(e) => Err(e.into()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    commerce::serve::main_with_config(file.as_deref()).await
 }
